@@ -1,0 +1,11 @@
+"""rnnlab: Keras-exact recurrent networks on PyTorch."""
+from __future__ import annotations
+
+from . import layers
+from .layers import Input
+from .model import Model, Sequential
+from .seed import set_seed
+
+__version__ = "0.1.0"
+
+__all__ = ["Input", "Model", "Sequential", "layers", "set_seed", "__version__"]

@@ -1,0 +1,47 @@
+"""The Elman cell."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import RecurrentCell, masked_matmul
+
+
+class SimpleRNNCell(RecurrentCell):
+    r"""One step of a fully connected recurrent network (Keras ``SimpleRNNCell``).
+
+    .. math::
+        h_t = \text{activation}(x_t W + b + h_{t-1} U)
+
+    Weights: ``kernel W (input_dim, units)``, ``recurrent_kernel U (units, units)``,
+    ``bias b (units,)``; initialised glorot_uniform, orthogonal, zeros. Parameters:
+    ``units * (units + input_dim + 1)``. ``recurrent_activation`` is not used.
+
+    >>> cell = SimpleRNNCell(4)
+    >>> h, states = cell(torch.zeros(2, 3), [torch.zeros(2, 4)])
+    >>> tuple(h.shape), cell.count_params()
+    ((2, 4), 32)
+    """
+
+    kind = "simple_rnn"
+    gates = 1
+
+    def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
+        kwargs.pop("recurrent_activation", None)  # a SimpleRNN has no gates
+        super().__init__(units, activation=activation, **kwargs)
+
+    def forward(self, x_t: torch.Tensor, states: list[torch.Tensor],
+                input_masks: torch.Tensor | None = None,
+                recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h_prev = states[0]
+        z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks)
+        if self.bias is not None:
+            z = z + self.bias
+        h = self._activation(z)
+        return h, [h]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["recurrent_activation"]
+        return config

@@ -1,0 +1,219 @@
+"""Dense, Dropout, Embedding, TimeDistributed, and the ``Input`` marker that starts a model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .. import activations, initializers
+from ..base import Layer, Shape
+from ..cells.base import check_rate, check_units
+
+
+@dataclass(frozen=True)
+class Input:
+    """The shape of one sample, without the batch axis: ``Input((time, features))``.
+
+    As in Keras 3, a ``Sequential`` that starts with it is built at once, so ``summary()``
+    works before any data is seen. ``dtype="int32"`` marks token ids (Embedding inputs).
+    """
+
+    shape: tuple[int | None, ...]
+    dtype: str | None = None
+    name: str | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        shape = (self.shape,) if isinstance(self.shape, int) or self.shape is None else tuple(self.shape)
+        object.__setattr__(self, "shape", shape)
+
+
+def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
+    weight = torch.empty(shape)
+    initializers.initialize(weight, initializer)
+    return nn.Parameter(weight)
+
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)`` on the last axis; ``kernel (input_dim, units)`` as in Keras.
+
+    >>> Dense(3, input_shape=(4,)).count_params()
+    15
+    """
+
+    supports_masking = True
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 **layer_kwargs: Any) -> None:
+        super().__init__(**layer_kwargs)
+        self.units = check_units(units)
+        self.activation = activations.name_of(activation)
+        self._activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        initializers.get(kernel_initializer), initializers.get(bias_initializer)
+        self.input_dim: int | None = None
+
+    def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
+        if len(shape) < 2:
+            raise ValueError(f"Dense layer '{self.name}' expects inputs of shape (batch, ..., features), "
+                             f"received shape {tuple(shape)}.")
+        if self.built and shape[-1] != self.input_dim:
+            raise ValueError(f"Dense layer '{self.name}' was built for {self.input_dim} input features, "
+                             f"received input of shape {tuple(shape)} with {shape[-1]} features.")
+
+    def build(self, input_shape: Shape) -> None:
+        self.input_dim = int(input_shape[-1])
+        self.kernel = _weight((self.input_dim, self.units), self.kernel_initializer)
+        self.bias = _weight((self.units,), self.bias_initializer) if self.use_bias else None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        self.check_input_shape(tuple(inputs.shape))
+        y = inputs @ self.kernel
+        if self.bias is not None:
+            y = y + self.bias
+        return self._activation(y)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of the inputs during training and scales the rest by ``1/(1-rate)``.
+
+    ``noise_shape`` (Keras): the shape of the random mask, ``None`` entries taken from the
+    input, e.g. ``(None, 1, None)`` drops the same features at every time step.
+    """
+
+    supports_masking = True
+    uses_training = True
+
+    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
+                 seed: int | None = None, **layer_kwargs: Any) -> None:
+        super().__init__(**layer_kwargs)
+        self.rate = check_rate("rate", rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed  # accepted for Keras configs; randomness follows rnnlab.set_seed
+
+    def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None) -> torch.Tensor:
+        training = self.training if training is None else training
+        if not training or self.rate == 0:
+            return inputs
+        if self.noise_shape is None:
+            return nn.functional.dropout(inputs, self.rate, training=True)
+        shape = tuple(d if n is None else n for n, d in zip(self.noise_shape, inputs.shape))
+        keep = 1.0 - self.rate
+        return inputs * inputs.new_empty(shape).bernoulli_(keep) / keep
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+class Embedding(Layer):
+    """Maps token ids ``(batch, time)`` to vectors ``(batch, time, output_dim)``.
+
+    ``embeddings (input_dim, output_dim)``, initialised uniform in [-0.05, 0.05] (Keras).
+    With ``mask_zero=True`` id 0 is padding: the layer emits a mask that recurrent layers
+    downstream honour, so ``input_dim`` must count the padding id.
+
+    >>> Embedding(1000, 100, input_shape=(None,)).count_params()
+    100000
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 mask_zero: bool = False, input_length: int | None = None, **layer_kwargs: Any) -> None:
+        if input_length is not None and layer_kwargs.get("input_shape") is None:
+            layer_kwargs["input_shape"] = (input_length,)  # the Keras 2 way of giving the time axis
+        super().__init__(**layer_kwargs)
+        self.input_dim = check_units(input_dim)
+        self.output_dim = check_units(output_dim)
+        self.embeddings_initializer = embeddings_initializer
+        initializers.get(embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
+
+    def build(self, input_shape: Shape) -> None:
+        self.embeddings = _weight((self.input_dim, self.output_dim), self.embeddings_initializer)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape, self.output_dim)
+
+    def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        return torch.as_tensor(inputs) != 0 if self.mask_zero else None
+
+    def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.is_floating_point():
+            if not bool((inputs == inputs.round()).all()):
+                raise TypeError(f"Embedding '{self.name}' expects integer token ids, "
+                                f"received non-integer values of dtype {inputs.dtype}.")
+            inputs = inputs.long()
+        return inputs
+
+    def forward(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        if inputs.numel():
+            low, high = int(inputs.min()), int(inputs.max())
+            if low < 0 or high >= self.input_dim:
+                bad = high if high >= self.input_dim else low
+                raise ValueError(f"Embedding '{self.name}' received token id {bad}, but input_dim is "
+                                 f"{self.input_dim}: ids must lie in [0, {self.input_dim - 1}]. Raise "
+                                 "input_dim to the vocabulary size (plus one for padding id 0).")
+        return nn.functional.embedding(inputs.long(), self.embeddings)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": self.embeddings_initializer, "mask_zero": self.mask_zero}
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step: ``(batch, time, ...) -> (batch, time, ...)``."""
+
+    supports_masking = True
+
+    def __init__(self, layer: Layer, **layer_kwargs: Any) -> None:
+        super().__init__(**layer_kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps an rnnlab layer, received {type(layer).__name__}.")
+        self.layer = layer
+        self.uses_training = layer.uses_training
+
+    def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
+        if len(shape) < 3:
+            message = (f"TimeDistributed layer '{self.name}' expects inputs of shape (batch, time, ...), "
+                       f"received shape {tuple(shape)}.")
+            if getattr(previous, "return_sequences", None) is False:
+                message += (f" The previous layer '{previous.name}' returns only its last step: "
+                            "set return_sequences=True on it.")
+            raise ValueError(message)
+
+    def build(self, input_shape: Shape) -> None:
+        self.layer.ensure_built((None, *input_shape[2:]))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        inner = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+    def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None) -> torch.Tensor:
+        self.check_input_shape(tuple(inputs.shape))
+        B, T = inputs.shape[:2]
+        kwargs = {"training": training} if self.uses_training and training is not None else {}
+        y = self.layer(inputs.reshape(B * T, *inputs.shape[2:]), **kwargs)  # (B*T, ...)
+        return y.reshape(B, T, *y.shape[1:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(),
+                "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TimeDistributed:
+        from . import deserialize
+
+        config = dict(config)
+        return cls(deserialize(config.pop("layer")), **config)

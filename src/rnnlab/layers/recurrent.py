@@ -1,0 +1,145 @@
+"""SimpleRNN, LSTM and GRU: short constructors of ``RNN`` over their cells."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from ..layouts import TorchWeights, keras_to_torch, torch_to_keras
+from .rnn import RNN
+
+SEQUENCE_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful",
+                 "zero_output_for_mask", "implementation", "name", "input_shape", "trainable")
+
+
+class _CellLayer(RNN):
+    """An RNN whose cell is built from the layer's own arguments; its config is flat, as in Keras."""
+
+    cell_class: type[RecurrentCell]
+    torch_class: type[nn.RNNBase]
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        rnn_kwargs = {k: kwargs.pop(k) for k in SEQUENCE_ARGS if k in kwargs}
+        super().__init__(self.cell_class(units, **kwargs), **rnn_kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        cell_config = self.cell.get_config()
+        del cell_config["name"], cell_config["trainable"]
+        config = super().get_config()
+        del config["cell"]
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RNN:
+        return cls(**config)
+
+    # -- PyTorch interoperability -------------------------------------------------------
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, **kwargs: Any) -> _CellLayer:
+        """The equivalent layer of a single-layer, one-direction ``nn.RNN/LSTM/GRU``, weights copied.
+
+        Always batch-first (Keras's layout) whatever ``module.batch_first`` says;
+        ``kwargs`` go to the constructor (e.g. ``return_sequences=True``).
+        """
+        if not isinstance(module, cls.torch_class):
+            raise TypeError(f"{cls.__name__}.from_torch expects an nn.{cls.torch_class.__name__}, "
+                            f"received {type(module).__name__}.")
+        if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+            raise ValueError(f"{cls.__name__}.from_torch converts one layer in one direction without "
+                             f"projections; received num_layers={module.num_layers}, "
+                             f"bidirectional={module.bidirectional}. Convert each layer separately "
+                             "(module.weight_ih_l{k}...) or use Bidirectional.")
+        if isinstance(module, nn.RNN):
+            kwargs.setdefault("activation", module.nonlinearity)
+        weights = torch_to_keras(cls.cell_class.kind, TorchWeights(
+            module.weight_ih_l0, module.weight_hh_l0,
+            getattr(module, "bias_ih_l0", None), getattr(module, "bias_hh_l0", None)))
+        layer = cls(module.hidden_size, use_bias=module.bias, **kwargs)
+        layer.ensure_built((None, None, module.input_size))
+        layer.set_weights([w.detach().cpu().numpy() for w in weights if w is not None])
+        return layer.to(module.weight_ih_l0.device)
+
+    def to_torch(self, batch_first: bool = True) -> nn.RNNBase:
+        """A new ``nn.RNN/LSTM/GRU`` computing the same sequence (outputs and final states)."""
+        self._require_built("to_torch()")
+        cell = self.cell
+        if self.go_backwards or self.stateful:
+            raise ValueError("to_torch() converts forward, non-stateful layers only "
+                             "(PyTorch modules have no go_backwards or stateful).")
+        reason = _torch_incompatibility(cell)
+        if reason:
+            raise ValueError(f"Layer '{self.name}' has no PyTorch equivalent: {reason}.")
+        extra = {"nonlinearity": cell.activation} if cell.kind == "simple_rnn" else {}
+        module = self.torch_class(cell.input_dim, cell.units, batch_first=batch_first,
+                                  bias=cell.use_bias, **extra)
+        w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias,
+                           getattr(cell, "reset_after", True))
+        with torch.no_grad():
+            module.weight_ih_l0.copy_(w.weight_ih)
+            module.weight_hh_l0.copy_(w.weight_hh)
+            if cell.use_bias:
+                module.bias_ih_l0.copy_(w.bias_ih)
+                module.bias_hh_l0.copy_(w.bias_hh)
+        return module.to(cell.kernel.device)
+
+
+def _torch_incompatibility(cell: RecurrentCell) -> str | None:
+    if cell.kind == "simple_rnn":
+        return None if cell.activation in ("tanh", "relu") else f"activation {cell.activation!r}"
+    if (cell.activation, cell.recurrent_activation) != ("tanh", "sigmoid"):
+        return f"activations {cell.activation!r}/{cell.recurrent_activation!r} (PyTorch: tanh/sigmoid)"
+    if cell.kind == "gru" and not cell.reset_after:
+        return "reset_after=False"
+    return None
+
+
+class SimpleRNN(_CellLayer):
+    """Fully connected recurrent layer. Sequence arguments: see ``RNN``; the rest: ``SimpleRNNCell``.
+
+    >>> layer = SimpleRNN(10, input_shape=(3, 1))
+    >>> layer(torch.zeros(2, 3, 1)).shape, layer.count_params()
+    (torch.Size([2, 10]), 120)
+    """
+
+    cell_class = SimpleRNNCell
+    torch_class = nn.RNN
+
+    def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
+        super().__init__(units, activation=activation, **kwargs)
+
+
+class LSTM(_CellLayer):
+    """Long short-term memory layer. Sequence arguments: see ``RNN``; the rest: ``LSTMCell``.
+
+    >>> layer = LSTM(10, return_sequences=True)
+    >>> layer(torch.zeros(2, 3, 1)).shape, layer.count_params()
+    (torch.Size([2, 3, 10]), 480)
+    """
+
+    cell_class = LSTMCell
+    torch_class = nn.LSTM
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         unit_forget_bias=unit_forget_bias, **kwargs)
+
+
+class GRU(_CellLayer):
+    """Gated recurrent unit layer. Sequence arguments: see ``RNN``; the rest: ``GRUCell``.
+
+    >>> GRU(10)(torch.zeros(2, 3, 1)).shape
+    torch.Size([2, 10])
+    >>> GRU(10, reset_after=False, input_shape=(3, 1)).count_params()
+    360
+    """
+
+    cell_class = GRUCell
+    torch_class = nn.GRU
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 reset_after: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         reset_after=reset_after, **kwargs)

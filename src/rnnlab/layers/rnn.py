@@ -1,0 +1,190 @@
+"""`RNN(cell)`: runs a cell over a sequence. Owns masks, direction, state, dropout and the kernel choice."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from .. import kernels
+from ..base import Layer, Shape
+from ..cells import RecurrentCell
+from ..kernels import SequenceOptions
+
+
+def dropout_mask(rate: float, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
+    keep = 1.0 - rate
+    return like.new_empty(shape).bernoulli_(keep) / keep
+
+
+def as_mask(mask: Any, batch: int, time: int, layer: str) -> torch.Tensor:
+    mask = torch.as_tensor(mask)
+    if tuple(mask.shape) != (batch, time):
+        raise ValueError(f"Layer '{layer}' expects a mask of shape (batch, time) = ({batch}, {time}), "
+                         f"received shape {tuple(mask.shape)}.")
+    return mask.bool()
+
+
+class RNN(Layer):
+    """Runs ``cell`` over inputs of shape ``(batch, time, features)``, Keras's ``RNN`` layer.
+
+    Args:
+        cell: a ``RecurrentCell`` (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``); its
+            docstring has the equations and weights.
+        return_sequences: output every step ``(batch, time, units)`` instead of only the
+            last one ``(batch, units)``.
+        return_state: also return the final states: ``(output, *states)``.
+        go_backwards: read the sequence from its end; the output sequence stays reversed.
+        stateful: the final states of one call are the initial states of the next (batch
+            size fixed); ``reset_states()`` zeroes them.
+        zero_output_for_mask: masked steps output zeros instead of repeating the previous
+            output (``Bidirectional`` turns this on when returning sequences).
+        implementation: which kernel runs the sequence: ``"auto"`` (the fastest that
+            supports the configuration), ``"torch_fused"`` or ``"reference"``. Keras's
+            integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran.
+
+    Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
+    ``training`` (dropout on/off; defaults to the module's ``training`` flag),
+    ``initial_state`` (a list of ``(batch, units)`` tensors, one per state).
+    """
+
+    supports_masking = True
+    uses_training = True
+
+    def __init__(self, cell: RecurrentCell, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, zero_output_for_mask: bool = False,
+                 implementation: str | int = "auto", **layer_kwargs: Any) -> None:
+        super().__init__(**layer_kwargs)
+        if not isinstance(cell, RecurrentCell):
+            raise TypeError(f"RNN expects a RecurrentCell such as LSTMCell(units), received {type(cell).__name__}.")
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.implementation = "auto" if isinstance(implementation, int) else kernels.check_name(implementation)
+        self.last_kernel: str | None = None
+        self.states: list[torch.Tensor] | None = None  # carried between calls when stateful
+
+    # -- shapes -------------------------------------------------------------------------
+    def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
+        kind = type(self).__name__
+        if len(shape) != 3:
+            message = (f"{kind} layer '{self.name}' expects a 3-D input (batch, time, features), "
+                       f"received a {len(shape)}-D input of shape {tuple(shape)}.")
+            if len(shape) == 2 and getattr(previous, "return_sequences", None) is False:
+                message += (f" The previous layer '{previous.name}' returns only its last step: "
+                            "set return_sequences=True on it to feed this layer the whole sequence.")
+            elif len(shape) == 2:
+                message += " For a single feature per step, reshape x to (batch, time, 1)."
+            raise ValueError(message)
+        if self.cell.built and shape[-1] is not None and shape[-1] != self.cell.input_dim:
+            raise ValueError(f"{kind} layer '{self.name}' was built for {self.cell.input_dim} input features, "
+                             f"received input of shape {tuple(shape)} with {shape[-1]} features.")
+
+    def build(self, input_shape: Shape) -> None:
+        self.cell.ensure_built((input_shape[0], input_shape[-1]))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
+        batch, time = input_shape[0], input_shape[1]
+        units = self.cell.units
+        output = (batch, time, units) if self.return_sequences else (batch, units)
+        if self.return_state:
+            return [output] + [(batch, size) for size in self.cell.state_size]
+        return output
+
+    def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return mask if self.return_sequences else None
+
+    # -- state --------------------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Forget the carried states of a stateful layer; the next call starts from zeros."""
+        self.states = None
+
+    reset_state = reset_states  # Keras 3 spelling
+
+    def _initial_states(self, inputs: torch.Tensor, initial_state: Any) -> list[torch.Tensor]:
+        batch = inputs.shape[0]
+        if initial_state is not None:
+            states = [initial_state] if isinstance(initial_state, torch.Tensor) else list(initial_state)
+            expected = [(batch, size) for size in self.cell.state_size]
+            got = [tuple(torch.as_tensor(s).shape) for s in states]
+            if got != expected:
+                raise ValueError(f"Layer '{self.name}' expects initial_state as {len(expected)} tensor(s) of "
+                                 f"shapes {expected}, received shapes {got}.")
+            return [torch.as_tensor(s).to(inputs) for s in states]
+        if self.stateful and self.states is not None:
+            if self.states[0].shape[0] != batch:
+                raise ValueError(
+                    f"Stateful layer '{self.name}' carries states for a batch of {self.states[0].shape[0]}, "
+                    f"received a batch of {batch}. Feed batches of one fixed size "
+                    "(drop or pad the last one), or call reset_states() first.")
+            return self.states
+        return self.cell.get_initial_state(batch, inputs)
+
+    # -- the sequence -------------------------------------------------------------------
+    def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None,
+                initial_state: Any = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        self.check_input_shape(tuple(inputs.shape))
+        B, T, F = inputs.shape
+        training = self.training if training is None else bool(training)
+        mask = None if mask is None else as_mask(mask, B, T, self.name).to(inputs.device)
+        states = self._initial_states(inputs, initial_state)
+
+        cell = self.cell
+        options = SequenceOptions(self.go_backwards, self.zero_output_for_mask, training)
+        if training and cell.recurrent_dropout > 0:  # per-gate masks applied inside the step (Keras)
+            G = cell.gates
+            if cell.dropout > 0:
+                options.input_masks = dropout_mask(cell.dropout, (G, B, F), inputs)
+            options.recurrent_masks = dropout_mask(cell.recurrent_dropout, (G, B, cell.units), inputs)
+        elif training and cell.dropout > 0:  # one mask for every step
+            inputs = inputs * dropout_mask(cell.dropout, (B, 1, F), inputs)
+
+        kernel = kernels.select(self.implementation, cell, mask, options)
+        self.last_kernel = kernel.name
+        outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
+        if self.stateful:
+            self.states = [s.detach() for s in states]
+        output = outputs if self.return_sequences else outputs[:, -1]
+        return (output, *states) if self.return_state else output
+
+    def kernel_label(self) -> str:
+        """Which kernel runs (ran) this layer, for summaries: 'torch_fused', 'auto -> reference', ..."""
+        if self.last_kernel is not None:
+            chosen = self.last_kernel
+        elif not self.cell.built:
+            return self.implementation
+        else:  # the kernel a training step without a mask would take
+            chosen = kernels.select(self.implementation, self.cell, None, SequenceOptions(training=True)).name
+        return chosen if self.implementation != "auto" else f"auto -> {chosen}"
+
+    # -- config -------------------------------------------------------------------------
+    def sequence_config(self) -> dict[str, Any]:
+        return {
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "implementation": self.implementation,
+        }
+
+    def get_config(self) -> dict[str, Any]:
+        cell = {"class_name": type(self.cell).__name__, "config": self.cell.get_config()}
+        return {**super().get_config(), "cell": cell, **self.sequence_config()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RNN:
+        from . import CELLS  # the registry of cell classes
+
+        config = dict(config)
+        cell = config.pop("cell")
+        cell_class = CELLS[cell["class_name"]]
+        return cls(cell_class.from_config(cell["config"]), **config)
+
+    def extra_repr(self) -> str:
+        flags = [k for k, v in self.sequence_config().items() if v is True]
+        return ", ".join([f"name={self.name!r}"] + flags)
+

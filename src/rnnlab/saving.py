@@ -1,0 +1,1 @@
+"""Placeholder until save/load lands."""

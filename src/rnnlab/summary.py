@@ -1,0 +1,56 @@
+"""The Keras-style ``summary()`` table."""
+from __future__ import annotations
+
+from typing import Any
+
+WIDTHS = (33, 24, 15)  # Layer (type) | Output Shape | Param #
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _memory(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.2f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError
+
+
+def _row(cells: tuple[str, str, str], edge: str = "│") -> str:
+    name, shape, params = cells
+    w0, w1, w2 = WIDTHS
+    return f"{edge} {name:<{w0 - 2}.{w0 - 2}} {edge} {shape:<{w1 - 2}} {edge} {params:>{w2 - 2}} {edge}"
+
+
+def _rule(left: str, fill: str, mid: str, right: str) -> str:
+    return left + mid.join(fill * w for w in WIDTHS) + right
+
+
+def format_summary(model: Any) -> str:
+    rows = model.summary_rows()
+    lines = [f'Model: "{model.name}"', _rule("┏", "━", "┳", "┓"),
+             _row(("Layer (type)", "Output Shape", "Param #"), "┃"), _rule("┡", "━", "╇", "┩")]
+    for i, (layer, shape) in enumerate(rows):
+        params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        lines.append(_row((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params)))
+        if i < len(rows) - 1:
+            lines.append(_rule("├", "─", "┼", "┤"))
+    lines.append(_rule("└", "─", "┴", "┘"))
+
+    params = list(model.parameters())
+    trainable = [p for p in params if p.requires_grad]
+    frozen = [p for p in params if not p.requires_grad]
+    for label, group in (("Total", params), ("Trainable", trainable), ("Non-trainable", frozen)):
+        count = sum(p.numel() for p in group)
+        size = sum(p.numel() * p.element_size() for p in group)
+        lines.append(f" {label} params: {count:,} ({_memory(size)})")
+    recurrent = [(layer.name, layer.kernel_label()) for layer, _ in rows if hasattr(layer, "kernel_label")]
+    if recurrent:
+        lines.append(" Recurrent kernels: " + ", ".join(f"{name}: {label}" for name, label in recurrent))
+    return "\n".join(lines)
