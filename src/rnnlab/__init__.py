@@ -1,11 +1,13 @@
 """rnnlab: Keras-exact recurrent networks on PyTorch."""
 from __future__ import annotations
 
-from . import layers
+from . import callbacks, data, datasets, layers, losses
+from .io import load_model
 from .layers import Input
 from .model import Model, Sequential
 from .seed import set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "layers", "set_seed", "__version__"]
+__all__ = ["Input", "Model", "Sequential", "callbacks", "data", "datasets", "layers", "load_model", "losses", "set_seed",
+           "__version__"]

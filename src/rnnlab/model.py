@@ -39,6 +39,11 @@ class Model(Trainer, Layer):
         return sum(p.numel() for p in self.parameters())
 
     # -- saving -------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        raise ValueError(f"{type(self).__name__} has no config that rebuilds it: model.save() stores the "
+                         "architecture of Sequential models. Save this model's weights with save_weights() "
+                         "and rebuild it in code, or give the subclass get_config()/from_config().")
+
     def save(self, path: str, *, include_optimizer: bool = True) -> None:
         """Write the architecture (JSON) and weights (safetensors), plus the optimizer state, atomically."""
         saving.save_model(self, path, include_optimizer=include_optimizer)

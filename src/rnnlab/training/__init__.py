@@ -1,6 +1,8 @@
-"""compile / fit / evaluate / predict, callbacks, losses, metrics, history."""
-from __future__ import annotations
+"""compile / fit / evaluate / predict, callbacks, losses, metrics, history.
 
+Training knows nothing of layers or tasks: it drives any torch module with a ``forward``.
+"""
+from . import callbacks, losses, metrics, optimizers
+from .trainer import Trainer
 
-class Trainer:
-    """Placeholder until the training workflow lands."""
+__all__ = ["Trainer", "callbacks", "losses", "metrics", "optimizers"]

@@ -1,0 +1,3 @@
+"""Callbacks for ``Model.fit`` (Keras names and behaviour)."""
+from .training.callbacks import *  # noqa: F401,F403
+from .training.callbacks import __all__  # noqa: F401

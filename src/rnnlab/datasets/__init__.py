@@ -1,0 +1,25 @@
+"""Data sets: generators for long-range dependency problems and loaders for real series.
+
+Loaders never need the network when a local file is there: they take ``path=``, else look in the
+data directory (``cache_dir=``, ``$RNNLAB_DATA_DIR`` or ``~/.cache/rnnlab``), else download.
+"""
+from __future__ import annotations
+
+from .files import DatasetNotFoundError, RemoteFile, content_digest, data_dir, fetch
+from .synthetic import adding_problem, multiplication_problem
+from .table import Table, read_csv
+from .timeseries import load_airline_passengers, load_beijing_pm25
+
+__all__ = [
+    "DatasetNotFoundError",
+    "RemoteFile",
+    "Table",
+    "adding_problem",
+    "content_digest",
+    "data_dir",
+    "fetch",
+    "load_airline_passengers",
+    "load_beijing_pm25",
+    "multiplication_problem",
+    "read_csv",
+]

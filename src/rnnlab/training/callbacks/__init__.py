@@ -1,0 +1,8 @@
+"""Callbacks for ``fit``, named and behaving as in Keras."""
+from .base import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
+from .checkpoint import BackupAndRestore, ModelCheckpoint
+from .logging import CSVLogger, ProgressBar, TensorBoard
+from .monitor import EarlyStopping, ReduceLROnPlateau
+
+__all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "TerminateOnNaN", "BackupAndRestore",
+           "ModelCheckpoint", "CSVLogger", "ProgressBar", "TensorBoard", "EarlyStopping", "ReduceLROnPlateau"]

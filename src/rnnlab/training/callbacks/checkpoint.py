@@ -1,0 +1,137 @@
+"""Callbacks that write the model to disk: ModelCheckpoint and BackupAndRestore."""
+from __future__ import annotations
+
+import operator
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ... import saving
+from .base import Callback, CallbackList, Logs
+from .monitor import monitor_op, monitored
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or only its weights) after every epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold ``{epoch}`` (1-based, as Keras) and any logged value, e.g.
+    ``"ckpt/{epoch:02d}-{val_loss:.3f}.safetensors"``. Writes are atomic.
+    """
+
+    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
+                 save_weights_only: bool = False, mode: str = "auto",
+                 initial_value_threshold: float | None = None) -> None:
+        self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.monitor_op = monitor_op(monitor, mode)
+        self.best = initial_value_threshold
+        self.saved: list[str] = []
+
+    def _path(self, epoch: int, logs: Logs) -> str:
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as err:
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} uses {err}, which is not logged. "
+                             f"Available: epoch, {', '.join(logs)}.") from None
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = logs or {}
+        path = self._path(epoch, logs)
+        if self.save_best_only:
+            current = monitored(self.monitor, logs, "ModelCheckpoint")
+            if current is None:
+                return
+            if self.best is not None and not self.monitor_op(current, self.best):
+                if self.verbose > 0:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                previous = "inf" if self.best is None else f"{self.best:.5f}"
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+        elif self.verbose > 0:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        self.saved.append(path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "saved": self.saved}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.saved = state["best"], list(state["saved"])
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": list(np.random.get_state()),
+             "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(tuple(state["numpy"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class BackupAndRestore(Callback):
+    """Makes ``fit`` resumable: a run killed at any moment and started again with the same call
+    continues from the last completed epoch.
+
+    After every epoch it saves, atomically, into ``backup_dir``: the weights, the optimizer
+    state, the epoch counter, every callback's state (History included) and the random
+    states used for shuffling and dropout; so on CPU the resumed run ends with the same
+    weights as one never interrupted. The backup is deleted when training completes.
+    """
+
+    order = 1  # after every other callback: restore their state, save what they updated
+
+    def __init__(self, backup_dir: str, delete_checkpoint: bool = True) -> None:
+        self.backup_dir = Path(backup_dir)
+        self.delete_checkpoint = delete_checkpoint
+        self.callback_list: CallbackList | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.backup_dir / "backup.safetensors"
+
+    def set_callback_list(self, callback_list: CallbackList) -> None:
+        self.callback_list = callback_list
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._completed = False
+        if not self.path.exists():
+            return
+        state = saving.load_tree(self.path)
+        saving.load_state(self.model, state["weights"], self.path)
+        self.model.optimizer.load_state_dict(state["optimizer"])
+        self.callback_list.load_state_dict(state["callbacks"])
+        set_rng_state(state["rng"])
+        self.model._initial_epoch = state["epoch"] + 1
+        print(f"BackupAndRestore: resuming from the end of epoch {state['epoch'] + 1} ({self.path}).")
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        saving.save_tree(self.path, {
+            "epoch": epoch,
+            "weights": {k: v for k, v in self.model.state_dict().items()},
+            "optimizer": self.model.optimizer.state_dict(),
+            "callbacks": self.callback_list.state_dict(),
+            "rng": rng_state(),
+        })
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        # fit calls on_train_end only when training completes, not when it is interrupted.
+        if self.delete_checkpoint and self.backup_dir.exists():
+            shutil.rmtree(self.backup_dir)
