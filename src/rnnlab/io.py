@@ -21,7 +21,7 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Model:
     if zipfile.is_zipfile(path):
         from .keras_format import load_keras_model
 
-        return load_keras_model(path)
+        return load_keras_model(path, compile=compile)
     architecture, weights, compile_config, optimizer_state = saving.read_model(path)
     name = architecture.get("class_name")
     if name not in MODELS:

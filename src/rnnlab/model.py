@@ -141,7 +141,8 @@ class Sequential(Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "input": None if spec is None else {"shape": list(spec.shape), "dtype": spec.dtype},
+            "input": None if spec is None else {"shape": list(spec.shape), "dtype": spec.dtype,
+                                                "batch_size": spec.batch_size},
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                        for layer in self.layers],
         }
@@ -150,6 +151,7 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         layers: list[Any] = []
         if config.get("input") is not None:
-            layers.append(Input(tuple(config["input"]["shape"]), config["input"].get("dtype")))
+            spec = config["input"]
+            layers.append(Input(tuple(spec["shape"]), spec.get("dtype"), batch_size=spec.get("batch_size")))
         layers += [deserialize(spec) for spec in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

@@ -22,10 +22,30 @@ def _memory(n_bytes: float) -> str:
     raise AssertionError
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """Break a cell at spaces (or mid-word when a word is too long), as Keras's table does."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        line = word
+    return lines + [line]
+
+
 def _row(cells: tuple[str, str, str], edge: str = "│") -> str:
-    name, shape, params = cells
     w0, w1, w2 = WIDTHS
-    return f"{edge} {name:<{w0 - 2}.{w0 - 2}} {edge} {shape:<{w1 - 2}} {edge} {params:>{w2 - 2}} {edge}"
+    columns = [_wrap(cell, w - 2) for cell, w in zip(cells, WIDTHS)]
+    height = max(len(c) for c in columns)
+    name, shape, params = (c + [""] * (height - len(c)) for c in columns)
+    return "\n".join(f"{edge} {n:<{w0 - 2}} {edge} {s:<{w1 - 2}} {edge} {p:>{w2 - 2}} {edge}"
+                     for n, s, p in zip(name, shape, params))
 
 
 def _rule(left: str, fill: str, mid: str, right: str) -> str:

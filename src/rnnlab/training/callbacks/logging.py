@@ -48,6 +48,27 @@ class ProgressBar(Callback):
             print(f"{self.title} - {seconds:.2f}s - {format_logs(logs or {})}", flush=True)
 
 
+class EpochProgress(Callback):
+    """One progress bar over the epochs of a fit (to stderr), showing the latest logs."""
+
+    def __init__(self, description: str = "") -> None:
+        self.description = description
+        self.bar: tqdm | None = None
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        initial = getattr(self.model, "_initial_epoch", 0)
+        self.bar = tqdm(total=self.params["epochs"], initial=initial, desc=self.description, unit="epoch",
+                        dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10.0)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)},
+                             refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        self.bar.close()
+
+
 class CSVLogger(Callback):
     """Writes one row per epoch (``epoch`` from 0, then every logged value) to ``filename``."""
 

@@ -1,0 +1,255 @@
+"""Keras 3 ``.keras`` files -> rnnlab ``Sequential``: architecture, weights and compile settings.
+
+A ``.keras`` file is a zip holding ``config.json`` (the architecture, ``compile_config``) and
+``model.weights.h5``. In the HDF5 file Keras keys each layer of a Sequential by the snake_case
+name of its *class*, numbered in layer order (``layers/dense``, ``layers/dense_1``), not by the
+layer's own name; a layer's arrays are ``vars/0``, ``vars/1``, ... in ``get_weights()`` order,
+under ``cell/`` for recurrent layers, ``forward_layer/cell`` and ``backward_layer/cell`` for
+``Bidirectional`` and ``layer/`` for ``TimeDistributed``. Optimizer variables are not imported.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import warnings
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from . import activations, initializers
+from .base import Layer, snake_case
+from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Input, SimpleRNN, TimeDistributed
+from .model import Sequential
+from .training import losses, metrics, optimizers
+
+RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+PLAIN: dict[str, type[Layer]] = {**RECURRENT, "Dense": Dense, "Dropout": Dropout, "Embedding": Embedding}
+SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
+# Where a layer's arrays live below its group, in Keras's get_weights() order.
+WEIGHT_PATHS: dict[str, tuple[str, ...]] = {
+    **{name: ("cell",) for name in RECURRENT}, "Bidirectional": ("forward_layer/cell", "backward_layer/cell"),
+    "TimeDistributed": ("layer",), "Dense": ("",), "Embedding": ("",)}
+# Keras-only keys that do not change what the layer computes.
+IGNORED = {"dtype", "seed", "unroll", "implementation", "use_cudnn", "registered_name", "module", "build_config",
+           "lora_rank", "lora_alpha", "lora_enabled"}
+KERAS_OPTIMIZER_ARGS = {"learning_rate", "epsilon", "rho", "momentum", "nesterov", "amsgrad", "centered"}
+
+
+def _h5py() -> Any:
+    """h5py, imported only when a .keras file is read (an optional dependency)."""
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError("Reading Keras .keras files needs h5py: pip install 'rnnlab[keras]' "
+                          "(or pip install h5py).") from err
+    return h5py
+
+
+def load_keras_model(path: str | os.PathLike, compile: bool = True) -> Sequential:
+    """The rnnlab ``Sequential`` equal to a Keras 3 ``.keras`` Sequential model, weights loaded.
+
+    With ``compile`` and a ``compile_config`` in the file, the model is also compiled with the
+    equivalent optimizer, loss and metrics (what cannot be mapped is skipped with a warning).
+    Raises ValueError for what rnnlab cannot reproduce (other layer classes, functional models,
+    quantized layers, unknown activations) and for files that are not Keras archives.
+    """
+    config, weights_file = _read_archive(path)
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        kind = config.get("class_name") if isinstance(config, dict) else None
+        raise ValueError(f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
+                         "Rebuild the model as keras.Sequential([...]) if its layers form a stack.")
+    try:
+        specs = config["config"]["layers"]
+        layers = [s for s in specs if s["class_name"] != "InputLayer"]
+        model = Sequential([_input(specs, config["config"])] + [_layer(s) for s in layers],
+                           name=config["config"].get("name"))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: config.json is not a Keras Sequential config (missing or bad {err}).") from None
+    _load_weights(model, layers, weights_file, path)
+    if compile and config.get("compile_config"):
+        _compile(model, config["compile_config"])
+    return model
+
+
+# -- the archive ------------------------------------------------------------------------------
+def _read_archive(path: str | os.PathLike) -> tuple[dict[str, Any], bytes]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"config.json", "model.weights.h5"} <= names:
+                raise ValueError(f"{path} is a zip file but not a Keras 3 .keras archive: it lacks "
+                                 f"{sorted({'config.json', 'model.weights.h5'} - names)} (it has {sorted(names)[:5]}).")
+            return json.loads(archive.read("config.json")), archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged or not a Keras 3 .keras archive ({err}).") from None
+
+
+# -- the architecture -------------------------------------------------------------------------
+def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
+    """``rnnlab.Input`` from the InputLayer's batch_shape and dtype (or the model's build shape)."""
+    first = specs[0] if specs else {}
+    if first.get("class_name") == "InputLayer":
+        shape = first["config"].get("batch_shape") or first["config"].get("batch_input_shape")
+        dtype = first["config"].get("dtype")
+    else:  # a model built with model.build(shape) rather than keras.Input
+        shape = config.get("build_input_shape") or first.get("build_config", {}).get("input_shape")
+        dtype = None
+    if shape is None:
+        raise ValueError("The Keras model was saved unbuilt (no input shape): build it, e.g. with "
+                         "keras.Input(...) as its first layer, and save it again.")
+    dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    wrapped = [s["config"].get("layer") or s for s in specs]  # Bidirectional/TimeDistributed: the inner layer
+    stateful = [s["config"]["name"] for s, w in zip(specs, wrapped) if w["config"].get("stateful")]
+    if stateful and shape[0] is None:
+        raise ValueError(f"Stateful layer(s) {stateful} need a fixed batch size, but the Keras input has "
+                         "batch_shape[0] = None; give keras.Input(batch_size=...) and save again.")
+    return Input(tuple(shape[1:]), dtype=dtype if dtype and "int" in dtype else None, batch_size=shape[0])
+
+
+def _unsupported(name: str, class_name: str, what: str = "is not supported by rnnlab") -> ValueError:
+    return ValueError(f"Layer '{name}' ({class_name}) {what}; supported: {', '.join(SUPPORTED)}.")
+
+
+def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> Layer:
+    """An rnnlab layer (unbuilt) from one Keras ``{"class_name", "config"}`` spec."""
+    class_name, config = spec["class_name"], dict(spec["config"])
+    name = config.get("name", snake_case(class_name))
+    if class_name not in allowed:
+        where = "" if class_name not in SUPPORTED else f" inside a wrapper (allowed there: {', '.join(allowed)})"
+        raise _unsupported(name, class_name, f"is not supported by rnnlab{where}")
+    if class_name == "Bidirectional":
+        forward = _layer(config["layer"], tuple(RECURRENT))
+        backward = config.get("backward_layer")
+        layer = Bidirectional(forward, merge_mode=config.get("merge_mode", "concat"), name=name,
+                              backward_layer=None if backward is None else _layer(backward, tuple(RECURRENT)),
+                              trainable=config.get("trainable", True))
+        layer.forward_layer.name = forward.name  # Keras's saved name, not forward_forward_...
+        return layer
+    if class_name == "TimeDistributed":
+        return TimeDistributed(_layer(config["layer"], ("Dense", "Dropout")), name=name,
+                               trainable=config.get("trainable", True))
+    cls = PLAIN[class_name]
+    kwargs = _translate(name, class_name, config, _accepted_keys(cls))
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"Layer '{name}' ({class_name}) cannot be rebuilt in rnnlab: {err}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
+    """The constructor arguments an rnnlab layer class takes: the keys of its config."""
+    args = {Dropout: (0.0,), Embedding: (1, 1)}.get(cls, (1,))
+    return frozenset(cls(*args, name="probe").get_config())
+
+
+def _translate(name: str, class_name: str, config: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
+    """Keras layer config -> rnnlab kwargs; raises for what would change the results."""
+    policy = config.get("dtype")
+    policy = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
+    if policy not in (None, "float32"):
+        warnings.warn(f"Layer '{name}' ({class_name}) computes in {policy} in Keras; rnnlab uses float32.")
+    if config.get("quantization_config") is not None or any(q in str(policy) for q in ("int8", "int4", "float8")):
+        raise _unsupported(name, class_name, "is quantized, which rnnlab cannot reproduce")
+    kwargs: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in IGNORED or key == "quantization_config":
+            continue
+        if key.endswith(("_regularizer", "_constraint")):
+            if value is not None:
+                warnings.warn(f"Layer '{name}' ({class_name}): {key} is dropped (rnnlab has none; "
+                              "inference is unchanged, further training is not regularised/constrained).")
+        elif key.endswith("_initializer"):
+            init = initializers.canonical_name(value)
+            if init in initializers.INITIALIZERS:  # otherwise rnnlab's default: the file's weights replace it
+                kwargs[key] = init
+        elif key.endswith("activation"):
+            if not isinstance(value, str) or value not in activations.ACTIVATIONS:
+                raise _unsupported(name, class_name, f"uses activation {value!r}, which rnnlab does not have "
+                                   f"(rnnlab has {sorted(activations.ACTIVATIONS)})")
+            kwargs[key] = value
+        elif key in accepted:
+            kwargs[key] = value
+        elif value not in (None, False):
+            raise _unsupported(name, class_name, f"has {key}={value!r}, which rnnlab cannot honour")
+    return kwargs
+
+
+# -- the weights ------------------------------------------------------------------------------
+def _load_weights(model: Sequential, specs: list[dict[str, Any]], data: bytes, path: Any) -> None:
+    h5py = _h5py()
+    used: dict[str, int] = {}
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            for spec, layer in zip(specs, model.layers):
+                key = snake_case(spec["class_name"])  # Keras numbers groups by class, in layer order
+                used[key] = used.get(key, -1) + 1
+                group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
+                if not layer.count_params():  # Dropout, TimeDistributed(Dropout)
+                    continue
+                arrays = []
+                for sub in WEIGHT_PATHS[spec["class_name"]]:
+                    vars_path = "/".join(p for p in (group, sub, "vars") if p)
+                    if vars_path not in f:
+                        raise ValueError(f"no group {vars_path!r} for layer '{layer.name}'")
+                    arrays += [np.asarray(v) for _, v in sorted(f[vars_path].items(), key=lambda kv: int(kv[0]))]
+                layer.set_weights(arrays)
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path}: model.weights.h5 is damaged or not a Keras weights file ({err}).") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: the weights do not fit the model in its config.json: {err}") from None
+
+
+# -- compile settings -------------------------------------------------------------------------
+def _compile(model: Sequential, config: dict[str, Any]) -> None:
+    """``model.compile`` with the optimizer, loss and metrics of a Keras ``compile_config``."""
+    loss, from_logits = config.get("loss"), False
+    if isinstance(loss, dict):  # e.g. {"class_name": "MeanSquaredError", "config": {"from_logits": ...}}
+        from_logits = bool(loss.get("config", {}).get("from_logits", False))
+        loss = snake_case(loss.get("class_name", ""))
+    try:
+        losses.canonical_name(loss)
+    except (ValueError, TypeError):
+        warnings.warn(f"The Keras loss {config.get('loss')!r} has no rnnlab equivalent: the model is not "
+                      "compiled; call model.compile(...) yourself.")
+        return
+    names = []
+    for metric in config.get("metrics") or []:
+        try:
+            names.append(metrics.check_name(metric))
+        except (ValueError, TypeError):
+            warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.")
+    if config.get("loss_weights") is not None:
+        warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.")
+    spec, clipping = _optimizer(config.get("optimizer") or "rmsprop")
+    model.compile(optimizer=spec, loss=loss, metrics=names, from_logits=from_logits, **clipping)
+
+
+def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(rnnlab optimizer spec, clipping kwargs of compile) for a serialised Keras optimizer."""
+    if isinstance(keras_spec, str):
+        keras_spec = {"class_name": keras_spec, "config": {}}
+    name, config = keras_spec.get("class_name", "").lower(), dict(keras_spec.get("config", {}))
+    if name not in optimizers.OPTIMIZERS:
+        warnings.warn(f"Keras optimizer {keras_spec.get('class_name')!r} has no rnnlab equivalent; using Adam.")
+        name, config = "adam", {}
+    lr = config.get("learning_rate")
+    if isinstance(lr, dict):  # a LearningRateSchedule
+        warnings.warn(f"Keras learning-rate schedule {lr.get('class_name')!r} is not mapped; using its "
+                      "initial learning rate as a constant.")
+        config["learning_rate"] = lr.get("config", {}).get("initial_learning_rate")
+    kwargs = {k: v for k, v in config.items() if k in KERAS_OPTIMIZER_ARGS and v is not None}
+    if "beta_1" in config or "beta_2" in config:
+        kwargs["betas"] = (config.get("beta_1", 0.9), config.get("beta_2", 0.999))
+    if config.get("weight_decay") is not None:  # Keras decays decoupled, as torch's AdamW does
+        if name in ("adam", "adamw"):
+            name, kwargs["weight_decay"] = "adamw", config["weight_decay"]
+        else:
+            warnings.warn(f"Keras {name} weight_decay is not mapped (torch's is an L2 penalty); dropped.")
+    if config.get("use_ema") or config.get("gradient_accumulation_steps"):
+        warnings.warn("Keras optimizer EMA / gradient accumulation are not mapped; dropped.")
+    clipping = {k: config.get(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")}
+    return optimizers.spec(name, **kwargs), clipping

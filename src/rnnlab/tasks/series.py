@@ -1,0 +1,123 @@
+"""Preparing a table for forecasting: missing values, one-hot categories, chronological splits,
+scaling fitted on the training rows only, windows, and the naive baselines."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import make_windows
+from ..datasets import Table
+
+
+def fill_missing(values: np.ndarray, how: str, name: str) -> tuple[np.ndarray, str]:
+    """Interpolate inner gaps linearly in time ("interpolate"), or leave NaNs for dropping ("drop").
+
+    Returns the column and a sentence saying what was done, for the report.
+    """
+    missing = np.isnan(values)
+    if not missing.any():
+        return values, ""
+    count = int(missing.sum())
+    if how == "drop":
+        return values, f"{name}: {count} missing values; windows touching them are dropped"
+    steps = np.arange(len(values))
+    valid = ~missing
+    first, last = steps[valid][0], steps[valid][-1]
+    filled = values.copy()
+    inner = missing & (steps > first) & (steps < last)
+    filled[inner] = np.interp(steps[inner], steps[valid], values[valid])
+    edge = count - int(inner.sum())
+    note = f"{name}: {int(inner.sum())} missing values interpolated linearly"
+    if edge:
+        note += f"; {edge} at the start or end cannot be interpolated, so windows touching them are dropped"
+    return filled, note
+
+
+@dataclass
+class Prepared:
+    x: np.ndarray  # (N, window, F) scaled inputs
+    y: np.ndarray  # (N, horizon) scaled targets
+    y_raw: np.ndarray  # (N, horizon) targets in original units
+    split: np.ndarray  # (N,) "train" | "val" | "test": where all of the window's targets lie
+    origin: np.ndarray  # (N,) row index of the last input step
+    feature_names: list[str]
+    target: np.ndarray  # (T,) the target column as the model sees it (gaps filled), for the baselines
+    target_mean: float
+    target_std: float
+    notes: list[str]
+
+
+def one_hot(column: np.ndarray, train_rows: slice, name: str) -> tuple[np.ndarray, list[str]]:
+    """Categories seen in the training rows become 0/1 columns; others map to all zeros."""
+    categories = sorted(set(column[train_rows].tolist()) - {""})
+    return np.stack([(column == c).astype(float) for c in categories], axis=1), [f"{name}={c}" for c in categories]
+
+
+def split_rows(n_rows: int, val_size: int, test_size: int) -> np.ndarray:
+    labels = np.array(["train"] * n_rows, dtype=object)
+    labels[n_rows - test_size - val_size:n_rows - test_size] = "val"
+    if test_size:
+        labels[n_rows - test_size:] = "test"
+    return labels
+
+
+def prepare(table: Table, target: str, features: list[str], window: int, horizon: int, val_size: int,
+            test_size: int, missing: str) -> Prepared:
+    n = len(table)
+    if window + horizon > n:
+        raise ValueError(f"A window of {window} steps plus a horizon of {horizon} needs at least "
+                         f"{window + horizon} rows; {table.source} has {n}.")
+    if test_size + val_size >= n - window - horizon:
+        raise ValueError(f"--test-size {test_size} and --val-size {val_size} leave too few training rows "
+                         f"out of {n} for a window of {window} and a horizon of {horizon}.")
+    rows = split_rows(n, val_size, test_size)
+    train_rows = slice(0, n - test_size - val_size)
+    target_values = table.numeric(target)
+
+    columns, names, notes = [], [], []
+    for name in [target] + [f for f in features if f != target]:
+        values = table[name]
+        if values.dtype.kind in "fiu":
+            filled, note = fill_missing(values.astype(float), missing, name)
+            columns.append(filled[:, None])
+            names.append(name)
+            if note:
+                notes.append(note)
+        else:
+            encoded, encoded_names = one_hot(values.astype(str), train_rows, name)
+            columns.append(encoded)
+            names += encoded_names
+            notes.append(f"{name}: one-hot encoded into {len(encoded_names)} columns")
+    matrix = np.concatenate(columns, axis=1)  # (T, F); column 0 is the target
+
+    # Statistics from the training rows only: nothing from validation or test leaks in.
+    mean = np.nanmean(matrix[train_rows], axis=0)
+    std = np.nanstd(matrix[train_rows], axis=0)
+    std[std == 0] = 1.0
+    scaled = (matrix - mean) / std
+
+    x, y_scaled = make_windows(scaled, window, horizon, target=0)
+    _, y_raw = make_windows(target_values, window, horizon)
+    y_scaled, y_raw = y_scaled.reshape(len(x), horizon), y_raw.reshape(len(x), horizon)
+    origin = np.arange(len(x)) + window - 1
+    target_rows = origin[:, None] + np.arange(1, horizon + 1)  # (N, horizon)
+    split = np.array([rows[r[0]] if (rows[r] == rows[r[0]]).all() else "" for r in target_rows], dtype=object)
+    keep = (split != "") & np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y_scaled).all(axis=1) \
+        & np.isfinite(y_raw).all(axis=1)
+    dropped = int((~keep & (split != "")).sum())
+    if dropped:
+        notes.append(f"{dropped} windows with missing values dropped")
+    return Prepared(x[keep].astype("float32"), y_scaled[keep].astype("float32"), y_raw[keep], split[keep],
+                    origin[keep], names, matrix[:, 0], float(mean[0]), float(std[0]), notes)
+
+
+def persistence(values: np.ndarray, origin: np.ndarray, horizon: int) -> np.ndarray:
+    """The naive forecast: the last observed value, for every step ahead. (N, horizon)."""
+    return np.repeat(values[origin][:, None], horizon, axis=1)
+
+
+def seasonal_naive(values: np.ndarray, origin: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The last observed season repeated: step h ahead takes the value at origin - season + 1 + (h-1) % season."""
+    steps = np.arange(horizon)
+    return values[origin[:, None] - season + 1 + steps % season]

@@ -1,0 +1,106 @@
+"""Loss curves and forecasts as PNG files."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..saving import atomic_path
+
+
+def _history_dict(history: Any) -> dict[str, list[float]]:
+    values = getattr(history, "history", history)
+    if not isinstance(values, Mapping) or not values:
+        raise ValueError("plot_history expects a History returned by fit (or its .history dict), "
+                         f"received {type(history).__name__}.")
+    return {k: list(v) for k, v in values.items()}
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> str:
+    FigureCanvasAgg(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return str(path)
+
+
+def _quantities(history: dict[str, list[float]]) -> list[str]:
+    """Logged quantities without their val_ twins: loss first, then the metrics."""
+    names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
+    return sorted(names, key=lambda k: k != "loss")
+
+
+def plot_history(history: Any, path: str | os.PathLike, title: str | None = None,
+                 log_scale: bool = False) -> str:
+    """Loss and val_loss (and each metric with its val_ twin) per epoch, one panel each; returns the path."""
+    return plot_histories({"": history}, path, title=title, log_scale=log_scale)
+
+
+def plot_histories(histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None,
+                   log_scale: bool = False) -> str:
+    """Several models' curves in one figure: one panel per quantity, a colour per model,
+    solid for training and dashed for validation."""
+    dicts = {name: _history_dict(h) for name, h in histories.items()}
+    quantities = list(dict.fromkeys(q for d in dicts.values() for q in _quantities(d)))
+    fig = Figure(figsize=(6.4 * len(quantities), 4.2))
+    axes = fig.subplots(1, len(quantities), squeeze=False)[0]
+    colors = [f"C{i}" for i in range(len(dicts))]
+    for ax, quantity in zip(axes, quantities):
+        for color, (name, values) in zip(colors, dicts.items()):
+            prefix = f"{name} " if name else ""
+            for key, style, label in ((quantity, "-", "train"), (f"val_{quantity}", "--", "validation")):
+                if key in values:
+                    epochs = np.arange(1, len(values[key]) + 1)
+                    ax.plot(epochs, values[key], style, color=color, label=f"{prefix}{label}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(quantity)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_series(x: Sequence[Any], series: Mapping[str, Sequence[float]], path: str | os.PathLike,
+                title: str | None = None, ylabel: str | None = None) -> str:
+    """Lines over a shared x axis, e.g. actual vs predicted values on the test period."""
+    fig = Figure(figsize=(10, 4.2))
+    ax = fig.subplots()
+    positions = np.arange(len(x))
+    for i, (label, values) in enumerate(series.items()):
+        ax.plot(positions, values, "-" if i == 0 else "--", label=label, linewidth=2 if i == 0 else 1.2)
+    ticks = positions[:: max(1, len(x) // 8)]
+    ax.set_xticks(ticks, [str(x[t]) for t in ticks], rotation=30, ha="right")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_scatter(panels: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
+                 xlabel: str = "target", ylabel: str = "prediction", title: str | None = None) -> str:
+    """One panel per entry, ``name: (targets, predictions)``, with the diagonal y = x."""
+    fig = Figure(figsize=(4.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, (targets, predictions)) in zip(axes, panels.items()):
+        ax.scatter(targets, predictions, s=6, alpha=0.6)
+        low = float(min(np.min(targets), np.min(predictions)))
+        high = float(max(np.max(targets), np.max(predictions)))
+        ax.plot([low, high], [low, high], "k--", linewidth=1)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
