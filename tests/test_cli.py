@@ -131,11 +131,21 @@ def test_scaling_uses_training_rows_only():
     changed[80:] *= 1000.0
     a = prepare(Table({"y": values}, "a"), "y", [], 5, 1, 10, 20, "interpolate")
     b = prepare(Table({"y": changed}, "b"), "y", [], 5, 1, 10, 20, "interpolate")
-    assert (a.target_mean, a.target_std) == (b.target_mean, b.target_std)
+    assert (a.y_mean, a.y_std) == (b.y_mean, b.y_std)
     train = a.split == "train"
     np.testing.assert_array_equal(a.x[train], b.x[train])
     np.testing.assert_array_equal(a.y[train], b.y[train])
-    assert a.target_mean == pytest.approx(np.mean(values[:70]))
+    assert a.y_mean == pytest.approx(np.mean(values[5:70]))  # the training windows' targets
+
+
+@pytest.mark.parametrize("transform", ["none", "log", "diff", "log-diff"])
+def test_transforms_invert_exactly(transform):
+    from rnnlab.datasets import Table
+
+    values = 100 + np.arange(60, dtype=float) ** 1.5
+    data = prepare(Table({"y": values}, "t"), "y", [], 6, 3, 6, 12, "interpolate", transform)
+    everything = np.ones(len(data.y), dtype=bool)
+    np.testing.assert_allclose(data.to_original_units(data.y, everything), data.y_raw, rtol=1e-5)
 
 
 def test_baselines_by_hand():

@@ -44,6 +44,15 @@ def test_marked_problem_layout_and_targets(problem, combine):
     positions, marked = _marked(x)
     assert positions.shape == (3000, 2)
     assert_allclose(y, combine(marked[:, 0], marked[:, 1]), rtol=1e-6)
+    assert positions.min() == 0 and positions.max() == 99  # "anywhere": the whole sequence is used
+    assert (positions[:, 1] - positions[:, 0] > 50).mean() > 0.15
+
+
+@pytest.mark.parametrize("problem, combine", [(multiplication_problem, np.multiply), (adding_problem, np.add)])
+def test_paper_marker_rule(problem, combine):
+    x, y = problem(rng=0, positions="paper")
+    positions, marked = _marked(x)
+    assert_allclose(y, combine(marked[:, 0], marked[:, 1]), rtol=1e-6)
     # The first marker is among the first min(10, 50) = 10 steps, the second among the first 50.
     assert positions[:, 0].max() < 10 and positions[:, 1].max() < 50
     assert set(positions[:, 0]) == set(range(10))
@@ -52,7 +61,7 @@ def test_marked_problem_layout_and_targets(problem, combine):
 
 @pytest.mark.parametrize("length, first_span, second_span", [(2, 1, 2), (3, 1, 2), (7, 3, 3), (30, 10, 15)])
 def test_marker_rule_for_short_sequences(length, first_span, second_span):
-    x, _ = multiplication_problem(500, length, rng=1)
+    x, _ = multiplication_problem(500, length, rng=1, positions="paper")
     positions, _ = _marked(x)
     assert positions[:, 0].max() < first_span  # the earlier marker is at most the first-drawn one
     assert positions[:, 1].max() == second_span - 1
@@ -67,6 +76,11 @@ def test_generators_reproducible_and_rng_kinds():
     assert not np.array_equal(x1, x3)
     x4, _ = adding_problem(20, 15, rng=None)
     assert x4.shape == (20, 15, 2)
+
+
+def test_unknown_positions_rule():
+    with pytest.raises(ValueError, match=r"`positions` must be one of \('anywhere', 'paper'\), received 'late'"):
+        multiplication_problem(4, 10, rng=0, positions="late")
 
 
 def test_generators_are_fast():

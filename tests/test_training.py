@@ -315,3 +315,13 @@ def test_seed_000_toy_lands_in_keras_band():
         assert stop.stopped_epoch > 0 and len(history.epoch) < 512  # early stopping fired
         prediction = float(model.predict(np.array([[[50], [60], [70]]], dtype="float32"))[0, 0])
         assert low <= prediction <= high, (seed, prediction, (low, high))
+
+
+def test_device_auto_on_model_and_in_compile(rng):
+    model = small_model().to("auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert model.device.type == expected
+    model.compile(optimizer="adam", loss="mse", device="auto")
+    x, y = regression_data(rng, n=8)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.predict(x).shape == (8, 1)

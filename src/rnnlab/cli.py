@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import signal
 import sys
 from typing import Sequence
+
+import torch
 
 from .tasks import experiments
 from .tasks.options import add_arguments, from_arguments
@@ -22,12 +25,19 @@ def parser() -> argparse.ArgumentParser:
         add_arguments(p, experiment.config)
         p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--threads", type=int, default=1, metavar="N",
+                       help="PyTorch CPU threads; one is fastest for these small recurrent models "
+                            "(0: PyTorch's default) (default: 1)")
     return main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     experiment = experiments()[args.experiment]
+    # A terminated run unwinds like an interrupted one: its run directory is kept as .incomplete.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     try:
         experiment.run(from_arguments(experiment.config, args), out=args.out, quiet=args.quiet)
     except (ValueError, FileNotFoundError, TypeError) as err:

@@ -10,6 +10,7 @@ from .base import Layer, Shape, to_tensor
 from .layers import Input, deserialize
 from .summary import format_summary
 from .training import Trainer
+from .training.trainer import resolve_device
 
 
 class Model(Trainer, Layer):
@@ -23,6 +24,14 @@ class Model(Trainer, Layer):
     def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.built = True  # subclassed models own built layers, or layers that build on first call
+
+    def to(self, *args: Any, **kwargs: Any) -> Model:
+        """``torch.nn.Module.to``, plus ``"auto"``: CUDA when available, else CPU."""
+        if args and isinstance(args[0], str) and args[0] == "auto":
+            args = (resolve_device("auto"), *args[1:])
+        if kwargs.get("device") == "auto":
+            kwargs["device"] = resolve_device("auto")
+        return super().to(*args, **kwargs)
 
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
         """Print (with ``print_fn``) and return a Keras-style table of layers, shapes and parameters."""

@@ -29,12 +29,12 @@ from ..viz import plot_history, plot_series
 from .multiplication import CELLS, LABELS
 from .options import option
 from .runs import RunDir, format_table
-from .series import persistence, prepare, seasonal_naive
+from .series import TRANSFORMS, persistence, prepare, seasonal_naive
 
-# dataset -> (loader, target, time label columns, season, test rows, validation rows)
+# dataset -> (loader, target, time label columns, season, test rows, validation rows, transform)
 PRESETS = {
-    "airline": (load_airline_passengers, "passengers", ("month",), 12, 24, 12),
-    "pm25": (load_beijing_pm25, "pm2.5", ("year", "month", "day", "hour"), 24, 8760, 4380),
+    "airline": (load_airline_passengers, "passengers", ("month",), 12, 24, 12, "log-diff"),
+    "pm25": (load_beijing_pm25, "pm2.5", ("year", "month", "day", "hour"), 24, 8760, 4380, "none"),
 }
 
 
@@ -51,6 +51,9 @@ class ForecastConfig:
     season: int | None = option(None, "season length for the seasonal-naive baseline (datasets: 12, 24)")
     test_size: int | None = option(None, "test rows at the end (datasets: 24 / 8760; CSV: 20%%)")
     val_size: int | None = option(None, "validation rows before them (datasets: 12 / 4380; CSV: 10%%; 0: none)")
+    transform: str | None = option(None, "what the network models of the target: its values, their log, their "
+                                         "changes (diff), or both (airline: log-diff; otherwise none)",
+                                   choices=list(TRANSFORMS))
     missing: str = option("interpolate", "missing values: interpolate inner gaps, or drop their windows",
                           choices=["interpolate", "drop"])
     cell: str = option("lstm", "recurrent cell", choices=sorted(CELLS))
@@ -63,18 +66,18 @@ class ForecastConfig:
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
 
-def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, int]:
-    """The table, target, time-label columns, season and split sizes the options ask for."""
+def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, int, str]:
+    """The table, target, time-label columns, season, split sizes and transform the options ask for."""
     if (config.dataset is None) == (config.csv is None):
         raise ValueError("Give exactly one of --dataset (airline, pm25) or --csv FILE.")
     if config.dataset is not None:
-        loader, target, time_columns, season, test, val = PRESETS[config.dataset]
+        loader, target, time_columns, season, test, val, transform = PRESETS[config.dataset]
         table = loader()
     else:
         table = read_csv(config.csv)
         if config.target is None:
             raise ValueError(f"--target is required with --csv; columns in {config.csv}: {', '.join(table.names)}.")
-        target, time_columns, season = config.target, [], None
+        target, time_columns, season, transform = config.target, [], None, "none"
         test, val = round(0.2 * len(table)), round(0.1 * len(table))
     target = config.target or target
     for name in [target, *config.features] + ([config.time_column] if config.time_column else []):
@@ -83,15 +86,15 @@ def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, 
     time_columns = [config.time_column] if config.time_column else list(time_columns)
     return (table, target, time_columns, config.season or season,
             config.test_size if config.test_size is not None else test,
-            config.val_size if config.val_size is not None else val)
+            config.val_size if config.val_size is not None else val, config.transform or transform)
 
 
 def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     if config.window < 1 or config.horizon < 1:
         raise ValueError(f"--window and --horizon must be positive, received {config.window} and {config.horizon}.")
-    table, target, time_columns, season, test_size, val_size = load(config)
+    table, target, time_columns, season, test_size, val_size, transform = load(config)
     data = prepare(table, target, config.features, config.window, config.horizon, val_size, test_size,
-                   config.missing)
+                   config.missing, transform)
     parts = {name: data.split == name for name in ("train", "val", "test")}
     if not parts["train"].any() or not parts["test"].any():
         raise ValueError(f"No complete {'training' if not parts['train'].any() else 'test'} window: with "
@@ -103,7 +106,8 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
 
     with RunDir("forecast", out) as run_dir:
         run_dir.write_config(config, resolved={"target": target, "season": season, "test_size": test_size,
-                                               "val_size": val_size, "input_columns": data.feature_names})
+                                               "val_size": val_size, "transform": transform,
+                                               "input_columns": data.feature_names})
         set_seed(config.seed)
         model = Sequential([CELLS[config.cell](config.units, input_shape=data.x.shape[1:]),
                             Dense(config.horizon)])
@@ -119,7 +123,7 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         seconds = time.perf_counter() - started
         actual = data.y_raw[parts["test"]]  # (N, horizon)
         forecasts = {f"{LABELS[config.cell]} (window {config.window})":
-                     model.predict(data.x[parts["test"]]) * data.target_std + data.target_mean,
+                     data.to_original_units(model.predict(data.x[parts["test"]]), parts["test"]),
                      "persistence": persistence(data.target, test_origin, config.horizon)}
         if season is not None:
             forecasts[f"seasonal naive ({season})"] = seasonal_naive(data.target, test_origin, config.horizon, season)

@@ -77,6 +77,7 @@ class RunDir:
     def write_config(self, config: Any, **extra: Any) -> Path:
         options = asdict(config) if is_dataclass(config) else dict(config)
         return self.write_json("config.json", {"options": options, **extra, "versions": versions(),
+                                               "threads": torch.get_num_threads(),
                                                "command": sys.argv, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
 
     def write_history(self, name: str, history: Any) -> Path:

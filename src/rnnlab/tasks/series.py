@@ -34,18 +34,30 @@ def fill_missing(values: np.ndarray, how: str, name: str) -> tuple[np.ndarray, s
     return filled, note
 
 
+TRANSFORMS = ("none", "log", "diff", "log-diff")
+
+
 @dataclass
 class Prepared:
     x: np.ndarray  # (N, window, F) scaled inputs
-    y: np.ndarray  # (N, horizon) scaled targets
+    y: np.ndarray  # (N, horizon) scaled model targets
     y_raw: np.ndarray  # (N, horizon) targets in original units
     split: np.ndarray  # (N,) "train" | "val" | "test": where all of the window's targets lie
     origin: np.ndarray  # (N,) row index of the last input step
+    base: np.ndarray  # (N,) transformed level at the origin, added back in "diff" modes
     feature_names: list[str]
     target: np.ndarray  # (T,) the target column as the model sees it (gaps filled), for the baselines
-    target_mean: float
-    target_std: float
+    transform: str
+    y_mean: float
+    y_std: float
     notes: list[str]
+
+    def to_original_units(self, y_scaled: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Model outputs (n, horizon) of the windows selected by ``rows`` -> values of the series."""
+        levels = y_scaled * self.y_std + self.y_mean
+        if self.transform.endswith("diff"):
+            levels = levels + self.base[rows][:, None]
+        return np.exp(levels) if self.transform.startswith("log") else levels
 
 
 def one_hot(column: np.ndarray, train_rows: slice, name: str) -> tuple[np.ndarray, list[str]]:
@@ -63,7 +75,13 @@ def split_rows(n_rows: int, val_size: int, test_size: int) -> np.ndarray:
 
 
 def prepare(table: Table, target: str, features: list[str], window: int, horizon: int, val_size: int,
-            test_size: int, missing: str) -> Prepared:
+            test_size: int, missing: str, transform: str = "none") -> Prepared:
+    """Windows over the table, split in time, scaled with statistics of the training part only.
+
+    ``transform`` changes what the network sees of the target: "log" its logarithm, "diff" its
+    step-to-step changes (and it predicts the change from the last observed value), "log-diff"
+    both; trending series then stay inside the range seen in training.
+    """
     n = len(table)
     if window + horizon > n:
         raise ValueError(f"A window of {window} steps plus a horizon of {horizon} needs at least "
@@ -73,7 +91,7 @@ def prepare(table: Table, target: str, features: list[str], window: int, horizon
                          f"out of {n} for a window of {window} and a horizon of {horizon}.")
     rows = split_rows(n, val_size, test_size)
     train_rows = slice(0, n - test_size - val_size)
-    target_values = table.numeric(target)
+    target_raw = table.numeric(target)
 
     columns, names, notes = [], [], []
     for name in [target] + [f for f in features if f != target]:
@@ -90,26 +108,40 @@ def prepare(table: Table, target: str, features: list[str], window: int, horizon
             names += encoded_names
             notes.append(f"{name}: one-hot encoded into {len(encoded_names)} columns")
     matrix = np.concatenate(columns, axis=1)  # (T, F); column 0 is the target
+    target_filled = matrix[:, 0].copy()
+
+    levels = target_filled
+    if transform.startswith("log"):
+        if np.nanmin(levels) <= 0:
+            raise ValueError(f"--transform {transform} needs a positive target; {target} has values <= 0.")
+        levels = np.log(levels)
+    matrix[:, 0] = np.diff(levels, prepend=np.nan) if transform.endswith("diff") else levels
 
     # Statistics from the training rows only: nothing from validation or test leaks in.
     mean = np.nanmean(matrix[train_rows], axis=0)
     std = np.nanstd(matrix[train_rows], axis=0)
     std[std == 0] = 1.0
-    scaled = (matrix - mean) / std
-
-    x, y_scaled = make_windows(scaled, window, horizon, target=0)
-    _, y_raw = make_windows(target_values, window, horizon)
-    y_scaled, y_raw = y_scaled.reshape(len(x), horizon), y_raw.reshape(len(x), horizon)
+    x = make_windows((matrix - mean) / std, window, horizon)[0]  # (N, window, F)
+    _, y_level = make_windows(levels, window, horizon)
+    _, y_raw = make_windows(target_raw, window, horizon)
+    y_level, y_raw = y_level.reshape(len(x), horizon), y_raw.reshape(len(x), horizon)
     origin = np.arange(len(x)) + window - 1
+    base = levels[origin]
+    y_model = y_level - base[:, None] if transform.endswith("diff") else y_level
+
     target_rows = origin[:, None] + np.arange(1, horizon + 1)  # (N, horizon)
     split = np.array([rows[r[0]] if (rows[r] == rows[r[0]]).all() else "" for r in target_rows], dtype=object)
-    keep = (split != "") & np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y_scaled).all(axis=1) \
+    keep = (split != "") & np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y_model).all(axis=1) \
         & np.isfinite(y_raw).all(axis=1)
-    dropped = int((~keep & (split != "")).sum())
+    intrinsic = (np.arange(len(x)) == 0) & transform.endswith("diff")  # differencing has no first change
+    dropped = int((~keep & (split != "") & ~intrinsic).sum())
     if dropped:
         notes.append(f"{dropped} windows with missing values dropped")
-    return Prepared(x[keep].astype("float32"), y_scaled[keep].astype("float32"), y_raw[keep], split[keep],
-                    origin[keep], names, matrix[:, 0], float(mean[0]), float(std[0]), notes)
+    train = keep & (split == "train")
+    y_mean = float(y_model[train].mean()) if train.any() else 0.0
+    y_std = float(y_model[train].std()) if train.any() and y_model[train].std() > 0 else 1.0
+    return Prepared(x[keep].astype("float32"), ((y_model[keep] - y_mean) / y_std).astype("float32"), y_raw[keep],
+                    split[keep], origin[keep], base[keep], names, target_filled, transform, y_mean, y_std, notes)
 
 
 def persistence(values: np.ndarray, origin: np.ndarray, horizon: int) -> np.ndarray:
