@@ -131,12 +131,17 @@ def prepare(table: Table, target: str, features: list[str], window: int, horizon
 
     target_rows = origin[:, None] + np.arange(1, horizon + 1)  # (N, horizon)
     split = np.array([rows[r[0]] if (rows[r] == rows[r[0]]).all() else "" for r in target_rows], dtype=object)
-    keep = (split != "") & np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y_model).all(axis=1) \
-        & np.isfinite(y_raw).all(axis=1)
+    inputs_ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y_model).all(axis=1)
+    target_known = np.isfinite(y_raw).all(axis=1)
+    keep = (split != "") & inputs_ok & target_known
     intrinsic = (np.arange(len(x)) == 0) & transform.endswith("diff")  # differencing has no first change
-    dropped = int((~keep & (split != "") & ~intrinsic).sum())
-    if dropped:
-        notes.append(f"{dropped} windows with missing values dropped")
+    unknown = int(((split != "") & ~target_known).sum())
+    gaps = int(((split != "") & target_known & ~inputs_ok & ~intrinsic).sum())
+    if unknown:
+        notes.append(f"{unknown} windows left out because their target value is missing "
+                     "(interpolated values serve as inputs only)")
+    if gaps:
+        notes.append(f"{gaps} windows with missing input values dropped")
     train = keep & (split == "train")
     y_mean = float(y_model[train].mean()) if train.any() else 0.0
     y_std = float(y_model[train].std()) if train.any() and y_model[train].std() > 0 else 1.0
