@@ -10,5 +10,6 @@ from .viz import plot_history
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "callbacks", "data", "datasets", "layers", "load_model", "losses", "plot_history", "set_seed",
+__all__ = ["Input", "Model", "Sequential", "callbacks", "data", "datasets", "layers", "load_model", "losses",
+           "plot_history", "set_seed",
            "__version__"]

@@ -1,7 +1,7 @@
 """`Model` (a Layer that trains, summarises and saves itself) and `Sequential`."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import torch
 

@@ -55,7 +55,8 @@ class LSTMCell(RecurrentCell):
                 input_masks: torch.Tensor | None = None,
                 recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h_prev, c_prev = states
-        z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks)  # (B, 4U)
+        z = (masked_matmul(x_t, self.kernel, input_masks)
+             + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks))  # (B, 4U)
         if self.bias is not None:
             z = z + self.bias
         z_i, z_f, z_c, z_o = z.chunk(4, dim=-1)  # each (B, U)

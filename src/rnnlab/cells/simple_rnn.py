@@ -35,7 +35,8 @@ class SimpleRNNCell(RecurrentCell):
                 input_masks: torch.Tensor | None = None,
                 recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h_prev = states[0]
-        z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks)
+        z = (masked_matmul(x_t, self.kernel, input_masks)
+             + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks))  # (B, U)
         if self.bias is not None:
             z = z + self.bias
         h = self._activation(z)

@@ -80,8 +80,9 @@ def adding_problem(n_samples: int = 3000, length: int = 100, *, rng: Any = None,
                    positions: str = "anywhere") -> tuple[np.ndarray, np.ndarray]:
     """The marked adding problem: the layout and marker rules of :func:`multiplication_problem`, target the sum.
 
-    ``x`` float32 ``(n_samples, length, 2)`` = (marker, value uniform in [0, 1)). ``y`` float32 ``(n_samples,)`` = the sum of the two marked values; always predicting
-    the mean (1) gives MSE 1/6 ~ 0.167.
+    ``x`` float32 ``(n_samples, length, 2)`` = (marker, value uniform in [0, 1)). ``y`` float32
+    ``(n_samples,)`` = the sum of the two marked values; always predicting the mean (1) gives
+    MSE 1/6 ~ 0.167.
 
     >>> x, y = adding_problem(3, 10, rng=1)
     >>> bool(np.allclose(y, (x[..., 0] * x[..., 1]).sum(axis=1)))

@@ -1,7 +1,7 @@
 """`RNN(cell)`: runs a cell over a sequence. Owns masks, direction, state, dropout and the kernel choice."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 

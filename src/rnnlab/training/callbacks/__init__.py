@@ -5,4 +5,5 @@ from .logging import CSVLogger, EpochProgress, ProgressBar, TensorBoard
 from .monitor import EarlyStopping, ReduceLROnPlateau
 
 __all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "TerminateOnNaN", "BackupAndRestore",
-           "ModelCheckpoint", "CSVLogger", "EpochProgress", "ProgressBar", "TensorBoard", "EarlyStopping", "ReduceLROnPlateau"]
+           "ModelCheckpoint", "CSVLogger", "EpochProgress", "ProgressBar", "TensorBoard", "EarlyStopping",
+           "ReduceLROnPlateau"]

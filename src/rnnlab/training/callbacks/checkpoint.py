@@ -1,7 +1,6 @@
 """Callbacks that write the model to disk: ModelCheckpoint and BackupAndRestore."""
 from __future__ import annotations
 
-import operator
 import random
 import shutil
 from pathlib import Path

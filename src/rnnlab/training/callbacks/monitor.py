@@ -38,7 +38,8 @@ class EarlyStopping(Callback):
                  mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
                  start_from_epoch: int = 0) -> None:
         self.monitor, self.patience, self.verbose = monitor, patience, verbose
-        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
+        self.baseline, self.start_from_epoch = baseline, start_from_epoch
+        self.restore_best_weights = restore_best_weights
         self.monitor_op = monitor_op(monitor, mode)
         self.min_delta = abs(min_delta) if self.monitor_op is operator.gt else -abs(min_delta)
         self.on_train_begin()
