@@ -123,7 +123,8 @@ def read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, st
 def _check_format(path: Any, metadata: dict[str, str], allowed: tuple[str, ...]) -> str:
     fmt = metadata.get("format", "")
     if fmt not in allowed:
-        raise ValueError(f"{path} is not an rnnlab {'model' if MODEL_FORMAT in allowed else 'weights'} file "
+        kind = "model" if allowed == (MODEL_FORMAT,) else "weights or model"
+        raise ValueError(f"{path} is not an rnnlab {kind} file "
                          f"(format {fmt or 'missing'!r}; expected {' or '.join(allowed)}).")
     return fmt
 
