@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: install test demo clean
+.PHONY: install test check demo clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(PY) -m pytest
+
+# Lint, import order, format and types: what every change is checked by.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The flagship comparison, shortened (50 steps, 50 epochs: about two minutes on two cores);
 # `rnnlab multiplication` alone runs the tutorial's full setting (100 steps, 100 epochs).

@@ -3,6 +3,7 @@
 KILL_AT = "epoch:batch" sends SIGKILL to this process at that point (1-based); "never" runs
 to the end. The final weights are written to WORKDIR/final.safetensors.
 """
+
 import os
 import signal
 import sys
@@ -14,14 +15,19 @@ from rnnlab.callbacks import BackupAndRestore, CSVLogger, EarlyStopping, LambdaC
 from rnnlab.layers import GRU, LSTM, Dense, Dropout
 
 
-
 def main(workdir: str, kill_at: str) -> None:
     rnnlab.set_seed(7)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 6, 3)).astype("float32")
     y = (x[:, :, 0].sum(1) > 0).astype("int64")
-    model = rnnlab.Sequential([LSTM(8, return_sequences=True, dropout=0.2, input_shape=(6, 3)),
-                               GRU(6, recurrent_dropout=0.3), Dropout(0.3), Dense(2, activation="softmax")])
+    model = rnnlab.Sequential(
+        [
+            LSTM(8, return_sequences=True, dropout=0.2, input_shape=(6, 3)),
+            GRU(6, recurrent_dropout=0.3),
+            Dropout(0.3),
+            Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     state = {"epoch": 0}

@@ -25,4 +25,3 @@ def _fresh_session():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-

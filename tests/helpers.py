@@ -1,4 +1,5 @@
 """Small helpers shared by the tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ def ragged_mask(lengths, time, left=()):
     mask = np.zeros((len(lengths), time), dtype=bool)
     for b, n in enumerate(lengths):
         if b in left:
-            mask[b, time - n:] = True
+            mask[b, time - n :] = True
         else:
             mask[b, :n] = True
     return mask

@@ -1,4 +1,5 @@
 """Each cell's step against the independent NumPy equations, and gradcheck in float64."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,12 @@ CASES = [
     ("simple_rnn", lambda: SimpleRNNCell(U), simple_rnn_step, {}),
     ("simple_rnn_relu", lambda: SimpleRNNCell(U, activation="relu"), simple_rnn_step, {"activation": "relu"}),
     ("lstm", lambda: LSTMCell(U), lstm_step, {}),
-    ("lstm_hard_sigmoid", lambda: LSTMCell(U, recurrent_activation="hard_sigmoid"), lstm_step,
-     {"recurrent_activation": "hard_sigmoid"}),
+    (
+        "lstm_hard_sigmoid",
+        lambda: LSTMCell(U, recurrent_activation="hard_sigmoid"),
+        lstm_step,
+        {"recurrent_activation": "hard_sigmoid"},
+    ),
     ("gru", lambda: GRUCell(U), gru_step, {}),
     ("gru_reset_before", lambda: GRUCell(U, reset_after=False), gru_step, {"reset_after": False}),
     ("lstm_no_bias", lambda: LSTMCell(U, use_bias=False), lstm_step, {}),
@@ -38,7 +43,7 @@ def test_step_matches_numpy_equations(name, make, step, kwargs, rng):
         weights.append(None)
     h_np, states_np = step(x.double().numpy(), [s.double().numpy() for s in states], *weights, **kwargs)
     np.testing.assert_allclose(h.detach().numpy(), h_np, rtol=1e-5, atol=1e-5)
-    for got, want in zip(new_states, states_np):
+    for got, want in zip(new_states, states_np, strict=True):
         np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
 
 
@@ -83,7 +88,7 @@ def test_gradcheck(name, make, step, kwargs, rng):
     n = len(states)
 
     def step_fn(x, *tensors):
-        h, new = torch.func.functional_call(cell, dict(zip(names, tensors[n:])), (x, list(tensors[:n])))
+        h, new = torch.func.functional_call(cell, dict(zip(names, tensors[n:], strict=True)), (x, list(tensors[:n])))
         return (h, *new)
 
     assert torch.autograd.gradcheck(step_fn, (x, *states, *cell.parameters()))

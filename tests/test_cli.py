@@ -1,4 +1,5 @@
 """The rnnlab command: each experiment end to end on tiny settings, its files, its errors."""
+
 from __future__ import annotations
 
 import csv
@@ -32,21 +33,58 @@ def test_help_lists_experiments_and_options():
         assert name in text
     sub = subprocess.run([sys.executable, "-m", "rnnlab.cli", "forecast", "--help"], capture_output=True, text=True)
     assert sub.returncode == 0
-    for flag in ("--csv", "--target", "--features", "--window", "--horizon", "--season", "--missing", "--seed",
-                 "--epochs", "--batch-size", "--device", "--out", "--quiet"):
+    for flag in (
+        "--csv",
+        "--target",
+        "--features",
+        "--window",
+        "--horizon",
+        "--season",
+        "--missing",
+        "--seed",
+        "--epochs",
+        "--batch-size",
+        "--device",
+        "--out",
+        "--quiet",
+    ):
         assert flag in sub.stdout
     assert "(default: 12)" in sub.stdout  # every option shows its default
 
 
 def test_multiplication_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
-    code, stdout, _ = run_cli(["multiplication", "--length", "12", "--samples", "120", "--train-samples", "100",
-                               "--epochs", "2", "--quiet", "--out", str(out)], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "multiplication",
+            "--length",
+            "12",
+            "--samples",
+            "120",
+            "--train-samples",
+            "100",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["config.json", "history-gru.csv", "history-lstm.csv", "history-simple_rnn.csv", "loss.png",
-                     "metrics.json", "model-gru.safetensors", "model-lstm.safetensors",
-                     "model-simple_rnn.safetensors", "predictions.png"]
+    assert files == [
+        "config.json",
+        "history-gru.csv",
+        "history-lstm.csv",
+        "history-simple_rnn.csv",
+        "loss.png",
+        "metrics.json",
+        "model-gru.safetensors",
+        "model-lstm.safetensors",
+        "model-simple_rnn.safetensors",
+        "predictions.png",
+    ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["table"] in stdout and f"Run directory: {out}" in stdout
     assert [r["cell"] for r in metrics["results"]] == ["SimpleRNN", "LSTM", "GRU"]
@@ -64,9 +102,27 @@ def test_multiplication_end_to_end(tmp_path, capsys):
 
 
 def test_multiplication_adding_variant_and_subset(tmp_path, capsys):
-    code, stdout, _ = run_cli(["multiplication", "--task", "adding", "--cells", "lstm", "--length", "8",
-                               "--samples", "60", "--train-samples", "50", "--epochs", "1", "--quiet",
-                               "--out", str(tmp_path / "r")], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "multiplication",
+            "--task",
+            "adding",
+            "--cells",
+            "lstm",
+            "--length",
+            "8",
+            "--samples",
+            "60",
+            "--train-samples",
+            "50",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capsys,
+    )
     assert code == 0 and "The adding problem" in stdout
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["task"] == "adding"
 
@@ -79,13 +135,19 @@ def test_sequence_toy(tmp_path, capsys):
     assert metrics["beyond_training_range"] == 10.0
     assert "lies 10 outside the training inputs (1..60)" in stdout
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
-        "config.json", "history.csv", "loss.png", "metrics.json", "model.safetensors"]
+        "config.json",
+        "history.csv",
+        "loss.png",
+        "metrics.json",
+        "model.safetensors",
+    ]
 
 
 def test_forecast_airline(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
-    code, stdout, _ = run_cli(["forecast", "--dataset", "airline", "--epochs", "3", "--quiet",
-                               "--out", str(tmp_path / "f")], capsys)
+    code, stdout, _ = run_cli(
+        ["forecast", "--dataset", "airline", "--epochs", "3", "--quiet", "--out", str(tmp_path / "f")], capsys
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
     assert metrics["table"] in stdout and metrics["test_windows"] == 24
@@ -96,13 +158,34 @@ def test_forecast_airline(tmp_path, capsys, monkeypatch):
     assert rows["persistence"]["rmse"] == pytest.approx(np.sqrt(np.mean((test - values[119:143]) ** 2)))
     assert rows["seasonal naive (12)"]["mae"] == pytest.approx(np.mean(np.abs(test - values[108:132])))
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
-        "config.json", "forecast.png", "history.csv", "loss.png", "metrics.json", "model.safetensors"]
+        "config.json",
+        "forecast.png",
+        "history.csv",
+        "loss.png",
+        "metrics.json",
+        "model.safetensors",
+    ]
 
 
 def test_forecast_horizon_24_reproduces_the_published_seasonal_naive(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
-    code, stdout, _ = run_cli(["forecast", "--dataset", "airline", "--horizon", "24", "--val-size", "0",
-                               "--epochs", "2", "--quiet", "--out", str(tmp_path / "f")], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "forecast",
+            "--dataset",
+            "airline",
+            "--horizon",
+            "24",
+            "--val-size",
+            "0",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "f"),
+        ],
+        capsys,
+    )
     assert code == 0
     rows = {r["model"]: r for r in json.loads((tmp_path / "f" / "metrics.json").read_text())["results"]}
     assert rows["seasonal naive (12)"]["rmse"] == pytest.approx(76.99, abs=0.005)
@@ -111,9 +194,28 @@ def test_forecast_horizon_24_reproduces_the_published_seasonal_naive(tmp_path, c
 
 def test_forecast_pm25_with_categorical_features_and_missing_values(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
-    code, stdout, _ = run_cli(["forecast", "--dataset", "pm25", "--features", "DEWP", "cbwd", "--window", "6",
-                               "--test-size", "500", "--val-size", "300", "--epochs", "1", "--quiet",
-                               "--out", str(tmp_path / "p")], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "forecast",
+            "--dataset",
+            "pm25",
+            "--features",
+            "DEWP",
+            "cbwd",
+            "--window",
+            "6",
+            "--test-size",
+            "500",
+            "--val-size",
+            "300",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+        capsys,
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
     assert "cbwd: one-hot encoded into 4 columns" in metrics["notes"]
@@ -155,14 +257,17 @@ def test_baselines_by_hand():
     np.testing.assert_array_equal(seasonal_naive(values, origin, 5, 4), [[3, 4, 5, 6, 3]])
 
 
-@pytest.mark.parametrize("args,message", [
-    (["forecast", "--csv", "nope.csv", "--target", "y"], "No CSV file at nope.csv"),
-    (["forecast", "--dataset", "airline", "--target", "riders"], "Unknown column 'riders'"),
-    (["forecast", "--dataset", "airline", "--window", "200"], "A window of 200 steps plus a horizon of 1 needs"),
-    (["forecast", "--dataset", "pm25", "--target", "cbwd"], "not numeric"),
-    (["forecast", "--dataset", "airline", "--csv", "x.csv"], "Give exactly one of --dataset"),
-    (["multiplication", "--train-samples", "5000"], "--train-samples must be between 1 and"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["forecast", "--csv", "nope.csv", "--target", "y"], "No CSV file at nope.csv"),
+        (["forecast", "--dataset", "airline", "--target", "riders"], "Unknown column 'riders'"),
+        (["forecast", "--dataset", "airline", "--window", "200"], "A window of 200 steps plus a horizon of 1 needs"),
+        (["forecast", "--dataset", "pm25", "--target", "cbwd"], "not numeric"),
+        (["forecast", "--dataset", "airline", "--csv", "x.csv"], "Give exactly one of --dataset"),
+        (["multiplication", "--train-samples", "5000"], "--train-samples must be between 1 and"),
+    ],
+)
 def test_bad_input_is_a_clear_error_and_leaves_no_run_directory(args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,5 @@
 """rnnlab.data: hand-worked windows, Keras's documented pad_sequences / to_categorical outputs, every error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ SERIES_2D = np.array([[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]])  # (T=5, F=2
 def test_split_x_tutorial_example():
     out = split_x(range(1, 11), 5)
     assert out.shape == (6, 5)
-    assert_array_equal(out, [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6], [3, 4, 5, 6, 7],
-                             [4, 5, 6, 7, 8], [5, 6, 7, 8, 9], [6, 7, 8, 9, 10]])
+    assert_array_equal(
+        out, [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6], [3, 4, 5, 6, 7], [4, 5, 6, 7, 8], [5, 6, 7, 8, 9], [6, 7, 8, 9, 10]]
+    )
 
 
 def test_split_x_2d_and_full_length_and_copy():
@@ -28,19 +30,25 @@ def test_split_x_2d_and_full_length_and_copy():
     assert source[0] == 0
 
 
-@pytest.mark.parametrize("size, message", [
-    (6, r"A window of size 6 needs at least 6 values, but the sequence has 5\. Use a smaller `size`"),
-    (0, r"`size` must be a positive int, received 0\. Pass e\.g\. size=1\."),
-    (2.0, r"`size` must be a positive int, received 2\.0"),
-])
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (6, r"A window of size 6 needs at least 6 values, but the sequence has 5\. Use a smaller `size`"),
+        (0, r"`size` must be a positive int, received 0\. Pass e\.g\. size=1\."),
+        (2.0, r"`size` must be a positive int, received 2\.0"),
+    ],
+)
 def test_split_x_errors(size, message):
     with pytest.raises(ValueError, match=message):
         split_x([1, 2, 3, 4, 5], size)
 
 
 def test_split_x_rejects_3d():
-    with pytest.raises(ValueError, match=r"`sequence` must be 1-D \(time,\) or 2-D \(time, features\), "
-                                         r"received shape \(2, 2, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`sequence` must be 1-D \(time,\) or 2-D \(time, features\), "
+        r"received shape \(2, 2, 2\)",
+    ):
         split_x(np.zeros((2, 2, 2)), 1)
 
 
@@ -95,24 +103,37 @@ def test_make_windows_array_target():
     assert_array_equal(y, [300, 400, 500])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(series=[1, 2, 3], timesteps=3),
-     r"A window of 3 timesteps plus a horizon of 1 needs at least 4 values, but the series has 3\. "
-     r"Use a longer series or a smaller `timesteps`/`horizon`\."),
-    (dict(series=np.arange(6), timesteps=3, horizon=4),
-     r"3 timesteps plus a horizon of 4 needs at least 7 values, but the series has 6"),
-    (dict(series=np.arange(6), timesteps=0), r"`timesteps` must be a positive int, received 0"),
-    (dict(series=np.arange(6), timesteps=True), r"`timesteps` must be a positive int, received True"),
-    (dict(series=np.arange(6), timesteps=2, horizon=-1), r"`horizon` must be a positive int, received -1"),
-    (dict(series=np.arange(6), timesteps=2, stride=1.5), r"`stride` must be a positive int, received 1\.5"),
-    (dict(series=np.arange(5), timesteps=2, target=[1, 2, 3, 4]),
-     r"`target` must have one value per time step of the series \(5\), received 4"),
-    (dict(series=np.arange(5), timesteps=2, target=0),
-     r"`target=0` selects a column, but the series is 1-D \(shape \(5,\)\)\. Pass target=None"),
-    (dict(series=SERIES_2D, timesteps=2, target=2),
-     r"`target=2` is not a column of the series of shape \(5, 2\)\. Pass a column index in 0\.\.1"),
-    (dict(series=np.zeros((4, 2, 2)), timesteps=2), r"`series` must be 1-D \(time,\) or 2-D"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(series=[1, 2, 3], timesteps=3),
+            r"A window of 3 timesteps plus a horizon of 1 needs at least 4 values, but the series has 3\. "
+            r"Use a longer series or a smaller `timesteps`/`horizon`\.",
+        ),
+        (
+            dict(series=np.arange(6), timesteps=3, horizon=4),
+            r"3 timesteps plus a horizon of 4 needs at least 7 values, but the series has 6",
+        ),
+        (dict(series=np.arange(6), timesteps=0), r"`timesteps` must be a positive int, received 0"),
+        (dict(series=np.arange(6), timesteps=True), r"`timesteps` must be a positive int, received True"),
+        (dict(series=np.arange(6), timesteps=2, horizon=-1), r"`horizon` must be a positive int, received -1"),
+        (dict(series=np.arange(6), timesteps=2, stride=1.5), r"`stride` must be a positive int, received 1\.5"),
+        (
+            dict(series=np.arange(5), timesteps=2, target=[1, 2, 3, 4]),
+            r"`target` must have one value per time step of the series \(5\), received 4",
+        ),
+        (
+            dict(series=np.arange(5), timesteps=2, target=0),
+            r"`target=0` selects a column, but the series is 1-D \(shape \(5,\)\)\. Pass target=None",
+        ),
+        (
+            dict(series=SERIES_2D, timesteps=2, target=2),
+            r"`target=2` is not a column of the series of shape \(5, 2\)\. Pass a column index in 0\.\.1",
+        ),
+        (dict(series=np.zeros((4, 2, 2)), timesteps=2), r"`series` must be 1-D \(time,\) or 2-D"),
+    ],
+)
 def test_make_windows_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_windows(**kwargs)
@@ -122,16 +143,19 @@ def test_make_windows_errors(kwargs, message):
 SEQUENCES = [[1], [2, 3], [4, 5, 6]]
 
 
-@pytest.mark.parametrize("kwargs, expected", [  # the first four are the examples in Keras's docstring
-    ({}, [[0, 0, 1], [0, 2, 3], [4, 5, 6]]),
-    (dict(value=-1), [[-1, -1, 1], [-1, 2, 3], [4, 5, 6]]),
-    (dict(padding="post"), [[1, 0, 0], [2, 3, 0], [4, 5, 6]]),
-    (dict(maxlen=2), [[0, 1], [2, 3], [5, 6]]),
-    (dict(maxlen=2, truncating="post"), [[0, 1], [2, 3], [4, 5]]),
-    (dict(maxlen=2, padding="post", truncating="post"), [[1, 0], [2, 3], [4, 5]]),
-    (dict(maxlen=4), [[0, 0, 0, 1], [0, 0, 2, 3], [0, 4, 5, 6]]),
-    (dict(maxlen=4, padding="post", value=9), [[1, 9, 9, 9], [2, 3, 9, 9], [4, 5, 6, 9]]),
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [  # the first four are the examples in Keras's docstring
+        ({}, [[0, 0, 1], [0, 2, 3], [4, 5, 6]]),
+        (dict(value=-1), [[-1, -1, 1], [-1, 2, 3], [4, 5, 6]]),
+        (dict(padding="post"), [[1, 0, 0], [2, 3, 0], [4, 5, 6]]),
+        (dict(maxlen=2), [[0, 1], [2, 3], [5, 6]]),
+        (dict(maxlen=2, truncating="post"), [[0, 1], [2, 3], [4, 5]]),
+        (dict(maxlen=2, padding="post", truncating="post"), [[1, 0], [2, 3], [4, 5]]),
+        (dict(maxlen=4), [[0, 0, 0, 1], [0, 0, 2, 3], [0, 4, 5, 6]]),
+        (dict(maxlen=4, padding="post", value=9), [[1, 9, 9, 9], [2, 3, 9, 9], [4, 5, 6, 9]]),
+    ],
+)
 def test_pad_sequences_keras_examples(kwargs, expected):
     out = pad_sequences(SEQUENCES, **kwargs)
     assert out.dtype == np.int32
@@ -166,17 +190,27 @@ def test_pad_sequences_strings_with_object_dtype():
     assert out.tolist() == [["<pad>", "a"], ["b", "c"]]
 
 
-@pytest.mark.parametrize("args, kwargs, message", [
-    ((SEQUENCES,), dict(padding="middle"), r'Padding type "middle" not understood: expected "pre" or "post"\.'),
-    ((SEQUENCES,), dict(truncating="end"), r'Truncating type "end" not understood: expected "pre" or "post"\.'),
-    ((SEQUENCES,), dict(maxlen=-1), r"`maxlen` must be None or a non-negative int, received -1\."),
-    (([1, [2]],), {}, r"`sequences` must be a list of iterables; the one at position 0 is 1\."),
-    ((5,), {}, r"`sequences` must be a list of sequences, received int\."),
-    (([[[1, 2]], [[3, 4, 5]]],), {},
-     r"Shape of sample \(3,\) of sequence at position 1 is different from expected shape \(2,\)"),
-    ((SEQUENCES,), dict(value="x"), r"`dtype` int32 is not compatible with a str `value` \('x'\)\. "
-                                    r"Use dtype=object"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((SEQUENCES,), dict(padding="middle"), r'Padding type "middle" not understood: expected "pre" or "post"\.'),
+        ((SEQUENCES,), dict(truncating="end"), r'Truncating type "end" not understood: expected "pre" or "post"\.'),
+        ((SEQUENCES,), dict(maxlen=-1), r"`maxlen` must be None or a non-negative int, received -1\."),
+        (([1, [2]],), {}, r"`sequences` must be a list of iterables; the one at position 0 is 1\."),
+        ((5,), {}, r"`sequences` must be a list of sequences, received int\."),
+        (
+            ([[[1, 2]], [[3, 4, 5]]],),
+            {},
+            r"Shape of sample \(3,\) of sequence at position 1 is different from expected shape \(2,\)",
+        ),
+        (
+            (SEQUENCES,),
+            dict(value="x"),
+            r"`dtype` int32 is not compatible with a str `value` \('x'\)\. "
+            r"Use dtype=object",
+        ),
+    ],
+)
 def test_pad_sequences_errors(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pad_sequences(*args, **kwargs)
@@ -202,14 +236,21 @@ def test_to_categorical_shapes():
     assert to_categorical([], num_classes=3).shape == (0, 3)
 
 
-@pytest.mark.parametrize("y, num_classes, message", [
-    ([0, -1], None, r"Class labels must be >= 0, received label -1\."),
-    ([0, 3], 3, r"Class label 3 is out of range for num_classes=3 \(labels must be < num_classes\)\. "
-                r"Pass num_classes=4 or more\."),
-    ([0, 1.5], None, r"Class labels must be whole numbers, received 1\.5\."),
-    ([0, 1], 0, r"`num_classes` must be a positive int or None, received 0\."),
-    ([], None, r"Cannot infer `num_classes` from an empty `y`; pass num_classes=\.\.\."),
-])
+@pytest.mark.parametrize(
+    "y, num_classes, message",
+    [
+        ([0, -1], None, r"Class labels must be >= 0, received label -1\."),
+        (
+            [0, 3],
+            3,
+            r"Class label 3 is out of range for num_classes=3 \(labels must be < num_classes\)\. "
+            r"Pass num_classes=4 or more\.",
+        ),
+        ([0, 1.5], None, r"Class labels must be whole numbers, received 1\.5\."),
+        ([0, 1], 0, r"`num_classes` must be a positive int or None, received 0\."),
+        ([], None, r"Cannot infer `num_classes` from an empty `y`; pass num_classes=\.\.\."),
+    ],
+)
 def test_to_categorical_errors(y, num_classes, message):
     with pytest.raises(ValueError, match=message):
         to_categorical(y, num_classes)

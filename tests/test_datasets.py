@@ -1,4 +1,5 @@
 """rnnlab.datasets: the marked-sequence generators, the CSV table, and the offline-first loaders."""
+
 from __future__ import annotations
 
 import csv
@@ -10,17 +11,26 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR
 from numpy.testing import assert_allclose, assert_array_equal
 
-from rnnlab.datasets import (DatasetNotFoundError, Table, adding_problem, content_digest, data_dir, fetch,
-                             load_airline_passengers, load_beijing_pm25, multiplication_problem, read_csv)
-from rnnlab.datasets import timeseries
+from conftest import DATA_DIR
+from rnnlab.datasets import (
+    DatasetNotFoundError,
+    Table,
+    adding_problem,
+    content_digest,
+    data_dir,
+    fetch,
+    load_airline_passengers,
+    load_beijing_pm25,
+    multiplication_problem,
+    read_csv,
+    timeseries,
+)
 
 AIRLINE = DATA_DIR / "airline_passengers.csv"
 BEIJING = DATA_DIR / "beijing_pm25.csv.gz"
-BEIJING_COLUMNS = ["No", "year", "month", "day", "hour", "pm2.5", "DEWP", "TEMP", "PRES", "cbwd", "Iws", "Is",
-                   "Ir"]
+BEIJING_COLUMNS = ["No", "year", "month", "day", "hour", "pm2.5", "DEWP", "TEMP", "PRES", "cbwd", "Iws", "Is", "Ir"]
 
 
 # ---------------------------------------------------------------- multiplication / adding
@@ -90,13 +100,19 @@ def test_generators_are_fast():
 
 
 def test_generator_errors():
-    with pytest.raises(ValueError, match=r"`length` must be an int >= 2 \(two marked steps need at least 2\), "
-                                         r"received 1\."):
+    with pytest.raises(
+        ValueError,
+        match=r"`length` must be an int >= 2 \(two marked steps need at least 2\), "
+        r"received 1\.",
+    ):
         multiplication_problem(10, 1)
     with pytest.raises(ValueError, match=r"`n_samples` must be an int >= 1, received 0\."):
         adding_problem(0, 10)
-    with pytest.raises(TypeError, match=r"`rng` must be an int seed, a numpy.random.Generator or None, received "
-                                        r"str\. Pass e\.g\. rng=0"):
+    with pytest.raises(
+        TypeError,
+        match=r"`rng` must be an int seed, a numpy.random.Generator or None, received "
+        r"str\. Pass e\.g\. rng=0",
+    ):
         adding_problem(10, 10, rng="seed")
 
 
@@ -134,13 +150,32 @@ def test_beijing_pm25(beijing):
     assert beijing["cbwd"].dtype.kind == "U" and set(beijing["cbwd"]) == {"NE", "NW", "SE", "cv"}
     first = [beijing[name][0] for name in BEIJING_COLUMNS]
     assert first[:5] == [1, 2010, 1, 1, 0] and np.isnan(first[5]) and first[9] == "NW"
-    assert [beijing[name][-1] for name in BEIJING_COLUMNS] == [43824, 2014, 12, 31, 23, 12, -21, -3, 1034, "NW",
-                                                               249.85, 0, 0]
-    with pytest.raises(ValueError, match=r"Unknown column 'pm25' in beijing_pm25\.csv\.gz\. Columns: No, year, "
-                                         r"month, day, hour, pm2\.5, DEWP"):
+    assert [beijing[name][-1] for name in BEIJING_COLUMNS] == [
+        43824,
+        2014,
+        12,
+        31,
+        23,
+        12,
+        -21,
+        -3,
+        1034,
+        "NW",
+        249.85,
+        0,
+        0,
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown column 'pm25' in beijing_pm25\.csv\.gz\. Columns: No, year, "
+        r"month, day, hour, pm2\.5, DEWP",
+    ):
         beijing["pm25"]
-    with pytest.raises(ValueError, match=r"Column 'cbwd' in beijing_pm25\.csv\.gz is not numeric: row 1 holds "
-                                         r"'NW'\. Use table\['cbwd'\] for its text"):
+    with pytest.raises(
+        ValueError,
+        match=r"Column 'cbwd' in beijing_pm25\.csv\.gz is not numeric: row 1 holds "
+        r"'NW'\. Use table\['cbwd'\] for its text",
+    ):
         beijing.numeric("cbwd")
     assert beijing.numeric("TEMP") is beijing["TEMP"]
 
@@ -165,8 +200,7 @@ def test_explicit_path_and_canonical_airline_format(tmp_path):
     lines = AIRLINE.read_text().replace('"', "").splitlines()
     canonical = tmp_path / "airline-passengers.csv"
     canonical.write_text("\n".join(["Month,Passengers", *lines[1:]]) + "\n")
-    assert_array_equal(load_airline_passengers(cache_dir=tmp_path, download=False)["passengers"],
-                       table["passengers"])
+    assert_array_equal(load_airline_passengers(cache_dir=tmp_path, download=False)["passengers"], table["passengers"])
     with pytest.raises(FileNotFoundError, match=r"No airline passengers file at .*nowhere\.csv \(passed as path=\)"):
         load_airline_passengers(path=tmp_path / "nowhere.csv")
 
@@ -183,9 +217,12 @@ def test_environment_variable_and_no_network_when_local(monkeypatch):
 def test_changed_value_fails_content_check(tmp_path):
     changed = tmp_path / "airline_passengers.csv"
     changed.write_text(AIRLINE.read_text().replace('"1949-01",112', '"1949-01",113'))
-    with pytest.raises(ValueError, match=r"The file at .*airline_passengers\.csv is not the expected airline "
-                                         r"passengers data: its content digest is [0-9a-f]{16}\.\.\., expected "
-                                         r"f48f8195a7df1134\.\.\. \. Replace it with the file from https://"):
+    with pytest.raises(
+        ValueError,
+        match=r"The file at .*airline_passengers\.csv is not the expected airline "
+        r"passengers data: its content digest is [0-9a-f]{16}\.\.\., expected "
+        r"f48f8195a7df1134\.\.\. \. Replace it with the file from https://",
+    ):
         load_airline_passengers(cache_dir=tmp_path, download=False)
     assert changed.exists()  # a local file is the user's: reported, never deleted
     three = tmp_path / "three.csv"
@@ -200,8 +237,10 @@ def test_download_false_with_empty_cache(tmp_path):
         load_airline_passengers(cache_dir=tmp_path, download=False)
     message = str(info.value)
     assert isinstance(info.value, ValueError)
-    assert "Dataset 'airline passengers' not found: no airline_passengers.csv or airline-passengers.csv in " \
-           f"{tmp_path}, and download=False." in message
+    assert (
+        "Dataset 'airline passengers' not found: no airline_passengers.csv or airline-passengers.csv in "
+        f"{tmp_path}, and download=False." in message
+    )
     assert f"put it in {tmp_path} as airline_passengers.csv" in message
     assert timeseries.AIRLINE_PASSENGERS.url in message and "path=" in message
     assert list(tmp_path.iterdir()) == []
@@ -233,8 +272,11 @@ def test_download_renames_and_bad_download_is_deleted(tmp_path, monkeypatch):
 
     (cache / "airline_passengers.csv").unlink()
     source.write_text(AIRLINE.read_text().replace("432", "433"))
-    with pytest.raises(ValueError, match=r"is not the expected airline passengers data.*It had just been "
-                                         r"downloaded from file://.*and was deleted"):
+    with pytest.raises(
+        ValueError,
+        match=r"is not the expected airline passengers data.*It had just been "
+        r"downloaded from file://.*and was deleted",
+    ):
         load_airline_passengers(cache_dir=cache)
     assert list(cache.iterdir()) == []
 

@@ -7,6 +7,7 @@ constructor kwargs Keras received, given Keras's weights with ``set_weights`` an
 same inputs; every output must agree to 1e-5. Every case runs once with ``implementation="auto"``
 and once with ``implementation="reference"``, so both kernels are pinned to Keras.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,10 @@ def test_layer_matches_keras(name: str, implementation: str):
     layer = build(case, implementation)
     layer(x, **call)  # build
     layer.set_weights(keras_weights(name, case))
-    np.testing.assert_array_equal(np.concatenate([w.ravel() for w in layer.get_weights()]),
-                                  np.concatenate([w.ravel() for w in keras_weights(name, case)]))
+    np.testing.assert_array_equal(
+        np.concatenate([w.ravel() for w in layer.get_weights()]),
+        np.concatenate([w.ravel() for w in keras_weights(name, case)]),
+    )
     layer.eval()
     with torch.no_grad():
         outputs = as_list(layer(x, **call))
@@ -118,21 +121,31 @@ def lstm_model() -> Sequential:
 
 
 SUMMARY_MODELS = {
-    "embed_lstm": lambda: Sequential([Input((6,), dtype="int32"), Embedding(20, 5, mask_zero=True), LSTM(4),
-                                      Dense(3, activation="softmax")]),
-    "stacked": lambda: Sequential([Input((7, 3)), LSTM(5, return_sequences=True), GRU(4),
-                                   Dense(4, activation="relu"), Dropout(0.2), Dense(1)]),
-    "bidir_gru": lambda: Sequential([Input((7, 3)), Bidirectional(GRU(4, return_sequences=True), merge_mode="sum"),
-                                     SimpleRNN(3), Dense(2)]),
-    "gru_reset_before": lambda: Sequential([Input((7, 3)), GRU(4, reset_after=False, go_backwards=True),
-                                            Dense(1)]),
-    "timedistributed": lambda: Sequential([Input((7, 3)), SimpleRNN(4, return_sequences=True),
-                                           TimeDistributed(Dense(2))]),
+    "embed_lstm": lambda: Sequential(
+        [Input((6,), dtype="int32"), Embedding(20, 5, mask_zero=True), LSTM(4), Dense(3, activation="softmax")]
+    ),
+    "stacked": lambda: Sequential(
+        [Input((7, 3)), LSTM(5, return_sequences=True), GRU(4), Dense(4, activation="relu"), Dropout(0.2), Dense(1)]
+    ),
+    "bidir_gru": lambda: Sequential(
+        [Input((7, 3)), Bidirectional(GRU(4, return_sequences=True), merge_mode="sum"), SimpleRNN(3), Dense(2)]
+    ),
+    "gru_reset_before": lambda: Sequential([Input((7, 3)), GRU(4, reset_after=False, go_backwards=True), Dense(1)]),
+    "timedistributed": lambda: Sequential(
+        [Input((7, 3)), SimpleRNN(4, return_sequences=True), TimeDistributed(Dense(2))]
+    ),
     "lstm_compiled": lstm_model,
-    "lstm_simplernn": lambda: Sequential([Input((3, 1)), LSTM(64, return_sequences=True), SimpleRNN(64),
-                                          Dense(64, activation="relu"), Dropout(0.2), Dense(1)]),
-    "embedding_lstm": lambda: Sequential([Input((None,), dtype="int32"), Embedding(1000, 100), LSTM(100),
-                                          Dense(46)]),
+    "lstm_simplernn": lambda: Sequential(
+        [
+            Input((3, 1)),
+            LSTM(64, return_sequences=True),
+            SimpleRNN(64),
+            Dense(64, activation="relu"),
+            Dropout(0.2),
+            Dense(1),
+        ]
+    ),
+    "embedding_lstm": lambda: Sequential([Input((None,), dtype="int32"), Embedding(1000, 100), LSTM(100), Dense(46)]),
 }
 
 
@@ -148,7 +161,7 @@ def table_rows(text: str) -> list[tuple[str, ...]]:
             continue
         cells = tuple(cell.strip() for cell in line.strip()[1:-1].split(line[0]))
         if rows and line.startswith("│") and not cells[-1]:  # continuation of the previous row
-            rows[-1] = tuple(" ".join(filter(None, pair)) for pair in zip(rows[-1], cells))
+            rows[-1] = tuple(" ".join(filter(None, pair)) for pair in zip(rows[-1], cells, strict=True))
         else:
             rows.append(cells)
     return rows
@@ -162,7 +175,7 @@ def params_line(text: str, label: str) -> str:
 
 
 def test_summary_covers_every_fixture():
-    assert {p.stem[len("summary_"):] for p in KERAS.glob("summary_*.txt")} - {"unsupported"} == set(SUMMARY_MODELS)
+    assert {p.stem[len("summary_") :] for p in KERAS.glob("summary_*.txt")} - {"unsupported"} == set(SUMMARY_MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(SUMMARY_MODELS))

@@ -5,14 +5,16 @@ scripts/keras_fixtures/make_fixtures.py); models.npz holds Keras's ``predict`` o
 Variants (functional, stateful, regularised, broken files) are made here by rewriting
 those archives.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,13 +35,21 @@ def keras_config(name: str) -> dict[str, Any]:
 
 def keras_params(name: str) -> list[tuple[str, int]]:
     """(layer name, parameter count) per row of Keras's summary of the model."""
-    rows = re.findall(r"^│ (\S+) \(\w+\)\s+│[^│]+│\s+([\d,]+) │$",
-                      (KERAS / f"summary_{name}.txt").read_text(encoding="utf-8"), re.MULTILINE)
+    rows = re.findall(
+        r"^│ (\S+) \(\w+\)\s+│[^│]+│\s+([\d,]+) │$",
+        (KERAS / f"summary_{name}.txt").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
     return [(layer, int(count.replace(",", ""))) for layer, count in rows]
 
 
-def rewrite(tmp_path: Path, name: str, edit: Callable[[dict[str, Any]], Any] | None = None,
-            weights: bytes | None = None, out: str = "variant.keras") -> Path:
+def rewrite(
+    tmp_path: Path,
+    name: str,
+    edit: Callable[[dict[str, Any]], Any] | None = None,
+    weights: bytes | None = None,
+    out: str = "variant.keras",
+) -> Path:
     """A copy of fixture ``name`` with its config.json edited in place by ``edit`` and/or its weights replaced."""
     with zipfile.ZipFile(KERAS / f"{name}.keras") as archive:
         members = {n: archive.read(n) for n in archive.namelist()}
@@ -73,8 +83,9 @@ def test_predictions_equal_keras(name: str):
 @pytest.mark.parametrize("name", PREDICTED)
 def test_layer_names_and_param_counts_equal_keras(name: str):
     model = rnnlab.load_model(KERAS / f"{name}.keras")
-    keras_layers = [s["config"]["name"] for s in keras_config(name)["config"]["layers"]
-                    if s["class_name"] != "InputLayer"]
+    keras_layers = [
+        s["config"]["name"] for s in keras_config(name)["config"]["layers"] if s["class_name"] != "InputLayer"
+    ]
     assert model.name == keras_config(name)["config"]["name"]
     assert [layer.name for layer in model.layers] == keras_layers
     assert [(layer.name, layer.count_params()) for layer in model.layers] == keras_params(name)
@@ -122,7 +133,7 @@ def test_compiled_model_loads_compiled_and_trains():
     weights = [w.copy() for w in model.get_weights()]
     history = model.fit(x, y, epochs=1, batch_size=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert any(not np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
     assert model.evaluate(x, y, verbose=0) < before
 
 
@@ -131,17 +142,32 @@ def test_uncompiled_models_and_compile_false_stay_uncompiled():
     assert getattr(load_keras_model(KERAS / "lstm_compiled.keras", compile=False), "compile_config", None) is None
 
 
-@pytest.mark.parametrize("keras_optimizer, torch_class, expected", [
-    ({"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}},
-     torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-    ({"class_name": "RMSprop", "config": {"learning_rate": 0.01, "rho": 0.8, "epsilon": 1e-6, "centered": True}},
-     torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.8, "eps": 1e-6, "centered": True}),
-    ({"class_name": "AdamW", "config": {"learning_rate": 0.002, "weight_decay": 0.01, "beta_1": 0.8}},
-     torch.optim.AdamW, {"lr": 0.002, "weight_decay": 0.01, "betas": (0.8, 0.999)}),
-    ({"class_name": "Adam", "config": {"learning_rate": 0.003, "weight_decay": 0.1}},  # Keras decays decoupled
-     torch.optim.AdamW, {"lr": 0.003, "weight_decay": 0.1}),
-    ("rmsprop", torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9}),
-])
+@pytest.mark.parametrize(
+    "keras_optimizer, torch_class, expected",
+    [
+        (
+            {"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}},
+            torch.optim.SGD,
+            {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+        ),
+        (
+            {"class_name": "RMSprop", "config": {"learning_rate": 0.01, "rho": 0.8, "epsilon": 1e-6, "centered": True}},
+            torch.optim.RMSprop,
+            {"lr": 0.01, "alpha": 0.8, "eps": 1e-6, "centered": True},
+        ),
+        (
+            {"class_name": "AdamW", "config": {"learning_rate": 0.002, "weight_decay": 0.01, "beta_1": 0.8}},
+            torch.optim.AdamW,
+            {"lr": 0.002, "weight_decay": 0.01, "betas": (0.8, 0.999)},
+        ),
+        (
+            {"class_name": "Adam", "config": {"learning_rate": 0.003, "weight_decay": 0.1}},  # Keras decays decoupled
+            torch.optim.AdamW,
+            {"lr": 0.003, "weight_decay": 0.1},
+        ),
+        ("rmsprop", torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9}),
+    ],
+)
 def test_optimizers_map_to_torch(tmp_path: Path, keras_optimizer: Any, torch_class: type, expected: dict):
     def edit(config: dict[str, Any]) -> None:
         config["compile_config"]["optimizer"] = keras_optimizer
@@ -211,22 +237,28 @@ def drop_batch_size_stateful(config: dict[str, Any]) -> None:
     layer_config(config, "lstm")["stateful"] = True
 
 
-@pytest.mark.parametrize("edit, message", [
-    (make_functional, r"'Functional' Keras model; rnnlab converts Sequential models only"),
-    (drop_batch_size_stateful, r"Stateful layer\(s\) \['lstm'\] need a fixed batch size"),
-    (set_first_layer("activation", "mish"), r"Layer 'lstm' \(LSTM\) uses activation 'mish'"),
-    (set_first_layer("recurrent_activation", {"class_name": "MyGate"}), r"Layer 'lstm' \(LSTM\) uses activation"),
-    (set_first_layer("quantization_config", {"mode": "int8"}, "dense"), r"Layer 'dense' \(Dense\) is quantized"),
-    (set_first_layer("time_major", True), r"Layer 'lstm' \(LSTM\) has time_major=True, which rnnlab cannot"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (make_functional, r"'Functional' Keras model; rnnlab converts Sequential models only"),
+        (drop_batch_size_stateful, r"Stateful layer\(s\) \['lstm'\] need a fixed batch size"),
+        (set_first_layer("activation", "mish"), r"Layer 'lstm' \(LSTM\) uses activation 'mish'"),
+        (set_first_layer("recurrent_activation", {"class_name": "MyGate"}), r"Layer 'lstm' \(LSTM\) uses activation"),
+        (set_first_layer("quantization_config", {"mode": "int8"}, "dense"), r"Layer 'dense' \(Dense\) is quantized"),
+        (set_first_layer("time_major", True), r"Layer 'lstm' \(LSTM\) has time_major=True, which rnnlab cannot"),
+    ],
+)
 def test_configs_rnnlab_cannot_honour_raise(tmp_path: Path, edit: Callable, message: str):
     with pytest.raises(ValueError, match=message):
         load_keras_model(rewrite(tmp_path, "lstm_compiled", edit))
 
 
 def test_unsupported_layer_is_named():
-    with pytest.raises(ValueError, match=r"Layer 'conv1d' \(Conv1D\) is not supported by rnnlab; supported: "
-                                         r"InputLayer, SimpleRNN, LSTM, GRU"):
+    with pytest.raises(
+        ValueError,
+        match=r"Layer 'conv1d' \(Conv1D\) is not supported by rnnlab; supported: "
+        r"InputLayer, SimpleRNN, LSTM, GRU",
+    ):
         rnnlab.load_model(KERAS / "unsupported.keras")
 
 
@@ -277,4 +309,3 @@ def test_missing_h5py_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "h5py", None)  # makes `import h5py` raise ImportError
     with pytest.raises(ImportError, match=re.escape("pip install 'rnnlab[keras]'")):
         rnnlab.load_model(KERAS / "stacked.keras")
-

@@ -1,4 +1,5 @@
 """Every kernel against the reference kernel: outputs, final states and gradients."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import randomize, ragged_mask
+from helpers import ragged_mask, randomize
 from rnnlab import Sequential
 from rnnlab.kernels import KERNELS, SequenceOptions, select
 from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
@@ -44,9 +45,14 @@ def run_kernel(name, cell, x, states, mask, options):
     return outputs.detach(), [s.detach() for s in final], grads
 
 
-@pytest.mark.parametrize("cell_name,mask_name,go_backwards,zero_output",
-                         [(c, m, g, z) for c, m, g, z in itertools.product(CELLS, MASKS, [False, True], [False, True])
-                          if not (z and m == "none")])
+@pytest.mark.parametrize(
+    "cell_name,mask_name,go_backwards,zero_output",
+    [
+        (c, m, g, z)
+        for c, m, g, z in itertools.product(CELLS, MASKS, [False, True], [False, True])
+        if not (z and m == "none")
+    ],
+)
 def test_torch_fused_matches_reference(cell_name, mask_name, go_backwards, zero_output, rng):
     cell = CELLS[cell_name]()
     cell.ensure_built((None, F))
@@ -60,9 +66,9 @@ def test_torch_fused_matches_reference(cell_name, mask_name, go_backwards, zero_
     want = run_kernel("reference", cell, x, states, mask, options)
     got = run_kernel("torch_fused", cell, x, states, mask, options)
     torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
-    for g, w in zip(got[1], want[1]):
+    for g, w in zip(got[1], want[1], strict=True):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
-    for g, w in zip(got[2], want[2]):
+    for g, w in zip(got[2], want[2], strict=True):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
 
 
@@ -76,7 +82,9 @@ def test_selection_falls_back_and_says_why():
     holes = torch.as_tensor([[1, 0, 1, 1, 1, 1, 1]], dtype=torch.bool)
     assert select("auto", LSTMCell(U), holes, options).name == "reference"
     assert select("auto", LSTMCell(U, recurrent_dropout=0.2), None, SequenceOptions(training=True)).name == "reference"
-    assert select("auto", LSTMCell(U, recurrent_dropout=0.2), None, SequenceOptions(training=False)).name == "torch_fused"
+    assert (
+        select("auto", LSTMCell(U, recurrent_dropout=0.2), None, SequenceOptions(training=False)).name == "torch_fused"
+    )
     with pytest.raises(ValueError, match="Unknown kernel 'cudnn'"):
         LSTM(3, implementation="cudnn")
 
@@ -95,14 +103,27 @@ def test_models_agree_across_kernels(kind, rng):
     x = torch.as_tensor(rng.normal(size=(B, T, F)), dtype=torch.float32)
     mask = torch.as_tensor(ragged_mask([7, 5, 2, 3], T)) if kind.endswith("masked") else None
     if kind == "stacked":
+
         def make(impl):
-            return Sequential([LSTM(U, return_sequences=True, implementation=impl),
-                               GRU(4, return_sequences=True, implementation=impl),
-                               SimpleRNN(3, implementation=impl), Dense(1)])
+            return Sequential(
+                [
+                    LSTM(U, return_sequences=True, implementation=impl),
+                    GRU(4, return_sequences=True, implementation=impl),
+                    SimpleRNN(3, implementation=impl),
+                    Dense(1),
+                ]
+            )
     else:
+
         def make(impl):
-            return Sequential([Bidirectional(GRU(U, return_sequences=True, implementation=impl)),
-                               Bidirectional(LSTM(4, implementation=impl), merge_mode="sum"), Dense(1)])
+            return Sequential(
+                [
+                    Bidirectional(GRU(U, return_sequences=True, implementation=impl)),
+                    Bidirectional(LSTM(4, implementation=impl), merge_mode="sum"),
+                    Dense(1),
+                ]
+            )
+
     fast, slow = twin(make, rng, x)
     results = []
     for model in (fast, slow):
@@ -114,5 +135,5 @@ def test_models_agree_across_kernels(kind, rng):
     assert slow.layers[0].kernel_label() == "reference"
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-5)
-    for g, w in zip(results[0][2], results[1][2]):
+    for g, w in zip(results[0][2], results[1][2], strict=True):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)

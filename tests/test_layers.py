@@ -1,4 +1,5 @@
 """Recurrent layers end to end against the NumPy oracle: masks, direction, states, Bidirectional."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -53,7 +54,7 @@ def test_sequence_matches_numpy(layer_name, mask_name, go_backwards, rng):
     out, *states = layer(torch.as_tensor(x, dtype=torch.float32), mask=None if mask is None else torch.as_tensor(mask))
     want_out, want_states = numpy_run(layer, x, mask)
     np.testing.assert_allclose(out.detach().numpy(), want_out, rtol=1e-5, atol=1e-5)
-    for got, want in zip(states, want_states):
+    for got, want in zip(states, want_states, strict=True):
         np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
 
 
@@ -83,8 +84,11 @@ def test_initial_state_and_return_state(rng):
     want_out, (want_h,) = numpy_run(layer, x, None, [h0])
     np.testing.assert_allclose(out.detach().numpy(), want_out, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(h.detach().numpy(), want_h, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match=r"expects initial_state as 1 tensor\(s\) of shapes \[\(4, 5\)\], "
-                                         r"received shapes \[\(4, 3\)\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects initial_state as 1 tensor\(s\) of shapes \[\(4, 5\)\], "
+        r"received shapes \[\(4, 3\)\]",
+    ):
         layer(torch.as_tensor(x, dtype=torch.float32), initial_state=[torch.zeros(B, 3)])
 
 
@@ -127,10 +131,15 @@ def test_bidirectional_merge_modes(merge_mode, rng):
     fw, _ = numpy_run(layer.forward_layer, x, mask, zero_output=True)
     bw, _ = numpy_run(layer.backward_layer, x, mask, zero_output=True)
     bw = bw[:, ::-1]
-    want = {"concat": np.concatenate([fw, bw], -1), "sum": fw + bw, "mul": fw * bw, "ave": (fw + bw) / 2,
-            None: [fw, bw]}[merge_mode]
+    want = {
+        "concat": np.concatenate([fw, bw], -1),
+        "sum": fw + bw,
+        "mul": fw * bw,
+        "ave": (fw + bw) / 2,
+        None: [fw, bw],
+    }[merge_mode]
     if merge_mode is None:
-        for got, w in zip(out, want):
+        for got, w in zip(out, want, strict=True):
             np.testing.assert_allclose(got.detach().numpy(), w, rtol=1e-5, atol=1e-5)
     else:
         np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-5, atol=1e-5)

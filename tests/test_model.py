@@ -1,4 +1,5 @@
 """Sequential: Keras parameter counts, summary, shape inference, masks, config round trips, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +9,12 @@ import torch
 import rnnlab
 from helpers import randomize
 from rnnlab import Input, Sequential
-from rnnlab.layers import (GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, GRUCell, SimpleRNN,
-                           TimeDistributed)
+from rnnlab.layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, GRUCell, SimpleRNN, TimeDistributed
 
 
-@pytest.mark.parametrize("layer,count", [
-    (SimpleRNN(10), 120), (LSTM(10), 480), (GRU(10), 390), (GRU(10, reset_after=False), 360)])
+@pytest.mark.parametrize(
+    "layer,count", [(SimpleRNN(10), 120), (LSTM(10), 480), (GRU(10), 390), (GRU(10, reset_after=False), 360)]
+)
 def test_single_layer_counts(layer, count):
     model = Sequential([Input((3, 1)), layer])
     assert model.count_params() == count
@@ -37,11 +38,15 @@ def test_embedding_lstm_dense_count():
 
 
 def test_issue_example_summary_and_call():
-    model = Sequential([
-        LSTM(64, return_sequences=True, input_shape=(3, 1)),
-        SimpleRNN(64),
-        Dense(64, activation="relu"), Dropout(0.2), Dense(1),
-    ])
+    model = Sequential(
+        [
+            LSTM(64, return_sequences=True, input_shape=(3, 1)),
+            SimpleRNN(64),
+            Dense(64, activation="relu"),
+            Dropout(0.2),
+            Dense(1),
+        ]
+    )
     text = model.summary(print_fn=None)
     assert text.splitlines()[0] == 'Model: "sequential"'
     assert "│ lstm (LSTM)                     │ (None, 3, 64)          │        16,896 │" in text
@@ -109,19 +114,26 @@ def test_from_config_rebuilds_identical_layer(name, rng):
     clone.set_weights(layer.get_weights())
     layer.eval(), clone.eval()
     as_tuple = lambda y: y if isinstance(y, tuple) else (y,)  # noqa: E731
-    for a, b in zip(as_tuple(layer(x)), as_tuple(clone(x))):
+    for a, b in zip(as_tuple(layer(x)), as_tuple(clone(x)), strict=True):
         torch.testing.assert_close(a, b)
 
 
 def test_sequential_config_round_trip(rng):
-    model = Sequential([Input((None,), dtype="int32"), Embedding(30, 4, mask_zero=True),
-                        Bidirectional(GRU(5, return_sequences=True)), LSTM(3), Dense(2, activation="softmax")])
+    model = Sequential(
+        [
+            Input((None,), dtype="int32"),
+            Embedding(30, 4, mask_zero=True),
+            Bidirectional(GRU(5, return_sequences=True)),
+            LSTM(3),
+            Dense(2, activation="softmax"),
+        ]
+    )
     randomize(model, rng)
     clone = Sequential.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     tokens = torch.as_tensor([[0, 3, 4, 9], [1, 2, 3, 4]])
     torch.testing.assert_close(model(tokens), clone(tokens))
-    assert [l.name for l in clone.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -131,25 +143,33 @@ def test_2d_input_after_last_step_layer_says_return_sequences():
     assert str(err.value) == (
         "LSTM layer 'lstm_1' expects a 3-D input (batch, time, features), received a 2-D input of shape "
         "(None, 8). The previous layer 'lstm' returns only its last step: set return_sequences=True on it "
-        "to feed this layer the whole sequence.")
+        "to feed this layer the whole sequence."
+    )
     lazy = Sequential([GRU(8), SimpleRNN(4)])
-    with pytest.raises(ValueError, match="The previous layer 'gru' returns only its last step: set "
-                                         "return_sequences=True on it"):
+    with pytest.raises(
+        ValueError, match="The previous layer 'gru' returns only its last step: set return_sequences=True on it"
+    ):
         lazy(torch.zeros(2, 5, 3))
 
 
 def test_2d_input_to_first_layer():
-    with pytest.raises(ValueError, match=r"expects a 3-D input \(batch, time, features\), received a 2-D input "
-                                         r"of shape \(4, 10\). For a single feature per step, reshape x to "
-                                         r"\(batch, time, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects a 3-D input \(batch, time, features\), received a 2-D input "
+        r"of shape \(4, 10\). For a single feature per step, reshape x to "
+        r"\(batch, time, 1\)",
+    ):
         LSTM(3)(torch.zeros(4, 10))
 
 
 def test_wrong_feature_size():
     layer = GRU(4)
     layer(torch.zeros(2, 5, 3))
-    with pytest.raises(ValueError, match=r"GRU layer 'gru' was built for 3 input features, received input of "
-                                         r"shape \(2, 5, 7\) with 7 features"):
+    with pytest.raises(
+        ValueError,
+        match=r"GRU layer 'gru' was built for 3 input features, received input of "
+        r"shape \(2, 5, 7\) with 7 features",
+    ):
         layer(torch.zeros(2, 5, 7))
 
 
@@ -169,7 +189,9 @@ def test_unknown_activation_and_initializer():
 
 
 def test_bad_mask_and_embedding_ids():
-    with pytest.raises(ValueError, match=r"expects a mask of shape \(batch, time\) = \(2, 5\), received shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"expects a mask of shape \(batch, time\) = \(2, 5\), received shape \(2, 4\)"
+    ):
         LSTM(3)(torch.zeros(2, 5, 1), mask=torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"received token id 10, but input_dim is 10: ids must lie in \[0, 9\]"):
         Embedding(10, 3)(torch.tensor([[1, 10]]))
@@ -177,8 +199,11 @@ def test_bad_mask_and_embedding_ids():
 
 def test_set_weights_shape_errors():
     layer = LSTM(3, input_shape=(5, 2))
-    with pytest.raises(ValueError, match=r"expects 3 weight arrays \(shapes \[\(2, 12\), \(3, 12\), \(12,\)\]\), "
-                                         r"received 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects 3 weight arrays \(shapes \[\(2, 12\), \(3, 12\), \(12,\)\]\), "
+        r"received 2",
+    ):
         layer.set_weights(layer.get_weights()[:2])
     weights = layer.get_weights()
     weights[1] = weights[1].T
@@ -189,8 +214,13 @@ def test_set_weights_shape_errors():
 def test_plain_pytorch_training_loop(rng):
     """The layers are ordinary modules: any optimizer and state_dict work on them."""
     model = Sequential([LSTM(8, input_shape=(6, 2)), Dense(1)])
-    assert [k for k in model.state_dict()] == ["layers.0.cell.kernel", "layers.0.cell.recurrent_kernel",
-                                               "layers.0.cell.bias", "layers.1.kernel", "layers.1.bias"]
+    assert list(model.state_dict()) == [
+        "layers.0.cell.kernel",
+        "layers.0.cell.recurrent_kernel",
+        "layers.0.cell.bias",
+        "layers.1.kernel",
+        "layers.1.bias",
+    ]
     x = torch.as_tensor(rng.normal(size=(32, 6, 2)), dtype=torch.float32)
     y = x.sum(dim=(1, 2)).unsqueeze(-1) / 6
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)

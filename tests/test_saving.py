@@ -1,4 +1,5 @@
 """save / load: exact round trips, clear errors, atomic writes, resumable training."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,16 @@ from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, S
 
 
 def trained_model(rng):
-    model = Sequential([Input((None,), dtype="int32"), Embedding(30, 6, mask_zero=True),
-                        Bidirectional(GRU(5, return_sequences=True)), LSTM(4), Dropout(0.1),
-                        Dense(3, activation="softmax")])
+    model = Sequential(
+        [
+            Input((None,), dtype="int32"),
+            Embedding(30, 6, mask_zero=True),
+            Bidirectional(GRU(5, return_sequences=True)),
+            LSTM(4),
+            Dropout(0.1),
+            Dense(3, activation="softmax"),
+        ]
+    )
     x = rng.integers(0, 30, size=(40, 7))
     y = rng.integers(0, 3, size=40)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], clipnorm=1.0)
@@ -32,7 +40,9 @@ def test_save_load_identical_predictions(tmp_path, rng):
     model, x, y = trained_model(rng)
     model.save(tmp_path / "model.safetensors")
     loaded = rnnlab.load_model(tmp_path / "model.safetensors")
-    assert type(loaded) is Sequential and [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert type(loaded) is Sequential and [layer.name for layer in loaded.layers] == [
+        layer.name for layer in model.layers
+    ]
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))  # bit for bit
     assert loaded.compile_config == model.compile_config
     assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
@@ -53,7 +63,7 @@ def test_resumed_training_continues_with_the_same_optimizer_state(tmp_path, rng)
     reloaded = rnnlab.load_model(tmp_path / "m.safetensors")
     assert int(reloaded.optimizer.state_dict()["state"][0]["step"]) == 2
     reloaded.fit(x, y, epochs=3, initial_epoch=2, shuffle=False, verbose=0)
-    for a, b in zip(reloaded.parameters(), straight.parameters()):
+    for a, b in zip(reloaded.parameters(), straight.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -72,19 +82,34 @@ def test_mismatched_and_foreign_files_raise(tmp_path, rng):
     model, x, _ = trained_model(rng)
     model.save_weights(tmp_path / "w.safetensors")
     other = Sequential([Input((None,), dtype="int32"), Embedding(30, 6), LSTM(7), Dense(3)])
-    with pytest.raises(ValueError, match=r"do not fit this model: missing \['layers.1.cell.bias', .*\]; "
-                                         r"unexpected \['layers.1.backward_layer.cell.bias'"):
+    with pytest.raises(
+        ValueError,
+        match=r"do not fit this model: missing \['layers.1.cell.bias', .*\]; "
+        r"unexpected \['layers.1.backward_layer.cell.bias'",
+    ):
         other.load_weights(tmp_path / "w.safetensors")
-    wider = Sequential([Input((None,), dtype="int32"), Embedding(30, 6, mask_zero=True),
-                        Bidirectional(GRU(5, return_sequences=True)), LSTM(9), Dropout(0.1), Dense(3)])
-    with pytest.raises(ValueError, match=r"shape mismatch \['layers.2.cell.kernel: file \(10, 16\) vs model "
-                                         r"\(10, 36\)'"):
+    wider = Sequential(
+        [
+            Input((None,), dtype="int32"),
+            Embedding(30, 6, mask_zero=True),
+            Bidirectional(GRU(5, return_sequences=True)),
+            LSTM(9),
+            Dropout(0.1),
+            Dense(3),
+        ]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"shape mismatch \['layers.2.cell.kernel: file \(10, 16\) vs model "
+        r"\(10, 36\)'",
+    ):
         wider.load_weights(tmp_path / "w.safetensors")
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="Could not read .*notes.txt: it is damaged or not an rnnlab file"):
         rnnlab.load_model(tmp_path / "notes.txt")
     torch_file = tmp_path / "plain.safetensors"
     from safetensors.torch import save_file
+
     save_file({"a": torch.zeros(2)}, str(torch_file))
     with pytest.raises(ValueError, match=r"plain.safetensors is not an rnnlab model file \(format 'missing'"):
         rnnlab.load_model(torch_file)
@@ -147,8 +172,13 @@ def test_subclassed_models_save_weights_only(tmp_path):
 
 def run_backup_script(workdir: Path, kill_at: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(Path(__file__).with_name("backup_run.py")), str(workdir), kill_at],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("backup_run.py")), str(workdir), kill_at],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_backup_and_restore_survives_sigkill(tmp_path):

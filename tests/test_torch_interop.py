@@ -1,4 +1,5 @@
 """Conversion between rnnlab layers and PyTorch's nn.RNN / nn.LSTM / nn.GRU: same outputs both ways."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,7 +38,7 @@ def test_from_torch(cls, make, batch_first, rng):
     want_out, want_states = torch_outputs(module, x)
     out, *states = layer(x)
     torch.testing.assert_close(out, want_out, rtol=1e-5, atol=1e-5)
-    for got, want in zip(states, want_states):
+    for got, want in zip(states, want_states, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -57,7 +58,7 @@ def test_to_torch(cls, make, batch_first, rng):
     want_out, *want_states = layer(x)
     out, states = torch_outputs(module, x)
     torch.testing.assert_close(out, want_out, rtol=1e-5, atol=1e-5)
-    for got, want in zip(states, want_states):
+    for got, want in zip(states, want_states, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -65,7 +66,7 @@ def test_round_trip_keeps_keras_weights(rng):
     layer = GRU(U, input_shape=(T, F))
     randomize(layer, rng)
     back = GRU.from_torch(layer.to_torch())
-    for a, b in zip(layer.get_weights(), back.get_weights()):
+    for a, b in zip(layer.get_weights(), back.get_weights(), strict=True):
         torch.testing.assert_close(torch.as_tensor(a), torch.as_tensor(b))
 
 

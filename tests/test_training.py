@@ -1,4 +1,5 @@
 """compile / fit / evaluate / predict: the loop adds no hidden behaviour, callbacks do what Keras's do."""
+
 from __future__ import annotations
 
 import copy
@@ -11,8 +12,15 @@ import torch
 
 import rnnlab
 from rnnlab import Sequential
-from rnnlab.callbacks import (CSVLogger, EarlyStopping, LambdaCallback, ModelCheckpoint, ReduceLROnPlateau,
-                              TensorBoard, TerminateOnNaN)
+from rnnlab.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TensorBoard,
+    TerminateOnNaN,
+)
 from rnnlab.layers import GRU, LSTM, Dense, Dropout, SimpleRNN
 
 
@@ -43,19 +51,23 @@ def test_loop_equals_plain_pytorch_twin(rng):
         losses = []
         for start in range(0, len(x), 16):
             optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(twin(xt[start:start + 16]), yt[start:start + 16, None])
+            loss = torch.nn.functional.mse_loss(twin(xt[start : start + 16]), yt[start : start + 16, None])
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
     assert history.history["loss"][-1] == pytest.approx(np.mean(losses), rel=1e-6)
-    for a, b in zip(model.parameters(), twin.parameters()):
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
 
 
 def test_optimizers_by_name_use_keras_defaults():
     model = small_model()
-    expectations = {"adam": (torch.optim.Adam, 1e-3), "sgd": (torch.optim.SGD, 1e-2),
-                    "rmsprop": (torch.optim.RMSprop, 1e-3), "adamw": (torch.optim.AdamW, 1e-3)}
+    expectations = {
+        "adam": (torch.optim.Adam, 1e-3),
+        "sgd": (torch.optim.SGD, 1e-2),
+        "rmsprop": (torch.optim.RMSprop, 1e-3),
+        "adamw": (torch.optim.AdamW, 1e-3),
+    }
     for name, (cls, lr) in expectations.items():
         model.compile(optimizer=name, loss="mse")
         optimizer = model.build_optimizer()
@@ -113,8 +125,9 @@ def test_validation_split_takes_the_last_samples_before_shuffling(rng):
 
 def test_fit_accepts_a_dataloader(rng):
     x, y = regression_data(rng)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y)),
-                                         batch_size=8, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y)), batch_size=8, shuffle=True
+    )
     model = Sequential([LSTM(8), Dense(1)])  # built from the first batch
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(loader, epochs=2, validation_data=(x[:16], y[:16]), verbose=0)
@@ -151,13 +164,13 @@ def test_gradient_clipping(rng):
     before = [p.detach().clone() for p in model.parameters()]
     model.compile(optimizer="sgd", loss="mse", learning_rate=1.0, clipnorm=0.01)
     model.fit(x * 100, y * 100, batch_size=64, epochs=1, verbose=0)
-    for old, new in zip(before, model.parameters()):  # one step of lr 1: each update's norm <= clipnorm
+    for old, new in zip(before, model.parameters(), strict=True):  # one step of lr 1: each update's norm <= clipnorm
         assert float((new - old).detach().norm()) <= 0.01 + 1e-6
     model2 = small_model()
     before = [p.detach().clone() for p in model2.parameters()]
     model2.compile(optimizer="sgd", loss="mse", learning_rate=1.0, clipvalue=0.001)
     model2.fit(x * 100, y * 100, batch_size=64, epochs=1, verbose=0)
-    for old, new in zip(before, model2.parameters()):
+    for old, new in zip(before, model2.parameters(), strict=True):
         assert float((new - old).detach().abs().max()) <= 0.001 + 1e-7
 
 
@@ -169,10 +182,11 @@ def test_early_stopping_stops_at_the_right_epoch_and_restores_best(rng):
     snapshots = []
     remember = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
     stop = EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
-    history = model.fit(x, y, epochs=20, verbose=0,
-                        callbacks=[scripted([5.0, 4.0, 4.5, 4.2, 4.1, 3.0]), remember, stop])
+    history = model.fit(
+        x, y, epochs=20, verbose=0, callbacks=[scripted([5.0, 4.0, 4.5, 4.2, 4.1, 3.0]), remember, stop]
+    )
     assert stop.stopped_epoch == 3 and history.epoch == [0, 1, 2, 3]
-    for got, want in zip(model.get_weights(), snapshots[1]):
+    for got, want in zip(model.get_weights(), snapshots[1], strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -198,11 +212,15 @@ def test_model_checkpoint_save_best_only(tmp_path, rng):
     x, y = regression_data(rng, n=16)
     model = small_model()
     model.compile(optimizer="adam", loss="mse")
-    checkpoint = ModelCheckpoint(str(tmp_path / "ckpt-{epoch:02d}-{score:.1f}.safetensors"), monitor="score",
-                                 save_best_only=True)
+    checkpoint = ModelCheckpoint(
+        str(tmp_path / "ckpt-{epoch:02d}-{score:.1f}.safetensors"), monitor="score", save_best_only=True
+    )
     model.fit(x, y, epochs=5, verbose=0, callbacks=[scripted([3.0, 2.0, 2.5, 1.0, 1.5]), checkpoint])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ckpt-01-3.0.safetensors", "ckpt-02-2.0.safetensors", "ckpt-04-1.0.safetensors"]
+        "ckpt-01-3.0.safetensors",
+        "ckpt-02-2.0.safetensors",
+        "ckpt-04-1.0.safetensors",
+    ]
     weights_only = ModelCheckpoint(str(tmp_path / "w.safetensors"), save_weights_only=True, monitor="loss")
     model.fit(x, y, epochs=1, verbose=0, callbacks=[weights_only])
     clone = small_model()
@@ -214,8 +232,9 @@ def test_csv_logger_matches_history(tmp_path, rng):
     x, y = regression_data(rng)
     model = small_model()
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
-    history = model.fit(x, y, epochs=3, validation_split=0.25, verbose=0,
-                        callbacks=[CSVLogger(str(tmp_path / "log.csv"))])
+    history = model.fit(
+        x, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[CSVLogger(str(tmp_path / "log.csv"))]
+    )
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
@@ -261,16 +280,22 @@ def test_bad_inputs_give_clear_errors(rng):
     bad[3, 1, 0] = np.nan
     with pytest.raises(ValueError, match=r"x contains NaN or infinite values \(first bad samples: \[3\]\)"):
         model.fit(bad, y)
-    with pytest.raises(ValueError, match=r"Loss 'mse' compares predictions of shape \(1, 1\) with targets of "
-                                         r"shape \(1, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Loss 'mse' compares predictions of shape \(1, 1\) with targets of "
+        r"shape \(1, 3\)",
+    ):
         model.fit(x, np.zeros((64, 3), "float32"))
     classifier = Sequential([LSTM(4, input_shape=(5, 2)), Dense(3, activation="softmax")])
     classifier.compile(optimizer="adam", loss="categorical_crossentropy")
     with pytest.raises(ValueError, match="Integer labels need loss='sparse_categorical_crossentropy'"):
         classifier.fit(x, np.zeros(64, "int64"))
     classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"Labels must lie in \[0, 2\] for 3 output units, received labels "
-                                         r"from 0 to 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"Labels must lie in \[0, 2\] for 3 output units, received labels "
+        r"from 0 to 3",
+    ):
         classifier.fit(x, np.arange(64) % 4)
 
 
@@ -290,7 +315,7 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
     with pytest.warns(RuntimeWarning, match=r"Epoch 1, batch 3: the loss is nan; training stops here"):
         history = model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[watch, TerminateOnNaN()])
     assert history.epoch == [0] and len(snapshots) == 3
-    for got, want in zip(snapshots[2], snapshots[1]):  # the NaN step changed nothing
+    for got, want in zip(snapshots[2], snapshots[1], strict=True):  # the NaN step changed nothing
         np.testing.assert_array_equal(got, want)
 
 
@@ -307,8 +332,15 @@ def test_seed_000_toy_lands_in_keras_band():
     y = np.concatenate([y, [50, 60, 70]]).astype("float32")
     for seed in (0, 1, 2):
         rnnlab.set_seed(seed)
-        model = Sequential([LSTM(64, return_sequences=True, input_shape=(3, 1)), SimpleRNN(64),
-                            Dense(64, activation="relu"), Dropout(0.2), Dense(1)])
+        model = Sequential(
+            [
+                LSTM(64, return_sequences=True, input_shape=(3, 1)),
+                SimpleRNN(64),
+                Dense(64, activation="relu"),
+                Dropout(0.2),
+                Dense(1),
+            ]
+        )
         model.compile(loss="mse", optimizer="adam")
         stop = EarlyStopping(monitor="loss", mode="min", patience=32, restore_best_weights=True)
         history = model.fit(x, y, epochs=512, batch_size=1, callbacks=[stop], verbose=0)

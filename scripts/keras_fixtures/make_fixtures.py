@@ -70,16 +70,16 @@ os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # CPU only: no cuDNN kernels
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # plain (reproducible) CPU kernels
 
-import io  # noqa: E402
-import json  # noqa: E402
-import pathlib  # noqa: E402
-import zipfile  # noqa: E402
-import zlib  # noqa: E402
+import io
+import json
+import pathlib
+import zipfile
+import zlib
 
-import numpy as np  # noqa: E402
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "tests" / "fixtures" / "keras"
@@ -133,10 +133,7 @@ def rng_for(name):
 
 def randomize_weights(layer, rng):
     """Overwrite every weight of `layer` with normal(0, WEIGHT_STD) draws."""
-    new = [
-        rng.normal(0.0, WEIGHT_STD, size=w.shape).astype(w.dtype)
-        for w in layer.get_weights()
-    ]
+    new = [rng.normal(0.0, WEIGHT_STD, size=w.shape).astype(w.dtype) for w in layer.get_weights()]
     layer.set_weights(new)
     return new
 
@@ -241,8 +238,7 @@ class LayerFixtures:
             n_dirs = 2 if bidirectional is not None else 1
             n_states = 2 if isinstance(inner, layers.LSTM) else 1  # [h, c] / [h]
             states = [
-                rng.normal(0.0, 1.0, size=(BATCH, inner.cell.units)).astype("float32")
-                for _ in range(n_states * n_dirs)
+                rng.normal(0.0, 1.0, size=(BATCH, inner.cell.units)).astype("float32") for _ in range(n_states * n_dirs)
             ]
             call_kwargs["initial_state"] = states
 
@@ -367,8 +363,7 @@ def make_layer_fixtures():
     fx.add(
         "lstm_seq_mask_left_hole_zero_output",
         layers.LSTM,
-        dict(units=u, return_sequences=True, return_state=True,
-             zero_output_for_mask=True),
+        dict(units=u, return_sequences=True, return_state=True, zero_output_for_mask=True),
         mask=MASK_LEFT_HOLE,
     )
 
@@ -481,9 +476,7 @@ def build_bidir_gru():
     return keras.Sequential(
         [
             keras.Input((7, 3)),
-            layers.Bidirectional(
-                layers.GRU(4, return_sequences=True), merge_mode="sum"
-            ),
+            layers.Bidirectional(layers.GRU(4, return_sequences=True), merge_mode="sum"),
             layers.SimpleRNN(3),
             layers.Dense(2),
         ]

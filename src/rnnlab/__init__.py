@@ -1,4 +1,5 @@
 """rnnlab: Keras-exact recurrent networks on PyTorch."""
+
 from __future__ import annotations
 
 from . import callbacks, data, datasets, layers, losses
@@ -10,6 +11,17 @@ from .viz import plot_history
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "callbacks", "data", "datasets", "layers", "load_model", "losses",
-           "plot_history", "set_seed",
-           "__version__"]
+__all__ = [
+    "Input",
+    "Model",
+    "Sequential",
+    "callbacks",
+    "data",
+    "datasets",
+    "layers",
+    "load_model",
+    "losses",
+    "plot_history",
+    "set_seed",
+    "__version__",
+]

@@ -1,7 +1,8 @@
 """Activation functions by Keras name."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

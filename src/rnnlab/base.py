@@ -1,9 +1,11 @@
 """`Layer`: a torch.nn.Module that builds its weights from the first input shape, Keras style."""
+
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,8 +56,9 @@ class Layer(nn.Module):
     supports_masking = False  # passes a mask on (and uses it, if it can)
     uses_training = False  # behaves differently in training (dropout)
 
-    def __init__(self, *, name: str | None = None, input_shape: Sequence[int | None] | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self, *, name: str | None = None, input_shape: Sequence[int | None] | None = None, trainable: bool = True
+    ) -> None:
         super().__init__()
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -142,12 +145,11 @@ class Layer(nn.Module):
                 f"Layer '{self.name}' expects {len(params)} weight arrays "
                 f"(shapes {[tuple(p.shape) for p in params]}), received {len(weights)}."
             )
-        for i, (p, w) in enumerate(zip(params, weights)):
+        for i, (p, w) in enumerate(zip(params, weights, strict=True)):
             w = torch.as_tensor(np.asarray(w))
             if tuple(w.shape) != tuple(p.shape):
                 raise ValueError(
-                    f"Layer '{self.name}': weight {i} should have shape {tuple(p.shape)}, "
-                    f"received {tuple(w.shape)}."
+                    f"Layer '{self.name}': weight {i} should have shape {tuple(p.shape)}, received {tuple(w.shape)}."
                 )
             p.copy_(w.to(dtype=p.dtype, device=p.device))
 

@@ -1,3 +1,4 @@
 """Callbacks for ``Model.fit`` (Keras names and behaviour)."""
-from .training.callbacks import *  # noqa: F401,F403
+
+from .training.callbacks import *  # noqa: F403
 from .training.callbacks import __all__  # noqa: F401

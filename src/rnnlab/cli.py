@@ -1,11 +1,12 @@
 """The ``rnnlab`` command: argument parsing only; the experiments live in ``rnnlab.tasks``."""
+
 from __future__ import annotations
 
 import argparse
 import inspect
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -15,19 +16,30 @@ from .tasks.options import add_arguments, from_arguments
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
-        prog="rnnlab", description="Recurrent-network experiments; each writes a run directory with "
-                                   "config.json, histories, metrics.json, plots and the trained models.")
+        prog="rnnlab",
+        description="Recurrent-network experiments; each writes a run directory with "
+        "config.json, histories, metrics.json, plots and the trained models.",
+    )
     sub = main.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     for experiment in experiments().values():
         module_doc = inspect.getmodule(experiment.run).__doc__ or ""
-        p = sub.add_parser(experiment.name, help=experiment.summary, description=module_doc,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            experiment.name,
+            help=experiment.summary,
+            description=module_doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add_arguments(p, experiment.config)
         p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        p.add_argument("--threads", type=int, default=1, metavar="N",
-                       help="PyTorch CPU threads; one is fastest for these small recurrent models "
-                            "(0: PyTorch's default) (default: 1)")
+        p.add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            metavar="N",
+            help="PyTorch CPU threads; one is fastest for these small recurrent models "
+            "(0: PyTorch's default) (default: 1)",
+        )
     return main
 
 

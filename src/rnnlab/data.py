@@ -1,7 +1,9 @@
 """Array helpers from the Keras tutorials: windows for forecasting, padding, one-hot labels (NumPy only)."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,13 +43,16 @@ def split_x(sequence: Any, size: int) -> np.ndarray:
     size = _positive_int(size, "size")
     array = _series(sequence, "sequence")
     if size > len(array):
-        raise ValueError(f"A window of size {size} needs at least {size} values, but the sequence has "
-                         f"{len(array)}. Use a smaller `size` or a longer sequence.")
+        raise ValueError(
+            f"A window of size {size} needs at least {size} values, but the sequence has "
+            f"{len(array)}. Use a smaller `size` or a longer sequence."
+        )
     return _windows(array, size).copy()
 
 
-def make_windows(series: Any, timesteps: int, horizon: int = 1, *, target: Any = None,
-                 stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def make_windows(
+    series: Any, timesteps: int, horizon: int = 1, *, target: Any = None, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Sliding windows for next-value forecasting: ``x[i] = series[s:s+timesteps]``, ``y[i]`` the values after.
 
     With ``s = i * stride``: ``x`` has shape ``(N, timesteps, F)`` (a 1-D series gets ``F = 1``) and
@@ -72,22 +77,30 @@ def make_windows(series: Any, timesteps: int, horizon: int = 1, *, target: Any =
         target_values = values
     elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if values.ndim != 2:
-            raise ValueError(f"`target={target}` selects a column, but the series is 1-D (shape {values.shape}). "
-                             "Pass target=None or the target values as an array.")
+            raise ValueError(
+                f"`target={target}` selects a column, but the series is 1-D (shape {values.shape}). "
+                "Pass target=None or the target values as an array."
+            )
         if not -values.shape[1] <= target < values.shape[1]:
-            raise ValueError(f"`target={target}` is not a column of the series of shape {values.shape}. Pass a "
-                             f"column index in 0..{values.shape[1] - 1} or the target values as an array.")
+            raise ValueError(
+                f"`target={target}` is not a column of the series of shape {values.shape}. Pass a "
+                f"column index in 0..{values.shape[1] - 1} or the target values as an array."
+            )
         target_values = values[:, target]
     else:
         target_values = _series(target, "target")
         if len(target_values) != len(values):
-            raise ValueError(f"`target` must have one value per time step of the series ({len(values)}), "
-                             f"received {len(target_values)}. Pass a target of the same length.")
+            raise ValueError(
+                f"`target` must have one value per time step of the series ({len(values)}), "
+                f"received {len(target_values)}. Pass a target of the same length."
+            )
     needed = timesteps + horizon
     if len(values) < needed:
-        raise ValueError(f"A window of {timesteps} timesteps plus a horizon of {horizon} needs at least "
-                         f"{needed} values, but the series has {len(values)}. Use a longer series or a "
-                         "smaller `timesteps`/`horizon`.")
+        raise ValueError(
+            f"A window of {timesteps} timesteps plus a horizon of {horizon} needs at least "
+            f"{needed} values, but the series has {len(values)}. Use a longer series or a "
+            "smaller `timesteps`/`horizon`."
+        )
     count = (len(values) - needed) // stride + 1
     starts = np.arange(count) * stride
     # Fancy indexing with `starts` copies the windows out of the read-only views.
@@ -96,8 +109,14 @@ def make_windows(series: Any, timesteps: int, horizon: int = 1, *, target: Any =
     return x, (y[:, 0] if horizon == 1 else y)
 
 
-def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: Any = "int32",
-                  padding: str = "pre", truncating: str = "pre", value: Any = 0.0) -> np.ndarray:
+def pad_sequences(
+    sequences: Sequence[Any],
+    maxlen: int | None = None,
+    dtype: Any = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: Any = 0.0,
+) -> np.ndarray:
     """Pad (or cut) sequences to one length, exactly as ``keras.utils.pad_sequences``.
 
     ``maxlen=None`` uses the longest sequence; ``"pre"`` pads / cuts at the start, ``"post"`` at the
@@ -115,16 +134,17 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
     for name, choice in (("padding", padding), ("truncating", truncating)):
         if choice not in ("pre", "post"):
             raise ValueError(f'{name.capitalize()} type "{choice}" not understood: expected "pre" or "post".')
-    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer))
-                               or maxlen < 0):
+    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0):
         raise ValueError(f"`maxlen` must be None or a non-negative int, received {maxlen!r}.")
     if not hasattr(sequences, "__len__"):
         raise ValueError(f"`sequences` must be a list of sequences, received {type(sequences).__name__}.")
     lengths, sample_shape = [], None
     for index, seq in enumerate(sequences):
         if not hasattr(seq, "__len__"):
-            raise ValueError(f"`sequences` must be a list of iterables; the one at position {index} is "
-                             f"{seq!r}. Wrap single values in a list.")
+            raise ValueError(
+                f"`sequences` must be a list of iterables; the one at position {index} is "
+                f"{seq!r}. Wrap single values in a list."
+            )
         lengths.append(len(seq))
         if sample_shape is None and len(seq):
             sample_shape = np.asarray(seq).shape[1:]  # Keras: the first non-empty sequence decides
@@ -132,8 +152,10 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
     if maxlen is None:
         maxlen = max(lengths, default=0)
     if isinstance(value, str) and dtype is not object and not np.issubdtype(dtype, np.str_):
-        raise ValueError(f"`dtype` {dtype} is not compatible with a str `value` ({value!r}). "
-                         "Use dtype=object for variable-length strings.")
+        raise ValueError(
+            f"`dtype` {dtype} is not compatible with a str `value` ({value!r}). "
+            "Use dtype=object for variable-length strings."
+        )
     out = np.full((len(lengths), int(maxlen)) + sample_shape, value, dtype=dtype)
     if maxlen == 0:
         return out  # Keras would slice s[-0:] (the whole sequence) here and fail
@@ -142,12 +164,14 @@ def pad_sequences(sequences: Sequence[Any], maxlen: int | None = None, dtype: An
             continue
         cut = np.asarray(seq[-maxlen:] if truncating == "pre" else seq[:maxlen], dtype=dtype)
         if cut.shape[1:] != sample_shape:
-            raise ValueError(f"Shape of sample {cut.shape[1:]} of sequence at position {index} is different "
-                             f"from expected shape {sample_shape} (taken from the first non-empty sequence).")
+            raise ValueError(
+                f"Shape of sample {cut.shape[1:]} of sequence at position {index} is different "
+                f"from expected shape {sample_shape} (taken from the first non-empty sequence)."
+            )
         if padding == "post":
-            out[index, :len(cut)] = cut
+            out[index, : len(cut)] = cut
         else:
-            out[index, -len(cut):] = cut
+            out[index, -len(cut) :] = cut
     return out
 
 
@@ -169,14 +193,17 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: Any = "float32
             raise TypeError(f"`y` must hold integer class labels, received dtype {labels.dtype}.")
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not np.all(whole):
-            raise ValueError(f"Class labels must be whole numbers, received {labels[~whole].flat[0].item()}. "
-                             "Round or map the labels to 0..num_classes-1 first.")
+            raise ValueError(
+                f"Class labels must be whole numbers, received {labels[~whole].flat[0].item()}. "
+                "Round or map the labels to 0..num_classes-1 first."
+            )
     labels = labels.astype(np.int64)
     shape = labels.shape[:-1] if labels.ndim > 1 and labels.shape[-1] == 1 else labels.shape
     flat = labels.reshape(-1)
     if flat.size and flat.min() < 0:
-        raise ValueError(f"Class labels must be >= 0, received label {flat.min()}. Map the labels to "
-                         "0..num_classes-1 first.")
+        raise ValueError(
+            f"Class labels must be >= 0, received label {flat.min()}. Map the labels to 0..num_classes-1 first."
+        )
     if num_classes is None:
         if not flat.size:
             raise ValueError("Cannot infer `num_classes` from an empty `y`; pass num_classes=...")
@@ -184,8 +211,10 @@ def to_categorical(y: Any, num_classes: int | None = None, dtype: Any = "float32
     elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive int or None, received {num_classes!r}.")
     if flat.size and flat.max() >= num_classes:
-        raise ValueError(f"Class label {flat.max()} is out of range for num_classes={num_classes} (labels "
-                         f"must be < num_classes). Pass num_classes={flat.max() + 1} or more.")
+        raise ValueError(
+            f"Class label {flat.max()} is out of range for num_classes={num_classes} (labels "
+            f"must be < num_classes). Pass num_classes={flat.max() + 1} or more."
+        )
     out = np.zeros((flat.size, int(num_classes)), dtype=dtype)
     out[np.arange(flat.size), flat] = 1
     return out.reshape(shape + (int(num_classes),))

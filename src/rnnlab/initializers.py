@@ -1,9 +1,11 @@
 """Weight initialisers by Keras name, filling a tensor in place from torch's RNG."""
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -1,4 +1,5 @@
 """``load_model``: rnnlab model files and Keras 3 ``.keras`` files."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,14 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Model:
 
 
 def restore_compiled(model: Model, config: dict[str, Any], optimizer_state: Any) -> None:
-    model.compile(optimizer=config["optimizer"], loss=config["loss"], metrics=config["metrics"],
-                  from_logits=config.get("from_logits", False), clipnorm=config.get("clipnorm"),
-                  clipvalue=config.get("clipvalue"), global_clipnorm=config.get("global_clipnorm"))
+    model.compile(
+        optimizer=config["optimizer"],
+        loss=config["loss"],
+        metrics=config["metrics"],
+        from_logits=config.get("from_logits", False),
+        clipnorm=config.get("clipnorm"),
+        clipvalue=config.get("clipvalue"),
+        global_clipnorm=config.get("global_clipnorm"),
+    )
     if optimizer_state is not None:
         model.build_optimizer().load_state_dict(optimizer_state)

@@ -7,6 +7,7 @@ layer's own name; a layer's arrays are ``vars/0``, ``vars/1``, ... in ``get_weig
 under ``cell/`` for recurrent layers, ``forward_layer/cell`` and ``backward_layer/cell`` for
 ``Bidirectional`` and ``layer/`` for ``TimeDistributed``. Optimizer variables are not imported.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,11 +31,26 @@ PLAIN: dict[str, type[Layer]] = {**RECURRENT, "Dense": Dense, "Dropout": Dropout
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
 # Where a layer's arrays live below its group, in Keras's get_weights() order.
 WEIGHT_PATHS: dict[str, tuple[str, ...]] = {
-    **{name: ("cell",) for name in RECURRENT}, "Bidirectional": ("forward_layer/cell", "backward_layer/cell"),
-    "TimeDistributed": ("layer",), "Dense": ("",), "Embedding": ("",)}
+    **dict.fromkeys(RECURRENT, ("cell",)),
+    "Bidirectional": ("forward_layer/cell", "backward_layer/cell"),
+    "TimeDistributed": ("layer",),
+    "Dense": ("",),
+    "Embedding": ("",),
+}
 # Keras-only keys that do not change what the layer computes.
-IGNORED = {"dtype", "seed", "unroll", "implementation", "use_cudnn", "registered_name", "module", "build_config",
-           "lora_rank", "lora_alpha", "lora_enabled"}
+IGNORED = {
+    "dtype",
+    "seed",
+    "unroll",
+    "implementation",
+    "use_cudnn",
+    "registered_name",
+    "module",
+    "build_config",
+    "lora_rank",
+    "lora_alpha",
+    "lora_enabled",
+}
 KERAS_OPTIMIZER_ARGS = {"learning_rate", "epsilon", "rho", "momentum", "nesterov", "amsgrad", "centered"}
 
 
@@ -43,8 +59,9 @@ def _h5py() -> Any:
     try:
         import h5py
     except ImportError as err:
-        raise ImportError("Reading Keras .keras files needs h5py: pip install 'rnnlab[keras]' "
-                          "(or pip install h5py).") from err
+        raise ImportError(
+            "Reading Keras .keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py)."
+        ) from err
     return h5py
 
 
@@ -59,13 +76,16 @@ def load_keras_model(path: str | os.PathLike, compile: bool = True) -> Sequentia
     config, weights_file = _read_archive(path)
     if not isinstance(config, dict) or config.get("class_name") != "Sequential":
         kind = config.get("class_name") if isinstance(config, dict) else None
-        raise ValueError(f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
-                         "Rebuild the model as keras.Sequential([...]) if its layers form a stack.")
+        raise ValueError(
+            f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
+            "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
+        )
     try:
         specs = config["config"]["layers"]
         layers = [s for s in specs if s["class_name"] != "InputLayer"]
-        model = Sequential([_input(specs, config["config"])] + [_layer(s) for s in layers],
-                           name=config["config"].get("name"))
+        model = Sequential(
+            [_input(specs, config["config"])] + [_layer(s) for s in layers], name=config["config"].get("name")
+        )
     except (KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: config.json is not a Keras Sequential config (missing or bad {err}).") from None
     _load_weights(model, layers, weights_file, path)
@@ -80,8 +100,10 @@ def _read_archive(path: str | os.PathLike) -> tuple[dict[str, Any], bytes]:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if not {"config.json", "model.weights.h5"} <= names:
-                raise ValueError(f"{path} is a zip file but not a Keras 3 .keras archive: it lacks "
-                                 f"{sorted({'config.json', 'model.weights.h5'} - names)} (it has {sorted(names)[:5]}).")
+                raise ValueError(
+                    f"{path} is a zip file but not a Keras 3 .keras archive: it lacks "
+                    f"{sorted({'config.json', 'model.weights.h5'} - names)} (it has {sorted(names)[:5]})."
+                )
             return json.loads(archive.read("config.json")), archive.read("model.weights.h5")
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is damaged or not a Keras 3 .keras archive ({err}).") from None
@@ -98,14 +120,18 @@ def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
         shape = config.get("build_input_shape") or first.get("build_config", {}).get("input_shape")
         dtype = None
     if shape is None:
-        raise ValueError("The Keras model was saved unbuilt (no input shape): build it, e.g. with "
-                         "keras.Input(...) as its first layer, and save it again.")
+        raise ValueError(
+            "The Keras model was saved unbuilt (no input shape): build it, e.g. with "
+            "keras.Input(...) as its first layer, and save it again."
+        )
     dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
     wrapped = [s["config"].get("layer") or s for s in specs]  # Bidirectional/TimeDistributed: the inner layer
-    stateful = [s["config"]["name"] for s, w in zip(specs, wrapped) if w["config"].get("stateful")]
+    stateful = [s["config"]["name"] for s, w in zip(specs, wrapped, strict=True) if w["config"].get("stateful")]
     if stateful and shape[0] is None:
-        raise ValueError(f"Stateful layer(s) {stateful} need a fixed batch size, but the Keras input has "
-                         "batch_shape[0] = None; give keras.Input(batch_size=...) and save again.")
+        raise ValueError(
+            f"Stateful layer(s) {stateful} need a fixed batch size, but the Keras input has "
+            "batch_shape[0] = None; give keras.Input(batch_size=...) and save again."
+        )
     return Input(tuple(shape[1:]), dtype=dtype if dtype and "int" in dtype else None, batch_size=shape[0])
 
 
@@ -123,14 +149,19 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
     if class_name == "Bidirectional":
         forward = _layer(config["layer"], tuple(RECURRENT))
         backward = config.get("backward_layer")
-        layer = Bidirectional(forward, merge_mode=config.get("merge_mode", "concat"), name=name,
-                              backward_layer=None if backward is None else _layer(backward, tuple(RECURRENT)),
-                              trainable=config.get("trainable", True))
+        layer = Bidirectional(
+            forward,
+            merge_mode=config.get("merge_mode", "concat"),
+            name=name,
+            backward_layer=None if backward is None else _layer(backward, tuple(RECURRENT)),
+            trainable=config.get("trainable", True),
+        )
         layer.forward_layer.name = forward.name  # Keras's saved name, not forward_forward_...
         return layer
     if class_name == "TimeDistributed":
-        return TimeDistributed(_layer(config["layer"], ("Dense", "Dropout")), name=name,
-                               trainable=config.get("trainable", True))
+        return TimeDistributed(
+            _layer(config["layer"], ("Dense", "Dropout")), name=name, trainable=config.get("trainable", True)
+        )
     cls = PLAIN[class_name]
     kwargs = _translate(name, class_name, config, _accepted_keys(cls))
     try:
@@ -139,7 +170,7 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
         raise ValueError(f"Layer '{name}' ({class_name}) cannot be rebuilt in rnnlab: {err}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
     """The constructor arguments an rnnlab layer class takes: the keys of its config."""
     args = {Dropout: (0.0,), Embedding: (1, 1)}.get(cls, (1,))
@@ -151,7 +182,9 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
     policy = config.get("dtype")
     policy = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
     if policy not in (None, "float32"):
-        warnings.warn(f"Layer '{name}' ({class_name}) computes in {policy} in Keras; rnnlab uses float32.")
+        warnings.warn(
+            f"Layer '{name}' ({class_name}) computes in {policy} in Keras; rnnlab uses float32.", stacklevel=2
+        )
     if config.get("quantization_config") is not None or any(q in str(policy) for q in ("int8", "int4", "float8")):
         raise _unsupported(name, class_name, "is quantized, which rnnlab cannot reproduce")
     kwargs: dict[str, Any] = {}
@@ -160,16 +193,23 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
             continue
         if key.endswith(("_regularizer", "_constraint")):
             if value is not None:
-                warnings.warn(f"Layer '{name}' ({class_name}): {key} is dropped (rnnlab has none; "
-                              "inference is unchanged, further training is not regularised/constrained).")
+                warnings.warn(
+                    f"Layer '{name}' ({class_name}): {key} is dropped (rnnlab has none; "
+                    "inference is unchanged, further training is not regularised/constrained).",
+                    stacklevel=2,
+                )
         elif key.endswith("_initializer"):
             init = initializers.canonical_name(value)
             if init in initializers.INITIALIZERS:  # otherwise rnnlab's default: the file's weights replace it
                 kwargs[key] = init
         elif key.endswith("activation"):
             if not isinstance(value, str) or value not in activations.ACTIVATIONS:
-                raise _unsupported(name, class_name, f"uses activation {value!r}, which rnnlab does not have "
-                                   f"(rnnlab has {sorted(activations.ACTIVATIONS)})")
+                raise _unsupported(
+                    name,
+                    class_name,
+                    f"uses activation {value!r}, which rnnlab does not have "
+                    f"(rnnlab has {sorted(activations.ACTIVATIONS)})",
+                )
             kwargs[key] = value
         elif key in accepted:
             kwargs[key] = value
@@ -184,7 +224,7 @@ def _load_weights(model: Sequential, specs: list[dict[str, Any]], data: bytes, p
     used: dict[str, int] = {}
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
-            for spec, layer in zip(specs, model.layers):
+            for spec, layer in zip(specs, model.layers, strict=True):
                 key = snake_case(spec["class_name"])  # Keras numbers groups by class, in layer order
                 used[key] = used.get(key, -1) + 1
                 group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
@@ -213,17 +253,20 @@ def _compile(model: Sequential, config: dict[str, Any]) -> None:
     try:
         losses.canonical_name(loss)
     except (ValueError, TypeError):
-        warnings.warn(f"The Keras loss {config.get('loss')!r} has no rnnlab equivalent: the model is not "
-                      "compiled; call model.compile(...) yourself.")
+        warnings.warn(
+            f"The Keras loss {config.get('loss')!r} has no rnnlab equivalent: the model is not "
+            "compiled; call model.compile(...) yourself.",
+            stacklevel=2,
+        )
         return
     names = []
     for metric in config.get("metrics") or []:
         try:
             names.append(metrics.check_name(metric))
         except (ValueError, TypeError):
-            warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.")
+            warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.", stacklevel=2)
     if config.get("loss_weights") is not None:
-        warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.")
+        warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.", stacklevel=2)
     spec, clipping = _optimizer(config.get("optimizer") or "rmsprop")
     model.compile(optimizer=spec, loss=loss, metrics=names, from_logits=from_logits, **clipping)
 
@@ -234,12 +277,17 @@ def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[s
         keras_spec = {"class_name": keras_spec, "config": {}}
     name, config = keras_spec.get("class_name", "").lower(), dict(keras_spec.get("config", {}))
     if name not in optimizers.OPTIMIZERS:
-        warnings.warn(f"Keras optimizer {keras_spec.get('class_name')!r} has no rnnlab equivalent; using Adam.")
+        warnings.warn(
+            f"Keras optimizer {keras_spec.get('class_name')!r} has no rnnlab equivalent; using Adam.", stacklevel=2
+        )
         name, config = "adam", {}
     lr = config.get("learning_rate")
     if isinstance(lr, dict):  # a LearningRateSchedule
-        warnings.warn(f"Keras learning-rate schedule {lr.get('class_name')!r} is not mapped; using its "
-                      "initial learning rate as a constant.")
+        warnings.warn(
+            f"Keras learning-rate schedule {lr.get('class_name')!r} is not mapped; using its "
+            "initial learning rate as a constant.",
+            stacklevel=2,
+        )
         config["learning_rate"] = lr.get("config", {}).get("initial_learning_rate")
     kwargs = {k: v for k, v in config.items() if k in KERAS_OPTIMIZER_ARGS and v is not None}
     if "beta_1" in config or "beta_2" in config:
@@ -248,8 +296,8 @@ def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[s
         if name in ("adam", "adamw"):
             name, kwargs["weight_decay"] = "adamw", config["weight_decay"]
         else:
-            warnings.warn(f"Keras {name} weight_decay is not mapped (torch's is an L2 penalty); dropped.")
+            warnings.warn(f"Keras {name} weight_decay is not mapped (torch's is an L2 penalty); dropped.", stacklevel=2)
     if config.get("use_ema") or config.get("gradient_accumulation_steps"):
-        warnings.warn("Keras optimizer EMA / gradient accumulation are not mapped; dropped.")
+        warnings.warn("Keras optimizer EMA / gradient accumulation are not mapped; dropped.", stacklevel=2)
     clipping = {k: config.get(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")}
     return optimizers.spec(name, **kwargs), clipping

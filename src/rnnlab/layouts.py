@@ -6,6 +6,7 @@ one (LSTM, SimpleRNN) or a ``(2, 3U)`` pair (GRU with ``reset_after``).
 
 Gate order: LSTM i,f,c,o (Keras) == i,f,g,o (PyTorch); GRU z,r,h (Keras) -> r,z,n (PyTorch).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -28,11 +29,12 @@ class KerasWeights(NamedTuple):
 
 def _swap_first_two_gates(w: torch.Tensor, units: int) -> torch.Tensor:
     """GRU gate blocks along dim 0: z,r,h <-> r,z,n (the swap is its own inverse)."""
-    return torch.cat([w[units:2 * units], w[:units], w[2 * units:]], dim=0)
+    return torch.cat([w[units : 2 * units], w[:units], w[2 * units :]], dim=0)
 
 
-def keras_to_torch(kind: str, kernel: torch.Tensor, recurrent_kernel: torch.Tensor,
-                   bias: torch.Tensor | None, reset_after: bool = True) -> TorchWeights:
+def keras_to_torch(
+    kind: str, kernel: torch.Tensor, recurrent_kernel: torch.Tensor, bias: torch.Tensor | None, reset_after: bool = True
+) -> TorchWeights:
     """Keras cell weights -> PyTorch's single-layer weights (views where possible, so gradients flow)."""
     units = recurrent_kernel.shape[0]
     weight_ih, weight_hh = kernel.t(), recurrent_kernel.t()  # (G*U, F), (G*U, U)
@@ -42,15 +44,17 @@ def keras_to_torch(kind: str, kernel: torch.Tensor, recurrent_kernel: torch.Tens
     if kind != "gru":
         raise ValueError(f"Unknown cell kind {kind!r}; expected 'simple_rnn', 'lstm' or 'gru'.")
     if not reset_after:
-        raise ValueError("PyTorch's GRU applies the reset gate after the matmul; "
-                         "only GRU(reset_after=True) has a PyTorch layout.")
+        raise ValueError(
+            "PyTorch's GRU applies the reset gate after the matmul; only GRU(reset_after=True) has a PyTorch layout."
+        )
     weight_ih = _swap_first_two_gates(weight_ih, units)
     weight_hh = _swap_first_two_gates(weight_hh, units)
     if bias is None:
         return TorchWeights(weight_ih, weight_hh, None, None)
     assert bias.shape == (2, 3 * units), bias.shape
-    return TorchWeights(weight_ih, weight_hh,
-                        _swap_first_two_gates(bias[0], units), _swap_first_two_gates(bias[1], units))
+    return TorchWeights(
+        weight_ih, weight_hh, _swap_first_two_gates(bias[0], units), _swap_first_two_gates(bias[1], units)
+    )
 
 
 def torch_to_keras(kind: str, weights: TorchWeights) -> KerasWeights:
@@ -62,8 +66,9 @@ def torch_to_keras(kind: str, weights: TorchWeights) -> KerasWeights:
         recurrent_kernel = _swap_first_two_gates(weight_hh, units).t()
         bias = None
         if bias_ih is not None:
-            bias = torch.stack([_swap_first_two_gates(bias_ih, units),
-                                _swap_first_two_gates(bias_hh, units)])  # (2, 3U)
+            bias = torch.stack(
+                [_swap_first_two_gates(bias_ih, units), _swap_first_two_gates(bias_hh, units)]
+            )  # (2, 3U)
         return KerasWeights(kernel.contiguous(), recurrent_kernel.contiguous(), bias)
     bias = None if bias_ih is None else bias_ih + bias_hh  # the two biases always appear summed
     return KerasWeights(weight_ih.t().contiguous(), weight_hh.t().contiguous(), bias)

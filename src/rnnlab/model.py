@@ -1,7 +1,9 @@
 """`Model` (a Layer that trains, summarises and saves itself) and `Sequential`."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -49,9 +51,11 @@ class Model(Trainer, Layer):
 
     # -- saving -------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        raise ValueError(f"{type(self).__name__} has no config that rebuilds it: model.save() stores the "
-                         "architecture of Sequential models. Save this model's weights with save_weights() "
-                         "and rebuild it in code, or give the subclass get_config()/from_config().")
+        raise ValueError(
+            f"{type(self).__name__} has no config that rebuilds it: model.save() stores the "
+            "architecture of Sequential models. Save this model's weights with save_weights() "
+            "and rebuild it in code, or give the subclass get_config()/from_config()."
+        )
 
     def save(self, path: str, *, include_optimizer: bool = True) -> None:
         """Write the architecture (JSON) and weights (safetensors), plus the optimizer state, atomically."""
@@ -73,8 +77,9 @@ class Sequential(Model):
     491
     """
 
-    def __init__(self, layers: Iterable[Layer | Input] | None = None, name: str | None = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self, layers: Iterable[Layer | Input] | None = None, name: str | None = None, trainable: bool = True
+    ) -> None:
         super().__init__(name=name, trainable=trainable)
         self.layers = torch.nn.ModuleList()
         self.input_spec: Input | None = None
@@ -90,8 +95,10 @@ class Sequential(Model):
             self.input_spec = layer
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential takes rnnlab layers; received {type(layer).__name__}. "
-                            "Wrap plain torch modules in a Model subclass instead.")
+            raise TypeError(
+                f"Sequential takes rnnlab layers; received {type(layer).__name__}. "
+                "Wrap plain torch modules in a Model subclass instead."
+            )
         if not len(self.layers) and self.input_spec is None and layer.input_shape is not None:
             self.input_spec = Input(layer.input_shape)
         self.layers.append(layer)
@@ -108,10 +115,12 @@ class Sequential(Model):
         """Build every layer from the input shape (batch axis included) and record output shapes."""
         shape: Any = tuple(input_shape)
         shapes = []
-        for previous, layer in zip([None, *self.layers[:-1]], self.layers):
+        for previous, layer in zip([None, *self.layers[:-1]], self.layers, strict=True):
             if not isinstance(shape, tuple) or (shape and isinstance(shape[0], (tuple, list))):
-                raise ValueError(f"Layer '{previous.name}' returns several tensors (return_state=True or "
-                                 f"merge_mode=None), which Sequential cannot feed to '{layer.name}'.")
+                raise ValueError(
+                    f"Layer '{previous.name}' returns several tensors (return_state=True or "
+                    f"merge_mode=None), which Sequential cannot feed to '{layer.name}'."
+                )
             layer.check_input_shape(shape, previous)
             layer.ensure_built(shape)
             shape = layer.compute_output_shape(shape)
@@ -121,7 +130,7 @@ class Sequential(Model):
 
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         shapes = self._output_shapes + [None] * (len(self.layers) - len(self._output_shapes))
-        return list(zip(self.layers, shapes))
+        return list(zip(self.layers, shapes, strict=True))
 
     def forward(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
         x = to_tensor(inputs)
@@ -129,7 +138,7 @@ class Sequential(Model):
             self.input_spec = Input(tuple(x.shape[1:]))
             self.build((None, *x.shape[1:]))
             self.to(x.device)
-        for previous, layer in zip([None, *self.layers[:-1]], self.layers):
+        for previous, layer in zip([None, *self.layers[:-1]], self.layers, strict=True):
             layer.check_input_shape(tuple(x.shape), previous)
             kwargs: dict[str, Any] = {}
             if layer.supports_masking and mask is not None:
@@ -150,10 +159,10 @@ class Sequential(Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "input": None if spec is None else {"shape": list(spec.shape), "dtype": spec.dtype,
-                                                "batch_size": spec.batch_size},
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                       for layer in self.layers],
+            "input": None
+            if spec is None
+            else {"shape": list(spec.shape), "dtype": spec.dtype, "batch_size": spec.batch_size},
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
         }
 
     @classmethod

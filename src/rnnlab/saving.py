@@ -5,14 +5,16 @@ optimizer state under ``optimizer/...``, and in the header metadata the architec
 (``model``, JSON), the compile settings and the rnnlab version. Nothing in it is executed
 when it is read (no pickle).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,7 +90,7 @@ def pack_tree(tree: Any, prefix: str) -> tuple[str, dict[str, torch.Tensor]]:
 
 
 def unpack_tree(skeleton: str, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
-    own = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+    own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
     return _unflatten(json.loads(skeleton), own)
 
 
@@ -124,8 +126,9 @@ def _check_format(path: Any, metadata: dict[str, str], allowed: tuple[str, ...])
     fmt = metadata.get("format", "")
     if fmt not in allowed:
         kind = "model" if allowed == (MODEL_FORMAT,) else "weights or model"
-        raise ValueError(f"{path} is not an rnnlab {kind} file "
-                         f"(format {fmt or 'missing'!r}; expected {' or '.join(allowed)}).")
+        raise ValueError(
+            f"{path} is not an rnnlab {kind} file (format {fmt or 'missing'!r}; expected {' or '.join(allowed)})."
+        )
     return fmt
 
 
@@ -140,20 +143,28 @@ def load_state(model: torch.nn.Module, weights: dict[str, torch.Tensor], source:
     if own or not weights:
         missing = sorted(set(own) - set(weights))
         extra = sorted(set(weights) - set(own))
-        wrong = [f"{k}: file {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
-                 for k in own if k in weights and weights[k].shape != own[k].shape]
+        wrong = [
+            f"{k}: file {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
+            for k in own
+            if k in weights and weights[k].shape != own[k].shape
+        ]
         if missing or extra or wrong:
-            parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
-                     f"shape mismatch {wrong}" if wrong else ""]
-            raise ValueError(f"The weights in {source} do not fit this model: "
-                             + "; ".join(p for p in parts if p) + ".")
+            parts = [
+                f"missing {missing}" if missing else "",
+                f"unexpected {extra}" if extra else "",
+                f"shape mismatch {wrong}" if wrong else "",
+            ]
+            raise ValueError(
+                f"The weights in {source} do not fit this model: " + "; ".join(p for p in parts if p) + "."
+            )
     model.load_state_dict(weights)
 
 
 def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
-        save_file({k[len("weights/"):]: v for k, v in _weights(model).items()}, str(tmp),
-                  metadata={"format": WEIGHTS_FORMAT})
+        save_file(
+            {k[len("weights/") :]: v for k, v in _weights(model).items()}, str(tmp), metadata={"format": WEIGHTS_FORMAT}
+        )
 
 
 def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
@@ -161,7 +172,7 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
     tensors, metadata = read(path)
     fmt = _check_format(path, metadata, (WEIGHTS_FORMAT, MODEL_FORMAT))
     if fmt == MODEL_FORMAT:
-        tensors = {k[len("weights/"):]: v for k, v in tensors.items() if k.startswith("weights/")}
+        tensors = {k[len("weights/") :]: v for k, v in tensors.items() if k.startswith("weights/")}
     load_state(model, tensors, path)
 
 
@@ -184,12 +195,11 @@ def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = Tr
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None,
-                                                Any]:
+def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None, Any]:
     """(architecture, weights, compile settings or None, optimizer state or None) of a model file."""
     tensors, metadata = read(path)
     _check_format(path, metadata, (MODEL_FORMAT,))
-    weights = {k[len("weights/"):]: v for k, v in tensors.items() if k.startswith("weights/")}
+    weights = {k[len("weights/") :]: v for k, v in tensors.items() if k.startswith("weights/")}
     compile_config = json.loads(metadata["compile"]) if "compile" in metadata else None
     optimizer_state = unpack_tree(metadata["optimizer"], tensors, "optimizer") if "optimizer" in metadata else None
     return json.loads(metadata["model"]), weights, compile_config, optimizer_state

@@ -1,4 +1,5 @@
 """One seed for every random number generator rnnlab uses."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """The Keras-style ``summary()`` table."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,11 +42,13 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def _row(cells: tuple[str, str, str], edge: str = "│") -> str:
     w0, w1, w2 = WIDTHS
-    columns = [_wrap(cell, w - 2) for cell, w in zip(cells, WIDTHS)]
+    columns = [_wrap(cell, w - 2) for cell, w in zip(cells, WIDTHS, strict=True)]
     height = max(len(c) for c in columns)
     name, shape, params = (c + [""] * (height - len(c)) for c in columns)
-    return "\n".join(f"{edge} {n:<{w0 - 2}} {edge} {s:<{w1 - 2}} {edge} {p:>{w2 - 2}} {edge}"
-                     for n, s, p in zip(name, shape, params))
+    return "\n".join(
+        f"{edge} {n:<{w0 - 2}} {edge} {s:<{w1 - 2}} {edge} {p:>{w2 - 2}} {edge}"
+        for n, s, p in zip(name, shape, params, strict=True)
+    )
 
 
 def _rule(left: str, fill: str, mid: str, right: str) -> str:
@@ -54,8 +57,12 @@ def _rule(left: str, fill: str, mid: str, right: str) -> str:
 
 def format_summary(model: Any) -> str:
     rows = model.summary_rows()
-    lines = [f'Model: "{model.name}"', _rule("┏", "━", "┳", "┓"),
-             _row(("Layer (type)", "Output Shape", "Param #"), "┃"), _rule("┡", "━", "╇", "┩")]
+    lines = [
+        f'Model: "{model.name}"',
+        _rule("┏", "━", "┳", "┓"),
+        _row(("Layer (type)", "Output Shape", "Param #"), "┃"),
+        _rule("┡", "━", "╇", "┩"),
+    ]
     for i, (layer, shape) in enumerate(rows):
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
         lines.append(_row((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params)))

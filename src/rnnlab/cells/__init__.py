@@ -1,4 +1,5 @@
 """One time step of each recurrent cell: the equations, nothing else."""
+
 from .base import RecurrentCell
 from .gru import GRUCell
 from .lstm import LSTMCell

@@ -1,4 +1,5 @@
 """What every recurrent cell shares: units, activations, initialisers, dropout rates."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,7 @@ def masked_matmul(x: torch.Tensor, kernel: torch.Tensor, masks: torch.Tensor | N
     if masks is None:
         return x @ kernel
     gate_kernels = kernel.chunk(masks.shape[0], dim=1)  # G x (F, U)
-    return torch.cat([(x * m) @ k for m, k in zip(masks, gate_kernels)], dim=-1)  # (B, G*U)
+    return torch.cat([(x * m) @ k for m, k in zip(masks, gate_kernels, strict=True)], dim=-1)  # (B, G*U)
 
 
 class RecurrentCell(Layer):
@@ -48,10 +49,20 @@ class RecurrentCell(Layer):
     kind: str = ""  # "simple_rnn" | "lstm" | "gru": which weight layout and fused op fit
     gates: int = 1  # G in kernel (F, G*units)
 
-    def __init__(self, units: int, *, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
-                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 dropout: float = 0.0, recurrent_dropout: float = 0.0, **layer_kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        *,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        **layer_kwargs: Any,
+    ) -> None:
         super().__init__(**layer_kwargs)
         self.units = check_units(units)
         self.activation = activations.name_of(activation)

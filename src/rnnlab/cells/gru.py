@@ -1,4 +1,5 @@
 """The gated recurrent unit cell."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,9 +46,13 @@ class GRUCell(RecurrentCell):
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def forward(self, x_t: torch.Tensor, states: list[torch.Tensor],
-                input_masks: torch.Tensor | None = None,
-                recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        states: list[torch.Tensor],
+        input_masks: torch.Tensor | None = None,
+        recurrent_masks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h_prev = states[0]
         U = self.units
         if self.bias is None:

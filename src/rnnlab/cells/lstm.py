@@ -1,4 +1,5 @@
 """The long short-term memory cell."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,14 +50,19 @@ class LSTMCell(RecurrentCell):
         super().build(input_shape)
         if self.bias is not None and self.unit_forget_bias:
             with torch.no_grad():
-                self.bias[self.units:2 * self.units].fill_(1.0)  # f gate
+                self.bias[self.units : 2 * self.units].fill_(1.0)  # f gate
 
-    def forward(self, x_t: torch.Tensor, states: list[torch.Tensor],
-                input_masks: torch.Tensor | None = None,
-                recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        states: list[torch.Tensor],
+        input_masks: torch.Tensor | None = None,
+        recurrent_masks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h_prev, c_prev = states
-        z = (masked_matmul(x_t, self.kernel, input_masks)
-             + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks))  # (B, 4U)
+        z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
+            h_prev, self.recurrent_kernel, recurrent_masks
+        )  # (B, 4U)
         if self.bias is not None:
             z = z + self.bias
         z_i, z_f, z_c, z_o = z.chunk(4, dim=-1)  # each (B, U)

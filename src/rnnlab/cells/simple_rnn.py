@@ -1,4 +1,5 @@
 """The Elman cell."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,12 +32,17 @@ class SimpleRNNCell(RecurrentCell):
         kwargs.pop("recurrent_activation", None)  # a SimpleRNN has no gates
         super().__init__(units, activation=activation, **kwargs)
 
-    def forward(self, x_t: torch.Tensor, states: list[torch.Tensor],
-                input_masks: torch.Tensor | None = None,
-                recurrent_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        states: list[torch.Tensor],
+        input_masks: torch.Tensor | None = None,
+        recurrent_masks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h_prev = states[0]
-        z = (masked_matmul(x_t, self.kernel, input_masks)
-             + masked_matmul(h_prev, self.recurrent_kernel, recurrent_masks))  # (B, U)
+        z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
+            h_prev, self.recurrent_kernel, recurrent_masks
+        )  # (B, U)
         if self.bias is not None:
             z = z + self.bias
         h = self._activation(z)

@@ -3,6 +3,7 @@
 Loaders never need the network when a local file is there: they take ``path=``, else look in the
 data directory (``cache_dir=``, ``$RNNLAB_DATA_DIR`` or ``~/.cache/rnnlab``), else download.
 """
+
 from __future__ import annotations
 
 from .files import DatasetNotFoundError, RemoteFile, content_digest, data_dir, fetch

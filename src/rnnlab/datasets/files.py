@@ -5,6 +5,7 @@ goes to a temporary name in the data directory and is renamed when complete. Fil
 a digest of their parsed content (:func:`content_digest`), not of their bytes, so that copies that
 differ only in header names, quoting, line endings or the spelling of missing values are accepted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,15 +14,22 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-
-__all__ = ["DOWNLOAD_TIMEOUT", "DatasetNotFoundError", "RemoteFile", "content_digest", "data_dir", "fetch",
-           "load_verified"]
+__all__ = [
+    "DOWNLOAD_TIMEOUT",
+    "DatasetNotFoundError",
+    "RemoteFile",
+    "content_digest",
+    "data_dir",
+    "fetch",
+    "load_verified",
+]
 
 #: Seconds to wait for a server before giving up on a download.
 DOWNLOAD_TIMEOUT = 15.0
@@ -64,17 +72,21 @@ def _not_found(remote: RemoteFile, directory: Path, why: str) -> DatasetNotFound
     return DatasetNotFoundError(
         f"Dataset '{remote.title}' not found: no {names} in {directory}, and {why}. To fix: download "
         f"{remote.url} and put it in {directory} as {remote.filename} (or point cache_dir= or RNNLAB_DATA_DIR "
-        "at a folder that has it), or pass path=... to the loader.")
+        "at a folder that has it), or pass path=... to the loader."
+    )
 
 
-def find_local(remote: RemoteFile, path: str | os.PathLike[str] | None = None,
-               cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
+def find_local(
+    remote: RemoteFile, path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Path | None:
     """The explicit ``path`` (which must exist), else the first accepted name in the data directory, else None."""
     if path is not None:
         explicit = Path(path).expanduser()
         if not explicit.is_file():
-            raise FileNotFoundError(f"No {remote.title} file at {explicit} (passed as path=). Check the path, or "
-                                    "leave path=None to use the data directory.")
+            raise FileNotFoundError(
+                f"No {remote.title} file at {explicit} (passed as path=). Check the path, or "
+                "leave path=None to use the data directory."
+            )
         return explicit
     directory = data_dir(cache_dir)
     return next((directory / name for name in remote.filenames if (directory / name).is_file()), None)
@@ -97,8 +109,12 @@ def _download(remote: RemoteFile, directory: Path) -> Path:
         raise _not_found(remote, directory, f"downloading it failed ({exc})") from exc
 
 
-def fetch(remote: RemoteFile, path: str | os.PathLike[str] | None = None,
-          cache_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
+def fetch(
+    remote: RemoteFile,
+    path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+) -> Path:
     """Path to a local copy of ``remote``: explicit ``path``, else the data directory, else a download.
 
     Raises:
@@ -133,9 +149,14 @@ def content_digest(columns: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def load_verified(remote: RemoteFile, parse: Callable[[Path], tuple[T, str]], expected_digest: str,
-                  path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
-                  download: bool = True) -> T:
+def load_verified(
+    remote: RemoteFile,
+    parse: Callable[[Path], tuple[T, str]],
+    expected_digest: str,
+    path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+) -> T:
     """Fetch ``remote``, ``parse`` it into (result, content digest) and check the digest.
 
     A file that does not parse or has the wrong content raises ValueError; if it was just
@@ -146,9 +167,11 @@ def load_verified(remote: RemoteFile, parse: Callable[[Path], tuple[T, str]], ex
     try:
         result, digest = parse(file)
         if digest != expected_digest:
-            raise ValueError(f"The file at {file} is not the expected {remote.title} data: its content digest is "
-                             f"{digest[:16]}..., expected {expected_digest[:16]}... . Replace it with the file "
-                             f"from {remote.url}.")
+            raise ValueError(
+                f"The file at {file} is not the expected {remote.title} data: its content digest is "
+                f"{digest[:16]}..., expected {expected_digest[:16]}... . Replace it with the file "
+                f"from {remote.url}."
+            )
     except ValueError as exc:
         if local is None:
             file.unlink(missing_ok=True)

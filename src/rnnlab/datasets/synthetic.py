@@ -1,7 +1,9 @@
 """Long-range dependency problems of Hochreiter & Schmidhuber (1997): marked adding and multiplication."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,15 +15,18 @@ def _generator(rng: Any) -> np.random.Generator:
         return rng
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
-    raise TypeError(f"`rng` must be an int seed, a numpy.random.Generator or None, received "
-                    f"{type(rng).__name__}. Pass e.g. rng=0 or rng=np.random.default_rng(0).")
+    raise TypeError(
+        f"`rng` must be an int seed, a numpy.random.Generator or None, received "
+        f"{type(rng).__name__}. Pass e.g. rng=0 or rng=np.random.default_rng(0)."
+    )
 
 
 POSITIONS = ("anywhere", "paper")
 
 
-def _marker_positions(gen: np.random.Generator, n_samples: int, length: int,
-                      positions: str) -> tuple[np.ndarray, np.ndarray]:
+def _marker_positions(
+    gen: np.random.Generator, n_samples: int, length: int, positions: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Two distinct marked steps per sample: uniform over the whole sequence ("anywhere"), or the
     paper's rule: the first among the first min(10, T/2) steps, the second among the first T/2."""
     if positions == "anywhere":
@@ -36,8 +41,9 @@ def _marker_positions(gen: np.random.Generator, n_samples: int, length: int,
     return first, second
 
 
-def _marked_problem(n_samples: int, length: int, rng: Any, positions: str,
-                    combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _marked_problem(
+    n_samples: int, length: int, rng: Any, positions: str, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     for name, value, low in (("n_samples", n_samples, 1), ("length", length, 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             why = " (two marked steps need at least 2)" if name == "length" else ""
@@ -54,8 +60,9 @@ def _marked_problem(n_samples: int, length: int, rng: Any, positions: str,
     return x, y
 
 
-def multiplication_problem(n_samples: int = 3000, length: int = 100, *, rng: Any = None,
-                           positions: str = "anywhere") -> tuple[np.ndarray, np.ndarray]:
+def multiplication_problem(
+    n_samples: int = 3000, length: int = 100, *, rng: Any = None, positions: str = "anywhere"
+) -> tuple[np.ndarray, np.ndarray]:
     """The marked multiplication problem (Hochreiter & Schmidhuber 1997, experiment 5).
 
     ``x`` float32 ``(n_samples, length, 2)``: feature 0 is the marker (1.0 at exactly two steps, 0.0
@@ -76,8 +83,9 @@ def multiplication_problem(n_samples: int = 3000, length: int = 100, *, rng: Any
     return _marked_problem(n_samples, length, rng, positions, np.multiply)
 
 
-def adding_problem(n_samples: int = 3000, length: int = 100, *, rng: Any = None,
-                   positions: str = "anywhere") -> tuple[np.ndarray, np.ndarray]:
+def adding_problem(
+    n_samples: int = 3000, length: int = 100, *, rng: Any = None, positions: str = "anywhere"
+) -> tuple[np.ndarray, np.ndarray]:
     """The marked adding problem: the layout and marker rules of :func:`multiplication_problem`, target the sum.
 
     ``x`` float32 ``(n_samples, length, 2)`` = (marker, value uniform in [0, 1)). ``y`` float32

@@ -1,13 +1,14 @@
 """A minimal column table and a CSV reader for it (the ``csv`` module, no pandas)."""
+
 from __future__ import annotations
 
 import csv
 import gzip
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -44,8 +45,9 @@ class Table:
         try:
             return self.columns[name]
         except KeyError:
-            raise ValueError(f"Unknown column {name!r} in {Path(self.source).name}. "
-                             f"Columns: {', '.join(self.columns)}") from None
+            raise ValueError(
+                f"Unknown column {name!r} in {Path(self.source).name}. Columns: {', '.join(self.columns)}"
+            ) from None
 
     def numeric(self, name: str) -> np.ndarray:
         """The column as float64 (NaN where missing); a ValueError if it holds text."""
@@ -53,8 +55,10 @@ class Table:
         if column.dtype.kind == "f":
             return column
         row, example = next(((i, v) for i, v in enumerate(column) if not _is_number(v)), (0, column[0]))
-        raise ValueError(f"Column {name!r} in {Path(self.source).name} is not numeric: row {row + 1} holds "
-                         f"{str(example)!r}. Use table[{name!r}] for its text, or fix the file.")
+        raise ValueError(
+            f"Column {name!r} in {Path(self.source).name} is not numeric: row {row + 1} holds "
+            f"{str(example)!r}. Use table[{name!r}] for its text, or fix the file."
+        )
 
 
 def _is_number(text: str) -> bool:
@@ -95,8 +99,10 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
                 if len(row) > 1 or (row and row[0].strip()):  # skip blank lines
                     yield reader.line_num, row
         except (csv.Error, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
-            raise ValueError(f"{path}: cannot read as CSV near line {reader.line_num} ({exc}). "
-                             "Expected a UTF-8 .csv or .csv.gz file.") from exc
+            raise ValueError(
+                f"{path}: cannot read as CSV near line {reader.line_num} ({exc}). "
+                "Expected a UTF-8 .csv or .csv.gz file."
+            ) from exc
 
 
 def read_csv(path: str | Path) -> Table:
@@ -114,13 +120,14 @@ def read_csv(path: str | Path) -> Table:
     header = [name.strip() for name in first[1]]
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
-        raise ValueError(f"{path}: duplicate column names {duplicates} in the header; each column needs a "
-                         "unique name.")
+        raise ValueError(f"{path}: duplicate column names {duplicates} in the header; each column needs a unique name.")
     rows = []
     for line, fields in records:
         if len(fields) != len(header):
-            raise ValueError(f"{path}, line {line}: expected {len(header)} fields (one per header column), "
-                             f"got {len(fields)}. Fix the row's commas or quoting.")
+            raise ValueError(
+                f"{path}, line {line}: expected {len(header)} fields (one per header column), "
+                f"got {len(fields)}. Fix the row's commas or quoting."
+            )
         rows.append(fields)
-    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
-    return Table({name: _column(values) for name, values in zip(header, columns)}, source=str(path))
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in header]
+    return Table({name: _column(values) for name, values in zip(header, columns, strict=True)}, source=str(path))

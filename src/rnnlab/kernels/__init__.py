@@ -3,6 +3,7 @@
 ``select`` picks the kernel a layer runs: ``"auto"`` takes the first of ``AUTO_ORDER``
 that supports the configuration; a named kernel that cannot run it raises, saying why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,10 @@ def select(name: str, cell: RecurrentCell, mask: torch.Tensor | None, options: S
         kernel = KERNELS[check_name(name)]
         reason = kernel.why_not(cell, mask, options)
         if reason is not None:
-            raise ValueError(f"Kernel {name!r} cannot run layer '{cell.name}': {reason}. "
-                             "Use kernel='auto' to fall back to one that can.")
+            raise ValueError(
+                f"Kernel {name!r} cannot run layer '{cell.name}': {reason}. "
+                "Use kernel='auto' to fall back to one that can."
+            )
         return kernel
     for candidate in AUTO_ORDER:
         reason = KERNELS[candidate].why_not(cell, mask, options)

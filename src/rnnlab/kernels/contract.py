@@ -11,10 +11,12 @@ keeps the states and repeats the previous output (zeros before the first valid s
 always zeros with ``zero_output_for_mask``). ``why_not(cell, mask, options)`` returns
 ``None`` when the kernel can run the configuration, else the reason it cannot.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 

@@ -1,4 +1,5 @@
 """The reference kernel: a plain loop over the cell, one step a line. The oracle for every other kernel."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,13 @@ def why_not(cell: RecurrentCell, mask: torch.Tensor | None, options: SequenceOpt
     return None  # runs every configuration
 
 
-def run(cell: RecurrentCell, inputs: torch.Tensor, states: list[torch.Tensor],
-        mask: torch.Tensor | None, options: SequenceOptions) -> SequenceResult:
+def run(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
     if options.go_backwards:  # read the sequence from its end; outputs stay in that order
         inputs = inputs.flip(1)
         mask = None if mask is None else mask.flip(1)
@@ -24,7 +30,7 @@ def run(cell: RecurrentCell, inputs: torch.Tensor, states: list[torch.Tensor],
         if mask is not None:  # a masked step keeps the state and repeats the previous output
             m = mask[:, t, None]  # (B, 1)
             h = torch.where(m, h, torch.zeros_like(h) if options.zero_output_for_mask else prev_output)
-            new_states = [torch.where(m, new, old) for new, old in zip(new_states, states)]
+            new_states = [torch.where(m, new, old) for new, old in zip(new_states, states, strict=True)]
         outputs.append(h)
         prev_output, states = h, new_states
     return SequenceResult(torch.stack(outputs, dim=1), states)  # (B, T, U)

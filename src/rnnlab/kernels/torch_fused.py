@@ -6,6 +6,7 @@ contiguous block per row (right padding, left padding, or both) runs as a packed
 the outputs are then put back where Keras has them: zeros before the block, the last
 valid output repeated after it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,10 @@ def why_not(cell: RecurrentCell, mask: torch.Tensor | None, options: SequenceOpt
             return f"SimpleRNN activation {cell.activation!r} (fused: tanh or relu)"
     elif cell.kind in _STANDARD:
         if (cell.activation, cell.recurrent_activation) != _STANDARD[cell.kind]:
-            return (f"activation={cell.activation!r}, recurrent_activation={cell.recurrent_activation!r} "
-                    "(fused: tanh and sigmoid)")
+            return (
+                f"activation={cell.activation!r}, recurrent_activation={cell.recurrent_activation!r} "
+                "(fused: tanh and sigmoid)"
+            )
         if cell.kind == "gru" and not cell.reset_after:
             return "GRU(reset_after=False) has no PyTorch op"
     else:
@@ -48,11 +51,11 @@ def _blocks(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     return (start, length) if bool((block == mask).all()) else None
 
 
-def _fused_call(cell: RecurrentCell, x: torch.Tensor | PackedSequence, states: list[torch.Tensor],
-                training: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _fused_call(
+    cell: RecurrentCell, x: torch.Tensor | PackedSequence, states: list[torch.Tensor], training: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One fused single-layer call; ``x`` is (B, T, F) batch-first or packed."""
-    w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias,
-                       getattr(cell, "reset_after", True))
+    w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
     has_bias = w.bias_ih is not None
     params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if has_bias else [])
     hx = [s.unsqueeze(0) for s in states]  # (1, B, S): one layer, one direction
@@ -76,8 +79,13 @@ def _fused_call(cell: RecurrentCell, x: torch.Tensor | PackedSequence, states: l
     return out, [s.squeeze(0) for s in new_states]
 
 
-def run(cell: RecurrentCell, inputs: torch.Tensor, states: list[torch.Tensor],
-        mask: torch.Tensor | None, options: SequenceOptions) -> SequenceResult:
+def run(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
     if options.go_backwards:
         inputs = inputs.flip(1)
         mask = None if mask is None else mask.flip(1)
@@ -104,5 +112,5 @@ def run(cell: RecurrentCell, inputs: torch.Tensor, states: list[torch.Tensor],
         hide = hide | after
     outputs = outputs.masked_fill(hide[..., None], 0.0)
     empty = (length == 0)[:, None]  # rows with no valid step keep their initial state
-    new_states = [torch.where(empty, old, new) for new, old in zip(new_states, states)]
+    new_states = [torch.where(empty, old, new) for new, old in zip(new_states, states, strict=True)]
     return SequenceResult(outputs, new_states)

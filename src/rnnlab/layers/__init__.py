@@ -1,4 +1,5 @@
 """Keras-style layers: recurrent layers over cells, and the layers around them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,9 @@ from .recurrent import GRU, LSTM, SimpleRNN
 from .rnn import RNN
 
 CELLS: dict[str, type[RecurrentCell]] = {c.__name__: c for c in (SimpleRNNCell, LSTMCell, GRUCell)}
-LAYERS: dict[str, type[Layer]] = {c.__name__: c for c in (
-    RNN, SimpleRNN, LSTM, GRU, Bidirectional, Dense, Dropout, Embedding, TimeDistributed)}
+LAYERS: dict[str, type[Layer]] = {
+    c.__name__: c for c in (RNN, SimpleRNN, LSTM, GRU, Bidirectional, Dense, Dropout, Embedding, TimeDistributed)
+}
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
@@ -23,5 +25,20 @@ def deserialize(spec: dict[str, Any]) -> Layer:
     return LAYERS[name].from_config(spec["config"])
 
 
-__all__ = ["Layer", "Input", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Dense", "Dropout",
-           "Embedding", "TimeDistributed", "SimpleRNNCell", "LSTMCell", "GRUCell", "deserialize"]
+__all__ = [
+    "Layer",
+    "Input",
+    "RNN",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "TimeDistributed",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "deserialize",
+]

@@ -1,4 +1,5 @@
 """`Bidirectional`: one recurrent layer reading forwards, a copy reading backwards, merged."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,11 +43,13 @@ class Bidirectional(Layer):
     supports_masking = True
     uses_training = True
 
-    def __init__(self, layer: RNN, merge_mode: str | None = "concat", backward_layer: RNN | None = None,
-                 **layer_kwargs: Any) -> None:
+    def __init__(
+        self, layer: RNN, merge_mode: str | None = "concat", backward_layer: RNN | None = None, **layer_kwargs: Any
+    ) -> None:
         if not isinstance(layer, RNN):
-            raise TypeError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU or RNN), "
-                            f"received {type(layer).__name__}.")
+            raise TypeError(
+                f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU or RNN), received {type(layer).__name__}."
+            )
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"Unknown merge_mode {merge_mode!r}. Expected one of {list(MERGE_MODES)}.")
         layer_kwargs.setdefault("input_shape", layer.input_shape)
@@ -55,12 +58,17 @@ class Bidirectional(Layer):
         self.forward_layer = type(layer).from_config({**config, "name": f"forward_{layer.name}"})
         if backward_layer is None:
             backward_layer = type(layer).from_config(
-                {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards})
-        elif (backward_layer.go_backwards == layer.go_backwards
-              or backward_layer.return_sequences != layer.return_sequences
-              or backward_layer.return_state != layer.return_state):
-            raise ValueError("backward_layer must read in the opposite direction of layer (go_backwards) "
-                             "and agree with it on return_sequences and return_state.")
+                {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards}
+            )
+        elif (
+            backward_layer.go_backwards == layer.go_backwards
+            or backward_layer.return_sequences != layer.return_sequences
+            or backward_layer.return_state != layer.return_state
+        ):
+            raise ValueError(
+                "backward_layer must read in the opposite direction of layer (go_backwards) "
+                "and agree with it on return_sequences and return_state."
+            )
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
@@ -96,8 +104,9 @@ class Bidirectional(Layer):
         self.forward_layer.reset_states()
         self.backward_layer.reset_states()
 
-    def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None,
-                initial_state: Any = None) -> Any:
+    def forward(
+        self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None, initial_state: Any = None
+    ) -> Any:
         forward_init = backward_init = None
         if initial_state is not None:  # first half for the forward layer, second for the backward
             half = len(initial_state) // 2
@@ -121,8 +130,12 @@ class Bidirectional(Layer):
         def spec(layer: RNN) -> dict[str, Any]:
             return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
-        return {**super().get_config(), "layer": spec(self.forward_layer),
-                "backward_layer": spec(self.backward_layer), "merge_mode": self.merge_mode}
+        return {
+            **super().get_config(),
+            "layer": spec(self.forward_layer),
+            "backward_layer": spec(self.backward_layer),
+            "merge_mode": self.merge_mode,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Bidirectional:

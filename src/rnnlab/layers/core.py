@@ -1,8 +1,10 @@
 """Dense, Dropout, Embedding, TimeDistributed, and the ``Input`` marker that starts a model."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,9 +47,15 @@ class Dense(Layer):
 
     supports_masking = True
 
-    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 **layer_kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **layer_kwargs: Any,
+    ) -> None:
         super().__init__(**layer_kwargs)
         self.units = check_units(units)
         self.activation = activations.name_of(activation)
@@ -59,11 +67,15 @@ class Dense(Layer):
 
     def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
         if len(shape) < 2:
-            raise ValueError(f"Dense layer '{self.name}' expects inputs of shape (batch, ..., features), "
-                             f"received shape {tuple(shape)}.")
+            raise ValueError(
+                f"Dense layer '{self.name}' expects inputs of shape (batch, ..., features), "
+                f"received shape {tuple(shape)}."
+            )
         if self.built and shape[-1] != self.input_dim:
-            raise ValueError(f"Dense layer '{self.name}' was built for {self.input_dim} input features, "
-                             f"received input of shape {tuple(shape)} with {shape[-1]} features.")
+            raise ValueError(
+                f"Dense layer '{self.name}' was built for {self.input_dim} input features, "
+                f"received input of shape {tuple(shape)} with {shape[-1]} features."
+            )
 
     def build(self, input_shape: Shape) -> None:
         self.input_dim = int(input_shape[-1])
@@ -81,9 +93,14 @@ class Dense(Layer):
         return self._activation(y)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
 
 
 class Dropout(Layer):
@@ -96,8 +113,9 @@ class Dropout(Layer):
     supports_masking = True
     uses_training = True
 
-    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
-                 seed: int | None = None, **layer_kwargs: Any) -> None:
+    def __init__(
+        self, rate: float, noise_shape: Sequence[int | None] | None = None, seed: int | None = None, **layer_kwargs: Any
+    ) -> None:
         super().__init__(**layer_kwargs)
         self.rate = check_rate("rate", rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
@@ -109,7 +127,7 @@ class Dropout(Layer):
             return inputs
         if self.noise_shape is None:
             return nn.functional.dropout(inputs, self.rate, training=True)
-        shape = tuple(d if n is None else n for n, d in zip(self.noise_shape, inputs.shape))
+        shape = tuple(d if n is None else n for n, d in zip(self.noise_shape, inputs.shape, strict=True))
         keep = 1.0 - self.rate
         return inputs * inputs.new_empty(shape).bernoulli_(keep) / keep
 
@@ -128,8 +146,15 @@ class Embedding(Layer):
     100000
     """
 
-    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
-                 mask_zero: bool = False, input_length: int | None = None, **layer_kwargs: Any) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        mask_zero: bool = False,
+        input_length: int | None = None,
+        **layer_kwargs: Any,
+    ) -> None:
         if input_length is not None and layer_kwargs.get("input_shape") is None:
             layer_kwargs["input_shape"] = (input_length,)  # the Keras 2 way of giving the time axis
         super().__init__(**layer_kwargs)
@@ -152,8 +177,10 @@ class Embedding(Layer):
     def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
         if inputs.is_floating_point():
             if not bool((inputs == inputs.round()).all()):
-                raise TypeError(f"Embedding '{self.name}' expects integer token ids, "
-                                f"received non-integer values of dtype {inputs.dtype}.")
+                raise TypeError(
+                    f"Embedding '{self.name}' expects integer token ids, "
+                    f"received non-integer values of dtype {inputs.dtype}."
+                )
             inputs = inputs.long()
         return inputs
 
@@ -162,14 +189,21 @@ class Embedding(Layer):
             low, high = int(inputs.min()), int(inputs.max())
             if low < 0 or high >= self.input_dim:
                 bad = high if high >= self.input_dim else low
-                raise ValueError(f"Embedding '{self.name}' received token id {bad}, but input_dim is "
-                                 f"{self.input_dim}: ids must lie in [0, {self.input_dim - 1}]. Raise "
-                                 "input_dim to the vocabulary size (plus one for padding id 0).")
+                raise ValueError(
+                    f"Embedding '{self.name}' received token id {bad}, but input_dim is "
+                    f"{self.input_dim}: ids must lie in [0, {self.input_dim - 1}]. Raise "
+                    "input_dim to the vocabulary size (plus one for padding id 0)."
+                )
         return nn.functional.embedding(inputs.long(), self.embeddings)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": self.embeddings_initializer, "mask_zero": self.mask_zero}
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": self.embeddings_initializer,
+            "mask_zero": self.mask_zero,
+        }
 
 
 class TimeDistributed(Layer):
@@ -186,11 +220,15 @@ class TimeDistributed(Layer):
 
     def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
         if len(shape) < 3:
-            message = (f"TimeDistributed layer '{self.name}' expects inputs of shape (batch, time, ...), "
-                       f"received shape {tuple(shape)}.")
+            message = (
+                f"TimeDistributed layer '{self.name}' expects inputs of shape (batch, time, ...), "
+                f"received shape {tuple(shape)}."
+            )
             if getattr(previous, "return_sequences", None) is False:
-                message += (f" The previous layer '{previous.name}' returns only its last step: "
-                            "set return_sequences=True on it.")
+                message += (
+                    f" The previous layer '{previous.name}' returns only its last step: "
+                    "set return_sequences=True on it."
+                )
             raise ValueError(message)
 
     def build(self, input_shape: Shape) -> None:
@@ -208,8 +246,10 @@ class TimeDistributed(Layer):
         return y.reshape(B, T, *y.shape[1:])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(),
-                "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}}
+        return {
+            **super().get_config(),
+            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TimeDistributed:

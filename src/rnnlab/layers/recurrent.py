@@ -1,4 +1,5 @@
 """SimpleRNN, LSTM and GRU: short constructors of ``RNN`` over their cells."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,17 @@ from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from ..layouts import TorchWeights, keras_to_torch, torch_to_keras
 from .rnn import RNN
 
-SEQUENCE_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful",
-                 "zero_output_for_mask", "implementation", "name", "input_shape", "trainable")
+SEQUENCE_ARGS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "zero_output_for_mask",
+    "implementation",
+    "name",
+    "input_shape",
+    "trainable",
+)
 
 
 class _CellLayer(RNN):
@@ -44,18 +54,27 @@ class _CellLayer(RNN):
         ``kwargs`` go to the constructor (e.g. ``return_sequences=True``).
         """
         if not isinstance(module, cls.torch_class):
-            raise TypeError(f"{cls.__name__}.from_torch expects an nn.{cls.torch_class.__name__}, "
-                            f"received {type(module).__name__}.")
+            raise TypeError(
+                f"{cls.__name__}.from_torch expects an nn.{cls.torch_class.__name__}, received {type(module).__name__}."
+            )
         if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
-            raise ValueError(f"{cls.__name__}.from_torch converts one layer in one direction without "
-                             f"projections; received num_layers={module.num_layers}, "
-                             f"bidirectional={module.bidirectional}. Convert each layer separately "
-                             "(module.weight_ih_l{k}...) or use Bidirectional.")
+            raise ValueError(
+                f"{cls.__name__}.from_torch converts one layer in one direction without "
+                f"projections; received num_layers={module.num_layers}, "
+                f"bidirectional={module.bidirectional}. Convert each layer separately "
+                "(module.weight_ih_l{k}...) or use Bidirectional."
+            )
         if isinstance(module, nn.RNN):
             kwargs.setdefault("activation", module.nonlinearity)
-        weights = torch_to_keras(cls.cell_class.kind, TorchWeights(
-            module.weight_ih_l0, module.weight_hh_l0,
-            getattr(module, "bias_ih_l0", None), getattr(module, "bias_hh_l0", None)))
+        weights = torch_to_keras(
+            cls.cell_class.kind,
+            TorchWeights(
+                module.weight_ih_l0,
+                module.weight_hh_l0,
+                getattr(module, "bias_ih_l0", None),
+                getattr(module, "bias_hh_l0", None),
+            ),
+        )
         layer = cls(module.hidden_size, use_bias=module.bias, **kwargs)
         layer.ensure_built((None, None, module.input_size))
         layer.set_weights([w.detach().cpu().numpy() for w in weights if w is not None])
@@ -66,16 +85,16 @@ class _CellLayer(RNN):
         self._require_built("to_torch()")
         cell = self.cell
         if self.go_backwards or self.stateful:
-            raise ValueError("to_torch() converts forward, non-stateful layers only "
-                             "(PyTorch modules have no go_backwards or stateful).")
+            raise ValueError(
+                "to_torch() converts forward, non-stateful layers only "
+                "(PyTorch modules have no go_backwards or stateful)."
+            )
         reason = _torch_incompatibility(cell)
         if reason:
             raise ValueError(f"Layer '{self.name}' has no PyTorch equivalent: {reason}.")
         extra = {"nonlinearity": cell.activation} if cell.kind == "simple_rnn" else {}
-        module = self.torch_class(cell.input_dim, cell.units, batch_first=batch_first,
-                                  bias=cell.use_bias, **extra)
-        w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias,
-                           getattr(cell, "reset_after", True))
+        module = self.torch_class(cell.input_dim, cell.units, batch_first=batch_first, bias=cell.use_bias, **extra)
+        w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
         with torch.no_grad():
             module.weight_ih_l0.copy_(w.weight_ih)
             module.weight_hh_l0.copy_(w.weight_hh)
@@ -121,10 +140,21 @@ class LSTM(_CellLayer):
     cell_class = LSTMCell
     torch_class = nn.LSTM
 
-    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
-                 unit_forget_bias: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
-                         unit_forget_bias=unit_forget_bias, **kwargs)
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        unit_forget_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            unit_forget_bias=unit_forget_bias,
+            **kwargs,
+        )
 
 
 class GRU(_CellLayer):
@@ -139,7 +169,14 @@ class GRU(_CellLayer):
     cell_class = GRUCell
     torch_class = nn.GRU
 
-    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
-                 reset_after: bool = True, **kwargs: Any) -> None:
-        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
-                         reset_after=reset_after, **kwargs)
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        reset_after: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            units, activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after, **kwargs
+        )

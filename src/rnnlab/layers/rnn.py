@@ -1,4 +1,5 @@
 """`RNN(cell)`: runs a cell over a sequence. Owns masks, direction, state, dropout and the kernel choice."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,10 @@ def dropout_mask(rate: float, shape: tuple[int, ...], like: torch.Tensor) -> tor
 def as_mask(mask: Any, batch: int, time: int, layer: str) -> torch.Tensor:
     mask = torch.as_tensor(mask)
     if tuple(mask.shape) != (batch, time):
-        raise ValueError(f"Layer '{layer}' expects a mask of shape (batch, time) = ({batch}, {time}), "
-                         f"received shape {tuple(mask.shape)}.")
+        raise ValueError(
+            f"Layer '{layer}' expects a mask of shape (batch, time) = ({batch}, {time}), "
+            f"received shape {tuple(mask.shape)}."
+        )
     return mask.bool()
 
 
@@ -51,9 +54,17 @@ class RNN(Layer):
     supports_masking = True
     uses_training = True
 
-    def __init__(self, cell: RecurrentCell, return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, stateful: bool = False, zero_output_for_mask: bool = False,
-                 implementation: str | int = "auto", **layer_kwargs: Any) -> None:
+    def __init__(
+        self,
+        cell: RecurrentCell,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        zero_output_for_mask: bool = False,
+        implementation: str | int = "auto",
+        **layer_kwargs: Any,
+    ) -> None:
         super().__init__(**layer_kwargs)
         if not isinstance(cell, RecurrentCell):
             raise TypeError(f"RNN expects a RecurrentCell such as LSTMCell(units), received {type(cell).__name__}.")
@@ -71,17 +82,23 @@ class RNN(Layer):
     def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
         kind = type(self).__name__
         if len(shape) != 3:
-            message = (f"{kind} layer '{self.name}' expects a 3-D input (batch, time, features), "
-                       f"received a {len(shape)}-D input of shape {tuple(shape)}.")
+            message = (
+                f"{kind} layer '{self.name}' expects a 3-D input (batch, time, features), "
+                f"received a {len(shape)}-D input of shape {tuple(shape)}."
+            )
             if len(shape) == 2 and getattr(previous, "return_sequences", None) is False:
-                message += (f" The previous layer '{previous.name}' returns only its last step: "
-                            "set return_sequences=True on it to feed this layer the whole sequence.")
+                message += (
+                    f" The previous layer '{previous.name}' returns only its last step: "
+                    "set return_sequences=True on it to feed this layer the whole sequence."
+                )
             elif len(shape) == 2:
                 message += " For a single feature per step, reshape x to (batch, time, 1)."
             raise ValueError(message)
         if self.cell.built and shape[-1] is not None and shape[-1] != self.cell.input_dim:
-            raise ValueError(f"{kind} layer '{self.name}' was built for {self.cell.input_dim} input features, "
-                             f"received input of shape {tuple(shape)} with {shape[-1]} features.")
+            raise ValueError(
+                f"{kind} layer '{self.name}' was built for {self.cell.input_dim} input features, "
+                f"received input of shape {tuple(shape)} with {shape[-1]} features."
+            )
 
     def build(self, input_shape: Shape) -> None:
         self.cell.ensure_built((input_shape[0], input_shape[-1]))
@@ -111,21 +128,25 @@ class RNN(Layer):
             expected = [(batch, size) for size in self.cell.state_size]
             got = [tuple(torch.as_tensor(s).shape) for s in states]
             if got != expected:
-                raise ValueError(f"Layer '{self.name}' expects initial_state as {len(expected)} tensor(s) of "
-                                 f"shapes {expected}, received shapes {got}.")
+                raise ValueError(
+                    f"Layer '{self.name}' expects initial_state as {len(expected)} tensor(s) of "
+                    f"shapes {expected}, received shapes {got}."
+                )
             return [torch.as_tensor(s).to(inputs) for s in states]
         if self.stateful and self.states is not None:
             if self.states[0].shape[0] != batch:
                 raise ValueError(
                     f"Stateful layer '{self.name}' carries states for a batch of {self.states[0].shape[0]}, "
                     f"received a batch of {batch}. Feed batches of one fixed size "
-                    "(drop or pad the last one), or call reset_states() first.")
+                    "(drop or pad the last one), or call reset_states() first."
+                )
             return self.states
         return self.cell.get_initial_state(batch, inputs)
 
     # -- the sequence -------------------------------------------------------------------
-    def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None,
-                initial_state: Any = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def forward(
+        self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None, initial_state: Any = None
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         self.check_input_shape(tuple(inputs.shape))
         B, T, F = inputs.shape
         training = self.training if training is None else bool(training)
@@ -187,4 +208,3 @@ class RNN(Layer):
     def extra_repr(self) -> str:
         flags = [k for k, v in self.sequence_config().items() if v is True]
         return ", ".join([f"name={self.name!r}"] + flags)
-

@@ -12,6 +12,7 @@ last observed season repeated). Published reference, airline passengers with 194
 training and 1959-1960 as test: seasonal naive RMSE 76.99, MAE 71.25; that protocol forecasts
 all 24 test months from the end of 1958, which is ``--horizon 24``.
 """
+
 from __future__ import annotations
 
 import time
@@ -40,8 +41,9 @@ PRESETS = {
 
 @dataclass
 class ForecastConfig:
-    dataset: str | None = option(None, "a built-in series (files found via RNNLAB_DATA_DIR or downloaded)",
-                                 choices=sorted(PRESETS))
+    dataset: str | None = option(
+        None, "a built-in series (files found via RNNLAB_DATA_DIR or downloaded)", choices=sorted(PRESETS)
+    )
     csv: str | None = option(None, "a CSV file to forecast instead of --dataset")
     target: str | None = option(None, "column to forecast (a dataset's default: passengers, pm2.5)")
     features: list[str] = option([], "extra input columns; text columns are one-hot encoded")
@@ -51,11 +53,15 @@ class ForecastConfig:
     season: int | None = option(None, "season length for the seasonal-naive baseline (datasets: 12, 24)")
     test_size: int | None = option(None, "test rows at the end (datasets: 24 / 8760; CSV: 20%%)")
     val_size: int | None = option(None, "validation rows before them (datasets: 12 / 4380; CSV: 10%%; 0: none)")
-    transform: str | None = option(None, "what the network models of the target: its values, their log, their "
-                                         "changes (diff), or both (airline: log-diff; otherwise none)",
-                                   choices=list(TRANSFORMS))
-    missing: str = option("interpolate", "missing values: interpolate inner gaps, or drop their windows",
-                          choices=["interpolate", "drop"])
+    transform: str | None = option(
+        None,
+        "what the network models of the target: its values, their log, their "
+        "changes (diff), or both (airline: log-diff; otherwise none)",
+        choices=list(TRANSFORMS),
+    )
+    missing: str = option(
+        "interpolate", "missing values: interpolate inner gaps, or drop their windows", choices=["interpolate", "drop"]
+    )
     cell: str = option("lstm", "recurrent cell", choices=sorted(CELLS))
     units: int = option(32, "recurrent units")
     epochs: int = option(300, "maximum training epochs")
@@ -84,63 +90,109 @@ def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, 
         table[name]  # raises a clear error for an unknown column
     table.numeric(target)  # raises for a non-numeric target
     time_columns = [config.time_column] if config.time_column else list(time_columns)
-    return (table, target, time_columns, config.season or season,
-            config.test_size if config.test_size is not None else test,
-            config.val_size if config.val_size is not None else val, config.transform or transform)
+    return (
+        table,
+        target,
+        time_columns,
+        config.season or season,
+        config.test_size if config.test_size is not None else test,
+        config.val_size if config.val_size is not None else val,
+        config.transform or transform,
+    )
 
 
 def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     if config.window < 1 or config.horizon < 1:
         raise ValueError(f"--window and --horizon must be positive, received {config.window} and {config.horizon}.")
     table, target, time_columns, season, test_size, val_size, transform = load(config)
-    data = prepare(table, target, config.features, config.window, config.horizon, val_size, test_size,
-                   config.missing, transform)
+    data = prepare(
+        table, target, config.features, config.window, config.horizon, val_size, test_size, config.missing, transform
+    )
     parts = {name: data.split == name for name in ("train", "val", "test")}
     if not parts["train"].any() or not parts["test"].any():
-        raise ValueError(f"No complete {'training' if not parts['train'].any() else 'test'} window: with "
-                         f"--window {config.window} and --horizon {config.horizon}, enlarge --test-size "
-                         f"({test_size} rows) or shorten the horizon.")
+        raise ValueError(
+            f"No complete {'training' if not parts['train'].any() else 'test'} window: with "
+            f"--window {config.window} and --horizon {config.horizon}, enlarge --test-size "
+            f"({test_size} rows) or shorten the horizon."
+        )
     test_origin = data.origin[parts["test"]]
     if season is not None and test_origin.min() < season - 1:
         raise ValueError(f"The seasonal-naive baseline needs a full season ({season} rows) before each test window.")
 
     with RunDir("forecast", out) as run_dir:
-        run_dir.write_config(config, resolved={"target": target, "season": season, "test_size": test_size,
-                                               "val_size": val_size, "transform": transform,
-                                               "input_columns": data.feature_names})
+        run_dir.write_config(
+            config,
+            resolved={
+                "target": target,
+                "season": season,
+                "test_size": test_size,
+                "val_size": val_size,
+                "transform": transform,
+                "input_columns": data.feature_names,
+            },
+        )
         set_seed(config.seed)
-        model = Sequential([CELLS[config.cell](config.units, input_shape=data.x.shape[1:]),
-                            Dense(config.horizon)])
+        model = Sequential([CELLS[config.cell](config.units, input_shape=data.x.shape[1:]), Dense(config.horizon)])
         model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
         has_val = bool(parts["val"].any())
         callbacks: list[Any] = [] if quiet else [EpochProgress(f"{LABELS[config.cell]} forecast")]
         if has_val:
             callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
         started = time.perf_counter()
-        history = model.fit(data.x[parts["train"]], data.y[parts["train"]], batch_size=config.batch_size,
-                            epochs=config.epochs, callbacks=callbacks, verbose=0,
-                            validation_data=(data.x[parts["val"]], data.y[parts["val"]]) if has_val else None)
+        history = model.fit(
+            data.x[parts["train"]],
+            data.y[parts["train"]],
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=0,
+            validation_data=(data.x[parts["val"]], data.y[parts["val"]]) if has_val else None,
+        )
         seconds = time.perf_counter() - started
         actual = data.y_raw[parts["test"]]  # (N, horizon)
-        forecasts = {f"{LABELS[config.cell]} (window {config.window})":
-                     data.to_original_units(model.predict(data.x[parts["test"]]), parts["test"]),
-                     "persistence": persistence(data.target, test_origin, config.horizon)}
+        forecasts = {
+            f"{LABELS[config.cell]} (window {config.window})": data.to_original_units(
+                model.predict(data.x[parts["test"]]), parts["test"]
+            ),
+            "persistence": persistence(data.target, test_origin, config.horizon),
+        }
         if season is not None:
             forecasts[f"seasonal naive ({season})"] = seasonal_naive(data.target, test_origin, config.horizon, season)
-        rows = [{"model": name, "rmse": float(np.sqrt(np.mean((f - actual) ** 2))),
-                 "mae": float(np.mean(np.abs(f - actual)))} for name, f in forecasts.items()]
+        rows = [
+            {
+                "model": name,
+                "rmse": float(np.sqrt(np.mean((f - actual) ** 2))),
+                "mae": float(np.mean(np.abs(f - actual))),
+            }
+            for name, f in forecasts.items()
+        ]
         table_text = format_table(rows, COLUMNS)
-        run_dir.write_json("metrics.json", {
-            "target": target, "test_windows": int(parts["test"].sum()), "train_windows": int(parts["train"].sum()),
-            "val_windows": int(parts["val"].sum()), "epochs": len(history.epoch), "seconds": seconds,
-            "results": rows, "notes": data.notes, "table": table_text})
+        run_dir.write_json(
+            "metrics.json",
+            {
+                "target": target,
+                "test_windows": int(parts["test"].sum()),
+                "train_windows": int(parts["train"].sum()),
+                "val_windows": int(parts["val"].sum()),
+                "epochs": len(history.epoch),
+                "seconds": seconds,
+                "results": rows,
+                "notes": data.notes,
+                "table": table_text,
+            },
+        )
         run_dir.write_history("history.csv", history)
         plot_history(history, run_dir.file("loss.png"), title="forecast: scaled MSE", log_scale=True)
-        labels = [" ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r)
-                  for r in test_origin + 1]
-        plot_series(labels, {"actual": actual[:, 0], **{k: v[:, 0] for k, v in forecasts.items()}},
-                    run_dir.file("forecast.png"), ylabel=target,
-                    title=f"test period: {target}, one step after each window")
+        labels = [
+            " ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r) for r in test_origin + 1
+        ]
+        plot_series(
+            labels,
+            {"actual": actual[:, 0], **{k: v[:, 0] for k, v in forecasts.items()}},
+            run_dir.file("forecast.png"),
+            ylabel=target,
+            title=f"test period: {target}, one step after each window",
+        )
         model.save(run_dir.file("model.safetensors"))
     print(f"\nForecasting {target} ({int(parts['test'].sum())} test windows, horizon {config.horizon}):\n")
     print(table_text)

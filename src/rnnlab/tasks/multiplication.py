@@ -8,6 +8,7 @@ an LSTM's or GRU's gates let it through. Two stacked 30-unit layers + Dense(1), 
 batch 32, 100 epochs; 2,560 sequences train (20% of them validate) and 440 test. A test
 prediction is correct when it lies within ``--tolerance`` of the target.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,23 +33,31 @@ PROBLEMS = {"multiplication": multiplication_problem, "adding": adding_problem}
 
 @dataclass
 class MultiplicationConfig:
-    task: str = option("multiplication", "which problem: the product or the sum of the marked values",
-                       choices=sorted(PROBLEMS))
+    task: str = option(
+        "multiplication", "which problem: the product or the sum of the marked values", choices=sorted(PROBLEMS)
+    )
     cells: list[str] = option(["simple_rnn", "lstm", "gru"], "cells to compare", choices=sorted(CELLS))
     length: int = option(100, "time steps per sequence")
-    positions: str = option("anywhere", "where the two markers go: anywhere, or the 1997 paper's rule (the first "
-                                        "in the first 10 steps, the second in the first half)",
-                            choices=["anywhere", "paper"])
+    positions: str = option(
+        "anywhere",
+        "where the two markers go: anywhere, or the 1997 paper's rule (the first "
+        "in the first 10 steps, the second in the first half)",
+        choices=["anywhere", "paper"],
+    )
     samples: int = option(3000, "sequences generated")
-    train_samples: int = option(2560, "the first ones train (the last --validation-split of them validate); "
-                                      "the rest test")
+    train_samples: int = option(
+        2560, "the first ones train (the last --validation-split of them validate); the rest test"
+    )
     validation_split: float = option(0.2, "fraction of the training samples held out for validation")
     units: int = option(30, "units in each of the two recurrent layers")
     epochs: int = option(100, "training epochs")
     batch_size: int = option(32, "samples per gradient step")
     learning_rate: float = option(1e-3, "Adam learning rate")
-    patience: int | None = option(None, "stop a model after this many epochs without val_loss improvement "
-                                        "(restoring its best weights); none: train every epoch")
+    patience: int | None = option(
+        None,
+        "stop a model after this many epochs without val_loss improvement "
+        "(restoring its best weights); none: train every epoch",
+    )
     tolerance: float = option(0.04, "a test prediction is correct when |prediction - target| <= tolerance")
     seed: int = option(0, "random seed for data, initial weights and shuffling")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
@@ -58,8 +67,10 @@ def validate(config: MultiplicationConfig) -> None:
     if config.length < 2:
         raise ValueError(f"--length must be at least 2, received {config.length}.")
     if not 0 < config.train_samples < config.samples:
-        raise ValueError(f"--train-samples must be between 1 and --samples - 1 ({config.samples - 1}), "
-                         f"received {config.train_samples}.")
+        raise ValueError(
+            f"--train-samples must be between 1 and --samples - 1 ({config.samples - 1}), "
+            f"received {config.train_samples}."
+        )
     if not config.cells:
         raise ValueError("--cells needs at least one of " + ", ".join(CELLS))
 
@@ -72,8 +83,8 @@ def build_model(cell: str, units: int, length: int) -> Sequential:
 def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
-    x_train, y_train = x[:config.train_samples], y[:config.train_samples]
-    x_test, y_test = x[config.train_samples:], y[config.train_samples:]
+    x_train, y_train = x[: config.train_samples], y[: config.train_samples]
+    x_test, y_test = x[config.train_samples :], y[config.train_samples :]
 
     rows, histories, scatter = [], {}, {}
     with RunDir(config.task, out) as run_dir:
@@ -84,36 +95,60 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
             model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
             callbacks: list[Any] = [] if quiet else [EpochProgress(LABELS[cell])]
             if config.patience is not None:
-                callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience,
-                                               restore_best_weights=True))
+                callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
             started = time.perf_counter()
-            history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
-                                validation_split=config.validation_split, callbacks=callbacks, verbose=0)
+            history = model.fit(
+                x_train,
+                y_train,
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                validation_split=config.validation_split,
+                callbacks=callbacks,
+                verbose=0,
+            )
             seconds = time.perf_counter() - started
             predictions = model.predict(x_test, batch_size=256)[:, 0]
             errors = predictions - y_test
-            rows.append({
-                "cell": LABELS[cell], "params": model.count_params(),
-                "test_mse": float(np.mean(errors ** 2)),
-                "correct_percent": float(100 * np.mean(np.abs(errors) <= config.tolerance)),
-                "epochs": len(history.epoch), "seconds": seconds,
-            })
+            rows.append(
+                {
+                    "cell": LABELS[cell],
+                    "params": model.count_params(),
+                    "test_mse": float(np.mean(errors**2)),
+                    "correct_percent": float(100 * np.mean(np.abs(errors) <= config.tolerance)),
+                    "epochs": len(history.epoch),
+                    "seconds": seconds,
+                }
+            )
             histories[LABELS[cell]] = history
             scatter[LABELS[cell]] = (y_test, predictions)
             run_dir.write_history(f"history-{cell}.csv", history)
             model.save(run_dir.file(f"model-{cell}.safetensors"))
         table = format_table(rows, COLUMNS)
-        run_dir.write_json("metrics.json", {"task": config.task, "tolerance": config.tolerance, "results": rows,
-                                            "table": table})
-        plot_histories(histories, run_dir.file("loss.png"), log_scale=True,
-                       title=f"{config.task} problem, {config.length} steps: training and validation MSE")
-        plot_scatter(scatter, run_dir.file("predictions.png"),
-                     title=f"test set: prediction vs target (correct within ±{config.tolerance})")
+        run_dir.write_json(
+            "metrics.json", {"task": config.task, "tolerance": config.tolerance, "results": rows, "table": table}
+        )
+        plot_histories(
+            histories,
+            run_dir.file("loss.png"),
+            log_scale=True,
+            title=f"{config.task} problem, {config.length} steps: training and validation MSE",
+        )
+        plot_scatter(
+            scatter,
+            run_dir.file("predictions.png"),
+            title=f"test set: prediction vs target (correct within ±{config.tolerance})",
+        )
     print(f"\nThe {config.task} problem, sequences of {config.length} steps, {len(y_test)} test samples:\n")
     print(table)
     print(f"\nRun directory: {run_dir.final}")
     return {"results": rows, "run_dir": str(run_dir.final)}
 
 
-COLUMNS = [("cell", "cell", ""), ("params", "params", ","), ("test_mse", "test MSE", ".5f"),
-           ("correct_percent", "correct %", ".1f"), ("epochs", "epochs", "d"), ("seconds", "seconds", ".1f")]
+COLUMNS = [
+    ("cell", "cell", ""),
+    ("params", "params", ","),
+    ("test_mse", "test MSE", ".5f"),
+    ("correct_percent", "correct %", ".1f"),
+    ("epochs", "epochs", "d"),
+    ("seconds", "seconds", ".1f"),
+]

@@ -1,11 +1,13 @@
 """Experiment configs are dataclasses; this turns their fields into command-line options."""
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import types
 import typing
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
@@ -31,8 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         shown = "none" if default is None else (" ".join(map(str, default)) if isinstance(default, list) else default)
-        kwargs: dict[str, Any] = {"dest": field.name, "default": default,
-                                  "help": f"{field.metadata.get('help', '')} (default: {shown})"}
+        kwargs: dict[str, Any] = {
+            "dest": field.name,
+            "default": default,
+            "help": f"{field.metadata.get('help', '')} (default: {shown})",
+        }
         if field.metadata.get("choices"):
             kwargs["choices"] = field.metadata["choices"]
         if kind is bool:

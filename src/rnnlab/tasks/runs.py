@@ -1,4 +1,5 @@
 """Run directories and result tables shared by every experiment."""
+
 from __future__ import annotations
 
 import csv
@@ -9,10 +10,11 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +23,12 @@ from .. import __version__, saving
 
 
 def versions() -> dict[str, str]:
-    return {"rnnlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "rnnlab": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 class RunDir:
@@ -42,8 +48,9 @@ class RunDir:
                 out, n = Path("runs") / f"{task}-{stamp}-{n}", n + 1
         self.final = Path(out)
         if self.final.exists() and any(self.final.iterdir()):
-            raise ValueError(f"Run directory {self.final} already exists and is not empty; choose another --out "
-                             "or remove it.")
+            raise ValueError(
+                f"Run directory {self.final} already exists and is not empty; choose another --out or remove it."
+            )
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.path = self.final.parent / f".{self.final.name}.partial-{os.getpid()}"
         shutil.rmtree(self.path, ignore_errors=True)
@@ -76,9 +83,17 @@ class RunDir:
 
     def write_config(self, config: Any, **extra: Any) -> Path:
         options = asdict(config) if is_dataclass(config) else dict(config)
-        return self.write_json("config.json", {"options": options, **extra, "versions": versions(),
-                                               "threads": torch.get_num_threads(),
-                                               "command": sys.argv, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        return self.write_json(
+            "config.json",
+            {
+                "options": options,
+                **extra,
+                "versions": versions(),
+                "threads": torch.get_num_threads(),
+                "command": sys.argv,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
 
     def write_history(self, name: str, history: Any) -> Path:
         values = getattr(history, "history", history)
@@ -108,7 +123,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = []
     for n, r in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

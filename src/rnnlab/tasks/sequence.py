@@ -8,6 +8,7 @@ The tutorial printed 80.20 for 50,60,70, but that was one lucky run: Keras 3 wit
 settings predicts 56-68 over ten seeds. A window beyond the training range asks the network to
 extrapolate, which it does poorly; the output says how far outside the window lies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,29 +46,40 @@ def training_data() -> tuple[np.ndarray, np.ndarray]:
 
 def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     if len(config.predict) != 3:
-        raise ValueError(f"--predict takes a window of 3 values (the model reads 3 steps), received "
-                         f"{len(config.predict)}: {config.predict}.")
+        raise ValueError(
+            f"--predict takes a window of 3 values (the model reads 3 steps), received "
+            f"{len(config.predict)}: {config.predict}."
+        )
     x, y = training_data()
     window = np.asarray(config.predict, dtype="float32")
     with RunDir("sequence", out) as run_dir:
         run_dir.write_config(config)
         set_seed(config.seed)
-        model = Sequential([LSTM(config.units, return_sequences=True, input_shape=(3, 1)),
-                            SimpleRNN(config.units), Dense(config.units, activation="relu"), Dropout(0.2),
-                            Dense(1)])
+        model = Sequential(
+            [
+                LSTM(config.units, return_sequences=True, input_shape=(3, 1)),
+                SimpleRNN(config.units),
+                Dense(config.units, activation="relu"),
+                Dropout(0.2),
+                Dense(1),
+            ]
+        )
         model.compile(optimizer="adam", loss="mse", device=config.device)
         stop = EarlyStopping(monitor="loss", mode="min", patience=config.patience, restore_best_weights=True)
         callbacks = [stop] if quiet else [stop, EpochProgress("sequence")]
-        history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks,
-                            verbose=0)
+        history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks, verbose=0)
         prediction = float(model.predict(window[None, :, None])[0, 0])
         beyond = float(max(0.0, window.max() - x.max(), x.min() - window.min()))
         result = {
-            "window": config.predict, "prediction": prediction, "epochs": len(history.epoch),
-            "stopped_early": stop.stopped_epoch > 0, "best_epoch": stop.best_epoch + 1,
+            "window": config.predict,
+            "prediction": prediction,
+            "epochs": len(history.epoch),
+            "stopped_early": stop.stopped_epoch > 0,
+            "best_epoch": stop.best_epoch + 1,
             "best_loss": float(min(history.history["loss"])),
             "train_loss": float(model.evaluate(x, y, verbose=0)),
-            "training_input_range": [float(x.min()), float(x.max())], "beyond_training_range": beyond,
+            "training_input_range": [float(x.min()), float(x.max())],
+            "beyond_training_range": beyond,
         }
         table = format_table([result], COLUMNS)
         run_dir.write_json("metrics.json", {**result, "table": table})
@@ -76,12 +88,20 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
         model.save(run_dir.file("model.safetensors"))
     print("\n" + table)
     if beyond > 0:
-        print(f"\nThe window {config.predict} lies {beyond:g} outside the training inputs "
-              f"({x.min():g}..{x.max():g}): this is extrapolation, where recurrent nets are unreliable. "
-              "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run).")
+        print(
+            f"\nThe window {config.predict} lies {beyond:g} outside the training inputs "
+            f"({x.min():g}..{x.max():g}): this is extrapolation, where recurrent nets are unreliable. "
+            "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run)."
+        )
     print(f"\nRun directory: {run_dir.final}")
     return {**result, "run_dir": str(run_dir.final)}
 
 
-COLUMNS = [("window", "window", ""), ("prediction", "prediction", ".2f"), ("epochs", "epochs", "d"),
-           ("best_epoch", "best epoch", "d"), ("best_loss", "best loss", ".3f"), ("train_loss", "train MSE", ".3f")]
+COLUMNS = [
+    ("window", "window", ""),
+    ("prediction", "prediction", ".2f"),
+    ("epochs", "epochs", "d"),
+    ("best_epoch", "best epoch", "d"),
+    ("best_loss", "best loss", ".3f"),
+    ("train_loss", "train MSE", ".3f"),
+]

@@ -1,5 +1,6 @@
 """Preparing a table for forecasting: missing values, one-hot categories, chronological splits,
 scaling fitted on the training rows only, windows, and the naive baselines."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,14 +69,23 @@ def one_hot(column: np.ndarray, train_rows: slice, name: str) -> tuple[np.ndarra
 
 def split_rows(n_rows: int, val_size: int, test_size: int) -> np.ndarray:
     labels = np.array(["train"] * n_rows, dtype=object)
-    labels[n_rows - test_size - val_size:n_rows - test_size] = "val"
+    labels[n_rows - test_size - val_size : n_rows - test_size] = "val"
     if test_size:
-        labels[n_rows - test_size:] = "test"
+        labels[n_rows - test_size :] = "test"
     return labels
 
 
-def prepare(table: Table, target: str, features: list[str], window: int, horizon: int, val_size: int,
-            test_size: int, missing: str, transform: str = "none") -> Prepared:
+def prepare(
+    table: Table,
+    target: str,
+    features: list[str],
+    window: int,
+    horizon: int,
+    val_size: int,
+    test_size: int,
+    missing: str,
+    transform: str = "none",
+) -> Prepared:
     """Windows over the table, split in time, scaled with statistics of the training part only.
 
     ``transform`` changes what the network sees of the target: "log" its logarithm, "diff" its
@@ -84,11 +94,15 @@ def prepare(table: Table, target: str, features: list[str], window: int, horizon
     """
     n = len(table)
     if window + horizon > n:
-        raise ValueError(f"A window of {window} steps plus a horizon of {horizon} needs at least "
-                         f"{window + horizon} rows; {table.source} has {n}.")
+        raise ValueError(
+            f"A window of {window} steps plus a horizon of {horizon} needs at least "
+            f"{window + horizon} rows; {table.source} has {n}."
+        )
     if test_size + val_size >= n - window - horizon:
-        raise ValueError(f"--test-size {test_size} and --val-size {val_size} leave too few training rows "
-                         f"out of {n} for a window of {window} and a horizon of {horizon}.")
+        raise ValueError(
+            f"--test-size {test_size} and --val-size {val_size} leave too few training rows "
+            f"out of {n} for a window of {window} and a horizon of {horizon}."
+        )
     rows = split_rows(n, val_size, test_size)
     train_rows = slice(0, n - test_size - val_size)
     target_raw = table.numeric(target)
@@ -138,15 +152,29 @@ def prepare(table: Table, target: str, features: list[str], window: int, horizon
     unknown = int(((split != "") & ~target_known).sum())
     gaps = int(((split != "") & target_known & ~inputs_ok & ~intrinsic).sum())
     if unknown:
-        notes.append(f"{unknown} windows left out because their target value is missing "
-                     "(interpolated values serve as inputs only)")
+        notes.append(
+            f"{unknown} windows left out because their target value is missing "
+            "(interpolated values serve as inputs only)"
+        )
     if gaps:
         notes.append(f"{gaps} windows with missing input values dropped")
     train = keep & (split == "train")
     y_mean = float(y_model[train].mean()) if train.any() else 0.0
     y_std = float(y_model[train].std()) if train.any() and y_model[train].std() > 0 else 1.0
-    return Prepared(x[keep].astype("float32"), ((y_model[keep] - y_mean) / y_std).astype("float32"), y_raw[keep],
-                    split[keep], origin[keep], base[keep], names, target_filled, transform, y_mean, y_std, notes)
+    return Prepared(
+        x[keep].astype("float32"),
+        ((y_model[keep] - y_mean) / y_std).astype("float32"),
+        y_raw[keep],
+        split[keep],
+        origin[keep],
+        base[keep],
+        names,
+        target_filled,
+        transform,
+        y_mean,
+        y_std,
+        notes,
+    )
 
 
 def persistence(values: np.ndarray, origin: np.ndarray, horizon: int) -> np.ndarray:

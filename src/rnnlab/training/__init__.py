@@ -2,6 +2,7 @@
 
 Training knows nothing of layers or tasks: it drives any torch module with a ``forward``.
 """
+
 from . import callbacks, losses, metrics, optimizers
 from .trainer import Trainer
 

@@ -1,8 +1,10 @@
 """Turning what users pass to fit / evaluate / predict into batches of tensors."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,8 +19,10 @@ def as_tensor(data: Any, name: str) -> torch.Tensor:
     else:
         array = np.asarray(data)
         if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be numeric, received an array of dtype {array.dtype}. "
-                            "Encode text or categories as numbers first (e.g. token ids, to_categorical).")
+            raise TypeError(
+                f"{name} must be numeric, received an array of dtype {array.dtype}. "
+                "Encode text or categories as numbers first (e.g. token ids, to_categorical)."
+            )
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.dtype == torch.float64:
         tensor = tensor.float()
@@ -26,8 +30,10 @@ def as_tensor(data: Any, name: str) -> torch.Tensor:
         bad = ~torch.isfinite(tensor)
         if bool(bad.any()):
             rows = torch.nonzero(bad.reshape(len(tensor), -1).any(dim=1)).flatten()[:5].tolist()
-            raise ValueError(f"{name} contains NaN or infinite values (first bad samples: {rows}). "
-                             "Fill or drop missing values before training.")
+            raise ValueError(
+                f"{name} contains NaN or infinite values (first bad samples: {rows}). "
+                "Fill or drop missing values before training."
+            )
     if tensor.dim() == 0:
         raise ValueError(f"{name} must have a batch axis, received a scalar.")
     return tensor
@@ -50,7 +56,7 @@ class ArrayBatches:
         n = len(self.x)
         order = torch.randperm(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
             yield (self.x[index],) if self.y is None else (self.x[index], self.y[index])
 
     def first(self) -> Batch:
@@ -82,15 +88,16 @@ def is_array_like(data: Any) -> bool:
     return isinstance(data, (np.ndarray, torch.Tensor, list))
 
 
-def batches(x: Any, y: Any, batch_size: int | None, shuffle: bool, name: str = "x"
-            ) -> ArrayBatches | IterableBatches:
+def batches(x: Any, y: Any, batch_size: int | None, shuffle: bool, name: str = "x") -> ArrayBatches | IterableBatches:
     if is_array_like(x):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
         return ArrayBatches(as_tensor(x, name), None if y is None else as_tensor(y, "y"), batch_size or 32, shuffle)
     if y is not None:
-        raise ValueError(f"y must be None when x is an iterable of batches (received {type(x).__name__}); "
-                         "the batches carry their own targets.")
+        raise ValueError(
+            f"y must be None when x is an iterable of batches (received {type(x).__name__}); "
+            "the batches carry their own targets."
+        )
     if x is None:
         raise ValueError("fit / evaluate / predict need x.")
     return IterableBatches(x)
@@ -101,11 +108,14 @@ def split_validation(x: Any, y: Any, validation_split: float) -> tuple[Any, Any,
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), received {validation_split}.")
     if not is_array_like(x):
-        raise ValueError("validation_split needs arrays or tensors; with an iterable of batches, "
-                         "pass validation_data instead.")
+        raise ValueError(
+            "validation_split needs arrays or tensors; with an iterable of batches, pass validation_data instead."
+        )
     n = len(x)
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:
-        raise ValueError(f"validation_split={validation_split} of {n} samples leaves "
-                         f"{'no training' if split_at == 0 else 'no validation'} samples.")
+        raise ValueError(
+            f"validation_split={validation_split} of {n} samples leaves "
+            f"{'no training' if split_at == 0 else 'no validation'} samples."
+        )
     return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])

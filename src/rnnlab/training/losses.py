@@ -1,7 +1,9 @@
 """Losses by Keras name. Each maps (y_pred, y_true) to the mean loss over the batch."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,13 +17,17 @@ def _same_shape(name: str, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.
     """y_true reshaped like y_pred when only a trailing 1 differs, as Keras squeezes or expands."""
     if y_true.shape == y_pred.shape:
         return y_true
-    if y_true.numel() == y_pred.numel() and y_true.shape[0] == y_pred.shape[0] and (
-            y_pred.shape[-1] == 1 or y_true.shape[-1] == 1):
+    if (
+        y_true.numel() == y_pred.numel()
+        and y_true.shape[0] == y_pred.shape[0]
+        and (y_pred.shape[-1] == 1 or y_true.shape[-1] == 1)
+    ):
         return y_true.reshape(y_pred.shape)
     raise ValueError(
         f"Loss '{name}' compares predictions of shape {tuple(y_pred.shape)} with targets of shape "
         f"{tuple(y_true.shape)}; they must match. Check the last layer's units "
-        "(e.g. Dense(1) for one value per sample) and the shape of y.")
+        "(e.g. Dense(1) for one value per sample) and the shape of y."
+    )
 
 
 def mean_squared_error(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
@@ -44,10 +50,18 @@ def binary_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor, from_logits:
 
 def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
     if y_true.shape != y_pred.shape:
-        hint = (" Integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them "
-                "with rnnlab.data.to_categorical.") if y_true.dim() < y_pred.dim() or y_true.shape[-1] == 1 else ""
-        raise ValueError(f"Loss 'categorical_crossentropy' expects one-hot targets shaped like the predictions "
-                         f"{tuple(y_pred.shape)}, received targets of shape {tuple(y_true.shape)}.{hint}")
+        hint = (
+            (
+                " Integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them "
+                "with rnnlab.data.to_categorical."
+            )
+            if y_true.dim() < y_pred.dim() or y_true.shape[-1] == 1
+            else ""
+        )
+        raise ValueError(
+            f"Loss 'categorical_crossentropy' expects one-hot targets shaped like the predictions "
+            f"{tuple(y_pred.shape)}, received targets of shape {tuple(y_true.shape)}.{hint}"
+        )
     y_true = y_true.to(y_pred.dtype)
     if from_logits:
         log_p = torch.log_softmax(y_pred, dim=-1)
@@ -57,23 +71,31 @@ def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor, from_lo
     return -(y_true * log_p).sum(dim=-1).mean()
 
 
-def sparse_categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor,
-                                    from_logits: bool = False) -> torch.Tensor:
+def sparse_categorical_crossentropy(
+    y_pred: torch.Tensor, y_true: torch.Tensor, from_logits: bool = False
+) -> torch.Tensor:
     if y_true.dim() == y_pred.dim() and y_true.shape[-1] == 1:
         y_true = y_true.squeeze(-1)
     if tuple(y_true.shape) != tuple(y_pred.shape[:-1]):
-        raise ValueError(f"Loss 'sparse_categorical_crossentropy' expects integer labels of shape "
-                         f"{tuple(y_pred.shape[:-1])} for predictions of shape {tuple(y_pred.shape)}, "
-                         f"received labels of shape {tuple(y_true.shape)}.")
+        raise ValueError(
+            f"Loss 'sparse_categorical_crossentropy' expects integer labels of shape "
+            f"{tuple(y_pred.shape[:-1])} for predictions of shape {tuple(y_pred.shape)}, "
+            f"received labels of shape {tuple(y_true.shape)}."
+        )
     if y_true.is_floating_point():
         y_true = y_true.round()
     labels = y_true.long()
     classes = y_pred.shape[-1]
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(f"Labels must lie in [0, {classes - 1}] for {classes} output units, received labels "
-                         f"from {int(labels.min())} to {int(labels.max())}.")
-    log_p = torch.log_softmax(y_pred, dim=-1) if from_logits else \
-        (y_pred / y_pred.sum(dim=-1, keepdim=True)).clamp(EPSILON, 1 - EPSILON).log()
+        raise ValueError(
+            f"Labels must lie in [0, {classes - 1}] for {classes} output units, received labels "
+            f"from {int(labels.min())} to {int(labels.max())}."
+        )
+    log_p = (
+        torch.log_softmax(y_pred, dim=-1)
+        if from_logits
+        else (y_pred / y_pred.sum(dim=-1, keepdim=True)).clamp(EPSILON, 1 - EPSILON).log()
+    )
     return -log_p.gather(-1, labels.unsqueeze(-1)).mean()
 
 
@@ -91,8 +113,10 @@ WITH_LOGITS = {"binary_crossentropy", "categorical_crossentropy", "sparse_catego
 def canonical_name(loss: str) -> str:
     name = ALIASES.get(loss, loss)
     if name not in LOSSES:
-        raise ValueError(f"Unknown loss {loss!r}. Expected one of {sorted(LOSSES) + sorted(ALIASES)}, "
-                         "or a callable loss(y_pred, y_true) returning a scalar tensor.")
+        raise ValueError(
+            f"Unknown loss {loss!r}. Expected one of {sorted(LOSSES) + sorted(ALIASES)}, "
+            "or a callable loss(y_pred, y_true) returning a scalar tensor."
+        )
     return name
 
 

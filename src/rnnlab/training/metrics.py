@@ -1,7 +1,8 @@
 """Metrics by Keras name, and running means over an epoch."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -53,8 +54,10 @@ def resolve_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> str:
 def check_name(metric: str) -> str:
     name = ALIASES.get(metric, metric)
     if name != "accuracy" and name not in METRICS:
-        raise ValueError(f"Unknown metric {metric!r}. Expected 'accuracy', one of {sorted(METRICS)}, "
-                         "or a callable metric(y_pred, y_true) returning a scalar tensor.")
+        raise ValueError(
+            f"Unknown metric {metric!r}. Expected 'accuracy', one of {sorted(METRICS)}, "
+            "or a callable metric(y_pred, y_true) returning a scalar tensor."
+        )
     return name
 
 

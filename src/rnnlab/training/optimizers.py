@@ -1,8 +1,10 @@
 """Optimizers by Keras name with Keras's defaults, and their (de)serialisation."""
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -20,8 +22,9 @@ def spec(name: str, **kwargs: Any) -> dict[str, Any]:
     """A serialisable description: ``{"class_name": "Adam", "config": {...torch kwargs}}``."""
     key = name.lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}. Expected one of {sorted(OPTIMIZERS)}, "
-                         "or a torch.optim.Optimizer instance.")
+        raise ValueError(
+            f"Unknown optimizer {name!r}. Expected one of {sorted(OPTIMIZERS)}, or a torch.optim.Optimizer instance."
+        )
     cls, defaults = OPTIMIZERS[key]
     config = dict(defaults)
     for k, v in kwargs.items():
@@ -37,8 +40,10 @@ def describe(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
 
 def _json_ready(config: dict[str, Any]) -> dict[str, Any]:
     """Tuples as lists, tensors as numbers: what survives a JSON round trip unchanged."""
-    return {k: list(v) if isinstance(v, tuple) else (v.item() if isinstance(v, torch.Tensor) else v)
-            for k, v in config.items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else (v.item() if isinstance(v, torch.Tensor) else v)
+        for k, v in config.items()
+    }
 
 
 def build(description: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -1,14 +1,17 @@
 """`Trainer`: Keras's compile / fit / evaluate / predict for any torch module with a forward."""
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import losses, metrics as metrics_lib, optimizers
+from . import losses, optimizers
+from . import metrics as metrics_lib
 from .callbacks import Callback, CallbackList, History, ProgressBar
 from .callbacks.logging import format_logs
 from .data import Batch, batches, split_validation
@@ -30,10 +33,19 @@ class Trainer:
     stop_training = False
 
     # -- compile --------------------------------------------------------------------------
-    def compile(self, optimizer: str | torch.optim.Optimizer = "rmsprop", loss: Any = None,
-                metrics: Sequence[str | Callable] | None = None, *, learning_rate: float | None = None,
-                from_logits: bool = False, clipnorm: float | None = None, clipvalue: float | None = None,
-                global_clipnorm: float | None = None, device: str | torch.device | None = None) -> None:
+    def compile(
+        self,
+        optimizer: str | torch.optim.Optimizer = "rmsprop",
+        loss: Any = None,
+        metrics: Sequence[str | Callable] | None = None,
+        *,
+        learning_rate: float | None = None,
+        from_logits: bool = False,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
         """Choose the optimizer, loss and metrics.
 
         Args:
@@ -63,11 +75,19 @@ class Trainer:
             extra = {} if learning_rate is None else {"learning_rate": learning_rate}
             self.optimizer, self._optimizer_spec = None, optimizers.spec(optimizer, **extra)
         serialisable = not callable(loss) and all(isinstance(m, str) for m in self.metric_names)
-        self.compile_config = {
-            "optimizer": self._optimizer_spec, "loss": loss if serialisable else None,
-            "metrics": list(self.metric_names) if serialisable else None, "from_logits": from_logits,
-            "clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm,
-        } if serialisable else None
+        self.compile_config = (
+            {
+                "optimizer": self._optimizer_spec,
+                "loss": loss if serialisable else None,
+                "metrics": list(self.metric_names) if serialisable else None,
+                "from_logits": from_logits,
+                "clipnorm": clipnorm,
+                "clipvalue": clipvalue,
+                "global_clipnorm": global_clipnorm,
+            }
+            if serialisable
+            else None
+        )
         self._metric_fns: list[tuple[str, Callable]] | None = None
 
     def _require_compiled(self) -> None:
@@ -130,18 +150,28 @@ class Trainer:
             self.optimizer.step()
         return value, y_pred.detach()
 
-    def _update_metrics(self, running: dict[str, metrics_lib.Mean], loss: float, y_pred: torch.Tensor,
-                        y: torch.Tensor, prefix: str = "") -> None:
+    def _update_metrics(
+        self, running: dict[str, metrics_lib.Mean], loss: float, y_pred: torch.Tensor, y: torch.Tensor, prefix: str = ""
+    ) -> None:
         n = len(y)
         running.setdefault(prefix + "loss", metrics_lib.Mean()).update(loss, n)
         for name, fn in self._metrics_for(y_pred, y):
             running.setdefault(prefix + name, metrics_lib.Mean()).update(float(fn(y_pred, y)), n)
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
-            verbose: int | str = "auto", callbacks: Iterable[Callback] | None = None,
-            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
-            initial_epoch: int = 0) -> History:
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Iterable[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` (``history.history["loss"]``, ...).
 
         ``x, y``: arrays or tensors, or ``x`` an iterable of ``(x, y)`` batches (a DataLoader).
@@ -154,8 +184,11 @@ class Trainer:
         train = batches(x, y, batch_size, shuffle)
         val = None
         if validation_data is not None:
-            val = batches(*validation_data, batch_size, False, "x_val") if isinstance(validation_data, tuple) \
+            val = (
+                batches(*validation_data, batch_size, False, "x_val")
+                if isinstance(validation_data, tuple)
                 else batches(validation_data, None, batch_size, False, "x_val")
+            )
         first = train.first()
         if len(first) < 2:
             raise ValueError("fit needs targets: pass y, or batches of (x, y).")
@@ -165,8 +198,9 @@ class Trainer:
         verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
         extra = [ProgressBar(verbose)] if verbose else []
-        callback_list = CallbackList([*extra, *(callbacks or []), history], self,
-                                     {"epochs": epochs, "steps": len(train), "verbose": verbose})
+        callback_list = CallbackList(
+            [*extra, *(callbacks or []), history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
+        )
         self.history = history
         self.stop_training = False
         self._initial_epoch = initial_epoch
@@ -201,10 +235,13 @@ class Trainer:
             self._update_metrics(running, loss, y_pred, y)
             batch_logs = {k: m.result() for k, m in running.items()}
             if not math.isfinite(loss):
-                warnings.warn(f"Epoch {epoch + 1}, batch {step + 1}: the loss is {loss}; training stops here "
-                              "with the weights of the previous step. Lower the learning rate, clip "
-                              "gradients (compile(clipnorm=1.0)) or check the data.", RuntimeWarning,
-                              stacklevel=3)
+                warnings.warn(
+                    f"Epoch {epoch + 1}, batch {step + 1}: the loss is {loss}; training stops here "
+                    "with the weights of the previous step. Lower the learning rate, clip "
+                    "gradients (compile(clipnorm=1.0)) or check the data.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 self.stop_training = True
             callback_list.on_train_batch_end(step, batch_logs)
             if self.stop_training:
@@ -227,8 +264,14 @@ class Trainer:
         self.train(was_training)
         return {k: m.result() for k, m in running.items()}
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: int | str = "auto",
-                 return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) over the data, without building autograd graphs.
 
         Returns the loss alone when there are no metrics, else ``[loss, *metrics]``, as Keras.

@@ -1,8 +1,10 @@
 """Loss curves and forecasts as PNG files."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,8 +17,9 @@ from ..saving import atomic_path
 def _history_dict(history: Any) -> dict[str, list[float]]:
     values = getattr(history, "history", history)
     if not isinstance(values, Mapping) or not values:
-        raise ValueError("plot_history expects a History returned by fit (or its .history dict), "
-                         f"received {type(history).__name__}.")
+        raise ValueError(
+            f"plot_history expects a History returned by fit (or its .history dict), received {type(history).__name__}."
+        )
     return {k: list(v) for k, v in values.items()}
 
 
@@ -34,14 +37,14 @@ def _quantities(history: dict[str, list[float]]) -> list[str]:
     return sorted(names, key=lambda k: k != "loss")
 
 
-def plot_history(history: Any, path: str | os.PathLike, title: str | None = None,
-                 log_scale: bool = False) -> str:
+def plot_history(history: Any, path: str | os.PathLike, title: str | None = None, log_scale: bool = False) -> str:
     """Loss and val_loss (and each metric with its val_ twin) per epoch, one panel each; returns the path."""
     return plot_histories({"": history}, path, title=title, log_scale=log_scale)
 
 
-def plot_histories(histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None,
-                   log_scale: bool = False) -> str:
+def plot_histories(
+    histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None, log_scale: bool = False
+) -> str:
     """Several models' curves in one figure: one panel per quantity, a colour per model,
     solid for training and dashed for validation."""
     dicts = {name: _history_dict(h) for name, h in histories.items()}
@@ -49,8 +52,8 @@ def plot_histories(histories: Mapping[str, Any], path: str | os.PathLike, title:
     fig = Figure(figsize=(6.4 * len(quantities), 4.2))
     axes = fig.subplots(1, len(quantities), squeeze=False)[0]
     colors = [f"C{i}" for i in range(len(dicts))]
-    for ax, quantity in zip(axes, quantities):
-        for color, (name, values) in zip(colors, dicts.items()):
+    for ax, quantity in zip(axes, quantities, strict=True):
+        for color, (name, values) in zip(colors, dicts.items(), strict=True):
             prefix = f"{name} " if name else ""
             for key, style, label in ((quantity, "-", "train"), (f"val_{quantity}", "--", "validation")):
                 if key in values:
@@ -68,8 +71,13 @@ def plot_histories(histories: Mapping[str, Any], path: str | os.PathLike, title:
     return _save(fig, path)
 
 
-def plot_series(x: Sequence[Any], series: Mapping[str, Sequence[float]], path: str | os.PathLike,
-                title: str | None = None, ylabel: str | None = None) -> str:
+def plot_series(
+    x: Sequence[Any],
+    series: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    title: str | None = None,
+    ylabel: str | None = None,
+) -> str:
     """Lines over a shared x axis, e.g. actual vs predicted values on the test period."""
     fig = Figure(figsize=(10, 4.2))
     ax = fig.subplots()
@@ -87,12 +95,17 @@ def plot_series(x: Sequence[Any], series: Mapping[str, Sequence[float]], path: s
     return _save(fig, path)
 
 
-def plot_scatter(panels: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
-                 xlabel: str = "target", ylabel: str = "prediction", title: str | None = None) -> str:
+def plot_scatter(
+    panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    xlabel: str = "target",
+    ylabel: str = "prediction",
+    title: str | None = None,
+) -> str:
     """One panel per entry, ``name: (targets, predictions)``, with the diagonal y = x."""
     fig = Figure(figsize=(4.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, (targets, predictions)) in zip(axes, panels.items()):
+    for ax, (name, (targets, predictions)) in zip(axes, panels.items(), strict=True):
         ax.scatter(targets, predictions, s=6, alpha=0.6)
         low = float(min(np.min(targets), np.min(predictions)))
         high = float(max(np.max(targets), np.max(predictions)))

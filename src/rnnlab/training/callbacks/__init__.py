@@ -1,9 +1,22 @@
 """Callbacks for ``fit``, named and behaving as in Keras."""
+
 from .base import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
 from .checkpoint import BackupAndRestore, ModelCheckpoint
 from .logging import CSVLogger, EpochProgress, ProgressBar, TensorBoard
 from .monitor import EarlyStopping, ReduceLROnPlateau
 
-__all__ = ["Callback", "CallbackList", "History", "LambdaCallback", "TerminateOnNaN", "BackupAndRestore",
-           "ModelCheckpoint", "CSVLogger", "EpochProgress", "ProgressBar", "TensorBoard", "EarlyStopping",
-           "ReduceLROnPlateau"]
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "LambdaCallback",
+    "TerminateOnNaN",
+    "BackupAndRestore",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "EpochProgress",
+    "ProgressBar",
+    "TensorBoard",
+    "EarlyStopping",
+    "ReduceLROnPlateau",
+]

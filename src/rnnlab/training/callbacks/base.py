@@ -1,8 +1,10 @@
 """The callback protocol, the list that drives callbacks, and the simplest callbacks."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 Logs = dict[str, float]
 
@@ -61,14 +63,25 @@ class History(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
 
-    def __init__(self, on_epoch_begin: Callable | None = None, on_epoch_end: Callable | None = None,
-                 on_train_begin: Callable | None = None, on_train_end: Callable | None = None,
-                 on_train_batch_begin: Callable | None = None, on_train_batch_end: Callable | None = None,
-                 on_batch_begin: Callable | None = None, on_batch_end: Callable | None = None) -> None:
-        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
-                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
-                 "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
-                 "on_train_batch_end": on_train_batch_end or on_batch_end}
+    def __init__(
+        self,
+        on_epoch_begin: Callable | None = None,
+        on_epoch_end: Callable | None = None,
+        on_train_begin: Callable | None = None,
+        on_train_end: Callable | None = None,
+        on_train_batch_begin: Callable | None = None,
+        on_train_batch_end: Callable | None = None,
+        on_batch_begin: Callable | None = None,
+        on_batch_end: Callable | None = None,
+    ) -> None:
+        hooks = {
+            "on_epoch_begin": on_epoch_begin,
+            "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin,
+            "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin or on_batch_begin,
+            "on_train_batch_end": on_train_batch_end or on_batch_end,
+        }
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
@@ -92,8 +105,7 @@ class CallbackList:
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be rnnlab.callbacks.Callback instances, received "
-                                f"{type(cb).__name__}.")
+                raise TypeError(f"callbacks must be rnnlab.callbacks.Callback instances, received {type(cb).__name__}.")
         self.callbacks = sorted(callbacks, key=lambda cb: getattr(cb, "order", 0))
         for cb in self.callbacks:
             cb.set_model(model)
@@ -130,6 +142,8 @@ class CallbackList:
         for i, cb in enumerate(self.callbacks):
             key = f"{i}:{type(cb).__name__}"
             if key not in state:
-                raise ValueError(f"The backup was made with other callbacks ({sorted(state)}); "
-                                 "resume with the same callbacks, or delete the backup directory.")
+                raise ValueError(
+                    f"The backup was made with other callbacks ({sorted(state)}); "
+                    "resume with the same callbacks, or delete the backup directory."
+                )
             cb.load_state_dict(state[key])

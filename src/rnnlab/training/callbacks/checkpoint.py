@@ -1,4 +1,5 @@
 """Callbacks that write the model to disk: ModelCheckpoint and BackupAndRestore."""
+
 from __future__ import annotations
 
 import random
@@ -21,9 +22,16 @@ class ModelCheckpoint(Callback):
     ``"ckpt/{epoch:02d}-{val_loss:.3f}.safetensors"``. Writes are atomic.
     """
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 save_weights_only: bool = False, mode: str = "auto",
-                 initial_value_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        initial_value_threshold: float | None = None,
+    ) -> None:
         self.filepath, self.monitor, self.verbose = str(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.monitor_op = monitor_op(monitor, mode)
@@ -34,8 +42,10 @@ class ModelCheckpoint(Callback):
         try:
             return self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as err:
-            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} uses {err}, which is not logged. "
-                             f"Available: epoch, {', '.join(logs)}.") from None
+            raise ValueError(
+                f"ModelCheckpoint filepath {self.filepath!r} uses {err}, which is not logged. "
+                f"Available: epoch, {', '.join(logs)}."
+            ) from None
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs or {}
@@ -50,8 +60,10 @@ class ModelCheckpoint(Callback):
                 return
             if self.verbose > 0:
                 previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
-                      f"saving model to {path}")
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                    f"saving model to {path}"
+                )
             self.best = current
         elif self.verbose > 0:
             print(f"Epoch {epoch + 1}: saving model to {path}")
@@ -69,8 +81,11 @@ class ModelCheckpoint(Callback):
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": list(np.random.get_state()),
-             "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": list(np.random.get_state()),
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -122,13 +137,16 @@ class BackupAndRestore(Callback):
         print(f"BackupAndRestore: resuming from the end of epoch {state['epoch'] + 1} ({self.path}).")
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        saving.save_tree(self.path, {
-            "epoch": epoch,
-            "weights": {k: v for k, v in self.model.state_dict().items()},
-            "optimizer": self.model.optimizer.state_dict(),
-            "callbacks": self.callback_list.state_dict(),
-            "rng": rng_state(),
-        })
+        saving.save_tree(
+            self.path,
+            {
+                "epoch": epoch,
+                "weights": dict(self.model.state_dict().items()),
+                "optimizer": self.model.optimizer.state_dict(),
+                "callbacks": self.callback_list.state_dict(),
+                "rng": rng_state(),
+            },
+        )
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         # fit calls on_train_end only when training completes, not when it is interrupted.

@@ -1,4 +1,5 @@
 """Callbacks that report: the progress display, CSVLogger and TensorBoard."""
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,14 @@ class ProgressBar(Callback):
         self.started = time.perf_counter()
         self.title = f"Epoch {epoch + 1}/{self.params['epochs']}"
         if self.verbose == 1 and sys.stdout.isatty():
-            self.bar = tqdm(total=self.params.get("steps"), desc=self.title, unit="batch", leave=True,
-                            file=sys.stdout, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.params.get("steps"),
+                desc=self.title,
+                unit="batch",
+                leave=True,
+                file=sys.stdout,
+                dynamic_ncols=True,
+            )
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.bar is not None:
@@ -57,12 +64,17 @@ class EpochProgress(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         initial = getattr(self.model, "_initial_epoch", 0)
-        self.bar = tqdm(total=self.params["epochs"], initial=initial, desc=self.description, unit="epoch",
-                        dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10.0)
+        self.bar = tqdm(
+            total=self.params["epochs"],
+            initial=initial,
+            desc=self.description,
+            unit="epoch",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        )
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)},
-                             refresh=False)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)}, refresh=False)
         self.bar.update(1)
 
     def on_train_end(self, logs: Logs | None = None) -> None:
@@ -116,8 +128,9 @@ class TensorBoard(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:
-            raise ImportError("The TensorBoard callback needs the tensorboard package: "
-                              "pip install 'rnnlab[tensorboard]'") from err
+            raise ImportError(
+                "The TensorBoard callback needs the tensorboard package: pip install 'rnnlab[tensorboard]'"
+            ) from err
         self.writers = {split: SummaryWriter(str(self.log_dir / split)) for split in ("train", "validation")}
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:

@@ -1,9 +1,11 @@
 """Callbacks that watch a logged quantity: EarlyStopping and ReduceLROnPlateau."""
+
 from __future__ import annotations
 
 import operator
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +23,11 @@ def monitor_op(monitor: str, mode: str) -> Callable[[float, float], bool]:
 def monitored(monitor: str, logs: Logs | None, who: str) -> float | None:
     value = (logs or {}).get(monitor)
     if value is None:
-        warnings.warn(f"{who} monitors '{monitor}', which is not logged. Available: "
-                      f"{', '.join(logs or {}) or 'nothing'} (val_* needs validation data).", stacklevel=3)
+        warnings.warn(
+            f"{who} monitors '{monitor}', which is not logged. Available: "
+            f"{', '.join(logs or {}) or 'nothing'} (val_* needs validation data).",
+            stacklevel=3,
+        )
     return value
 
 
@@ -34,9 +39,17 @@ class EarlyStopping(Callback):
     patience counter once they beat it. ``start_from_epoch``: epochs of warm-up not watched.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
         self.monitor, self.patience, self.verbose = monitor, patience, verbose
         self.baseline, self.start_from_epoch = baseline, start_from_epoch
         self.restore_best_weights = restore_best_weights
@@ -81,8 +94,13 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": self.best,
-                "best_weights": self.best_weights, "best_epoch": self.best_epoch}
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_weights": self.best_weights,
+            "best_epoch": self.best_epoch,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -91,8 +109,17 @@ class EarlyStopping(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by ``factor`` after ``patience`` epochs without improvement."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau needs factor < 1, received {factor}.")
         self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
