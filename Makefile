@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: install test check demo clean
+.PHONY: install test test-slow check demo clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(PY) -m pytest
+
+# Statistical trainings that take minutes: CI runs them after `make test`.
+test-slow: install
+	$(PY) -m pytest -m slow
 
 # Lint, import order, format and types: what every change is checked by.
 check: install

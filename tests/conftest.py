@@ -1,4 +1,6 @@
+import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,39 @@ FIXTURES = ROOT / "tests" / "fixtures"
 DATA_DIR = Path(os.environ.get("RNNLAB_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
+class NetworkAccessError(RuntimeError):
+    """A test tried to reach a host other than this machine."""
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths
+        return True
+    host = str(address[0])
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_local(address):
+        raise NetworkAccessError(f"tests must not use the network (tried to connect to {address!r})")
+    return _connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Any connection to another host is an error: tests read data from RNNLAB_DATA_DIR only."""
+    socket.socket.connect = _guarded_connect
+    yield
+    socket.socket.connect = _connect
+
+
 @pytest.fixture(autouse=True)
 def _fresh_session():
     """Every test starts from the same seed and the same automatic layer names."""
@@ -25,3 +60,11 @@ def _fresh_session():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def require_data(*names: str) -> Path:
+    """The shared data folder, or a skip that names the missing files (never a download)."""
+    missing = [name for name in names if not (DATA_DIR / name).exists()]
+    if missing:
+        pytest.skip(f"data files {missing} not in {DATA_DIR} (set RNNLAB_DATA_DIR)")
+    return DATA_DIR
