@@ -61,7 +61,7 @@ def test_torch_fused_matches_reference(cell_name, mask_name, go_backwards, zero_
     states = [torch.as_tensor(rng.normal(size=(B, s)), dtype=torch.float32) for s in cell.state_size]
     mask = None if MASKS[mask_name] is None else torch.as_tensor(MASKS[mask_name])
     options = SequenceOptions(go_backwards=go_backwards, zero_output_for_mask=zero_output)
-    assert select("auto", cell, mask, options).name == "torch_fused"
+    assert select("auto", cell, x, mask, options).kernel.name == "torch_fused"
 
     want = run_kernel("reference", cell, x, states, mask, options)
     got = run_kernel("torch_fused", cell, x, states, mask, options)
@@ -74,19 +74,40 @@ def test_torch_fused_matches_reference(cell_name, mask_name, go_backwards, zero_
 
 def test_selection_falls_back_and_says_why():
     options = SequenceOptions()
+    x = torch.zeros(2, 7, U)
     gru_before = GRUCell(U, reset_after=False)
-    assert select("auto", gru_before, None, options).name == "reference"
-    with pytest.raises(ValueError, match=r"Kernel 'torch_fused' cannot run layer .*reset_after=False"):
-        select("torch_fused", gru_before, None, options)
-    assert select("auto", LSTMCell(U, recurrent_activation="hard_sigmoid"), None, options).name == "reference"
+    chosen = select("auto", gru_before, x, None, options)
+    assert chosen.kernel.name == "reference"
+    assert chosen.skipped == {
+        "torch_fused": "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"Kernel 'torch_fused' cannot run layer .*reset_after=False.*"
+        r"Use implementation='auto'",
+    ):
+        select("torch_fused", gru_before, x, None, options)
+    hard = LSTMCell(U, recurrent_activation="hard_sigmoid")
+    assert select("auto", hard, x, None, options).kernel.name == "reference"
     holes = torch.as_tensor([[1, 0, 1, 1, 1, 1, 1]], dtype=torch.bool)
-    assert select("auto", LSTMCell(U), holes, options).name == "reference"
-    assert select("auto", LSTMCell(U, recurrent_dropout=0.2), None, SequenceOptions(training=True)).name == "reference"
-    assert (
-        select("auto", LSTMCell(U, recurrent_dropout=0.2), None, SequenceOptions(training=False)).name == "torch_fused"
-    )
+    assert select("auto", LSTMCell(U), x[:1], holes, options).skipped == {
+        "torch_fused": "the mask has gaps inside a sequence (valid steps must be one contiguous block)"
+    }
+    dropping = LSTMCell(U, recurrent_dropout=0.2)
+    assert select("auto", dropping, x, None, SequenceOptions(training=True)).kernel.name == "reference"
+    assert select("auto", dropping, x, None, SequenceOptions(training=False)).kernel.name == "torch_fused"
+    recording = select("auto", LSTMCell(U), x, None, SequenceOptions(record=True))
+    assert recording.skipped == {"torch_fused": "recording gate values needs the step-by-step loop"}
     with pytest.raises(ValueError, match="Unknown kernel 'cudnn'"):
         LSTM(3, implementation="cudnn")
+
+
+def test_layer_shows_the_kernel_and_why_auto_passed_over_others():
+    layer = LSTM(3, recurrent_activation="hard_sigmoid")
+    layer(torch.zeros(2, 5, 4))
+    assert layer.last_kernel == "reference"
+    assert set(layer.last_kernel_skipped) == {"torch_fused"}
+    assert "hard_sigmoid" in layer.last_kernel_skipped["torch_fused"]
 
 
 def twin(make, rng, x):

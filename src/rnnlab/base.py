@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-Shape = tuple  # (batch, ...) with None for unknown sizes
+Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
+
+L = TypeVar("L", bound="Layer")
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -70,7 +72,8 @@ class Layer(nn.Module):
         """Create weights for inputs of ``input_shape`` (batch axis included)."""
         self.built = True
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        """The output's shape, or a list of shapes for a layer that returns several tensors."""
         return input_shape
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -165,7 +168,7 @@ class Layer(nn.Module):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Layer:
+    def from_config(cls: type[L], config: dict[str, Any]) -> L:
         return cls(**config)
 
     def extra_repr(self) -> str:

@@ -91,10 +91,9 @@ class RecurrentCell(Layer):
         G, U = self.gates, self.units
         self.kernel = self._weight((self.input_dim, G * U), self.kernel_initializer)
         self.recurrent_kernel = self._weight((U, G * U), self.recurrent_initializer)
-        if self.use_bias:
-            self.bias = self._weight(self.bias_shape(), self.bias_initializer)
-        else:
-            self.bias = None
+        self.bias: nn.Parameter | None = (
+            self._weight(self.bias_shape(), self.bias_initializer) if self.use_bias else None
+        )
 
     def bias_shape(self) -> tuple[int, ...]:
         return (self.gates * self.units,)

@@ -65,10 +65,10 @@ class GRUCell(RecurrentCell):
         x_proj = masked_matmul(x_t, self.kernel, input_masks)  # (B, 3U)
         if input_bias is not None:
             x_proj = x_proj + input_bias
-        x_z, x_r, x_h = x_proj.split(U, dim=-1)
+        x_z, x_r, x_h = torch.split(x_proj, U, dim=-1)
 
         m_z, m_r, m_h = recurrent_masks if recurrent_masks is not None else (None, None, None)
-        u_z, u_r, u_h = self.recurrent_kernel.split(U, dim=-1)  # each (U, U)
+        u_z, u_r, u_h = torch.split(self.recurrent_kernel, U, dim=-1)  # each (U, U)
         h_z = h_prev if m_z is None else h_prev * m_z
         h_r = h_prev if m_r is None else h_prev * m_r
         h_h = h_prev if m_h is None else h_prev * m_h

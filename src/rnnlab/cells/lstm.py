@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..base import Shape
 from .base import RecurrentCell, masked_matmul
 
 
@@ -46,7 +47,7 @@ class LSTMCell(RecurrentCell):
     def state_size(self) -> list[int]:
         return [self.units, self.units]
 
-    def build(self, input_shape: tuple) -> None:
+    def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
         if self.bias is not None and self.unit_forget_bias:
             with torch.no_grad():

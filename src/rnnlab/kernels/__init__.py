@@ -7,6 +7,7 @@ that supports the configuration; a named kernel that cannot run it raises, sayin
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 import torch
 
@@ -29,22 +30,32 @@ def check_name(name: str) -> str:
     return name
 
 
-def select(name: str, cell: RecurrentCell, mask: torch.Tensor | None, options: SequenceOptions) -> Kernel:
+class Selection(NamedTuple):
+    kernel: Kernel
+    skipped: dict[str, str]  # kernel name -> why it could not run this call
+
+
+def select(
+    name: str, cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> Selection:
+    """The kernel that runs this call: ``name``, or with "auto" the first of ``AUTO_ORDER`` that can."""
     if name != "auto":
         kernel = KERNELS[check_name(name)]
-        reason = kernel.why_not(cell, mask, options)
+        reason = kernel.why_not(cell, inputs, mask, options)
         if reason is not None:
             raise ValueError(
                 f"Kernel {name!r} cannot run layer '{cell.name}': {reason}. "
-                "Use kernel='auto' to fall back to one that can."
+                "Use implementation='auto' to fall back to one that can."
             )
-        return kernel
+        return Selection(kernel, {})
+    skipped: dict[str, str] = {}
     for candidate in AUTO_ORDER:
-        reason = KERNELS[candidate].why_not(cell, mask, options)
+        reason = KERNELS[candidate].why_not(cell, inputs, mask, options)
         if reason is None:
-            return KERNELS[candidate]
+            return Selection(KERNELS[candidate], skipped)
+        skipped[candidate] = reason
         log.debug("%s: kernel %s skipped: %s", cell.name, candidate, reason)
     raise AssertionError("the reference kernel supports every configuration")
 
 
-__all__ = ["KERNELS", "AUTO_ORDER", "Kernel", "SequenceOptions", "SequenceResult", "select"]
+__all__ = ["KERNELS", "AUTO_ORDER", "Kernel", "SequenceOptions", "SequenceResult", "Selection", "select"]

@@ -8,17 +8,23 @@ A kernel runs one recurrent layer over a whole sequence::
 ``outputs[:, -1]`` is the layer's last output. With ``go_backwards`` the kernel reads the
 sequence from its end and the outputs stay in that reversed order (Keras). A masked step
 keeps the states and repeats the previous output (zeros before the first valid step, or
-always zeros with ``zero_output_for_mask``). ``why_not(cell, mask, options)`` returns
-``None`` when the kernel can run the configuration, else the reason it cannot.
+always zeros with ``zero_output_for_mask``).
+
+``why_not(cell, inputs, mask, options)`` returns ``None`` when the kernel can run this call,
+else the reason it cannot. It sees the inputs (device, dtype, batch, length), so a kernel
+can decline what it is not fast or correct for, and the dispatcher moves on to the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+
+if TYPE_CHECKING:
+    from ..cells import RecurrentCell
 
 
 @dataclass
@@ -28,6 +34,7 @@ class SequenceOptions:
     training: bool = False
     input_masks: torch.Tensor | None = None  # per-gate dropout masks (G, B, F), with recurrent dropout
     recurrent_masks: torch.Tensor | None = None  # per-gate recurrent dropout masks (G, B, U)
+    record: bool = False  # keep every step's gate values and states (diagnostics): a step-by-step kernel
 
 
 class SequenceResult(NamedTuple):
@@ -35,8 +42,14 @@ class SequenceResult(NamedTuple):
     states: list[torch.Tensor]
 
 
+WhyNot = Callable[["RecurrentCell", torch.Tensor, "torch.Tensor | None", SequenceOptions], "str | None"]
+Run = Callable[
+    ["RecurrentCell", torch.Tensor, list[torch.Tensor], "torch.Tensor | None", SequenceOptions], SequenceResult
+]
+
+
 @dataclass(frozen=True)
 class Kernel:
     name: str
-    why_not: Callable[..., str | None]
-    run: Callable[..., SequenceResult]
+    why_not: WhyNot
+    run: Run

@@ -8,7 +8,9 @@ from ..cells import RecurrentCell
 from .contract import SequenceOptions, SequenceResult
 
 
-def why_not(cell: RecurrentCell, mask: torch.Tensor | None, options: SequenceOptions) -> str | None:
+def why_not(
+    cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> str | None:
     return None  # runs every configuration
 
 

@@ -14,26 +14,20 @@ from torch import _VF  # the fused entry points nn.RNN / nn.LSTM / nn.GRU call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..cells import RecurrentCell
-from ..layouts import keras_to_torch
+from ..layouts import fused_incompatibility, keras_to_torch
 from .contract import SequenceOptions, SequenceResult
 
-_STANDARD = {"lstm": ("tanh", "sigmoid"), "gru": ("tanh", "sigmoid")}
 
-
-def why_not(cell: RecurrentCell, mask: torch.Tensor | None, options: SequenceOptions) -> str | None:
-    if cell.kind == "simple_rnn":
-        if cell.activation not in ("tanh", "relu"):
-            return f"SimpleRNN activation {cell.activation!r} (fused: tanh or relu)"
-    elif cell.kind in _STANDARD:
-        if (cell.activation, cell.recurrent_activation) != _STANDARD[cell.kind]:
-            return (
-                f"activation={cell.activation!r}, recurrent_activation={cell.recurrent_activation!r} "
-                "(fused: tanh and sigmoid)"
-            )
-        if cell.kind == "gru" and not cell.reset_after:
-            return "GRU(reset_after=False) has no PyTorch op"
-    else:
-        return f"cell kind {cell.kind!r} has no fused op"
+def why_not(
+    cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> str | None:
+    reason = fused_incompatibility(
+        cell.kind, cell.activation, cell.recurrent_activation, getattr(cell, "reset_after", True)
+    )
+    if reason is not None:
+        return reason
+    if options.record:
+        return "recording gate values needs the step-by-step loop"
     if options.training and cell.recurrent_dropout > 0:
         return "recurrent dropout is applied inside the step"
     if mask is not None and _blocks(mask) is None:
@@ -51,32 +45,46 @@ def _blocks(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     return (start, length) if bool((block == mask).all()) else None
 
 
-def _fused_call(
-    cell: RecurrentCell, x: torch.Tensor | PackedSequence, states: list[torch.Tensor], training: bool
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One fused single-layer call; ``x`` is (B, T, F) batch-first or packed."""
+def _fused_params(cell: RecurrentCell) -> list[torch.Tensor]:
+    """PyTorch's flat weight list for one layer: w_ih, w_hh (+ b_ih, b_hh), views of the Keras weights."""
     w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
-    has_bias = w.bias_ih is not None
-    params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if has_bias else [])
-    hx = [s.unsqueeze(0) for s in states]  # (1, B, S): one layer, one direction
-    packed = isinstance(x, PackedSequence)
-    if packed:
-        hx = [h.index_select(1, x.sorted_indices) for h in hx]
-        head = (x.data, x.batch_sizes)
-    else:
-        head = (x,)
-    tail = (has_bias, 1, 0.0, training, False) + (() if packed else (True,))  # ..., batch_first
+    if w.bias_ih is None or w.bias_hh is None:
+        return [w.weight_ih, w.weight_hh]
+    return [w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh]
+
+
+def _fused_call(
+    cell: RecurrentCell,
+    data: torch.Tensor,
+    batch_sizes: torch.Tensor | None,
+    states: list[torch.Tensor],
+    training: bool,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One fused single-layer call on (B, T, F) batch-first ``data``, or on packed ``data`` with
+    its ``batch_sizes``; states are (1, B, S): one layer, one direction."""
+    params = _fused_params(cell)
+    has_bias = len(params) == 4
     if cell.kind == "lstm":
-        out, h, c = _VF.lstm(*head, tuple(hx), params, *tail)
-        new_states = [h, c]
+        if batch_sizes is None:
+            out, h, c = _VF.lstm(data, tuple(states), params, has_bias, 1, 0.0, training, False, True)
+        else:
+            out, h, c = _VF.lstm(data, batch_sizes, tuple(states), params, has_bias, 1, 0.0, training, False)
+        return out, [h, c]
+    op = _VF.gru if cell.kind == "gru" else (_VF.rnn_tanh if cell.activation == "tanh" else _VF.rnn_relu)
+    if batch_sizes is None:
+        out, h = op(data, states[0], params, has_bias, 1, 0.0, training, False, True)
     else:
-        op = _VF.gru if cell.kind == "gru" else (_VF.rnn_tanh if cell.activation == "tanh" else _VF.rnn_relu)
-        out, h = op(*head, hx[0], params, *tail)
-        new_states = [h]
-    if packed:
-        out = PackedSequence(out, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
-        new_states = [s.index_select(1, x.unsorted_indices) for s in new_states]
-    return out, [s.squeeze(0) for s in new_states]
+        out, h = op(data, batch_sizes, states[0], params, has_bias, 1, 0.0, training, False)
+    return out, [h]
+
+
+def _run_packed(
+    cell: RecurrentCell, packed: PackedSequence, states: list[torch.Tensor], training: bool
+) -> tuple[PackedSequence, list[torch.Tensor]]:
+    hx = [s.unsqueeze(0).index_select(1, packed.sorted_indices) for s in states]  # type: ignore[arg-type]
+    out, new_states = _fused_call(cell, packed.data, packed.batch_sizes, hx, training)
+    out_packed = PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+    return out_packed, [s.index_select(1, packed.unsorted_indices).squeeze(0) for s in new_states]  # type: ignore[arg-type]
 
 
 def run(
@@ -90,17 +98,19 @@ def run(
         inputs = inputs.flip(1)
         mask = None if mask is None else mask.flip(1)
     if mask is None:
-        outputs, new_states = _fused_call(cell, inputs, states, options.training)
-        return SequenceResult(outputs, new_states)
+        outputs, new_states = _fused_call(cell, inputs, None, [s.unsqueeze(0) for s in states], options.training)
+        return SequenceResult(outputs, [s.squeeze(0) for s in new_states])
 
     B, T, F = inputs.shape
-    start, length = _blocks(mask)
+    blocks = _blocks(mask)
+    assert blocks is not None, "why_not() admits contiguous masks only"
+    start, length = blocks
     t = torch.arange(T, device=inputs.device)
     if bool((start > 0).any()):  # shift each row's block to the front
         src = (start[:, None] + t).clamp(max=T - 1)  # (B, T)
         inputs = inputs.gather(1, src[..., None].expand(B, T, F))
     packed = pack_padded_sequence(inputs, length.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-    packed_out, new_states = _fused_call(cell, packed, states, options.training)
+    packed_out, new_states = _run_packed(cell, packed, states, options.training)
     block_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)  # (B, T, U)
 
     # Back to Keras's positions: step t shows block output t - start, held at the last one.

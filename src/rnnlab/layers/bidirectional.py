@@ -84,11 +84,12 @@ class Bidirectional(Layer):
         self.backward_layer.ensure_built(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
-        forward = self.forward_layer.compute_output_shape(input_shape)
-        states = []
+        forward: Any = self.forward_layer.compute_output_shape(input_shape)
+        states: list[Shape] = []
         if self.return_state:
             forward, *states = forward
             states = states + states
+        output: Any
         if self.merge_mode == "concat":
             output = (*forward[:-1], 2 * forward[-1])
         elif self.merge_mode is None:
@@ -143,7 +144,10 @@ class Bidirectional(Layer):
 
         config = dict(config)
         forward = deserialize(config.pop("layer"))
-        backward = config.pop("backward_layer", None)
-        layer = cls(forward, backward_layer=None if backward is None else deserialize(backward), **config)
+        backward_spec = config.pop("backward_layer", None)
+        backward = None if backward_spec is None else deserialize(backward_spec)
+        if not isinstance(forward, RNN) or not (backward is None or isinstance(backward, RNN)):
+            raise ValueError("Bidirectional wraps recurrent layers; the config names other layer classes.")
+        layer = cls(forward, backward_layer=backward, **config)
         layer.forward_layer.name = forward.name  # keep the saved names rather than forward_forward_...
         return layer

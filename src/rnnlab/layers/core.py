@@ -224,7 +224,7 @@ class TimeDistributed(Layer):
                 f"TimeDistributed layer '{self.name}' expects inputs of shape (batch, time, ...), "
                 f"received shape {tuple(shape)}."
             )
-            if getattr(previous, "return_sequences", None) is False:
+            if previous is not None and getattr(previous, "return_sequences", None) is False:
                 message += (
                     f" The previous layer '{previous.name}' returns only its last step: "
                     "set return_sequences=True on it."
@@ -242,7 +242,7 @@ class TimeDistributed(Layer):
         self.check_input_shape(tuple(inputs.shape))
         B, T = inputs.shape[:2]
         kwargs = {"training": training} if self.uses_training and training is not None else {}
-        y = self.layer(inputs.reshape(B * T, *inputs.shape[2:]), **kwargs)  # (B*T, ...)
+        y: torch.Tensor = self.layer(inputs.reshape(B * T, *inputs.shape[2:]), **kwargs)  # (B*T, ...)
         return y.reshape(B, T, *y.shape[1:])
 
     def get_config(self) -> dict[str, Any]:

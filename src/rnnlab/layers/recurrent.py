@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
-from ..layouts import TorchWeights, keras_to_torch, torch_to_keras
+from ..layouts import TorchWeights, fused_incompatibility, keras_to_torch, torch_to_keras
 from .rnn import RNN
 
 SEQUENCE_ARGS = (
@@ -24,11 +24,14 @@ SEQUENCE_ARGS = (
 )
 
 
+C = TypeVar("C", bound="_CellLayer")
+
+
 class _CellLayer(RNN):
     """An RNN whose cell is built from the layer's own arguments; its config is flat, as in Keras."""
 
     cell_class: type[RecurrentCell]
-    torch_class: type[nn.RNNBase]
+    torch_class: type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         rnn_kwargs = {k: kwargs.pop(k) for k in SEQUENCE_ARGS if k in kwargs}
@@ -42,12 +45,12 @@ class _CellLayer(RNN):
         return {**config, **cell_config}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RNN:
+    def from_config(cls: type[C], config: dict[str, Any]) -> C:  # the flat config: no "cell" entry
         return cls(**config)
 
     # -- PyTorch interoperability -------------------------------------------------------
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, **kwargs: Any) -> _CellLayer:
+    def from_torch(cls: type[C], module: nn.RNNBase, **kwargs: Any) -> C:
         """The equivalent layer of a single-layer, one-direction ``nn.RNN/LSTM/GRU``, weights copied.
 
         Always batch-first (Keras's layout) whatever ``module.batch_first`` says;
@@ -57,7 +60,7 @@ class _CellLayer(RNN):
             raise TypeError(
                 f"{cls.__name__}.from_torch expects an nn.{cls.torch_class.__name__}, received {type(module).__name__}."
             )
-        if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+        if module.num_layers != 1 or module.bidirectional or module.proj_size:
             raise ValueError(
                 f"{cls.__name__}.from_torch converts one layer in one direction without "
                 f"projections; received num_layers={module.num_layers}, "
@@ -66,19 +69,15 @@ class _CellLayer(RNN):
             )
         if isinstance(module, nn.RNN):
             kwargs.setdefault("activation", module.nonlinearity)
+        flat = dict(module.named_parameters())
         weights = torch_to_keras(
             cls.cell_class.kind,
-            TorchWeights(
-                module.weight_ih_l0,
-                module.weight_hh_l0,
-                getattr(module, "bias_ih_l0", None),
-                getattr(module, "bias_hh_l0", None),
-            ),
+            TorchWeights(flat["weight_ih_l0"], flat["weight_hh_l0"], flat.get("bias_ih_l0"), flat.get("bias_hh_l0")),
         )
         layer = cls(module.hidden_size, use_bias=module.bias, **kwargs)
         layer.ensure_built((None, None, module.input_size))
         layer.set_weights([w.detach().cpu().numpy() for w in weights if w is not None])
-        return layer.to(module.weight_ih_l0.device)
+        return layer.to(flat["weight_ih_l0"].device)
 
     def to_torch(self, batch_first: bool = True) -> nn.RNNBase:
         """A new ``nn.RNN/LSTM/GRU`` computing the same sequence (outputs and final states)."""
@@ -89,29 +88,25 @@ class _CellLayer(RNN):
                 "to_torch() converts forward, non-stateful layers only "
                 "(PyTorch modules have no go_backwards or stateful)."
             )
-        reason = _torch_incompatibility(cell)
+        reason = fused_incompatibility(
+            cell.kind, cell.activation, cell.recurrent_activation, getattr(cell, "reset_after", True)
+        )
         if reason:
             raise ValueError(f"Layer '{self.name}' has no PyTorch equivalent: {reason}.")
-        extra = {"nonlinearity": cell.activation} if cell.kind == "simple_rnn" else {}
-        module = self.torch_class(cell.input_dim, cell.units, batch_first=batch_first, bias=cell.use_bias, **extra)
+        assert cell.input_dim is not None  # built
+        module: nn.RNNBase
+        if cell.kind == "simple_rnn":
+            module = nn.RNN(cell.input_dim, cell.units, nonlinearity=str(cell.activation), bias=cell.use_bias)
+        else:
+            module = self.torch_class(cell.input_dim, cell.units, bias=cell.use_bias)
+        module.batch_first = batch_first
         w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
+        flat = dict(module.named_parameters())
         with torch.no_grad():
-            module.weight_ih_l0.copy_(w.weight_ih)
-            module.weight_hh_l0.copy_(w.weight_hh)
-            if cell.use_bias:
-                module.bias_ih_l0.copy_(w.bias_ih)
-                module.bias_hh_l0.copy_(w.bias_hh)
+            for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), w, strict=True):
+                if value is not None:
+                    flat[name].copy_(value)
         return module.to(cell.kernel.device)
-
-
-def _torch_incompatibility(cell: RecurrentCell) -> str | None:
-    if cell.kind == "simple_rnn":
-        return None if cell.activation in ("tanh", "relu") else f"activation {cell.activation!r}"
-    if (cell.activation, cell.recurrent_activation) != ("tanh", "sigmoid"):
-        return f"activations {cell.activation!r}/{cell.recurrent_activation!r} (PyTorch: tanh/sigmoid)"
-    if cell.kind == "gru" and not cell.reset_after:
-        return "reset_after=False"
-    return None
 
 
 class SimpleRNN(_CellLayer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -19,13 +19,16 @@ def dropout_mask(rate: float, shape: tuple[int, ...], like: torch.Tensor) -> tor
 
 
 def as_mask(mask: Any, batch: int, time: int, layer: str) -> torch.Tensor:
-    mask = torch.as_tensor(mask)
-    if tuple(mask.shape) != (batch, time):
+    tensor = torch.as_tensor(mask)
+    if tuple(tensor.shape) != (batch, time):
         raise ValueError(
             f"Layer '{layer}' expects a mask of shape (batch, time) = ({batch}, {time}), "
-            f"received shape {tuple(mask.shape)}."
+            f"received shape {tuple(tensor.shape)}."
         )
-    return mask.bool()
+    return tensor.bool()
+
+
+R = TypeVar("R", bound="RNN")
 
 
 class RNN(Layer):
@@ -44,7 +47,8 @@ class RNN(Layer):
             output (``Bidirectional`` turns this on when returning sequences).
         implementation: which kernel runs the sequence: ``"auto"`` (the fastest that
             supports the configuration), ``"torch_fused"`` or ``"reference"``. Keras's
-            integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran.
+            integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran,
+            ``last_kernel_skipped`` why "auto" passed over the faster ones.
 
     Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
     ``training`` (dropout on/off; defaults to the module's ``training`` flag),
@@ -76,6 +80,7 @@ class RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.implementation = "auto" if isinstance(implementation, int) else kernels.check_name(implementation)
         self.last_kernel: str | None = None
+        self.last_kernel_skipped: dict[str, str] = {}  # kernels "auto" passed over, and why
         self.states: list[torch.Tensor] | None = None  # carried between calls when stateful
 
     # -- shapes -------------------------------------------------------------------------
@@ -86,7 +91,7 @@ class RNN(Layer):
                 f"{kind} layer '{self.name}' expects a 3-D input (batch, time, features), "
                 f"received a {len(shape)}-D input of shape {tuple(shape)}."
             )
-            if len(shape) == 2 and getattr(previous, "return_sequences", None) is False:
+            if len(shape) == 2 and previous is not None and getattr(previous, "return_sequences", None) is False:
                 message += (
                     f" The previous layer '{previous.name}' returns only its last step: "
                     "set return_sequences=True on it to feed this layer the whole sequence."
@@ -103,7 +108,7 @@ class RNN(Layer):
     def build(self, input_shape: Shape) -> None:
         self.cell.ensure_built((input_shape[0], input_shape[-1]))
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
+    def compute_output_shape(self, input_shape: Shape) -> Any:
         batch, time = input_shape[0], input_shape[1]
         units = self.cell.units
         output = (batch, time, units) if self.return_sequences else (batch, units)
@@ -163,7 +168,7 @@ class RNN(Layer):
         elif training and cell.dropout > 0:  # one mask for every step
             inputs = inputs * dropout_mask(cell.dropout, (B, 1, F), inputs)
 
-        kernel = kernels.select(self.implementation, cell, mask, options)
+        kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
         outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
         if self.stateful:
@@ -177,8 +182,10 @@ class RNN(Layer):
             chosen = self.last_kernel
         elif not self.cell.built:
             return self.implementation
-        else:  # the kernel a training step without a mask would take
-            chosen = kernels.select(self.implementation, self.cell, None, SequenceOptions(training=True)).name
+        else:  # the kernel a training batch of Keras's default size, without a mask, would take
+            probe = self.cell.kernel.new_empty(32, 1, self.cell.kernel.shape[0])
+            options = SequenceOptions(training=True)
+            chosen = kernels.select(self.implementation, self.cell, probe, None, options).kernel.name
         return chosen if self.implementation != "auto" else f"auto -> {chosen}"
 
     # -- config -------------------------------------------------------------------------
@@ -197,12 +204,12 @@ class RNN(Layer):
         return {**super().get_config(), "cell": cell, **self.sequence_config()}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RNN:
+    def from_config(cls: type[R], config: dict[str, Any]) -> R:
         from . import CELLS  # the registry of cell classes
 
         config = dict(config)
         cell = config.pop("cell")
-        cell_class = CELLS[cell["class_name"]]
+        cell_class: type[RecurrentCell] = CELLS[cell["class_name"]]
         return cls(cell_class.from_config(cell["config"]), **config)
 
     def extra_repr(self) -> str:
