@@ -191,7 +191,7 @@ def test_backup_and_restore_survives_sigkill(tmp_path):
     assert (killed / "backup" / "backup.safetensors").exists()
     second = run_backup_script(killed, "never")
     assert second.returncode == 0, second.stderr
-    assert "resuming from the end of epoch 2" in second.stdout
+    assert "BackupAndRestore: resuming after epoch 2" in second.stderr
 
     want, _ = saving.read(clean / "final.safetensors")
     got, _ = saving.read(killed / "final.safetensors")

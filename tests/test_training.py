@@ -282,8 +282,8 @@ def test_bad_inputs_give_clear_errors(rng):
         model.fit(bad, y)
     with pytest.raises(
         ValueError,
-        match=r"Loss 'mse' compares predictions of shape \(1, 1\) with targets of "
-        r"shape \(1, 3\)",
+        match=r"Loss 'mse' compares predictions of shape \(32, 1\) with targets of "
+        r"shape \(32, 3\)",
     ):
         model.fit(x, np.zeros((64, 3), "float32"))
     classifier = Sequential([LSTM(4, input_shape=(5, 2)), Dense(3, activation="softmax")])
@@ -307,7 +307,7 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
     def flaky_mse(y_pred, y_true):
         calls.append(1)
         loss = torch.nn.functional.mse_loss(y_pred, y_true.reshape(y_pred.shape))
-        return loss * math.nan if len(calls) == 4 else loss  # call 1 checks shapes; 4 = third batch
+        return loss * math.nan if len(calls) == 3 else loss  # the third batch
 
     model.compile(optimizer="adam", loss=flaky_mse)
     snapshots = []

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from . import callbacks, data, datasets, layers, losses
+from typing import Any
+
+from . import callbacks, data, datasets, layers, logs, losses
 from .io import load_model
 from .layers import Input
 from .model import Model, Sequential
 from .seed import set_seed
-from .viz import plot_history
 
 __version__ = "0.1.0"
+
+logs.configure()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plot_history":  # matplotlib is imported when the first plot is drawn
+        from .viz import plot_history
+
+        return plot_history
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+
 
 __all__ = [
     "Input",

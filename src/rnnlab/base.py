@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,6 +18,32 @@ Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
 L = TypeVar("L", bound="Layer")
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+
+
+# The training flag of the model call under way, for layers called without one (Keras's call context).
+_call_training: ContextVar[bool | None] = ContextVar("rnnlab_call_training", default=None)
+
+
+@contextlib.contextmanager
+def call_training(training: bool) -> Iterator[None]:
+    """Layers called inside the block without an explicit ``training`` use this one."""
+    token = _call_training.set(training)
+    try:
+        yield
+    finally:
+        _call_training.reset(token)
+
+
+def inside_model_call() -> bool:
+    return _call_training.get() is not None
+
+
+def resolve_training(module: nn.Module, training: bool | None) -> bool:
+    """The explicit argument, else the enclosing model call's, else the module's train()/eval() mode."""
+    if training is not None:
+        return bool(training)
+    inherited = _call_training.get()
+    return module.training if inherited is None else inherited
 
 
 def snake_case(name: str) -> str:

@@ -38,7 +38,8 @@ def restore_compiled(model: Model, config: dict[str, Any], optimizer_state: Any)
     model.compile(
         optimizer=config["optimizer"],
         loss=config["loss"],
-        metrics=config["metrics"],
+        metrics=config.get("metrics"),
+        weighted_metrics=config.get("weighted_metrics"),
         from_logits=config.get("from_logits", False),
         clipnorm=config.get("clipnorm"),
         clipvalue=config.get("clipvalue"),

@@ -1,31 +1,77 @@
-"""`Model` (a Layer that trains, summarises and saves itself) and `Sequential`."""
+"""`Model` (a Layer with Keras's workflow: compile, fit, summary, save) and `Sequential`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
 from . import saving
-from .base import Layer, Shape, to_tensor
+from .base import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
 from .layers import Input, deserialize
 from .summary import format_summary
-from .training import Trainer
-from .training.trainer import resolve_device
+from .training.callbacks import History
+from .training.compiled import Compiled
+from .training.trainer import Trainer, predict, resolve_device
 
 
-class Model(Trainer, Layer):
+class Model(Layer):
     """Base of rnnlab models: Keras's workflow (``compile``/``fit``/``evaluate``/``predict``,
     ``summary``, ``save``) on a torch.nn.Module.
 
-    Subclass it like ``nn.Module`` (layers as attributes, ``forward``), or use ``Sequential``.
+    Subclass it as in Keras (layers as attributes, ``call(self, inputs, training=None)``) or as
+    in PyTorch (``forward``), or use ``Sequential``. Calling a model runs it in inference, as
+    in Keras (dropout off), unless ``training=True`` is given; ``fit`` trains with
+    ``training=True``. Layers called inside the model follow the model's call; used on their
+    own, in a plain ``torch.nn.Module``, they follow ``train()`` / ``eval()``.
     ``get_weights()`` lists every parameter in registration order.
     """
+
+    takes_call_options = True  # __call__ takes training= and return_mask= (what a Trainer uses)
+    returns_mask = False  # forward(..., return_mask=True) gives (outputs, output mask)
 
     def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.built = True  # subclassed models own built layers, or layers that build on first call
+        self.trainer: Trainer | None = None
+        self.compile_config: dict[str, Any] | None = None
+        self.history: History | None = None
+
+    def __call__(
+        self, inputs: Any, *args: Any, training: bool | None = None, return_mask: bool = False, **kwargs: Any
+    ) -> Any:
+        if training is None:
+            training = resolve_training(self, None) if inside_model_call() else False
+        if "training" in self._forward_parameters():
+            kwargs["training"] = training
+        with call_training(bool(training)):
+            if return_mask and self.returns_mask:
+                return nn.Module.__call__(self, to_tensor(inputs), *args, return_mask=True, **kwargs)
+            outputs = nn.Module.__call__(self, to_tensor(inputs), *args, **kwargs)
+        return (outputs, None) if return_mask else outputs
+
+    def _forward_parameters(self) -> Mapping[str, inspect.Parameter]:
+        method = getattr(type(self), "call", None) or type(self).forward
+        return inspect.signature(method).parameters
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        call = getattr(self, "call", None)
+        if call is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has neither call() nor forward(): define call(self, inputs, training=None) "
+                "as in Keras, or forward(self, inputs) as in PyTorch."
+            )
+        return call(*args, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (CPU for a model without any)."""
+        param = next(self.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
 
     def to(self, *args: Any, **kwargs: Any) -> Model:
         """``torch.nn.Module.to``, plus ``"auto"``: CUDA when available, else CPU."""
@@ -48,6 +94,140 @@ class Model(Trainer, Layer):
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def reset_states(self) -> None:
+        """Forget the carried states of every stateful layer (Keras's ``reset_states``)."""
+        for module in self.modules():
+            if module is not self and getattr(module, "stateful", False):
+                module.reset_states()
+
+    # -- the workflow -----------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Sequence[Any] | None = None,
+        *,
+        weighted_metrics: Sequence[Any] | None = None,
+        learning_rate: float | None = None,
+        from_logits: bool = False,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        """Choose the optimizer, loss and metrics.
+
+        Args:
+            optimizer: "adam", "sgd", "rmsprop" or "adamw" with Keras's defaults (learning
+                rate 1e-3; 1e-2 for SGD; ``learning_rate=`` overrides), or a torch optimizer.
+            loss: "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+                "sparse_categorical_crossentropy", or a callable ``loss(y_true, y_pred)``
+                returning one value per sample (Keras's argument order).
+            metrics: "accuracy" (binary, categorical or sparse, chosen from the shapes as
+                Keras does), "mae", "mse", or callables ``metric(y_true, y_pred)``.
+                ``weighted_metrics`` are also weighted by ``sample_weight`` / ``class_weight``.
+            from_logits: the crossentropy losses take logits instead of probabilities.
+            clipnorm: clip each weight's gradient to this norm (Keras's ``clipnorm``);
+                ``global_clipnorm`` clips all gradients together; ``clipvalue`` elementwise.
+            device: move the model there ("auto": CUDA when available).
+        """
+        if device is not None:
+            self.to(resolve_device(device))
+        compiled = Compiled.create(
+            optimizer,
+            loss,
+            metrics,
+            weighted_metrics,
+            learning_rate,
+            from_logits=from_logits,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+        )
+        self.trainer = Trainer(self, compiled)
+        self.compile_config = compiled.config()
+
+    def _require_trainer(self) -> Trainer:
+        if self.trainer is None:
+            raise ValueError("Call model.compile(optimizer=..., loss=...) before fit or evaluate.")
+        return self.trainer
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """The compiled optimizer (created once the weights exist); None before ``compile``."""
+        return None if self.trainer is None else self.trainer.optimizer
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return self._require_trainer().optimizer
+
+    @property
+    def stop_training(self) -> bool:
+        return self.trainer is not None and self.trainer.state.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._require_trainer().state.stop_training = bool(value)
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Iterable[Any] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+    ) -> History:
+        """Train for ``epochs`` epochs; returns a ``History`` (``history.history["loss"]``, ...).
+
+        ``x, y``: arrays or tensors, or ``x`` an iterable of ``(x, y[, sample_weight])`` batches
+        (a DataLoader). ``validation_split`` holds out the last fraction of the samples, before
+        shuffling. ``validation_data``: ``(x_val, y_val[, sample_weight])`` or batches.
+        ``sample_weight`` / ``class_weight`` weigh each sample's loss as in Keras. Stateful
+        layers carry their states from batch to batch (pass ``shuffle=False``); reset them
+        between epochs with a callback calling ``model.reset_states()``.
+        """
+        history = self._require_trainer().fit(
+            x,
+            y,
+            batch_size,
+            epochs,
+            verbose,
+            callbacks,
+            validation_split,
+            validation_data,
+            shuffle,
+            initial_epoch,
+            sample_weight,
+            class_weight,
+        )
+        self.history = history
+        return history
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss (and metrics) over the data, without building autograd graphs.
+
+        Returns the loss alone when there are no metrics, else ``[loss, *metrics]``, as Keras.
+        """
+        return self._require_trainer().evaluate(x, y, batch_size, verbose, sample_weight, return_dict)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
+        """Outputs for ``x`` as a NumPy array, batch by batch, in inference mode."""
+        return predict(self, x, batch_size)
 
     # -- saving -------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -132,7 +312,11 @@ class Sequential(Model):
         shapes = self._output_shapes + [None] * (len(self.layers) - len(self._output_shapes))
         return list(zip(self.layers, shapes, strict=True))
 
-    def forward(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+    returns_mask = True
+
+    def forward(self, inputs: Any, mask: Any = None, training: bool | None = None, return_mask: bool = False) -> Any:
+        """The stack's output (with ``return_mask``: and the mask the last layer passes on, which
+        the loss honours as Keras does)."""
         x = to_tensor(inputs)
         if self.input_spec is None and not self.built:
             self.input_spec = Input(tuple(x.shape[1:]))
@@ -148,11 +332,7 @@ class Sequential(Model):
             y = layer(x, **kwargs)
             mask = layer.compute_mask(x, mask)
             x = y
-        return x
-
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        # Skip Layer's lazy build: forward builds every layer from the first batch.
-        return torch.nn.Module.__call__(self, to_tensor(inputs), *args, **kwargs)
+        return (x, mask) if return_mask else x
 
     def get_config(self) -> dict[str, Any]:
         spec = self.input_spec

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .. import activations, initializers
-from ..base import Layer, Shape
+from ..base import Layer, Shape, resolve_training
 from ..cells.base import check_rate, check_units
 
 
@@ -122,7 +122,7 @@ class Dropout(Layer):
         self.seed = seed  # accepted for Keras configs; randomness follows rnnlab.set_seed
 
     def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None) -> torch.Tensor:
-        training = self.training if training is None else training
+        training = resolve_training(self, training)
         if not training or self.rate == 0:
             return inputs
         if self.noise_shape is None:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import torch
 
 from .. import kernels
-from ..base import Layer, Shape
+from ..base import Layer, Shape, resolve_training
 from ..cells import RecurrentCell
 from ..kernels import SequenceOptions
 
@@ -51,7 +51,8 @@ class RNN(Layer):
             ``last_kernel_skipped`` why "auto" passed over the faster ones.
 
     Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
-    ``training`` (dropout on/off; defaults to the module's ``training`` flag),
+    ``training`` (dropout on/off; defaults to the enclosing model call's, and outside any rnnlab
+    model to the module's ``train()`` / ``eval()`` mode, as PyTorch users expect),
     ``initial_state`` (a list of ``(batch, units)`` tensors, one per state).
     """
 
@@ -154,7 +155,7 @@ class RNN(Layer):
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         self.check_input_shape(tuple(inputs.shape))
         B, T, F = inputs.shape
-        training = self.training if training is None else bool(training)
+        training = resolve_training(self, training)
         mask = None if mask is None else as_mask(mask, B, T, self.name).to(inputs.device)
         states = self._initial_states(inputs, initial_state)
 

@@ -3,7 +3,18 @@
 Training knows nothing of layers or tasks: it drives any torch module with a ``forward``.
 """
 
-from . import callbacks, losses, metrics, optimizers
-from .trainer import Trainer
+from . import callbacks, distributed, losses, metrics, optimizers
+from .compiled import Compiled
+from .trainer import Trainer, TrainState, predict
 
-__all__ = ["Trainer", "callbacks", "losses", "metrics", "optimizers"]
+__all__ = [
+    "Compiled",
+    "TrainState",
+    "Trainer",
+    "callbacks",
+    "distributed",
+    "losses",
+    "metrics",
+    "optimizers",
+    "predict",
+]

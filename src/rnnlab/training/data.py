@@ -1,15 +1,28 @@
-"""Turning what users pass to fit / evaluate / predict into batches of tensors."""
+"""Turning what users pass to fit / evaluate / predict into batches of tensors.
+
+A batch is ``(x, y, sample_weight)``; ``y`` is None for predict, ``sample_weight`` None when not
+given. Which samples an epoch visits, and in what order, is the sampler's business: a plain
+shuffle from torch's global generator (so ``rnnlab.set_seed`` and BackupAndRestore control it),
+or, in a data-parallel run, this process's shard.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-Batch = tuple[torch.Tensor, ...]
+
+class Batch(NamedTuple):
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    sample_weight: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in self))
 
 
 def as_tensor(data: Any, name: str) -> torch.Tensor:
@@ -39,35 +52,94 @@ def as_tensor(data: Any, name: str) -> torch.Tensor:
     return tensor
 
 
-class ArrayBatches:
-    """Batches of (x, y) tensors, reshuffled every epoch from torch's global RNG when ``shuffle``."""
+def class_weights(y: torch.Tensor, class_weight: Mapping[int, float]) -> torch.Tensor:
+    """Keras's ``class_weight``: each sample weighs its class's weight (one-hot targets: their argmax;
+    classes not listed: 1)."""
+    if y.dim() > 1 and y.shape[-1] > 1:
+        labels = y.argmax(-1)
+    else:
+        labels = y.reshape(len(y), -1)[:, 0]
+    labels = labels.round().long() if labels.is_floating_point() else labels.long()
+    if labels.dim() != 1:
+        raise ValueError(f"class_weight needs one label per sample; y of shape {tuple(y.shape)} has more.")
+    return torch.tensor([float(class_weight.get(int(label), 1.0)) for label in labels.tolist()])
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool) -> None:
-        if y is not None and len(x) != len(y):
-            raise ValueError(f"x and y must have the same number of samples: x has {len(x)}, y has {len(y)}.")
+
+class Shard(NamedTuple):
+    """This process's part of a data-parallel run: every ``world``-th sample from ``rank``."""
+
+    rank: int
+    world: int
+    seed: int  # the shared seed of each epoch's permutation
+
+
+class ArrayBatches:
+    """Batches of in-memory tensors, reshuffled every epoch when ``shuffle``."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        sample_weight: torch.Tensor | None,
+        batch_size: int,
+        shuffle: bool,
+        shard: Shard | None = None,
+    ) -> None:
+        for name, other in (("y", y), ("sample_weight", sample_weight)):
+            if other is not None and len(x) != len(other):
+                raise ValueError(
+                    f"x and {name} must have the same number of samples: x has {len(x)}, {name} has {len(other)}."
+                )
         if len(x) == 0:
             raise ValueError("x is empty: there is nothing to train on.")
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self.batch_size, self.shuffle, self.shard = batch_size, shuffle, shard
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> torch.Tensor | None:
+        """This epoch's sample order (None: all samples in order)."""
+        n = len(self.x)
+        if self.shard is None:
+            return torch.randperm(n) if self.shuffle else None
+        if self.shuffle:  # the same permutation on every process, then each takes its share
+            generator = torch.Generator().manual_seed(self.shard.seed + self.epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        per_process = math.ceil(n / self.shard.world)
+        order = torch.cat([order, order[: per_process * self.shard.world - n]])  # equal shares
+        return order[self.shard.rank :: self.shard.world]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        n = len(self.x) if self.shard is None else math.ceil(len(self.x) / self.shard.world)
+        return math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        n = len(self.x)
-        order = torch.randperm(n) if self.shuffle else None
+        order = self.indices()
+        n = len(self.x) if order is None else len(order)
         for start in range(0, n, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
-            yield (self.x[index],) if self.y is None else (self.x[index], self.y[index])
+            index: slice | torch.Tensor = (
+                slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            )
+            yield Batch(*(None if t is None else t[index] for t in (self.x, self.y, self.sample_weight)))
 
     def first(self) -> Batch:
-        return (self.x[:1],) if self.y is None else (self.x[:1], self.y[:1])
+        return Batch(*(None if t is None else t[: self.batch_size] for t in (self.x, self.y, self.sample_weight)))
 
 
 class IterableBatches:
-    """Batches from any iterable of ``(x, y)`` (or ``(x,)`` / ``x`` for predict), e.g. a DataLoader."""
+    """Batches from any iterable of ``(x, y[, sample_weight])`` (or ``x`` alone for predict), e.g. a DataLoader."""
 
     def __init__(self, batches: Iterable[Any]) -> None:
         self.batches = batches
+
+    def set_epoch(self, epoch: int) -> None:
+        sampler = getattr(self.batches, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a DistributedSampler reshuffles per epoch
+            sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
         try:
@@ -78,7 +150,9 @@ class IterableBatches:
     def __iter__(self) -> Iterator[Batch]:
         for i, batch in enumerate(self.batches):
             items = batch if isinstance(batch, (tuple, list)) else (batch,)
-            yield tuple(as_tensor(item, f"batch {i}, item {j}") for j, item in enumerate(items))
+            if len(items) > 3:
+                raise ValueError(f"batch {i} has {len(items)} items; expected (x,), (x, y) or (x, y, sample_weight).")
+            yield Batch(*(as_tensor(item, f"batch {i}, item {j}") for j, item in enumerate(items)))
 
     def first(self) -> Batch:
         return next(iter(self))
@@ -88,22 +162,40 @@ def is_array_like(data: Any) -> bool:
     return isinstance(data, (np.ndarray, torch.Tensor, list))
 
 
-def batches(x: Any, y: Any, batch_size: int | None, shuffle: bool, name: str = "x") -> ArrayBatches | IterableBatches:
+def batches(
+    x: Any,
+    y: Any = None,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    name: str = "x",
+    sample_weight: Any = None,
+    class_weight: Mapping[int, float] | None = None,
+    shard: Shard | None = None,
+) -> ArrayBatches | IterableBatches:
     if is_array_like(x):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
-        return ArrayBatches(as_tensor(x, name), None if y is None else as_tensor(y, "y"), batch_size or 32, shuffle)
-    if y is not None:
+        y_tensor = None if y is None else as_tensor(y, "y")
+        weights = None if sample_weight is None else as_tensor(sample_weight, "sample_weight").float()
+        if class_weight is not None:
+            if y_tensor is None:
+                raise ValueError("class_weight needs targets y.")
+            by_class = class_weights(y_tensor, class_weight)
+            weights = by_class if weights is None else weights * by_class
+        return ArrayBatches(as_tensor(x, name), y_tensor, weights, batch_size or 32, shuffle, shard)
+    if y is not None or sample_weight is not None or class_weight is not None:
         raise ValueError(
-            f"y must be None when x is an iterable of batches (received {type(x).__name__}); "
-            "the batches carry their own targets."
+            f"y, sample_weight and class_weight must be None when x is an iterable of batches (received "
+            f"{type(x).__name__}); the batches carry their own targets and weights."
         )
     if x is None:
         raise ValueError("fit / evaluate / predict need x.")
     return IterableBatches(x)
 
 
-def split_validation(x: Any, y: Any, validation_split: float) -> tuple[Any, Any, tuple[Any, Any]]:
+def split_validation(
+    x: Any, y: Any, sample_weight: Any, validation_split: float
+) -> tuple[Any, Any, Any, tuple[Any, Any, Any]]:
     """Keras's split: the last ``validation_split`` of the samples, taken before any shuffling."""
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), received {validation_split}.")
@@ -118,4 +210,11 @@ def split_validation(x: Any, y: Any, validation_split: float) -> tuple[Any, Any,
             f"validation_split={validation_split} of {n} samples leaves "
             f"{'no training' if split_at == 0 else 'no validation'} samples."
         )
-    return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+
+    def head(a: Any) -> Any:
+        return None if a is None else a[:split_at]
+
+    def tail(a: Any) -> Any:
+        return None if a is None else a[split_at:]
+
+    return head(x), head(y), head(sample_weight), (tail(x), tail(y), tail(sample_weight))

@@ -1,4 +1,12 @@
-"""Losses by Keras name. Each maps (y_pred, y_true) to the mean loss over the batch."""
+"""Losses by Keras name, reduced as Keras reduces them.
+
+A loss function maps ``(y_true, y_pred)`` (Keras's argument order) to one value per sample,
+or per step for sequence outputs: the last axis is averaged (summed for the crossentropies
+over classes). :func:`reduce` then weighs these values by sample weights and by the output
+mask, and averages over the batch as Keras's ``"sum_over_batch_size"`` does: the sum of the
+weighted values divided by their count, where a mask first rescales the valid entries so that
+padded steps count for nothing (the mean over valid steps).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,10 @@ import torch.nn.functional as F
 
 EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before taking logs
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (y_true, y_pred) -> values or scalar
 
 
-def _same_shape(name: str, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+def _same_shape(name: str, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     """y_true reshaped like y_pred when only a trailing 1 differs, as Keras squeezes or expands."""
     if y_true.shape == y_pred.shape:
         return y_true
@@ -30,73 +38,72 @@ def _same_shape(name: str, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.
     )
 
 
-def mean_squared_error(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    y_true = _same_shape("mse", y_pred, y_true).to(y_pred.dtype)
-    return (y_pred - y_true).square().mean()
+def mean_squared_error(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    y_true = _same_shape("mse", y_true, y_pred).to(y_pred.dtype)
+    return (y_pred - y_true).square().mean(dim=-1)
 
 
-def mean_absolute_error(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    y_true = _same_shape("mae", y_pred, y_true).to(y_pred.dtype)
-    return (y_pred - y_true).abs().mean()
+def mean_absolute_error(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    y_true = _same_shape("mae", y_true, y_pred).to(y_pred.dtype)
+    return (y_pred - y_true).abs().mean(dim=-1)
 
 
-def binary_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
-    y_true = _same_shape("binary_crossentropy", y_pred, y_true).to(y_pred.dtype)
+def binary_crossentropy(y_true: torch.Tensor, y_pred: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
+    y_true = _same_shape("binary_crossentropy", y_true, y_pred).to(y_pred.dtype)
     if from_logits:
-        return F.binary_cross_entropy_with_logits(y_pred, y_true)
+        return F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none").mean(dim=-1)
     p = y_pred.clamp(EPSILON, 1 - EPSILON)
-    return -(y_true * p.log() + (1 - y_true) * (1 - p).log()).mean()
+    return -(y_true * p.log() + (1 - y_true) * (1 - p).log()).mean(dim=-1)
 
 
-def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
+def _log_probabilities(y_pred: torch.Tensor, from_logits: bool) -> torch.Tensor:
+    if from_logits:
+        return torch.log_softmax(y_pred, dim=-1)
+    p = y_pred / y_pred.sum(dim=-1, keepdim=True)  # Keras renormalises probabilities first
+    return p.clamp(EPSILON, 1 - EPSILON).log()
+
+
+def categorical_crossentropy(y_true: torch.Tensor, y_pred: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
     if y_true.shape != y_pred.shape:
+        integer_labels = y_true.dim() < y_pred.dim() or y_true.shape[-1] == 1
         hint = (
-            (
-                " Integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them "
-                "with rnnlab.data.to_categorical."
-            )
-            if y_true.dim() < y_pred.dim() or y_true.shape[-1] == 1
+            " Integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them "
+            "with rnnlab.utils.to_categorical."
+            if integer_labels
             else ""
         )
         raise ValueError(
             f"Loss 'categorical_crossentropy' expects one-hot targets shaped like the predictions "
             f"{tuple(y_pred.shape)}, received targets of shape {tuple(y_true.shape)}.{hint}"
         )
-    y_true = y_true.to(y_pred.dtype)
-    if from_logits:
-        log_p = torch.log_softmax(y_pred, dim=-1)
-    else:
-        p = y_pred / y_pred.sum(dim=-1, keepdim=True)
-        log_p = p.clamp(EPSILON, 1 - EPSILON).log()
-    return -(y_true * log_p).sum(dim=-1).mean()
+    return -(y_true.to(y_pred.dtype) * _log_probabilities(y_pred, from_logits)).sum(dim=-1)
 
 
 def sparse_categorical_crossentropy(
-    y_pred: torch.Tensor, y_true: torch.Tensor, from_logits: bool = False
+    y_true: torch.Tensor, y_pred: torch.Tensor, from_logits: bool = False
 ) -> torch.Tensor:
+    labels = sparse_labels("sparse_categorical_crossentropy", y_true, y_pred)
+    return -_log_probabilities(y_pred, from_logits).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
+def sparse_labels(name: str, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    """Integer labels of shape ``y_pred.shape[:-1]`` (a trailing axis of 1 dropped), range-checked."""
     if y_true.dim() == y_pred.dim() and y_true.shape[-1] == 1:
         y_true = y_true.squeeze(-1)
     if tuple(y_true.shape) != tuple(y_pred.shape[:-1]):
         raise ValueError(
-            f"Loss 'sparse_categorical_crossentropy' expects integer labels of shape "
+            f"Loss '{name}' expects integer labels of shape "
             f"{tuple(y_pred.shape[:-1])} for predictions of shape {tuple(y_pred.shape)}, "
             f"received labels of shape {tuple(y_true.shape)}."
         )
-    if y_true.is_floating_point():
-        y_true = y_true.round()
-    labels = y_true.long()
+    labels = (y_true.round() if y_true.is_floating_point() else y_true).long()
     classes = y_pred.shape[-1]
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= classes):
         raise ValueError(
             f"Labels must lie in [0, {classes - 1}] for {classes} output units, received labels "
             f"from {int(labels.min())} to {int(labels.max())}."
         )
-    log_p = (
-        torch.log_softmax(y_pred, dim=-1)
-        if from_logits
-        else (y_pred / y_pred.sum(dim=-1, keepdim=True)).clamp(EPSILON, 1 - EPSILON).log()
-    )
-    return -log_p.gather(-1, labels.unsqueeze(-1)).mean()
+    return labels
 
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
@@ -115,19 +122,55 @@ def canonical_name(loss: str) -> str:
     if name not in LOSSES:
         raise ValueError(
             f"Unknown loss {loss!r}. Expected one of {sorted(LOSSES) + sorted(ALIASES)}, "
-            "or a callable loss(y_pred, y_true) returning a scalar tensor."
+            "or a callable loss(y_true, y_pred) returning one value per sample (or a scalar)."
         )
     return name
 
 
 def get(loss: str | Callable[..., Any], from_logits: bool = False) -> LossFn:
-    """A loss function ``(y_pred, y_true) -> scalar`` from a name or a callable."""
+    """A loss function ``(y_true, y_pred) -> values`` from a name or a callable."""
     if callable(loss):
         return loss
     name = canonical_name(loss)
     fn = LOSSES[name]
     if name in WITH_LOGITS:
-        return lambda y_pred, y_true: fn(y_pred, y_true, from_logits=from_logits)
+        return lambda y_true, y_pred: fn(y_true, y_pred, from_logits=from_logits)
     if from_logits:
         raise ValueError(f"from_logits applies to crossentropy losses, not to {loss!r}.")
     return fn
+
+
+def _match_rank(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Weights shaped to multiply ``values``: a trailing axis of 1 dropped or added, as Keras does."""
+    if weights.dim() == values.dim() + 1 and weights.shape[-1] == 1:
+        weights = weights.squeeze(-1)
+    while weights.dim() < values.dim():
+        weights = weights.unsqueeze(-1)
+    return weights
+
+
+def mask_weights(
+    mask: torch.Tensor | None, sample_weight: torch.Tensor | None, values: torch.Tensor, rescale: bool
+) -> torch.Tensor | None:
+    """Sample weights times the mask; with ``rescale`` the valid entries are scaled by total / valid,
+    so that a mean over all entries becomes the mean over the valid ones (Keras's ``apply_mask``)."""
+    weights = None if sample_weight is None else _match_rank(sample_weight.to(values.dtype), values)
+    if mask is None:
+        return weights
+    m = _match_rank(mask.to(values.dtype), values)
+    if rescale:
+        valid = m.sum()
+        m = m * (m.numel() / valid if bool(valid > 0) else 0.0)
+    return m if weights is None else weights * m
+
+
+def reduce(
+    values: torch.Tensor, sample_weight: torch.Tensor | None = None, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Keras's ``sum_over_batch_size``: ``sum(values * weights) / values.numel()``, masks rescaled."""
+    if values.dim() == 0:
+        return values  # a loss that reduced itself
+    weights = mask_weights(mask, sample_weight, values, rescale=True)
+    if weights is not None:
+        values = values * weights
+    return values.sum() / max(values.numel(), 1)

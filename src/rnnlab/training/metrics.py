@@ -1,4 +1,9 @@
-"""Metrics by Keras name, and running means over an epoch."""
+"""Metrics by Keras name, and the running means that turn them into epoch values.
+
+A metric function maps ``(y_true, y_pred)`` to one value per sample (or per step); ``Mean``
+averages them over an epoch the way Keras's ``MeanMetricWrapper`` does: masked steps and zero
+sample weights count for nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,31 @@ from collections.abc import Callable
 
 import torch
 
-MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .losses import mask_weights, sparse_labels
+
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (y_true, y_pred) -> values
 
 
-def binary_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+def binary_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     y_true = y_true.reshape(y_pred.shape) if y_true.numel() == y_pred.numel() else y_true
-    return ((y_pred > threshold).to(y_pred.dtype) == y_true.to(y_pred.dtype)).to(y_pred.dtype).mean()
+    hits = (y_pred > threshold).to(y_pred.dtype) == y_true.to(y_pred.dtype)
+    return hits.to(y_pred.dtype).mean(dim=-1)
 
 
-def categorical_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    return (y_pred.argmax(-1) == y_true.argmax(-1)).to(y_pred.dtype).mean()
+def categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    return (y_pred.argmax(-1) == y_true.argmax(-1)).to(y_pred.dtype)
 
 
-def sparse_categorical_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    if y_true.dim() == y_pred.dim() and y_true.shape[-1] == 1:
-        y_true = y_true.squeeze(-1)
-    return (y_pred.argmax(-1) == y_true.round().long()).to(y_pred.dtype).mean()
+def sparse_categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    return (y_pred.argmax(-1) == sparse_labels("sparse_categorical_accuracy", y_true, y_pred)).to(y_pred.dtype)
 
 
-def mae(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    return (y_pred - y_true.reshape(y_pred.shape).to(y_pred.dtype)).abs().mean()
+def mae(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    return (y_pred - y_true.reshape(y_pred.shape).to(y_pred.dtype)).abs().mean(dim=-1)
 
 
-def mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-    return (y_pred - y_true.reshape(y_pred.shape).to(y_pred.dtype)).square().mean()
+def mse(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+    return (y_pred - y_true.reshape(y_pred.shape).to(y_pred.dtype)).square().mean(dim=-1)
 
 
 METRICS: dict[str, MetricFn] = {
@@ -39,10 +45,11 @@ METRICS: dict[str, MetricFn] = {
     "mae": mae,
     "mse": mse,
 }
-ALIASES = {"mean_absolute_error": "mae", "mean_squared_error": "mse", "acc": "accuracy"}
+ALIASES = {"mean_absolute_error": "mae", "mean_squared_error": "mse"}
+ACCURACY = ("accuracy", "acc")  # resolved from the shapes; logged under the name the user gave
 
 
-def resolve_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> str:
+def resolve_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> str:
     """Which accuracy "accuracy" means, decided from the shapes alone, as Keras 3 does."""
     if y_pred.shape[-1] == 1:
         return "binary_accuracy"
@@ -52,25 +59,45 @@ def resolve_accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> str:
 
 
 def check_name(metric: str) -> str:
+    if metric in ACCURACY:
+        return metric
     name = ALIASES.get(metric, metric)
-    if name != "accuracy" and name not in METRICS:
+    if name not in METRICS:
         raise ValueError(
             f"Unknown metric {metric!r}. Expected 'accuracy', one of {sorted(METRICS)}, "
-            "or a callable metric(y_pred, y_true) returning a scalar tensor."
+            "or a callable metric(y_true, y_pred) returning one value per sample."
         )
     return name
 
 
 class Mean:
-    """A mean of batch values weighted by batch size (what Keras shows per epoch)."""
+    """A running mean, as Keras's ``Mean``: ``update(value, weight)`` for a batch value, or
+    ``update_values`` for per-sample values with their mask and sample weights."""
 
     def __init__(self) -> None:
         self.total = 0.0
-        self.count = 0
+        self.count = 0.0
 
-    def update(self, value: float, weight: int) -> None:
+    def update(self, value: float, weight: float) -> None:
         self.total += value * weight
         self.count += weight
+
+    def update_values(
+        self, values: torch.Tensor, mask: torch.Tensor | None = None, sample_weight: torch.Tensor | None = None
+    ) -> None:
+        values = values.detach().double()
+        if values.dim() == 0:
+            self.update(float(values), 1.0)
+            return
+        weights = mask_weights(mask, sample_weight, values, rescale=False)
+        steps = values[0].numel()  # per-sample means, as Keras reduces the trailing axes
+        if weights is None:
+            self.total += float(values.sum()) / steps
+            self.count += float(len(values))
+            return
+        weights = weights.double().expand_as(values)
+        self.total += float((values * weights).sum()) / steps
+        self.count += float(weights.sum()) / steps
 
     def result(self) -> float:
         return self.total / self.count if self.count else float("nan")

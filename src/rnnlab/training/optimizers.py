@@ -32,6 +32,20 @@ def spec(name: str, **kwargs: Any) -> dict[str, Any]:
     return {"class_name": cls.__name__, "config": _json_ready(config)}
 
 
+def from_object(optimizer: Any, learning_rate: float | None = None) -> dict[str, Any]:
+    """The spec of an optimizer object that describes itself (``spec()``), e.g. a Keras-style one."""
+    describe_self = getattr(optimizer, "spec", None)
+    if not callable(describe_self):
+        raise TypeError(
+            f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}), a torch.optim.Optimizer or an "
+            f"rnnlab optimizer, received {type(optimizer).__name__}."
+        )
+    found: dict[str, Any] = describe_self()
+    if learning_rate is not None:
+        found = {**found, "config": {**found["config"], "lr": learning_rate}}
+    return found
+
+
 def describe(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The spec of an existing optimizer (its class and the hyper-parameters of its first group)."""
     group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}

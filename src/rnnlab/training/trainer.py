@@ -1,20 +1,32 @@
-"""`Trainer`: Keras's compile / fit / evaluate / predict for any torch module with a forward."""
+"""The training loop as its own object: Keras's fit / evaluate / predict for any torch module.
+
+``Trainer`` holds the model it trains and the module that runs the batches (the model itself,
+or the model wrapped in ``DistributedDataParallel``), the compiled settings, the optimizer and
+a ``TrainState`` that callbacks read and write (how many epochs are done, optimizer steps,
+whether to stop). It knows nothing of layers: only ``forward``, parameters and, when the model
+offers one, the output mask.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from . import losses, optimizers
-from . import metrics as metrics_lib
+from . import distributed
 from .callbacks import Callback, CallbackList, History, ProgressBar
-from .callbacks.logging import format_logs
-from .data import Batch, batches, split_validation
+from .callbacks.logging import report_evaluation
+from .compiled import Compiled, MetricSet
+from .data import ArrayBatches, Batch, IterableBatches, batches, split_validation
+from .losses import reduce
+from .metrics import Mean
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device | None:
@@ -22,143 +34,202 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
         return None
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"Unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device {device!r} asked for, but no CUDA GPU is available here; use 'cpu' or 'auto'.")
+    return resolved
+
+
+@dataclass
+class TrainState:
+    """Where the loop stands; saved by BackupAndRestore so a resumed run continues exactly."""
+
+    epoch: int = 0  # epochs completed: the index of the next epoch to run
+    step: int = 0  # optimizer steps taken
+    stop_training: bool = False  # set by a callback (or a non-finite step): end after this batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+
+class FiniteGuard:
+    """Keeps the weights finite: an optimizer step that makes any weight NaN or infinite is undone,
+    weights and optimizer state alike, from copies taken just before it."""
+
+    def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
+        self.params, self.optimizer = params, optimizer
+        self.saved: list[torch.Tensor] = []
+        self.saved_state: list[torch.Tensor] = []
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        return [t for p in self.params for t in self.optimizer.state.get(p, {}).values() if isinstance(t, torch.Tensor)]
+
+    @torch.no_grad()
+    def save(self) -> None:
+        state = self._state_tensors()
+        if len(self.saved) != len(self.params):
+            self.saved = [p.detach().clone() for p in self.params]
+        else:
+            torch._foreach_copy_(self.saved, [p.detach() for p in self.params])
+        if [t.shape for t in self.saved_state] != [t.shape for t in state]:
+            self.saved_state = [t.detach().clone() for t in state]
+        elif state:
+            torch._foreach_copy_(self.saved_state, state)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        torch._foreach_copy_([p.detach() for p in self.params], self.saved)
+        state = self._state_tensors()
+        if len(state) == len(self.saved_state):
+            if state:
+                torch._foreach_copy_(state, self.saved_state)
+        else:  # the step created the state: forget it
+            for p in self.params:
+                self.optimizer.state.pop(p, None)
+
+    @torch.no_grad()
+    def all_finite(self, tensors: Iterable[torch.Tensor | None]) -> bool:
+        sums = [t.detach().sum() for t in tensors if t is not None]
+        return not sums or bool(torch.isfinite(torch.stack(sums).sum()))
+
+
+@contextlib.contextmanager
+def kept_states(model: nn.Module) -> Iterator[None]:
+    """Calls inside leave the carried states of stateful layers as they were (a build probe)."""
+    saved = [(m, m.states) for m in model.modules() if getattr(m, "stateful", False) and hasattr(m, "states")]
+    try:
+        yield
+    finally:
+        for module, states in saved:
+            module.states = states
+
+
+def forward(module: nn.Module, x: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(outputs, output mask) of one call. rnnlab models take ``training`` and give their output
+    mask; any other module runs in its own train/eval mode and has no mask."""
+    inner = getattr(module, "module", module)  # DistributedDataParallel keeps the model as .module
+    if getattr(inner, "takes_call_options", False):
+        y_pred, mask = module(x, training=training, return_mask=True)
+        return y_pred, mask
+    return module(x), None
+
+
+@contextlib.contextmanager
+def mode(module: nn.Module, training: bool) -> Iterator[None]:
+    """``module.train(training)`` for the block, then the mode it had."""
+    was = module.training
+    module.train(training)
+    try:
+        yield
+    finally:
+        module.train(was)
 
 
 class Trainer:
-    """Mixed into ``Model``: training knows nothing of layers, only of ``forward`` and parameters."""
+    """Runs ``fit`` / ``evaluate`` / ``predict`` for ``model`` with the ``compiled`` settings."""
 
-    optimizer: torch.optim.Optimizer | None = None
-    compile_config: dict[str, Any] | None = None
-    stop_training = False
+    def __init__(self, model: nn.Module, compiled: Compiled) -> None:
+        self.model = model
+        self.module: nn.Module = model  # what runs the batches: the model, or DDP(model)
+        self.compiled = compiled
+        self.metrics = MetricSet(compiled)
+        self.state = TrainState()
+        self.process = distributed.current()
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._guard: FiniteGuard | None = None
 
-    # -- compile --------------------------------------------------------------------------
-    def compile(
-        self,
-        optimizer: str | torch.optim.Optimizer = "rmsprop",
-        loss: Any = None,
-        metrics: Sequence[str | Callable] | None = None,
-        *,
-        learning_rate: float | None = None,
-        from_logits: bool = False,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        device: str | torch.device | None = None,
-    ) -> None:
-        """Choose the optimizer, loss and metrics.
-
-        Args:
-            optimizer: "adam", "sgd", "rmsprop" or "adamw" with Keras's defaults (learning
-                rate 1e-3; 1e-2 for SGD; ``learning_rate=`` overrides), or a torch optimizer.
-            loss: "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
-                "sparse_categorical_crossentropy", or a callable ``loss(y_pred, y_true)``.
-            metrics: "accuracy" (binary, categorical or sparse, chosen from the shapes as
-                Keras does), "mae", "mse", or callables.
-            from_logits: the crossentropy losses take logits instead of probabilities.
-            clipnorm: clip each weight's gradient to this norm (Keras's ``clipnorm``);
-                ``global_clipnorm`` clips all gradients together; ``clipvalue`` elementwise.
-            device: move the model there ("auto": CUDA when available).
-        """
-        if loss is None:
-            raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='sparse_categorical_crossentropy'.")
-        self.loss_fn = losses.get(loss, from_logits)
-        self.metric_names = [m if callable(m) else metrics_lib.check_name(m) for m in (metrics or [])]
-        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        if device is not None:
-            self.to(resolve_device(device))
-        if isinstance(optimizer, torch.optim.Optimizer):
-            self.optimizer, self._optimizer_spec = optimizer, optimizers.describe(optimizer)
-        elif isinstance(optimizer, dict):  # a saved spec: {"class_name": ..., "config": ...}
-            self.optimizer, self._optimizer_spec = None, optimizer
-        else:
-            extra = {} if learning_rate is None else {"learning_rate": learning_rate}
-            self.optimizer, self._optimizer_spec = None, optimizers.spec(optimizer, **extra)
-        serialisable = not callable(loss) and all(isinstance(m, str) for m in self.metric_names)
-        self.compile_config = (
-            {
-                "optimizer": self._optimizer_spec,
-                "loss": loss if serialisable else None,
-                "metrics": list(self.metric_names) if serialisable else None,
-                "from_logits": from_logits,
-                "clipnorm": clipnorm,
-                "clipvalue": clipvalue,
-                "global_clipnorm": global_clipnorm,
-            }
-            if serialisable
-            else None
-        )
-        self._metric_fns: list[tuple[str, Callable]] | None = None
-
-    def _require_compiled(self) -> None:
-        if getattr(self, "loss_fn", None) is None:
-            raise ValueError("Call model.compile(optimizer=..., loss=...) before fit or evaluate.")
+    # -- the pieces built once weights exist ----------------------------------------------
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer, created from the compile settings the first time it is needed."""
+        if self._optimizer is None:
+            self._optimizer = self.compiled.build_optimizer(self.model.parameters())
+        return self._optimizer
 
     @property
     def device(self) -> torch.device:
-        param = next(self.parameters(), None)
+        param = next(self.model.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
+    @property
+    def is_main_process(self) -> bool:
+        return self.process.rank == 0
+
     def _prepare(self, batch: Batch) -> None:
-        """Build lazy layers from one sample and create the optimizer once weights exist."""
-        if not getattr(self, "built", True) or any(not getattr(m, "built", True) for m in self.modules()):
-            was_training = self.training
-            with torch.no_grad():
-                self.eval()(batch[0].to(self.device))
-            self.train(was_training)
-        self.build_optimizer()
+        """Build lazy layers from the first batch (keeping stateful layers' states), then the
+        optimizer, then the data-parallel wrapper when this is one process of several."""
+        unbuilt = not getattr(self.model, "built", True) or any(
+            not getattr(m, "built", True) for m in self.model.modules()
+        )
+        if unbuilt:
+            with torch.no_grad(), kept_states(self.model), mode(self.model, False):
+                forward(self.model, batch.x.to(self.device), training=False)
+        self.optimizer  # noqa: B018 - create it now that every weight exists
+        if self.process.world > 1 and self.module is self.model:
+            self.module = distributed.wrap(self.model, self.device)
 
-    def build_optimizer(self) -> torch.optim.Optimizer:
-        """The optimizer, created from the compile spec the first time weights exist."""
-        if self.optimizer is None:
-            self.optimizer = optimizers.build(self._optimizer_spec, self.parameters())
-        return self.optimizer
+    # -- one batch -------------------------------------------------------------------------
+    def compute_loss(
+        self, y: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
 
-    def _metrics_for(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> list[tuple[str, Callable]]:
-        if self._metric_fns is None:
-            fns = []
-            for m in self.metric_names:
-                if callable(m):
-                    fns.append((getattr(m, "__name__", "metric"), m))
-                elif m == "accuracy":
-                    fns.append(("accuracy", metrics_lib.METRICS[metrics_lib.resolve_accuracy(y_pred, y_true)]))
-                else:
-                    fns.append((m, metrics_lib.METRICS[m]))
-            self._metric_fns = fns
-        return self._metric_fns
-
-    # -- one step -------------------------------------------------------------------------
-    def _clip_gradients(self) -> None:
-        params = [p for p in self.parameters() if p.grad is not None]
-        if self.clipvalue is not None:
-            torch.nn.utils.clip_grad_value_(params, self.clipvalue)
-        if self.clipnorm is not None:
-            for p in params:
-                torch.nn.utils.clip_grad_norm_([p], self.clipnorm)
-        if self.global_clipnorm is not None:
-            torch.nn.utils.clip_grad_norm_(params, self.global_clipnorm)
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """One optimizer step; a non-finite loss leaves the weights untouched."""
-        self.optimizer.zero_grad(set_to_none=True)
-        y_pred = self(x)
-        loss = self.loss_fn(y_pred, y)
-        value = loss.item()
-        if math.isfinite(value):
+    def train_step(self, batch: Batch) -> tuple[float, torch.Tensor, torch.Tensor | None, str | None]:
+        """One optimizer step: (loss, predictions, output mask, problem). A step that would make the
+        weights non-finite is skipped, or undone, and names the problem; the model keeps its last
+        finite weights."""
+        assert batch.y is not None
+        optimizer = self.optimizer
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self._guard is None:
+            self._guard = FiniteGuard(params, optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        y_pred, mask = forward(self.module, batch.x, training=True)
+        loss = self.compute_loss(batch.y, y_pred, batch.sample_weight, mask)
+        value = float(loss.detach())
+        if math.isfinite(value) or self.process.world > 1:  # every process takes part in the all-reduce
             loss.backward()
-            self._clip_gradients()
-            self.optimizer.step()
-        return value, y_pred.detach()
+            self.compiled.clip_gradients(params)
+        if not math.isfinite(value):
+            return value, y_pred.detach(), mask, f"the loss is {value}"
+        if not self._guard.all_finite(p.grad for p in params):  # all-reduced: every process agrees
+            return value, y_pred.detach(), mask, "the gradients are not finite"
+        self._guard.save()
+        optimizer.step()
+        if not self._guard.all_finite(params):
+            self._guard.restore()
+            return value, y_pred.detach(), mask, "the update made weights non-finite, so it was undone"
+        self.state.step += 1
+        return value, y_pred.detach(), mask, None
 
-    def _update_metrics(
-        self, running: dict[str, metrics_lib.Mean], loss: float, y_pred: torch.Tensor, y: torch.Tensor, prefix: str = ""
+    def _update_logs(
+        self,
+        running: dict[str, Mean],
+        loss: float,
+        batch: Batch,
+        y_pred: torch.Tensor,
+        mask: torch.Tensor | None,
+        prefix: str = "",
     ) -> None:
-        n = len(y)
-        running.setdefault(prefix + "loss", metrics_lib.Mean()).update(loss, n)
-        for name, fn in self._metrics_for(y_pred, y):
-            running.setdefault(prefix + name, metrics_lib.Mean()).update(float(fn(y_pred, y)), n)
+        assert batch.y is not None
+        running.setdefault(prefix + "loss", Mean()).update(loss, len(batch.x))
+        for name, fn, weighted in self.metrics.resolve(batch.y, y_pred):
+            values = fn(batch.y, y_pred)
+            running.setdefault(prefix + name, Mean()).update_values(
+                values, mask, batch.sample_weight if weighted else None
+            )
 
-    # -- fit ------------------------------------------------------------------------------
+    def _results(self, running: dict[str, Mean]) -> dict[str, float]:
+        """Epoch values; in a data-parallel run, over every process's samples."""
+        return distributed.combine(running, self.process)
+
+    # -- fit ---------------------------------------------------------------------------------
     def fit(
         self,
         x: Any = None,
@@ -171,98 +242,105 @@ class Trainer:
         validation_data: Any = None,
         shuffle: bool = True,
         initial_epoch: int = 0,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
     ) -> History:
-        """Train for ``epochs`` epochs; returns a ``History`` (``history.history["loss"]``, ...).
-
-        ``x, y``: arrays or tensors, or ``x`` an iterable of ``(x, y)`` batches (a DataLoader).
-        ``validation_split`` holds out the last fraction of the samples, before shuffling.
-        ``validation_data``: ``(x_val, y_val)`` or an iterable of batches.
-        """
-        self._require_compiled()
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, received {epochs!r}.")
         if validation_split and validation_data is None:
-            x, y, validation_data = split_validation(x, y, validation_split)
-        train = batches(x, y, batch_size, shuffle)
-        val = None
-        if validation_data is not None:
-            val = (
-                batches(*validation_data, batch_size, False, "x_val")
-                if isinstance(validation_data, tuple)
-                else batches(validation_data, None, batch_size, False, "x_val")
-            )
+            x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
+        shard = self.process.shard()
+        train = batches(x, y, batch_size, shuffle, "x", sample_weight, class_weight, shard)
+        val = self._validation_batches(validation_data, batch_size, shard)
         first = train.first()
-        if len(first) < 2:
+        if first.y is None:
             raise ValueError("fit needs targets: pass y, or batches of (x, y).")
         self._prepare(first)
-        self._check_loss_fits(first)
 
         verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
-        extra = [ProgressBar(verbose)] if verbose else []
+        display = [ProgressBar(verbose)] if verbose and self.is_main_process else []
         callback_list = CallbackList(
-            [*extra, *(callbacks or []), history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
+            [*display, *(callbacks or []), history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
         )
-        self.history = history
-        self.stop_training = False
-        self._initial_epoch = initial_epoch
+        self.state.epoch, self.state.stop_training = initial_epoch, False
         callback_list.on_train_begin()
         logs: dict[str, float] = {}
-        for epoch in range(self._initial_epoch, epochs):
+        while self.state.epoch < epochs and not self.state.stop_training:
+            epoch = self.state.epoch
             callback_list.on_epoch_begin(epoch)
-            logs = self._train_epoch(train, callback_list, epoch)
+            train.set_epoch(epoch)
+            logs = self._train_epoch(train, callback_list)
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self._evaluate_batches(val).items()})
+            self.state.epoch = epoch + 1
             callback_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+            self.state.stop_training = distributed.any_process(self.state.stop_training, self.process)
         callback_list.on_train_end(logs)
         return history
 
-    def _check_loss_fits(self, batch: Batch) -> None:
-        was_training = self.training
-        with torch.no_grad():
-            x, y = (t.to(self.device) for t in batch[:2])
-            self.loss_fn(self.eval()(x), y)  # raises a clear error for shapes that do not fit
-        self.train(was_training)
+    def _validation_batches(
+        self, data: Any, batch_size: int | None, shard: Any
+    ) -> ArrayBatches | IterableBatches | None:
+        if data is None:
+            return None
+        if isinstance(data, tuple):
+            if len(data) not in (2, 3):
+                raise ValueError(
+                    f"validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight), received a tuple of "
+                    f"{len(data)} items."
+                )
+            return batches(
+                data[0], data[1], batch_size, False, "x_val", data[2] if len(data) == 3 else None, None, shard
+            )
+        return batches(data, None, batch_size, False, "x_val")
 
-    def _train_epoch(self, train: Any, callback_list: CallbackList, epoch: int) -> dict[str, float]:
-        self.train()
-        running: dict[str, metrics_lib.Mean] = {}
+    def _train_epoch(self, train: ArrayBatches | IterableBatches, callback_list: CallbackList) -> dict[str, float]:
+        with mode(self.module, True):
+            return self._train_batches(train, callback_list)
+
+    def _train_batches(self, train: ArrayBatches | IterableBatches, callback_list: CallbackList) -> dict[str, float]:
+        running: dict[str, Mean] = {}
         device = self.device
         for step, batch in enumerate(train):
             callback_list.on_train_batch_begin(step)
-            x, y = (t.to(device) for t in batch[:2])
-            loss, y_pred = self.train_step(x, y)
-            self._update_metrics(running, loss, y_pred, y)
-            batch_logs = {k: m.result() for k, m in running.items()}
-            if not math.isfinite(loss):
+            batch = batch.to(device)
+            if batch.y is None:
+                raise ValueError(f"fit needs targets: batch {step} has none. Give batches of (x, y).")
+            loss, y_pred, mask, problem = self.train_step(batch)
+            self._update_logs(running, loss, batch, y_pred, mask)
+            if problem is not None:
                 warnings.warn(
-                    f"Epoch {epoch + 1}, batch {step + 1}: the loss is {loss}; training stops here "
-                    "with the weights of the previous step. Lower the learning rate, clip "
-                    "gradients (compile(clipnorm=1.0)) or check the data.",
+                    f"Epoch {self.state.epoch + 1}, batch {step + 1}: {problem}; training stops here with the last "
+                    "finite weights. Lower the learning rate, clip gradients (compile(clipnorm=1.0)) or check the "
+                    "data.",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
-                self.stop_training = True
-            callback_list.on_train_batch_end(step, batch_logs)
-            if self.stop_training:
+                self.state.stop_training = True
+            callback_list.on_train_batch_end(step, {k: m.result() for k, m in running.items()})
+            if self.process.world > 1:
+                self.state.stop_training = distributed.any_process(self.state.stop_training, self.process)
+            if self.state.stop_training:
                 break
-        return {k: m.result() for k, m in running.items()}
+        return self._results(running)
 
-    # -- evaluate / predict ---------------------------------------------------------------
+    # -- evaluate / predict -------------------------------------------------------------------
     @torch.no_grad()
-    def _evaluate_batches(self, data: Any) -> dict[str, float]:
-        was_training = self.training
-        self.eval()
-        running: dict[str, metrics_lib.Mean] = {}
+    def _evaluate_batches(self, data: ArrayBatches | IterableBatches) -> dict[str, float]:
+        running: dict[str, Mean] = {}
         device = self.device
-        for batch in data:
-            if len(batch) < 2:
-                raise ValueError("evaluate needs targets: pass y, or batches of (x, y).")
-            x, y = (t.to(device) for t in batch[:2])
-            y_pred = self(x)
-            self._update_metrics(running, float(self.loss_fn(y_pred, y)), y_pred, y)
-        self.train(was_training)
-        return {k: m.result() for k, m in running.items()}
+        with mode(self.model, False):
+            for batch in data:
+                self._evaluate_batch(batch.to(device), running)
+        return self._results(running)
+
+    def _evaluate_batch(self, batch: Batch, running: dict[str, Mean]) -> None:
+        if batch.y is None:
+            raise ValueError("evaluate needs targets: pass y, or batches of (x, y).")
+        y_pred, mask = forward(self.model, batch.x, training=False)
+        loss = float(self.compute_loss(batch.y, y_pred, batch.sample_weight, mask))
+        self._update_logs(running, loss, batch, y_pred, mask)
 
     def evaluate(
         self,
@@ -270,29 +348,29 @@ class Trainer:
         y: Any = None,
         batch_size: int | None = None,
         verbose: int | str = "auto",
+        sample_weight: Any = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        """Loss (and metrics) over the data, without building autograd graphs.
-
-        Returns the loss alone when there are no metrics, else ``[loss, *metrics]``, as Keras.
-        """
-        self._require_compiled()
-        data = batches(x, y, batch_size, False)
+        data = batches(x, y, batch_size, False, "x", sample_weight, None, self.process.shard())
         self._prepare(data.first())
         logs = self._evaluate_batches(data)
-        if verbose not in (0, "0"):
-            print(format_logs(logs))
+        if verbose not in (0, "0") and self.is_main_process:
+            report_evaluation(logs)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    @torch.no_grad()
-    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
-        """Outputs for ``x`` as a NumPy array, batch by batch, in inference mode."""
-        data = batches(x, None, batch_size, False)
-        was_training = self.training
-        self.eval()
-        outputs = [self(batch[0].to(self.device)).cpu() for batch in data]
-        self.train(was_training)
-        return torch.cat(outputs).numpy()
+    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        return predict(self.model, x, batch_size)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Any, batch_size: int | None = None) -> np.ndarray:
+    """Outputs of ``model`` for ``x``, batch by batch, in inference mode, as one NumPy array."""
+    data = batches(x, None, batch_size, False)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    with mode(model, False):
+        outputs = [forward(model, batch.x.to(device), training=False)[0].cpu() for batch in data]
+    return torch.cat(outputs).numpy()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 Logs = dict[str, float]
+log = logging.getLogger("rnnlab.callbacks")
 
 
 class Callback:
@@ -15,13 +20,24 @@ class Callback:
 
     A callback with state worth resuming (``BackupAndRestore``) implements ``state_dict()``
     and ``load_state_dict(state)``; tensors and NumPy arrays inside are saved exactly.
+
+    ``self.model`` is the model being trained (as in Keras); ``self.trainer`` the loop, with its
+    ``state`` (epochs done, steps, ``stop_training``), ``optimizer`` and ``is_main_process``. In a
+    data-parallel run every process runs every callback on the same combined epoch logs, except
+    those with ``main_process_only`` (writers and displays), which run in process 0 only.
     """
 
     model: Any = None
+    trainer: Trainer | None = None
     params: dict[str, Any] = {}
+    main_process_only = False
+    order = 0  # callbacks with a higher order run after the others
 
     def set_model(self, model: Any) -> None:
         self.model = model
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        self.trainer = trainer
 
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -93,7 +109,7 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: Invalid loss, terminating training")
+            log.warning("Batch %d: Invalid loss, terminating training", batch)
             self.model.stop_training = True
 
 
@@ -101,14 +117,19 @@ class CallbackList:
     """Calls each hook on every callback, in order; callbacks that save state (``order = 1``)
     run after the others, so they save what the others have just updated."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
+    def __init__(self, callbacks: Iterable[Callback], trainer: Trainer, params: dict[str, Any]) -> None:
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be rnnlab.callbacks.Callback instances, received {type(cb).__name__}.")
-        self.callbacks = sorted(callbacks, key=lambda cb: getattr(cb, "order", 0))
+        ordered = sorted(callbacks, key=lambda cb: cb.order)
+        # Keys by position among all callbacks, so every process reads the same backup entries.
+        keyed = [(f"{i}:{type(cb).__name__}", cb) for i, cb in enumerate(ordered)]
+        self.keyed = [(k, cb) for k, cb in keyed if trainer.is_main_process or not cb.main_process_only]
+        self.callbacks = [cb for _, cb in self.keyed]
         for cb in self.callbacks:
-            cb.set_model(model)
+            cb.set_model(trainer.model)
+            cb.set_trainer(trainer)
             cb.set_params(params)
             if hasattr(cb, "set_callback_list"):
                 cb.set_callback_list(self)
@@ -136,11 +157,10 @@ class CallbackList:
         self._call("on_train_batch_end", batch, logs)
 
     def state_dict(self) -> dict[str, Any]:
-        return {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)}
+        return {key: cb.state_dict() for key, cb in self.keyed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for i, cb in enumerate(self.callbacks):
-            key = f"{i}:{type(cb).__name__}"
+        for key, cb in self.keyed:
             if key not in state:
                 raise ValueError(
                     f"The backup was made with other callbacks ({sorted(state)}); "

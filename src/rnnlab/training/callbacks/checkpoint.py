@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ... import saving
-from .base import Callback, CallbackList, Logs
+from .base import Callback, CallbackList, Logs, log
 from .monitor import monitor_op, monitored
 
 
@@ -21,6 +22,8 @@ class ModelCheckpoint(Callback):
     ``filepath`` may hold ``{epoch}`` (1-based, as Keras) and any logged value, e.g.
     ``"ckpt/{epoch:02d}-{val_loss:.3f}.safetensors"``. Writes are atomic.
     """
+
+    main_process_only = True
 
     def __init__(
         self,
@@ -56,17 +59,17 @@ class ModelCheckpoint(Callback):
                 return
             if self.best is not None and not self.monitor_op(current, self.best):
                 if self.verbose > 0:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    log.info(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose > 0:
                 previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(
+                log.info(
                     f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
                     f"saving model to {path}"
                 )
             self.best = current
         elif self.verbose > 0:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            log.info(f"Epoch {epoch + 1}: saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -104,51 +107,66 @@ class BackupAndRestore(Callback):
     """Makes ``fit`` resumable: a run killed at any moment and started again with the same call
     continues from the last completed epoch.
 
-    After every epoch it saves, atomically, into ``backup_dir``: the weights, the optimizer
-    state, the epoch counter, every callback's state (History included) and the random
-    states used for shuffling and dropout; so on CPU the resumed run ends with the same
-    weights as one never interrupted. The backup is deleted when training completes.
+    After every epoch it saves, atomically, ``backup_dir/backup.safetensors``: the weights, the
+    optimizer state, the loop's state (epochs done, steps), every callback's state (History
+    included) and the random states used for shuffling and dropout; so on CPU the resumed run
+    ends with the same weights as one never interrupted. When training completes it deletes
+    that file, and ``backup_dir`` too if it created the folder and nothing else is in it.
     """
 
     order = 1  # after every other callback: restore their state, save what they updated
+    FILENAME = "backup.safetensors"
 
-    def __init__(self, backup_dir: str, delete_checkpoint: bool = True) -> None:
+    def __init__(self, backup_dir: str | os.PathLike[str], delete_checkpoint: bool = True) -> None:
         self.backup_dir = Path(backup_dir)
         self.delete_checkpoint = delete_checkpoint
         self.callback_list: CallbackList | None = None
+        self._created_dir = False
 
     @property
     def path(self) -> Path:
-        return self.backup_dir / "backup.safetensors"
+        return self.backup_dir / self.FILENAME
 
     def set_callback_list(self, callback_list: CallbackList) -> None:
         self.callback_list = callback_list
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        self._completed = False
+        assert self.trainer is not None and self.callback_list is not None
+        if self.backup_dir.exists() and not self.backup_dir.is_dir():
+            raise ValueError(f"BackupAndRestore: {self.backup_dir} is a file; backup_dir must be a folder.")
+        self._created_dir = self._created_dir or not self.backup_dir.exists()
         if not self.path.exists():
             return
         state = saving.load_tree(self.path)
         saving.load_state(self.model, state["weights"], self.path)
-        self.model.optimizer.load_state_dict(state["optimizer"])
+        self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.callback_list.load_state_dict(state["callbacks"])
         set_rng_state(state["rng"])
-        self.model._initial_epoch = state["epoch"] + 1
-        print(f"BackupAndRestore: resuming from the end of epoch {state['epoch'] + 1} ({self.path}).")
+        self.trainer.state.load_state_dict(state["loop"])
+        self._created_dir = bool(state.get("created_dir", False))  # by the run that was interrupted
+        log.info("BackupAndRestore: resuming after epoch %d (%s).", self.trainer.state.epoch, self.path)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        assert self.trainer is not None and self.callback_list is not None
+        if not self.trainer.is_main_process:
+            return
         saving.save_tree(
             self.path,
             {
-                "epoch": epoch,
+                "loop": self.trainer.state.state_dict(),
                 "weights": dict(self.model.state_dict().items()),
-                "optimizer": self.model.optimizer.state_dict(),
+                "optimizer": self.trainer.optimizer.state_dict(),
                 "callbacks": self.callback_list.state_dict(),
                 "rng": rng_state(),
+                "created_dir": self._created_dir,
             },
         )
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         # fit calls on_train_end only when training completes, not when it is interrupted.
-        if self.delete_checkpoint and self.backup_dir.exists():
-            shutil.rmtree(self.backup_dir)
+        if not self.delete_checkpoint or self.trainer is None or not self.trainer.is_main_process:
+            return
+        self.path.unlink(missing_ok=True)
+        if self._created_dir:
+            with contextlib.suppress(OSError):  # not empty: someone else's files stay
+                self.backup_dir.rmdir()

@@ -7,21 +7,35 @@ import io
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Any
 
 from ... import saving
 from .base import Callback, Logs
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
+def _tqdm(**kwargs: Any) -> tqdm:
+    from tqdm.auto import tqdm  # imported when a bar is first shown: `import rnnlab` stays light
+
+    return tqdm(**kwargs)
 
 
 def format_logs(logs: Logs) -> str:
     return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
 
 
+def report_evaluation(logs: Logs) -> None:
+    """evaluate's one-line display (the progress display prints; the library logs)."""
+    print(format_logs(logs), flush=True)
+
+
 class ProgressBar(Callback):
     """``verbose=1``: a bar per epoch with loss, metrics and ETA (one line per epoch when the output
     is not a terminal); ``verbose=2``: one line per epoch."""
+
+    main_process_only = True
 
     def __init__(self, verbose: int = 1) -> None:
         self.verbose = verbose
@@ -31,7 +45,7 @@ class ProgressBar(Callback):
         self.started = time.perf_counter()
         self.title = f"Epoch {epoch + 1}/{self.params['epochs']}"
         if self.verbose == 1 and sys.stdout.isatty():
-            self.bar = tqdm(
+            self.bar = _tqdm(
                 total=self.params.get("steps"),
                 desc=self.title,
                 unit="batch",
@@ -58,13 +72,15 @@ class ProgressBar(Callback):
 class EpochProgress(Callback):
     """One progress bar over the epochs of a fit (to stderr), showing the latest logs."""
 
+    main_process_only = True
+
     def __init__(self, description: str = "") -> None:
         self.description = description
         self.bar: tqdm | None = None
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        initial = getattr(self.model, "_initial_epoch", 0)
-        self.bar = tqdm(
+        initial = self.trainer.state.epoch if self.trainer is not None else 0
+        self.bar = _tqdm(
             total=self.params["epochs"],
             initial=initial,
             desc=self.description,
@@ -83,6 +99,8 @@ class EpochProgress(Callback):
 
 class CSVLogger(Callback):
     """Writes one row per epoch (``epoch`` from 0, then every logged value) to ``filename``."""
+
+    main_process_only = True
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False) -> None:
         self.filename, self.separator, self.append = Path(filename), separator, append
@@ -119,6 +137,8 @@ class CSVLogger(Callback):
 class TensorBoard(Callback):
     """Writes per-epoch scalars as TensorBoard event files: ``log_dir/train`` and ``log_dir/validation``
     (needs the optional ``tensorboard`` package: ``pip install rnnlab[tensorboard]``)."""
+
+    main_process_only = True
 
     def __init__(self, log_dir: str = "logs") -> None:
         self.log_dir = Path(log_dir)

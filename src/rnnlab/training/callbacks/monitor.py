@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Callback, Logs
+from .base import Callback, Logs, log
 
 
 def monitor_op(monitor: str, mode: str) -> Callable[[float, float], bool]:
@@ -87,10 +87,10 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            log.info("Epoch %d: early stopping", self.stopped_epoch + 1)
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                log.info("Restoring model weights from the end of the best epoch: %d.", self.best_epoch + 1)
             self.model.set_weights(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
@@ -158,7 +158,7 @@ class ReduceLROnPlateau(Callback):
                     for group in groups:
                         group["lr"] = new
                     if self.verbose > 0:
-                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                        log.info("Epoch %d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, new)
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
     def state_dict(self) -> dict[str, Any]:

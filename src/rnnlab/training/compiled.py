@@ -1,0 +1,137 @@
+"""What ``compile`` chose: the optimizer, the loss, the metrics and gradient clipping.
+
+``Compiled.config()`` is the JSON form a model file stores, and ``Compiled.from_config`` rebuilds
+it; callables (custom losses and metrics) work but are not stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import losses, metrics, optimizers
+
+MetricSpec = str | Callable[..., Any]
+
+
+@dataclass
+class Compiled:
+    optimizer: dict[str, Any] | torch.optim.Optimizer  # a spec built once weights exist, or an instance
+    loss: str | Callable[..., Any]
+    metrics: list[MetricSpec] = field(default_factory=list)
+    weighted_metrics: list[MetricSpec] = field(default_factory=list)
+    from_logits: bool = False
+    clipnorm: float | None = None
+    clipvalue: float | None = None
+    global_clipnorm: float | None = None
+
+    def __post_init__(self) -> None:
+        self.loss_fn = losses.get(self.loss, self.from_logits)
+        for m in (*self.metrics, *self.weighted_metrics):
+            if not callable(m):
+                metrics.check_name(m)
+        for name in ("clipnorm", "clipvalue", "global_clipnorm"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be a positive number, received {value!r}.")
+
+    @classmethod
+    def create(
+        cls,
+        optimizer: Any,
+        loss: Any,
+        metrics: Sequence[MetricSpec] | None = None,
+        weighted_metrics: Sequence[MetricSpec] | None = None,
+        learning_rate: float | None = None,
+        **options: Any,
+    ) -> Compiled:
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='sparse_categorical_crossentropy'.")
+        if isinstance(optimizer, str):
+            optimizer = optimizers.spec(
+                optimizer, **({} if learning_rate is None else {"learning_rate": learning_rate})
+            )
+        elif isinstance(optimizer, dict):  # a stored spec: {"class_name": ..., "config": ...}
+            optimizer = dict(optimizer)
+        elif not isinstance(optimizer, torch.optim.Optimizer):
+            optimizer = optimizers.from_object(optimizer, learning_rate)
+        return cls(optimizer, loss, list(metrics or []), list(weighted_metrics or []), **options)
+
+    def build_optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if isinstance(self.optimizer, torch.optim.Optimizer):
+            return self.optimizer
+        return optimizers.build(self.optimizer, params)
+
+    def config(self) -> dict[str, Any] | None:
+        """The JSON-ready settings, or None when a callable loss or metric makes them unstorable."""
+        named = [self.loss, *self.metrics, *self.weighted_metrics]
+        if any(callable(m) for m in named):
+            return None
+        spec = (
+            optimizers.describe(self.optimizer) if isinstance(self.optimizer, torch.optim.Optimizer) else self.optimizer
+        )
+        return {
+            "optimizer": spec,
+            "loss": self.loss,
+            "metrics": list(self.metrics),
+            "weighted_metrics": list(self.weighted_metrics),
+            "from_logits": self.from_logits,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Compiled:
+        return cls(
+            config["optimizer"],
+            config["loss"],
+            list(config.get("metrics") or []),
+            list(config.get("weighted_metrics") or []),
+            bool(config.get("from_logits", False)),
+            config.get("clipnorm"),
+            config.get("clipvalue"),
+            config.get("global_clipnorm"),
+        )
+
+    def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """Keras's order: clip values, then each gradient's norm, then the global norm."""
+        grads = [p for p in params if p.grad is not None]
+        if self.clipvalue is not None:
+            torch.nn.utils.clip_grad_value_(grads, self.clipvalue)
+        if self.clipnorm is not None:
+            for p in grads:
+                torch.nn.utils.clip_grad_norm_([p], self.clipnorm)
+        if self.global_clipnorm is not None:
+            torch.nn.utils.clip_grad_norm_(grads, self.global_clipnorm)
+
+
+class MetricSet:
+    """The compiled metrics as named functions, resolved (e.g. which accuracy) from the first batch."""
+
+    def __init__(self, compiled: Compiled) -> None:
+        self.compiled = compiled
+        self.fns: list[tuple[str, Callable[..., torch.Tensor], bool]] | None = None  # name, fn, weighted
+
+    def resolve(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor
+    ) -> list[tuple[str, Callable[..., torch.Tensor], bool]]:
+        if self.fns is None:
+            fns = []
+            for weighted, group in ((False, self.compiled.metrics), (True, self.compiled.weighted_metrics)):
+                for m in group:
+                    fns.append((*_metric(m, y_true, y_pred), weighted))
+            self.fns = fns
+        return self.fns
+
+
+def _metric(spec: MetricSpec, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[str, Callable[..., torch.Tensor]]:
+    if callable(spec):
+        return getattr(spec, "name", None) or getattr(spec, "__name__", "metric"), spec
+    name = metrics.check_name(spec)
+    if name in metrics.ACCURACY:
+        return spec, metrics.METRICS[metrics.resolve_accuracy(y_true, y_pred)]
+    return spec, metrics.METRICS[name]

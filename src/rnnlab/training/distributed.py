@@ -1,0 +1,93 @@
+"""Data-parallel training on PyTorch's distributed engine: which process this is, its share of
+the data, the DistributedDataParallel wrapper, and epoch values combined over processes.
+
+A run is distributed when ``torch.distributed`` is initialised with more than one process, or
+when it was launched by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment): the process group
+is then created on first use, gloo on CPU and nccl on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .data import Shard
+
+if TYPE_CHECKING:
+    from .metrics import Mean
+
+SEED_ENV = "RNNLAB_SHARD_SEED"
+
+
+@dataclass(frozen=True)
+class Process:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, seed: int | None = None) -> Shard | None:
+        """This process's share of the samples (None in a single-process run)."""
+        if self.world == 1:
+            return None
+        return Shard(self.rank, self.world, int(os.environ.get(SEED_ENV, 0)) if seed is None else seed)
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def init(backend: str | None = None) -> Process:
+    """Join the process group torchrun describes (idempotent)."""
+    dist = torch.distributed
+    if not dist.is_initialized():
+        if backend is None:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return current()
+
+
+def current() -> Process:
+    """This process: rank 0 of 1 unless a distributed run is under way (or torchrun launched us)."""
+    dist = torch.distributed
+    if dist.is_available() and not dist.is_initialized() and launched_by_torchrun():
+        init()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return Process()
+    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model in DistributedDataParallel: gradients averaged over processes after backward."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" and device.index is not None else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def combine(running: dict[str, Mean], process: Process) -> dict[str, float]:
+    """Each running mean's result over the samples of every process."""
+    if process.world == 1:
+        return {k: m.result() for k, m in running.items()}
+    sums = torch.tensor([[m.total, m.count] for m in running.values()], dtype=torch.float64)
+    torch.distributed.all_reduce(sums)
+    return {
+        k: float(total / count) if count else float("nan")
+        for k, (total, count) in zip(running, sums.tolist(), strict=True)
+    }
+
+
+def any_process(flag: bool, process: Process) -> bool:
+    """True when ``flag`` is set in any process (so that every process stops together)."""
+    if process.world == 1:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0])
+    torch.distributed.all_reduce(value)
+    return bool(value.item() > 0)
