@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +14,7 @@ import torch
 
 from .tasks import experiments
 from .tasks.options import add_arguments, from_arguments
+from .training.distributed import launched_by_torchrun
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,6 +36,14 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument(
+            "--nproc",
+            type=int,
+            default=1,
+            metavar="N",
+            help="train with N data-parallel processes on this machine (relaunches itself with "
+            "torch.distributed.run); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
+        )
+        p.add_argument(
             "--threads",
             type=int,
             default=1,
@@ -43,8 +54,38 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def _relaunch(argv: Sequence[str], nproc: int) -> int:
+    """Run the same command in ``nproc`` processes under torch.distributed.run; its exit status."""
+    rest, skip = [], False
+    for arg in argv:  # drop --nproc N / --nproc=N: each process is one of the N
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    return subprocess.call([*launcher, "-m", "rnnlab.cli", *rest], env=env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.nproc < 1:
+        print(f"rnnlab {args.experiment}: error: --nproc must be at least 1, received {args.nproc}.", file=sys.stderr)
+        return 2
+    if args.nproc > 1:
+        if launched_by_torchrun():
+            print(
+                f"rnnlab {args.experiment}: error: --nproc is for single-machine runs; under torchrun the "
+                "process count comes from torchrun (--nproc-per-node, --nnodes).",
+                file=sys.stderr,
+            )
+            return 2
+        return _relaunch(argv, args.nproc)
+    if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # process 0 prints the results
     experiment = experiments()[args.experiment]
     # A terminated run unwinds like an interrupted one: its run directory is kept as .incomplete.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -183,6 +183,7 @@ class Model(Layer):
         initial_epoch: int = 0,
         sample_weight: Any = None,
         class_weight: Mapping[int, float] | None = None,
+        strategy: str | None = None,
     ) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` (``history.history["loss"]``, ...).
 
@@ -192,6 +193,11 @@ class Model(Layer):
         ``sample_weight`` / ``class_weight`` weigh each sample's loss as in Keras. Stateful
         layers carry their states from batch to batch (pass ``shuffle=False``); reset them
         between epochs with a callback calling ``model.reset_states()``.
+
+        ``strategy``: under ``torchrun`` (or with ``"ddp"``) each process trains a
+        DistributedDataParallel copy on its share of the samples; ``batch_size`` is per process,
+        losses and metrics are averaged over all processes, and only process 0 displays and
+        writes. ``"single"`` trains in this process alone even under torchrun.
         """
         history = self._require_trainer().fit(
             x,
@@ -206,6 +212,7 @@ class Model(Layer):
             initial_epoch,
             sample_weight,
             class_weight,
+            strategy,
         )
         self.history = history
         return history

@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import __version__, saving
+from ..training import distributed
 
 
 def versions() -> dict[str, str]:
@@ -40,6 +42,10 @@ class RunDir:
     """
 
     def __init__(self, task: str, out: str | os.PathLike | None = None) -> None:
+        self.scratch: Path | None = None
+        if not distributed.current().is_main:  # one process of a data-parallel run: process 0 writes
+            self.scratch = Path(tempfile.mkdtemp(prefix="rnnlab-worker-"))
+            out = self.scratch / task
         if out is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{task}-{stamp}"
@@ -60,6 +66,9 @@ class RunDir:
         return self
 
     def __exit__(self, kind: type | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            return
         if error is None:
             if self.final.exists():
                 self.final.rmdir()  # empty, checked in __init__
@@ -83,6 +92,11 @@ class RunDir:
 
     def write_config(self, config: Any, **extra: Any) -> Path:
         options = asdict(config) if is_dataclass(config) else dict(config)
+        process = distributed.current()
+        if process.world > 1:
+            extra["processes"] = process.world
+            if "batch_size" in options:
+                extra["global_batch_size"] = options["batch_size"] * process.world
         return self.write_json(
             "config.json",
             {

@@ -5,7 +5,8 @@ Training knows nothing of layers or tasks: it drives any torch module with a ``f
 
 from . import callbacks, distributed, losses, metrics, optimizers
 from .compiled import Compiled
-from .trainer import Trainer, TrainState, predict
+from .state import TrainState
+from .trainer import Trainer, predict
 
 __all__ = [
     "Compiled",

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch.utils.data import DistributedSampler
 
 
 class Batch(NamedTuple):
@@ -104,14 +105,12 @@ class ArrayBatches:
         n = len(self.x)
         if self.shard is None:
             return torch.randperm(n) if self.shuffle else None
-        if self.shuffle:  # the same permutation on every process, then each takes its share
-            generator = torch.Generator().manual_seed(self.shard.seed + self.epoch)
-            order = torch.randperm(n, generator=generator)
-        else:
-            order = torch.arange(n)
-        per_process = math.ceil(n / self.shard.world)
-        order = torch.cat([order, order[: per_process * self.shard.world - n]])  # equal shares
-        return order[self.shard.rank :: self.shard.world]
+        # Every process draws the same permutation (seed + epoch) and takes every world-th sample.
+        sampler = DistributedSampler(
+            range(n), num_replicas=self.shard.world, rank=self.shard.rank, shuffle=self.shuffle, seed=self.shard.seed
+        )
+        sampler.set_epoch(self.epoch)
+        return torch.as_tensor(list(sampler))
 
     def __len__(self) -> int:
         n = len(self.x) if self.shard is None else math.ceil(len(self.x) / self.shard.world)
@@ -131,7 +130,10 @@ class ArrayBatches:
 
 
 class IterableBatches:
-    """Batches from any iterable of ``(x, y[, sample_weight])`` (or ``x`` alone for predict), e.g. a DataLoader."""
+    """Batches from any iterable of ``(x, y[, sample_weight])`` (or ``x`` alone for predict), e.g. a
+    DataLoader. In a data-parallel run its sampler decides each process's share (a DistributedSampler)."""
+
+    shard: Shard | None = None  # not used: the iterable shards itself
 
     def __init__(self, batches: Iterable[Any]) -> None:
         self.batches = batches

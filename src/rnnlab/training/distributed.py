@@ -8,6 +8,7 @@ is then created on first use, gloo on CPU and nccl on CUDA.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +21,8 @@ from .data import Shard
 if TYPE_CHECKING:
     from .metrics import Mean
 
-SEED_ENV = "RNNLAB_SHARD_SEED"
+#: How long a process waits for the others in a collective before the run fails (not hangs).
+TIMEOUT = datetime.timedelta(seconds=float(os.environ.get("RNNLAB_DIST_TIMEOUT", 300)))
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,11 @@ class Process:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    backend: str | None = None
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-    def shard(self, seed: int | None = None) -> Shard | None:
-        """This process's share of the samples (None in a single-process run)."""
-        if self.world == 1:
-            return None
-        return Shard(self.rank, self.world, int(os.environ.get(SEED_ENV, 0)) if seed is None else seed)
 
 
 def launched_by_torchrun() -> bool:
@@ -45,12 +42,17 @@ def launched_by_torchrun() -> bool:
 
 
 def init(backend: str | None = None) -> Process:
-    """Join the process group torchrun describes (idempotent)."""
+    """Join the process group that torchrun describes in the environment (idempotent)."""
     dist = torch.distributed
     if not dist.is_initialized():
+        if not launched_by_torchrun():
+            raise ValueError(
+                "Data-parallel training needs several processes: launch the script with "
+                "`torchrun --nproc-per-node N script.py` (or the rnnlab command with --nproc N)."
+            )
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group(backend, timeout=TIMEOUT)
     return current()
 
 
@@ -61,11 +63,25 @@ def current() -> Process:
         init()
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return Process()
-    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_backend())
+
+
+def agreed_seed(process: Process) -> int:
+    """Process 0's torch seed, known to every process: the seed of the shared shuffles."""
+    seed = torch.tensor([torch.initial_seed() % 2**62], dtype=torch.int64)
+    if process.world > 1:
+        torch.distributed.broadcast(seed, src=0)
+    return int(seed.item())
+
+
+def shard(process: Process, seed: int) -> Shard | None:
+    """This process's share of the samples (None in a single-process run)."""
+    return None if process.world == 1 else Shard(process.rank, process.world, seed)
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model in DistributedDataParallel: gradients averaged over processes after backward."""
+    """The model in DistributedDataParallel: process 0's weights broadcast to all at the start,
+    gradients averaged over processes after each backward."""
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" and device.index is not None else None
@@ -79,8 +95,7 @@ def combine(running: dict[str, Mean], process: Process) -> dict[str, float]:
     sums = torch.tensor([[m.total, m.count] for m in running.values()], dtype=torch.float64)
     torch.distributed.all_reduce(sums)
     return {
-        k: float(total / count) if count else float("nan")
-        for k, (total, count) in zip(running, sums.tolist(), strict=True)
+        k: total / count if count else float("nan") for k, (total, count) in zip(running, sums.tolist(), strict=True)
     }
 
 

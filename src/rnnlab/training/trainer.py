@@ -10,10 +10,10 @@ offers one, the output mask.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,9 @@ from .compiled import Compiled, MetricSet
 from .data import ArrayBatches, Batch, IterableBatches, batches, split_validation
 from .losses import reduce
 from .metrics import Mean
+from .state import TrainState
+
+log = logging.getLogger("rnnlab.training")
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device | None:
@@ -41,21 +44,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"Device {device!r} asked for, but no CUDA GPU is available here; use 'cpu' or 'auto'.")
     return resolved
-
-
-@dataclass
-class TrainState:
-    """Where the loop stands; saved by BackupAndRestore so a resumed run continues exactly."""
-
-    epoch: int = 0  # epochs completed: the index of the next epoch to run
-    step: int = 0  # optimizer steps taken
-    stop_training: bool = False  # set by a callback (or a non-finite step): end after this batch
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
 
 
 class FiniteGuard:
@@ -140,9 +128,23 @@ class Trainer:
         self.compiled = compiled
         self.metrics = MetricSet(compiled)
         self.state = TrainState()
-        self.process = distributed.current()
+        self.process = distributed.current()  # fit(strategy=...) may choose otherwise
+        self._seed = 0  # the shuffles' seed, the same in every process of a data-parallel run
         self._optimizer: torch.optim.Optimizer | None = None
         self._guard: FiniteGuard | None = None
+
+    def use_strategy(self, strategy: str | None) -> None:
+        """ "auto" (None): data-parallel when launched by torchrun; "ddp": must be; "single": never."""
+        if strategy in (None, "auto"):
+            self.process = distributed.current()
+        elif strategy == "ddp":
+            self.process = distributed.init()
+        elif strategy == "single":
+            self.process = distributed.Process()
+        else:
+            raise ValueError(f"Unknown strategy {strategy!r}; expected 'auto', 'ddp' or 'single'.")
+        if self.process.world == 1 and self.module is not self.model:
+            self.module = self.model
 
     # -- the pieces built once weights exist ----------------------------------------------
     @property
@@ -172,6 +174,9 @@ class Trainer:
                 forward(self.model, batch.x.to(self.device), training=False)
         self.optimizer  # noqa: B018 - create it now that every weight exists
         if self.process.world > 1 and self.module is self.model:
+            self._seed = distributed.agreed_seed(self.process)
+            if self.process.rank > 0:  # dropout masks of its own in every process
+                torch.manual_seed(self._seed + self.process.rank)
             self.module = distributed.wrap(self.model, self.device)
 
     # -- one batch -------------------------------------------------------------------------
@@ -244,18 +249,29 @@ class Trainer:
         initial_epoch: int = 0,
         sample_weight: Any = None,
         class_weight: Mapping[int, float] | None = None,
+        strategy: str | None = None,
     ) -> History:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, received {epochs!r}.")
         if validation_split and validation_data is None:
             x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
-        shard = self.process.shard()
-        train = batches(x, y, batch_size, shuffle, "x", sample_weight, class_weight, shard)
-        val = self._validation_batches(validation_data, batch_size, shard)
+        self.use_strategy(strategy)
+        train = batches(x, y, batch_size, shuffle, "x", sample_weight, class_weight)
         first = train.first()
         if first.y is None:
             raise ValueError("fit needs targets: pass y, or batches of (x, y).")
         self._prepare(first)
+        shard = distributed.shard(self.process, self._seed)
+        train.shard = shard
+        val = self._validation_batches(validation_data, batch_size, shard)
+        if shard is not None and self.is_main_process and isinstance(train, ArrayBatches):
+            log.info(
+                "Data-parallel training on %d processes (%s): batches of %d per process, %d in all.",
+                shard.world,
+                self.process.backend,
+                train.batch_size,
+                train.batch_size * shard.world,
+            )
 
         verbose = 1 if verbose == "auto" else int(verbose)
         history = History()
@@ -351,8 +367,9 @@ class Trainer:
         sample_weight: Any = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        data = batches(x, y, batch_size, False, "x", sample_weight, None, self.process.shard())
+        data = batches(x, y, batch_size, False, "x", sample_weight)
         self._prepare(data.first())
+        data.shard = distributed.shard(self.process, self._seed)
         logs = self._evaluate_batches(data)
         if verbose not in (0, "0") and self.is_main_process:
             report_evaluation(logs)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 from ... import saving
 from .base import Callback, CallbackList, Logs, log
@@ -83,33 +79,13 @@ class ModelCheckpoint(Callback):
         self.best, self.saved = state["best"], list(state["saved"])
 
 
-def rng_state() -> dict[str, Any]:
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": list(np.random.get_state()),
-        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(tuple(state["numpy"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 class BackupAndRestore(Callback):
     """Makes ``fit`` resumable: a run killed at any moment and started again with the same call
     continues from the last completed epoch.
 
     After every epoch it saves, atomically, ``backup_dir/backup.safetensors``: the weights, the
-    optimizer state, the loop's state (epochs done, steps), every callback's state (History
-    included) and the random states used for shuffling and dropout; so on CPU the resumed run
+    optimizer state, the loop's state (epochs done, steps, and the random states used for
+    shuffling and dropout) and every callback's state (History included); so on CPU the resumed run
     ends with the same weights as one never interrupted. When training completes it deletes
     that file, and ``backup_dir`` too if it created the folder and nothing else is in it.
     """
@@ -141,7 +117,6 @@ class BackupAndRestore(Callback):
         saving.load_state(self.model, state["weights"], self.path)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.callback_list.load_state_dict(state["callbacks"])
-        set_rng_state(state["rng"])
         self.trainer.state.load_state_dict(state["loop"])
         self._created_dir = bool(state.get("created_dir", False))  # by the run that was interrupted
         log.info("BackupAndRestore: resuming after epoch %d (%s).", self.trainer.state.epoch, self.path)
@@ -157,7 +132,6 @@ class BackupAndRestore(Callback):
                 "weights": dict(self.model.state_dict().items()),
                 "optimizer": self.trainer.optimizer.state_dict(),
                 "callbacks": self.callback_list.state_dict(),
-                "rng": rng_state(),
                 "created_dir": self._created_dir,
             },
         )
