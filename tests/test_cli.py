@@ -10,11 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DATA_DIR
+from conftest import DATA_DIR, require_data
 from rnnlab import load_model
 from rnnlab.cli import main, parser
-from rnnlab.datasets import load_airline_passengers
+from rnnlab.datasets import load_airline_passengers, multiplication_problem
 from rnnlab.tasks.series import persistence, prepare, seasonal_naive
+
+CELL_FILES = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}
 
 
 def run_cli(args, capsys):
@@ -89,8 +91,13 @@ def test_multiplication_end_to_end(tmp_path, capsys):
     assert metrics["table"] in stdout and f"Run directory: {out}" in stdout
     assert [r["cell"] for r in metrics["results"]] == ["SimpleRNN", "LSTM", "GRU"]
     assert [r["params"] for r in metrics["results"]] == [2851 - 30 * 0, 11311, 8671]
+    x, y = multiplication_problem(120, 12, rng=0)  # the run's data (seed 0): the last 20 samples test
     for row in metrics["results"]:
-        assert row["epochs"] == 2 and 0 <= row["correct_percent"] <= 100
+        model = load_model(out / f"model-{CELL_FILES[row['cell']]}.safetensors")
+        errors = model.predict(x[100:])[:, 0] - y[100:]
+        assert row["epochs"] == 2
+        assert row["test_mse"] == pytest.approx(float(np.mean(errors**2)), rel=1e-5)
+        assert row["correct_percent"] == pytest.approx(100 * float(np.mean(np.abs(errors) <= 0.04)))
         assert f"{row['test_mse']:.5f}" in stdout
     config = json.loads((out / "config.json").read_text())
     assert config["options"]["seed"] == 0 and config["options"]["length"] == 12
@@ -144,7 +151,7 @@ def test_sequence_toy(tmp_path, capsys):
 
 
 def test_forecast_airline(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("airline_passengers.csv")))
     code, stdout, _ = run_cli(
         ["forecast", "--dataset", "airline", "--epochs", "3", "--quiet", "--out", str(tmp_path / "f")], capsys
     )
@@ -153,7 +160,7 @@ def test_forecast_airline(tmp_path, capsys, monkeypatch):
     assert metrics["table"] in stdout and metrics["test_windows"] == 24
     rows = {r["model"]: r for r in metrics["results"]}
     # Persistence and seasonal naive, computed independently on the raw series.
-    values = load_airline_passengers(cache_dir=DATA_DIR)["passengers"]
+    values = load_airline_passengers(cache_dir=DATA_DIR, download=False)["passengers"]
     test = values[120:]
     assert rows["persistence"]["rmse"] == pytest.approx(np.sqrt(np.mean((test - values[119:143]) ** 2)))
     assert rows["seasonal naive (12)"]["mae"] == pytest.approx(np.mean(np.abs(test - values[108:132])))
@@ -168,7 +175,7 @@ def test_forecast_airline(tmp_path, capsys, monkeypatch):
 
 
 def test_forecast_horizon_24_reproduces_the_published_seasonal_naive(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("airline_passengers.csv")))
     code, stdout, _ = run_cli(
         [
             "forecast",
@@ -193,7 +200,7 @@ def test_forecast_horizon_24_reproduces_the_published_seasonal_naive(tmp_path, c
 
 
 def test_forecast_pm25_with_categorical_features_and_missing_values(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("RNNLAB_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("beijing_pm25.csv.gz")))
     code, stdout, _ = run_cli(
         [
             "forecast",

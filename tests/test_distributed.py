@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +94,7 @@ def test_the_command_with_nproc_2_writes_one_run_directory(tmp_path):
 
 
 def test_a_failing_process_ends_the_run_with_its_message(tmp_path):
-    started = time.perf_counter()
     result = run([*TORCHRUN, str(SCRIPT), str(tmp_path / "fail"), "16", "--fail", "1"], tmp_path, timeout=180)
-    assert result.returncode != 0
+    assert result.returncode != 0  # and within the timeout: no process waits forever
     assert "ValueError: process 1 failed on purpose" in result.stderr
-    assert time.perf_counter() - started < 180
     assert not (tmp_path / "fail" / "weights.safetensors").exists()

@@ -319,6 +319,7 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_seed_000_toy_lands_in_keras_band():
     """The tutorial's toy run under Keras's protocol; Keras 3.15 itself predicts 56-68 over ten seeds."""
     import json

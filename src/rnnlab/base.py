@@ -122,7 +122,7 @@ class Layer(nn.Module):
             self.build(input_shape)
             self._finish_build()
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # An unbuilt layer learns its input size from the saved weights, so a fresh model
         # can load a state_dict before seeing data.
         if not self.built:

@@ -47,7 +47,8 @@ def split_x(sequence: Any, size: int) -> np.ndarray:
             f"A window of size {size} needs at least {size} values, but the sequence has "
             f"{len(array)}. Use a smaller `size` or a longer sequence."
         )
-    return _windows(array, size).copy()
+    windows: np.ndarray = _windows(array, size).copy()
+    return windows
 
 
 def make_windows(

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-Initializer = Callable[[torch.Tensor], None]
+Initializer = Callable[[torch.Tensor], object]  # fills its argument in place
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

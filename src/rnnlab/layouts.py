@@ -81,10 +81,12 @@ def torch_to_keras(kind: str, weights: TorchWeights) -> KerasWeights:
         kernel = _swap_first_two_gates(weight_ih, units).t()
         recurrent_kernel = _swap_first_two_gates(weight_hh, units).t()
         bias = None
-        if bias_ih is not None:
+        if bias_ih is not None and bias_hh is not None:
             bias = torch.stack(
                 [_swap_first_two_gates(bias_ih, units), _swap_first_two_gates(bias_hh, units)]
             )  # (2, 3U)
         return KerasWeights(kernel.contiguous(), recurrent_kernel.contiguous(), bias)
-    bias = None if bias_ih is None else bias_ih + bias_hh  # the two biases always appear summed
+    if bias_ih is None or bias_hh is None:
+        return KerasWeights(weight_ih.t().contiguous(), weight_hh.t().contiguous(), None)
+    bias = bias_ih + bias_hh  # the two biases always appear summed
     return KerasWeights(weight_ih.t().contiguous(), weight_hh.t().contiguous(), bias)

@@ -98,8 +98,9 @@ class Model(Layer):
     def reset_states(self) -> None:
         """Forget the carried states of every stateful layer (Keras's ``reset_states``)."""
         for module in self.modules():
-            if module is not self and getattr(module, "stateful", False):
-                module.reset_states()
+            reset = getattr(module, "reset_states", None)
+            if module is not self and getattr(module, "stateful", False) and callable(reset):
+                reset()
 
     # -- the workflow -----------------------------------------------------------------------
     def compile(
@@ -275,6 +276,11 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
 
+    @property
+    def stack(self) -> list[Layer]:
+        """The layers, in order (``self.layers`` is the ModuleList that registers them)."""
+        return [layer for layer in self.layers if isinstance(layer, Layer)]
+
     def add(self, layer: Layer | Input) -> None:
         if isinstance(layer, Input):
             if len(self.layers) or self.input_spec is not None:
@@ -293,7 +299,7 @@ class Sequential(Model):
             self.build((self.input_spec.batch_size, *self.input_spec.shape))
 
     def pop(self) -> Layer:
-        layer = self.layers[-1]
+        layer = self.stack[-1]
         del self.layers[-1]
         self._output_shapes = self._output_shapes[:-1]
         return layer
@@ -302,10 +308,10 @@ class Sequential(Model):
         """Build every layer from the input shape (batch axis included) and record output shapes."""
         shape: Any = tuple(input_shape)
         shapes = []
-        for previous, layer in zip([None, *self.layers[:-1]], self.layers, strict=True):
+        for previous, layer in zip([None, *self.stack[:-1]], self.stack, strict=True):
             if not isinstance(shape, tuple) or (shape and isinstance(shape[0], (tuple, list))):
                 raise ValueError(
-                    f"Layer '{previous.name}' returns several tensors (return_state=True or "
+                    f"Layer '{getattr(previous, 'name', '?')}' returns several tensors (return_state=True or "
                     f"merge_mode=None), which Sequential cannot feed to '{layer.name}'."
                 )
             layer.check_input_shape(shape, previous)
@@ -317,7 +323,7 @@ class Sequential(Model):
 
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         shapes = self._output_shapes + [None] * (len(self.layers) - len(self._output_shapes))
-        return list(zip(self.layers, shapes, strict=True))
+        return list(zip(self.stack, shapes, strict=True))
 
     returns_mask = True
 
@@ -329,7 +335,7 @@ class Sequential(Model):
             self.input_spec = Input(tuple(x.shape[1:]))
             self.build((None, *x.shape[1:]))
             self.to(x.device)
-        for previous, layer in zip([None, *self.layers[:-1]], self.layers, strict=True):
+        for previous, layer in zip([None, *self.stack[:-1]], self.stack, strict=True):
             layer.check_input_shape(tuple(x.shape), previous)
             kwargs: dict[str, Any] = {}
             if layer.supports_masking and mask is not None:
@@ -349,7 +355,7 @@ class Sequential(Model):
             "input": None
             if spec is None
             else {"shape": list(spec.shape), "dtype": spec.dtype, "batch_size": spec.batch_size},
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.stack],
         }
 
     @classmethod

@@ -70,10 +70,10 @@ def format_summary(model: Any) -> str:
             lines.append(_rule("├", "─", "┼", "┤"))
     lines.append(_rule("└", "─", "┴", "┘"))
 
-    params = list(model.parameters())
-    trainable = [p for p in params if p.requires_grad]
-    frozen = [p for p in params if not p.requires_grad]
-    for label, group in (("Total", params), ("Trainable", trainable), ("Non-trainable", frozen)):
+    weights = list(model.parameters())
+    trainable = [p for p in weights if p.requires_grad]
+    frozen = [p for p in weights if not p.requires_grad]
+    for label, group in (("Total", weights), ("Trainable", trainable), ("Non-trainable", frozen)):
         count = sum(p.numel() for p in group)
         size = sum(p.numel() * p.element_size() for p in group)
         lines.append(f" {label} params: {count:,} ({_memory(size)})")

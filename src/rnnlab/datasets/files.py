@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ __all__ = [
 DOWNLOAD_TIMEOUT = 15.0
 
 T = TypeVar("T")
+log = logging.getLogger("rnnlab.datasets")
 
 
 class DatasetNotFoundError(ValueError):
@@ -95,6 +97,7 @@ def find_local(
 def _download(remote: RemoteFile, directory: Path) -> Path:
     target = directory / remote.filename
     temp: str | None = None
+    log.info("Downloading %s from %s to %s", remote.title, remote.url, target)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix=f".{remote.filename}.", suffix=".part", dir=directory)

@@ -130,7 +130,7 @@ class MetricSet:
 
 def _metric(spec: MetricSpec, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[str, Callable[..., torch.Tensor]]:
     if callable(spec):
-        return getattr(spec, "name", None) or getattr(spec, "__name__", "metric"), spec
+        return str(getattr(spec, "name", None) or getattr(spec, "__name__", "metric")), spec
     name = metrics.check_name(spec)
     if name in metrics.ACCURACY:
         return spec, metrics.METRICS[metrics.resolve_accuracy(y_true, y_pred)]

@@ -23,7 +23,9 @@ class Batch(NamedTuple):
     sample_weight: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in self))
+        x, y, w = (None if t is None else t.to(device, non_blocking=True) for t in self)
+        assert x is not None
+        return Batch(x, y, w)
 
 
 def as_tensor(data: Any, name: str) -> torch.Tensor:
@@ -106,8 +108,12 @@ class ArrayBatches:
         if self.shard is None:
             return torch.randperm(n) if self.shuffle else None
         # Every process draws the same permutation (seed + epoch) and takes every world-th sample.
-        sampler = DistributedSampler(
-            range(n), num_replicas=self.shard.world, rank=self.shard.rank, shuffle=self.shuffle, seed=self.shard.seed
+        sampler: DistributedSampler[int] = DistributedSampler(
+            range(n),  # type: ignore[arg-type]  # any sized sequence works as the "dataset"
+            num_replicas=self.shard.world,
+            rank=self.shard.rank,
+            shuffle=self.shuffle,
+            seed=self.shard.seed,
         )
         sampler.set_epoch(self.epoch)
         return torch.as_tensor(list(sampler))
@@ -123,10 +129,15 @@ class ArrayBatches:
             index: slice | torch.Tensor = (
                 slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
             )
-            yield Batch(*(None if t is None else t[index] for t in (self.x, self.y, self.sample_weight)))
+            yield self._take(index)
+
+    def _take(self, index: slice | torch.Tensor) -> Batch:
+        y = None if self.y is None else self.y[index]
+        weights = None if self.sample_weight is None else self.sample_weight[index]
+        return Batch(self.x[index], y, weights)
 
     def first(self) -> Batch:
-        return Batch(*(None if t is None else t[: self.batch_size] for t in (self.x, self.y, self.sample_weight)))
+        return self._take(slice(0, self.batch_size))
 
 
 class IterableBatches:
@@ -139,9 +150,9 @@ class IterableBatches:
         self.batches = batches
 
     def set_epoch(self, epoch: int) -> None:
-        sampler = getattr(self.batches, "sampler", None)
-        if hasattr(sampler, "set_epoch"):  # a DistributedSampler reshuffles per epoch
-            sampler.set_epoch(epoch)
+        set_sampler_epoch = getattr(getattr(self.batches, "sampler", None), "set_epoch", None)
+        if callable(set_sampler_epoch):  # a DistributedSampler reshuffles per epoch
+            set_sampler_epoch(epoch)
 
     def __len__(self) -> int:
         try:

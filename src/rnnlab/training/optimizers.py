@@ -64,6 +64,7 @@ def build(description: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> 
     cls = getattr(torch.optim, description["class_name"], None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(f"Unknown optimizer class {description['class_name']!r}: not in torch.optim.")
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
+    config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
     accepted = inspect.signature(cls).parameters
-    return cls(params, **{k: v for k, v in config.items() if k in accepted})
+    optimizer: torch.optim.Optimizer = cls(params, **{k: v for k, v in config.items() if k in accepted})
+    return optimizer

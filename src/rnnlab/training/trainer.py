@@ -199,7 +199,7 @@ class Trainer:
         loss = self.compute_loss(batch.y, y_pred, batch.sample_weight, mask)
         value = float(loss.detach())
         if math.isfinite(value) or self.process.world > 1:  # every process takes part in the all-reduce
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             self.compiled.clip_gradients(params)
         if not math.isfinite(value):
             return value, y_pred.detach(), mask, f"the loss is {value}"

@@ -23,7 +23,7 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
     return {k: list(v) for k, v in values.items()}
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> str:
+def _save(fig: Figure, path: str | os.PathLike[str]) -> str:
     FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -37,13 +37,13 @@ def _quantities(history: dict[str, list[float]]) -> list[str]:
     return sorted(names, key=lambda k: k != "loss")
 
 
-def plot_history(history: Any, path: str | os.PathLike, title: str | None = None, log_scale: bool = False) -> str:
+def plot_history(history: Any, path: str | os.PathLike[str], title: str | None = None, log_scale: bool = False) -> str:
     """Loss and val_loss (and each metric with its val_ twin) per epoch, one panel each; returns the path."""
     return plot_histories({"": history}, path, title=title, log_scale=log_scale)
 
 
 def plot_histories(
-    histories: Mapping[str, Any], path: str | os.PathLike, title: str | None = None, log_scale: bool = False
+    histories: Mapping[str, Any], path: str | os.PathLike[str], title: str | None = None, log_scale: bool = False
 ) -> str:
     """Several models' curves in one figure: one panel per quantity, a colour per model,
     solid for training and dashed for validation."""
@@ -74,7 +74,7 @@ def plot_histories(
 def plot_series(
     x: Sequence[Any],
     series: Mapping[str, Sequence[float]],
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     title: str | None = None,
     ylabel: str | None = None,
 ) -> str:
@@ -97,7 +97,7 @@ def plot_series(
 
 def plot_scatter(
     panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     xlabel: str = "target",
     ylabel: str = "prediction",
     title: str | None = None,

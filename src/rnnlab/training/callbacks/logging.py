@@ -90,11 +90,16 @@ class EpochProgress(Callback):
         )
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)}, refresh=False)
-        self.bar.update(1)
+        if self.bar is not None:
+            self.bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)}, refresh=False
+            )
+            self.bar.update(1)
 
     def on_train_end(self, logs: Logs | None = None) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class CSVLogger(Callback):
