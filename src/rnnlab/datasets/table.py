@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..saving import regular_file
+
 __all__ = ["MISSING", "Table", "read_csv"]
 
 #: Field values read as missing (compared case-insensitively, after stripping spaces).
@@ -111,8 +113,10 @@ def read_csv(path: str | Path) -> Table:
     Missing values are "", "NA", "NaN", "nan" and "null" (any case); surrounding quotes are stripped.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"No CSV file at {path}. Check the path (expected a .csv or .csv.gz file).")
+    try:
+        regular_file(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No CSV file at {path}. Check the path (expected a .csv or .csv.gz file).") from None
     records = _records(path)
     first = next(records, None)
     if first is None:
