@@ -300,9 +300,6 @@ def check_format(path: Any, metadata: Mapping[str, str], allowed: tuple[str, ...
     return fmt
 
 
-_check_format = check_format  # the name it had
-
-
 # -- weights --------------------------------------------------------------------------------
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"weights/{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
