@@ -51,6 +51,7 @@ def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
     name = architecture.get("class_name") if isinstance(architecture, dict) else None
     if name not in MODELS:
         raise ValueError(f"{path} holds a {name!r} model; load_model rebuilds {sorted(MODELS)}.")
+    saving.check_layer_count(architecture.get("config"), path)
     with saving.shapes_only():
         try:
             model = MODELS[name].from_config(architecture["config"])

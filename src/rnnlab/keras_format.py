@@ -159,6 +159,7 @@ def _config(archive: zipfile.ZipFile, path: Path) -> Any:
 
 def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], Sequential]:
     """(the layer specs that have weights' groups, the model built with shapes only)."""
+    saving.check_layer_count(config.get("config"), path)
     try:
         with saving.shapes_only():
             specs = config["config"]["layers"]

@@ -390,6 +390,16 @@ def shapes_only() -> Iterator[None]:
         yield
 
 
+#: More layers than any stack rnnlab builds; a file declaring more is refused before it costs time.
+MAX_LAYERS = 10_000
+
+
+def check_layer_count(config: Any, path: Any) -> None:
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if isinstance(layers, list) and len(layers) > MAX_LAYERS:
+        raise ValueError(f"{path} declares {len(layers):,} layers, more than the {MAX_LAYERS:,} rnnlab loads.")
+
+
 def materialize(model: torch.nn.Module) -> None:
     """Give a model built with ``shapes_only`` real (uninitialised) CPU memory, to load weights into."""
     model.to_empty(device="cpu")

@@ -203,6 +203,12 @@ def test_oversized_declared_layers_cost_nothing(tmp_path, sandbox, units):
     assert_refused(sandbox.call("load_model", path), path, r"do not fit|overflowed")
 
 
+def test_a_stack_of_fifty_thousand_layers_is_refused_by_count(tmp_path, sandbox):
+    dropout = {"class_name": "Dropout", "config": {"name": "d", "rate": 0.1}}
+    path = archive(tmp_path, config_edit=lambda c: c["config"]["layers"].extend([dropout] * 50_000))
+    assert_refused(sandbox.call("load_model", path), path, r"declares 50,00\d layers, more than the 10,000")
+
+
 # -- damaged configs --------------------------------------------------------------------------------------
 def raw_config(tmp_path: Path, text: str) -> Path:
     files = members()

@@ -109,6 +109,13 @@ def test_oversized_declared_layers_cost_nothing(model_file, tmp_path, sandbox, c
     assert_refused(sandbox.call("load_model", path), path, r"do not fit this model|size calculation overflowed")
 
 
+def test_a_stack_of_fifty_thousand_layers_is_refused_by_count(model_file, tmp_path, sandbox):
+    dropout = {"class_name": "Dropout", "config": {"rate": 0.1}}
+    edit = architecture(lambda c: c["config"]["layers"].__setitem__(slice(1, 1), [dropout] * 50_000))
+    path = variant(model_file, tmp_path / "deep.safetensors", edit)
+    assert_refused(sandbox.call("load_model", path), path, "declares 50,002 layers, more than the 10,000")
+
+
 def test_lazy_model_gets_its_sizes_from_the_file(model_file, tmp_path):
     """Built with shapes only, a model without an input shape still takes its sizes from the tensors."""
     path = variant(model_file, tmp_path / "lazy.safetensors", architecture(model_input(None)))
