@@ -138,8 +138,8 @@ def _member(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> byte
             f"({info.compress_size:,} -> {info.file_size:,} bytes); Keras stores weights uncompressed, "
             "so the archive is damaged or hostile, and is not inflated."
         )
-    with archive.open(info) as member:  # reads at most file_size bytes, and checks the CRC
-        return member.read(limit + 1)
+    with archive.open(info) as member:  # asking for file_size bytes inflates no more; the CRC is checked
+        return member.read(info.file_size)
 
 
 def _config(archive: zipfile.ZipFile, path: Path) -> Any:

@@ -189,7 +189,9 @@ def test_a_member_that_inflates_beyond_its_declared_size_stops_there(tmp_path, s
         start = central + 46 + len(info.filename) + 4
         data[start : start + 8] = (30_000).to_bytes(8, "little")
     path.write_bytes(bytes(data))
-    assert_refused(sandbox.call("load_model", path), path, r"damaged|CRC|not a Keras")
+    outcome = sandbox.call("load_model", path)
+    assert_refused(outcome, path, r"damaged|CRC|not a Keras")
+    assert outcome.peak_bytes < 20 * 2**20  # not the 50 MB the data would inflate to
 
 
 def test_a_huge_config_is_refused_before_parsing(tmp_path, sandbox):
