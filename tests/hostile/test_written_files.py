@@ -101,3 +101,18 @@ def test_temporaries_of_killed_writers_are_removed(tmp_path):
         os.utime(file, (old, old))
     model().save(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, young.name, alive.name, other.name])
+
+
+def test_a_downloaded_data_file_follows_the_umask(tmp_path, umask, monkeypatch):
+    import dataclasses
+
+    from conftest import DATA_DIR
+    from rnnlab.datasets import load_airline_passengers, timeseries
+
+    source = tmp_path / "server.csv"
+    source.write_bytes((DATA_DIR / "airline_passengers.csv").read_bytes())
+    remote = dataclasses.replace(timeseries.AIRLINE_PASSENGERS, url=source.as_uri())
+    monkeypatch.setattr(timeseries, "AIRLINE_PASSENGERS", remote)
+    umask(0o022)
+    assert len(load_airline_passengers(cache_dir=tmp_path / "cache")) == 144
+    assert [mode(p) for p in (tmp_path / "cache").iterdir()] == [0o644]
