@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from .tasks import experiments
-from .tasks.options import add_arguments, from_arguments
+from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
 from .training.distributed import launched_by_torchrun
 
 
@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
             default=1,
             metavar="N",
             help="PyTorch CPU threads; one is fastest for these small recurrent models "
-            "(0: PyTorch's default) (default: 1)",
+            f"(0: PyTorch's default; at most {max_threads()}) (default: 1)",
         )
     return main
 
@@ -69,37 +69,62 @@ def _relaunch(argv: Sequence[str], nproc: int) -> int:
     return subprocess.call([*launcher, "-m", "rnnlab.cli", *rest], env=env)
 
 
+def check_processes(nproc: int) -> None:
+    if nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, received {nproc}.")
+    if nproc > 1 and launched_by_torchrun():
+        raise ValueError(
+            "--nproc is for single-machine runs; under torchrun the process count comes from torchrun "
+            "(--nproc-per-node, --nnodes)."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one experiment. Bad options and bad input files are a one-line error (exit code 2),
+    trouble with the disk or memory one line too (exit code 1); anything else is a bug and
+    surfaces with its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    if args.nproc < 1:
-        print(f"rnnlab {args.experiment}: error: --nproc must be at least 1, received {args.nproc}.", file=sys.stderr)
-        return 2
-    if args.nproc > 1:
-        if launched_by_torchrun():
-            print(
-                f"rnnlab {args.experiment}: error: --nproc is for single-machine runs; under torchrun the "
-                "process count comes from torchrun (--nproc-per-node, --nnodes).",
-                file=sys.stderr,
-            )
-            return 2
-        return _relaunch(argv, args.nproc)
-    if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
-        sys.stdout = open(os.devnull, "w")  # process 0 prints the results
     experiment = experiments()[args.experiment]
     # A terminated run unwinds like an interrupted one: its run directory is kept as .incomplete.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     try:
-        experiment.run(from_arguments(experiment.config, args), out=args.out, quiet=args.quiet)
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        print(f"rnnlab {args.experiment}: error: {err}", file=sys.stderr)
-        return 2
+        check_threads(args.threads)
+        check_processes(args.nproc)
+        config = from_arguments(experiment.config, args)
+        validate(config)
+        if args.nproc > 1:  # every option checked: now start the processes
+            return _relaunch(argv, args.nproc)
+        if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
+            sys.stdout = open(os.devnull, "w")  # process 0 prints the results
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        experiment.run(config, out=args.out, quiet=args.quiet)
+    except (ValueError, FileNotFoundError) as err:
+        return error(args.experiment, str(err), 2)
+    except OSError as err:  # the environment: a read-only or full disk, a folder that is a file
+        return error(args.experiment, describe(err), 1)
+    except (MemoryError, torch.OutOfMemoryError) as err:
+        return error(args.experiment, f"not enough memory ({err or 'MemoryError'}); use smaller settings", 1)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
     return 0
+
+
+def error(experiment: str, message: str, code: int) -> int:
+    print(f"rnnlab {experiment}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def describe(err: OSError) -> str:
+    """An OSError as one sentence naming its path(s): 'cannot write runs/x: No space left on device'."""
+    reason = err.strerror or str(err)
+    if err.filename is not None and err.filename2 is not None:
+        return f"cannot move {err.filename} to {err.filename2}: {reason}"
+    if err.filename is not None:
+        return f"{err.filename}: {reason}"
+    return reason
 
 
 if __name__ == "__main__":

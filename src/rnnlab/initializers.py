@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -40,9 +42,33 @@ def orthogonal(t: torch.Tensor) -> None:
     torch.nn.init.orthogonal_(t)
 
 
+def _zeros(t: torch.Tensor) -> None:
+    t.zero_()
+
+
+def _ones(t: torch.Tensor) -> None:
+    t.fill_(1.0)
+
+
+def _random_uniform(t: torch.Tensor) -> None:
+    t.uniform_(-0.05, 0.05)
+
+
+def _random_normal(t: torch.Tensor) -> None:
+    t.normal_(0.0, 0.05)
+
+
+def _truncated_normal(t: torch.Tensor) -> None:
+    torch.nn.init.trunc_normal_(t, 0.0, 0.05, -0.1, 0.1)
+
+
+def _identity(t: torch.Tensor) -> None:
+    torch.nn.init.eye_(t)
+
+
 INITIALIZERS: dict[str, Initializer] = {
-    "zeros": lambda t: t.zero_(),
-    "ones": lambda t: t.fill_(1.0),
+    "zeros": _zeros,
+    "ones": _ones,
     "glorot_uniform": _variance_scaling(1.0, "fan_avg", "uniform"),
     "glorot_normal": _variance_scaling(1.0, "fan_avg", "normal"),
     "he_uniform": _variance_scaling(2.0, "fan_in", "uniform"),
@@ -50,10 +76,10 @@ INITIALIZERS: dict[str, Initializer] = {
     "lecun_uniform": _variance_scaling(1.0, "fan_in", "uniform"),
     "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
     "orthogonal": orthogonal,
-    "random_uniform": lambda t: t.uniform_(-0.05, 0.05),
-    "random_normal": lambda t: t.normal_(0.0, 0.05),
-    "truncated_normal": lambda t: torch.nn.init.trunc_normal_(t, 0.0, 0.05, -0.1, 0.1),
-    "identity": lambda t: torch.nn.init.eye_(t),
+    "random_uniform": _random_uniform,
+    "random_normal": _random_normal,
+    "truncated_normal": _truncated_normal,
+    "identity": _identity,
 }
 ALIASES = {"uniform": "random_uniform", "normal": "random_normal", "zero": "zeros", "one": "ones"}
 
@@ -78,6 +104,21 @@ def get(identifier: str | dict[str, Any] | Initializer) -> Initializer:
     return INITIALIZERS[name]
 
 
+_skipped: ContextVar[bool] = ContextVar("rnnlab_initializers_skipped", default=False)
+
+
+@contextlib.contextmanager
+def skipped() -> Iterator[None]:
+    """Weights created inside keep whatever memory they have: for models whose weights are about to
+    be loaded (the orthogonal initialiser alone costs O(units^3))."""
+    token = _skipped.set(True)
+    try:
+        yield
+    finally:
+        _skipped.reset(token)
+
+
 @torch.no_grad()
 def initialize(t: torch.Tensor, identifier: str | dict[str, Any] | Initializer) -> None:
-    get(identifier)(t)
+    if not _skipped.get():
+        get(identifier)(t)

@@ -1,10 +1,17 @@
-"""``load_model``: rnnlab model files and Keras 3 ``.keras`` files."""
+"""``load_model``: rnnlab model files and Keras 3 ``.keras`` files.
+
+A file is checked before it costs anything: the architecture it declares is built with shapes
+only (no memory, no initialisation), its sizes and dtypes are compared with the tensor table of
+the file, and only then are weights allocated and read. Every way a file can be wrong is a
+``ValueError`` that names it.
+"""
 
 from __future__ import annotations
 
-import os
 import zipfile
 from typing import Any
+
+import torch
 
 from . import saving
 from .model import Model, Sequential
@@ -12,26 +19,81 @@ from .model import Model, Sequential
 MODELS: dict[str, type[Model]] = {"Sequential": Sequential}
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Model:
+def load_model(path: saving.StrPath, compile: bool = True) -> Model:
     """Rebuild a saved model: same architecture, same weights, and (with ``compile``) the same
     optimizer, loss and metrics with the optimizer state, so training can resume.
 
     A Keras 3 ``.keras`` file of a Sequential model built from layers rnnlab has is converted
     (needs h5py: ``pip install 'rnnlab[keras]'``).
     """
+    path = saving.regular_file(path)
     if zipfile.is_zipfile(path):
         from .keras_format import load_keras_model
 
         return load_keras_model(path, compile=compile)
-    architecture, weights, compile_config, optimizer_state = saving.read_model(path)
-    name = architecture.get("class_name")
+    stored = saving.StoredFile(path)
+    saving.check_format(path, stored.metadata, (saving.MODEL_FORMAT,))
+    keys = saving.weight_keys(stored, saving.MODEL_FORMAT)
+    header = {k: stored.header[v] for k, v in keys.items()}
+    model = rebuild(stored.json("model", "the architecture it stores"), header, path)
+    saving.check_fits(model, header, path)
+    tensors = stored.tensors(keys.values())
+    saving.materialize(model)
+    saving.load_state(model, {k: tensors[v] for k, v in keys.items()}, path)
+    if compile and "compile" in stored.metadata:
+        restore_compiled_from(model, stored, path)
+    return model
+
+
+def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
+    """The model an architecture describes, built with shapes only; layers without an input shape
+    take their sizes from the stored tensors, as loading a state_dict builds them."""
+    name = architecture.get("class_name") if isinstance(architecture, dict) else None
     if name not in MODELS:
         raise ValueError(f"{path} holds a {name!r} model; load_model rebuilds {sorted(MODELS)}.")
-    model = MODELS[name].from_config(architecture["config"])
-    saving.load_state(model, weights, path)
-    if compile and compile_config is not None:
-        restore_compiled(model, compile_config, optimizer_state)
+    saving.check_layer_count(architecture.get("config"), path)
+    with saving.shapes_only():
+        try:
+            model = MODELS[name].from_config(architecture["config"])
+            if any(not getattr(m, "built", True) for m in model.modules()):
+                shapes = {k: torch.empty(shape, device="meta") for k, (_, shape) in header.items()}
+                try:
+                    model.load_state_dict(shapes, strict=False)
+                except RuntimeError:
+                    pass  # sizes that do not fit are reported, by name, by check_fits
+        except saving.MALFORMED + (RuntimeError,) as err:
+            raise saving.damaged(path, "the architecture it stores", err) from err
     return model
+
+
+def restore_compiled_from(model: Model, stored: saving.StoredFile, path: Any) -> None:
+    """Compile ``model`` as the file says, with the optimizer state it stores (checked against the weights)."""
+    config = stored.json("compile", "the compile settings it stores")
+    state = None
+    if "optimizer" in stored.metadata:
+        keys = [k for k in stored.header if k.startswith("optimizer/")]
+        if any(not saving.is_floating(stored.header[k][0]) and stored.header[k][1] for k in keys):
+            raise saving.damaged(path, "the optimizer state it stores", "a tensor that is not floating point")
+        try:
+            state = saving.unpack_tree(stored.metadata["optimizer"], stored.tensors(keys), "optimizer")
+        except saving.MALFORMED as err:
+            raise saving.damaged(path, "the optimizer state it stores", err) from err
+    try:
+        restore_compiled(model, config, state)
+        if state is not None:
+            check_optimizer_state(model)
+    except saving.MALFORMED + (RuntimeError,) as err:
+        raise saving.damaged(path, "the compile settings or optimizer state it stores", err) from err
+
+
+def check_optimizer_state(model: Model) -> None:
+    """Every per-weight tensor of the optimizer state is a number or has its weight's shape."""
+    optimizer = model.optimizer
+    assert optimizer is not None
+    for param, slots in optimizer.state.items():
+        for slot, value in slots.items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise ValueError(f"optimizer slot {slot!r}: shape {tuple(value.shape)}, weight {tuple(param.shape)}")
 
 
 def restore_compiled(model: Model, config: dict[str, Any], optimizer_state: Any) -> None:

@@ -10,19 +10,21 @@ under ``cell/`` for recurrent layers, ``forward_layer/cell`` and ``backward_laye
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import io
 import json
-import os
 import warnings
 import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import activations, initializers
+from . import activations, initializers, saving
 from .base import Layer, snake_case
-from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Input, SimpleRNN, TimeDistributed
+from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Input, SimpleRNN, TimeDistributed
 from .model import Sequential
 from .training import losses, metrics, optimizers
 
@@ -65,48 +67,117 @@ def _h5py() -> Any:
     return h5py
 
 
-def load_keras_model(path: str | os.PathLike, compile: bool = True) -> Sequential:
+def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
     """The rnnlab ``Sequential`` equal to a Keras 3 ``.keras`` Sequential model, weights loaded.
 
     With ``compile`` and a ``compile_config`` in the file, the model is also compiled with the
     equivalent optimizer, loss and metrics (what cannot be mapped is skipped with a warning).
     Raises ValueError for what rnnlab cannot reproduce (other layer classes, functional models,
     quantized layers, unknown activations) and for files that are not Keras archives.
+
+    The file is checked before it costs memory: the architecture is built with shapes only,
+    archive members are inflated only up to what that architecture can need, and every weight
+    array's link, storage, dtype and shape is checked before it is read.
     """
-    config, weights_file = _read_archive(path)
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-        kind = config.get("class_name") if isinstance(config, dict) else None
-        raise ValueError(
-            f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
-            "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
-        )
-    try:
-        specs = config["config"]["layers"]
-        layers = [s for s in specs if s["class_name"] != "InputLayer"]
-        model = Sequential(
-            [_input(specs, config["config"])] + [_layer(s) for s in layers], name=config["config"].get("name")
-        )
-    except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: config.json is not a Keras Sequential config (missing or bad {err}).") from None
-    _load_weights(model, layers, weights_file, path)
+    path = saving.regular_file(path)
+    with _archive(path) as archive:
+        config = _config(archive, path)
+        if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+            kind = config.get("class_name") if isinstance(config, dict) else None
+            raise ValueError(
+                f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
+                "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
+            )
+        layers, model = _architecture(config, path)
+        weights_file = _member(archive, WEIGHTS, _weights_limit(model), path)
+    arrays = _read_weights(model, layers, weights_file, path)
+    saving.materialize(model)
+    for layer, values in arrays:
+        layer.set_weights(values)
     if compile and config.get("compile_config"):
-        _compile(model, config["compile_config"])
+        try:
+            _compile(model, config["compile_config"])
+        except saving.MALFORMED as err:
+            raise saving.damaged(path, "the compile_config in its config.json", err) from err
     return model
 
 
 # -- the archive ------------------------------------------------------------------------------
-def _read_archive(path: str | os.PathLike) -> tuple[dict[str, Any], bytes]:
+CONFIG, WEIGHTS = "config.json", "model.weights.h5"
+#: config.json is kilobytes; this bounds what a hostile one costs to parse.
+MAX_CONFIG_BYTES = 4 * 2**20
+#: model.weights.h5 holds the weights and up to four optimizer slots each, float32 or float64,
+#: plus HDF5's own structures: at most this many bytes per parameter, plus the slack.
+BYTES_PER_PARAMETER = 40
+SLACK_BYTES = 64 * 2**20
+#: Data that inflates more than this from its compressed size, beyond the slack, is refused.
+MAX_RATIO = 100
+
+
+@contextlib.contextmanager
+def _archive(path: Path) -> Iterator[zipfile.ZipFile]:
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if not {"config.json", "model.weights.h5"} <= names:
-                raise ValueError(
-                    f"{path} is a zip file but not a Keras 3 .keras archive: it lacks "
-                    f"{sorted({'config.json', 'model.weights.h5'} - names)} (it has {sorted(names)[:5]})."
-                )
-            return json.loads(archive.read("config.json")), archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is damaged or not a Keras 3 .keras archive ({err}).") from None
+            yield archive
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as err:
+        raise ValueError(f"{path} is damaged or not a Keras 3 .keras archive ({type(err).__name__}: {err}).") from None
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """A member's bytes, refused before inflating if it declares more than ``limit`` or inflates
+    suspiciously well (a zip bomb); never more than it declares is inflated."""
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise ValueError(
+            f"{path}: its {name} declares {info.file_size:,} bytes, more than the {limit:,} the model "
+            "it describes can need; the archive is damaged or hostile, and is not inflated."
+        )
+    if info.file_size > SLACK_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise ValueError(
+            f"{path}: its {name} inflates {info.file_size // max(info.compress_size, 1):,}-fold "
+            f"({info.compress_size:,} -> {info.file_size:,} bytes); Keras stores weights uncompressed, "
+            "so the archive is damaged or hostile, and is not inflated."
+        )
+    with archive.open(info) as member:  # asking for file_size bytes inflates no more; the CRC is checked
+        return member.read(info.file_size)
+
+
+def _config(archive: zipfile.ZipFile, path: Path) -> Any:
+    names = set(archive.namelist())
+    if not {CONFIG, WEIGHTS} <= names:
+        raise ValueError(
+            f"{path} is a zip file but not a Keras 3 .keras archive: it lacks "
+            f"{sorted({CONFIG, WEIGHTS} - names)} (it has {sorted(names)[:5]})."
+        )
+    try:
+        return json.loads(_member(archive, CONFIG, MAX_CONFIG_BYTES, path))
+    except (ValueError, RecursionError) as err:
+        if isinstance(err, ValueError) and str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is damaged or not a Keras 3 .keras archive ({type(err).__name__}: {err}).") from None
+
+
+def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], Sequential]:
+    """(the layer specs that have weights' groups, the model built with shapes only)."""
+    saving.check_layer_count(config.get("config"), path)
+    try:
+        with saving.shapes_only():
+            specs = config["config"]["layers"]
+            layers = [s for s in specs if s["class_name"] != "InputLayer"]
+            model = Sequential(
+                [_input(specs, config["config"])] + [_layer(s) for s in layers], name=config["config"].get("name")
+            )
+    except ValueError as err:
+        raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
+    except saving.MALFORMED + (RuntimeError,) as err:
+        raise ValueError(
+            f"{path}: config.json is not a Keras Sequential config (missing or bad {type(err).__name__}: {err})."
+        ) from None
+    return layers, model
+
+
+def _weights_limit(model: Sequential) -> int:
+    return BYTES_PER_PARAMETER * sum(p.numel() for p in model.parameters()) + SLACK_BYTES
 
 
 # -- the architecture -------------------------------------------------------------------------
@@ -147,13 +218,13 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
         where = "" if class_name not in SUPPORTED else f" inside a wrapper (allowed there: {', '.join(allowed)})"
         raise _unsupported(name, class_name, f"is not supported by rnnlab{where}")
     if class_name == "Bidirectional":
-        forward = _layer(config["layer"], tuple(RECURRENT))
+        forward = _recurrent(config["layer"])
         backward = config.get("backward_layer")
         layer = Bidirectional(
             forward,
             merge_mode=config.get("merge_mode", "concat"),
             name=name,
-            backward_layer=None if backward is None else _layer(backward, tuple(RECURRENT)),
+            backward_layer=None if backward is None else _recurrent(backward),
             trainable=config.get("trainable", True),
         )
         layer.forward_layer.name = forward.name  # Keras's saved name, not forward_forward_...
@@ -170,11 +241,22 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
         raise ValueError(f"Layer '{name}' ({class_name}) cannot be rebuilt in rnnlab: {err}") from None
 
 
-@functools.cache
+def _recurrent(spec: dict[str, Any]) -> RNN:
+    """The recurrent layer a Bidirectional wraps."""
+    layer = _layer(spec, tuple(RECURRENT))
+    assert isinstance(layer, RNN)  # RECURRENT holds RNN subclasses only
+    return layer
+
+
+_ACCEPTED: dict[str, frozenset[str]] = {}
+
+
 def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
     """The constructor arguments an rnnlab layer class takes: the keys of its config."""
-    args = {Dropout: (0.0,), Embedding: (1, 1)}.get(cls, (1,))
-    return frozenset(cls(*args, name="probe").get_config())
+    if cls.__name__ not in _ACCEPTED:
+        args = {Dropout: (0.0,), Embedding: (1, 1)}.get(cls, (1,))
+        _ACCEPTED[cls.__name__] = frozenset(cls(*args, name="probe").get_config())
+    return _ACCEPTED[cls.__name__]
 
 
 def _translate(name: str, class_name: str, config: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
@@ -219,28 +301,97 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
 
 
 # -- the weights ------------------------------------------------------------------------------
-def _load_weights(model: Sequential, specs: list[dict[str, Any]], data: bytes, path: Any) -> None:
+def _child(group: Any, name: str, where: str) -> Any:
+    """``group[name]`` if it is stored in this file: a hard link, not a soft or external link."""
+    h5py = _h5py()
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise KeyError(f"no {where!r}")
+    if not isinstance(link, h5py.HardLink):
+        raise _Outside(f"{where} is a {type(link).__name__}")
+    return group[name]
+
+
+class _Outside(Exception):
+    """A weights file that points at data outside itself."""
+
+
+def _datasets(f: Any, vars_path: str) -> list[Any]:
+    """The datasets ``vars/0``, ``vars/1``, ... under ``vars_path``, each stored in the file itself."""
+    h5py = _h5py()
+    group = f
+    for i, part in enumerate(vars_path.split("/")):
+        group = _child(group, part, "/".join(vars_path.split("/")[: i + 1]))
+    if not isinstance(group, h5py.Group):
+        raise KeyError(f"{vars_path!r} is not a group")
+    found = []
+    for name in sorted(group.keys(), key=lambda n: int(n) if n.isdigit() else -1):
+        where = f"{vars_path}/{name}"
+        dataset = _child(group, name, where)
+        if not isinstance(dataset, h5py.Dataset) or not name.isdigit():
+            raise KeyError(f"{where!r} is not a weight array")
+        if dataset.external or dataset.is_virtual:
+            raise _Outside(f"{where} is stored {'externally' if dataset.external else 'as a virtual dataset'}")
+        if dataset.dtype.kind != "f":
+            raise ValueError(f"{where} holds {dataset.dtype}, not floating point numbers")
+        found.append(dataset)
+    return found
+
+
+def _read_weights(
+    model: Sequential, specs: list[dict[str, Any]], data: bytes, path: Any
+) -> list[tuple[Layer, list[np.ndarray]]]:
+    """Each layer with weights and its arrays, read only once every array's storage, dtype and
+    shape has been checked against the model (built with shapes only)."""
     h5py = _h5py()
     used: dict[str, int] = {}
+    planned: list[tuple[Layer, list[Any]]] = []
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
-            for spec, layer in zip(specs, model.layers, strict=True):
+            for spec, layer in zip(specs, _layers(model), strict=True):
                 key = snake_case(spec["class_name"])  # Keras numbers groups by class, in layer order
                 used[key] = used.get(key, -1) + 1
                 group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
                 if not layer.count_params():  # Dropout, TimeDistributed(Dropout)
                     continue
-                arrays = []
+                datasets = []
                 for sub in WEIGHT_PATHS[spec["class_name"]]:
                     vars_path = "/".join(p for p in (group, sub, "vars") if p)
-                    if vars_path not in f:
-                        raise ValueError(f"no group {vars_path!r} for layer '{layer.name}'")
-                    arrays += [np.asarray(v) for _, v in sorted(f[vars_path].items(), key=lambda kv: int(kv[0]))]
-                layer.set_weights(arrays)
-    except (OSError, KeyError) as err:
+                    try:
+                        datasets += _datasets(f, vars_path)
+                    except KeyError as err:
+                        raise ValueError(f"{err.args[0]} for layer '{layer.name}'") from None
+                expected = [tuple(p.shape) for p in layer.keras_weights()]
+                if [d.shape for d in datasets] != expected:
+                    raise ValueError(
+                        f"Layer '{layer.name}' expects {len(expected)} weight arrays of shapes {expected}, "
+                        f"the file has {[d.shape for d in datasets]}"
+                    )
+                planned.append((layer, datasets))
+            _check_inflation([d for _, datasets in planned for d in datasets])
+            return [(layer, [np.asarray(d[()]) for d in datasets]) for layer, datasets in planned]
+    except _Outside as err:
+        raise ValueError(
+            f"{path}: model.weights.h5 refers to data outside itself ({err}); rnnlab reads only weights "
+            "stored in the file, so it refuses this one."
+        ) from None
+    except (OSError, KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: model.weights.h5 is damaged or not a Keras weights file ({err}).") from None
     except ValueError as err:
         raise ValueError(f"{path}: the weights do not fit the model in its config.json: {err}") from None
+
+
+def _layers(model: Sequential) -> list[Layer]:
+    return [layer for layer in model.layers if isinstance(layer, Layer)]
+
+
+def _check_inflation(datasets: list[Any]) -> None:
+    """Refuse arrays whose stored bytes (compressed chunks, or none: a fill value) would inflate far
+    beyond the file: Keras stores weights uncompressed."""
+    logical = sum(d.size * d.dtype.itemsize for d in datasets)
+    stored = sum(d.id.get_storage_size() for d in datasets)
+    if logical > SLACK_BYTES and logical > MAX_RATIO * stored:
+        raise OSError(f"its arrays hold {logical:,} bytes in {stored:,} stored bytes")
 
 
 # -- compile settings -------------------------------------------------------------------------
@@ -251,7 +402,7 @@ def _compile(model: Sequential, config: dict[str, Any]) -> None:
         from_logits = bool(loss.get("config", {}).get("from_logits", False))
         loss = snake_case(loss.get("class_name", ""))
     try:
-        losses.canonical_name(loss)
+        losses.canonical_name(loss if isinstance(loss, str) else "")
     except (ValueError, TypeError):
         warnings.warn(
             f"The Keras loss {config.get('loss')!r} has no rnnlab equivalent: the model is not "

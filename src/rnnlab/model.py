@@ -273,8 +273,10 @@ class Sequential(Model):
         self.input_spec: Input | None = None
         self.built = False
         self._output_shapes: list[Any] = []
-        for layer in layers or []:
-            self.add(layer)
+        for layer in layers or []:  # built once at the end: building after each add costs O(layers^2)
+            self._append(layer)
+        if self.input_spec is not None and len(self.layers):
+            self.build((self.input_spec.batch_size, *self.input_spec.shape))
 
     @property
     def stack(self) -> list[Layer]:
@@ -282,6 +284,11 @@ class Sequential(Model):
         return [layer for layer in self.layers if isinstance(layer, Layer)]
 
     def add(self, layer: Layer | Input) -> None:
+        self._append(layer)
+        if self.input_spec is not None and not isinstance(layer, Input):
+            self.build((self.input_spec.batch_size, *self.input_spec.shape))
+
+    def _append(self, layer: Layer | Input) -> None:
         if isinstance(layer, Input):
             if len(self.layers) or self.input_spec is not None:
                 raise ValueError("rnnlab.Input(...) must come first in a Sequential model.")
@@ -295,8 +302,6 @@ class Sequential(Model):
         if not len(self.layers) and self.input_spec is None and layer.input_shape is not None:
             self.input_spec = Input(layer.input_shape)
         self.layers.append(layer)
-        if self.input_spec is not None:
-            self.build((self.input_spec.batch_size, *self.input_spec.shape))
 
     def pop(self) -> Layer:
         layer = self.stack[-1]

@@ -1,17 +1,30 @@
-"""Files rnnlab writes: atomic writes, and safetensors files with a JSON header.
+"""Files rnnlab writes and reads: atomic writes, and safetensors files with a JSON header.
 
 A model file is one safetensors file: the weights under ``weights/<state_dict key>``, the
 optimizer state under ``optimizer/...``, and in the header metadata the architecture
 (``model``, JSON), the compile settings and the rnnlab version. Nothing in it is executed
 when it is read (no pickle).
+
+Writing: every file goes to a temporary name next to its destination (``.<name>.<pid>-<hex>.tmp``)
+and is renamed onto it when complete. New files get the permissions the umask allows, a
+replaced file keeps its own; the same model gives the same bytes (the header's keys are
+sorted). Temporaries left by a killed process are deleted by the next write to that name.
+
+Reading never trusts the file: it must be a regular file; the header (metadata, dtypes and
+shapes) is read and checked before any tensor data; anything wrong is a ``ValueError`` that
+names the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator
+import re
+import secrets
+import stat
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,30 +34,136 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from . import initializers
+
 MODEL_FORMAT = "rnnlab.model/1"
 WEIGHTS_FORMAT = "rnnlab.weights/1"
 TREE_FORMAT = "rnnlab.state/1"
 
+#: The largest safetensors header (metadata and tensor table) rnnlab reads; its own are kilobytes.
+MAX_HEADER_BYTES = 16 * 2**20
+#: A temporary whose writer is gone is deleted only once it is this old (seconds), so that a
+#: writer on another machine sharing the folder is never disturbed.
+STALE_SECONDS = 60.0
+
+StrPath = str | os.PathLike[str]
+Header = dict[str, tuple[str, tuple[int, ...]]]  # tensor key -> (safetensors dtype, shape)
+
+
+# -- files that may be read ----------------------------------------------------------------
+def regular_file(path: StrPath) -> Path:
+    """``path`` if it names an existing regular file (symbolic links followed).
+
+    Raises FileNotFoundError when nothing is there, and ValueError for a folder, a device such
+    as /dev/zero, a FIFO or a socket: reading those could run forever or never return.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such file: {path}") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read it ({err.strerror or err}).") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise ValueError(f"{path} is {kind}, not a regular file; rnnlab reads models and data only from files.")
+    return path
+
+
+def damaged(path: Any, what: str, err: BaseException | str) -> ValueError:
+    """The one error for a file whose content is wrong: ``<path>: <what> ... (<detail>)``."""
+    detail = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    return ValueError(f"{path}: {what} is damaged or not written by rnnlab ({str(detail)[:300]}).")
+
+
+# -- writing ---------------------------------------------------------------------------------
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 only probes; it sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _temporaries(path: Path) -> re.Pattern[str]:
+    return re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of writes to ``path`` whose process died (a kill during a save)."""
+    pattern = _temporaries(path)
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            found = pattern.fullmatch(entry.name)
+            if found and not pid_alive(int(found[1])):
+                with contextlib.suppress(OSError):
+                    if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                        os.unlink(entry.path)
+
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: StrPath) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; renames it onto ``path`` only if the block succeeds,
-    so an interrupted write never replaces a good file with a partial one."""
+    so an interrupted write never replaces a good file with a partial one.
+
+    The file gets the permissions of a new file (what the umask allows), or those of the file it
+    replaces.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    remove_stale_temporaries(path)
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        yield Path(tmp)
+        try:
+            permissions = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            permissions = stat.S_IMODE(os.stat(tmp).st_mode)  # 0o666 less the umask
+        yield tmp
+        os.chmod(tmp, permissions)  # whatever the writer did (safetensors makes its files 0600)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: StrPath, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def _sort_header(path: Path) -> None:
+    """Put a just-written safetensors header in one order: metadata keys sorted, tensors by offset.
+
+    safetensors writes the metadata map in an order that changes from save to save; sorted, the
+    same model gives the same bytes. Only the order of keys changes (padding keeps the length).
+    """
+    with open(path, "r+b") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        ordered: dict[str, Any] = {}
+        if "__metadata__" in header:
+            ordered["__metadata__"] = dict(sorted(header.pop("__metadata__").items()))
+        ordered.update(sorted(header.items(), key=lambda kv: (kv[1]["data_offsets"], kv[0])))
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) <= size:
+            f.seek(8)
+            f.write(text.ljust(size, b" "))
+
+
+def write_safetensors(path: StrPath, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """One safetensors file, atomically, byte for byte the same for the same tensors and metadata."""
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        _sort_header(tmp)
 
 
 # -- trees of tensors: nested dicts/lists holding tensors, arrays and JSON values -----------
@@ -94,38 +213,87 @@ def unpack_tree(skeleton: str, tensors: dict[str, torch.Tensor], prefix: str) ->
     return _unflatten(json.loads(skeleton), own)
 
 
-def save_tree(path: str | os.PathLike, tree: Any) -> None:
+# Everything malformed JSON or a malformed tree of it can raise.
+MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, OverflowError)
+
+
+def save_tree(path: StrPath, tree: Any) -> None:
     skeleton, tensors = pack_tree(tree, "state")
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": TREE_FORMAT, "state": skeleton})
+    write_safetensors(path, tensors, {"format": TREE_FORMAT, "state": skeleton})
 
 
-def load_tree(path: str | os.PathLike) -> Any:
-    tensors, metadata = read(path)
-    if metadata.get("format") != TREE_FORMAT:
-        raise ValueError(f"{path} is not an rnnlab state file.")
-    return unpack_tree(metadata["state"], tensors, "state")
+def load_tree(path: StrPath) -> Any:
+    stored = StoredFile(path)
+    check_format(path, stored.metadata, (TREE_FORMAT,), "state")
+    try:
+        return unpack_tree(stored.metadata["state"], stored.tensors(), "state")
+    except MALFORMED as err:
+        raise damaged(path, "the state it stores", err) from err
 
 
 # -- reading ------------------------------------------------------------------------------
-def read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def is_floating(dtype: str | torch.dtype) -> bool:
+    """Whether a safetensors dtype name ("F32", "BF16", "I32", ...) or a torch dtype is floating point."""
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_floating_point
+    return dtype.startswith(("F", "BF"))
+
+
+class StoredFile:
+    """A safetensors file opened for reading: its metadata and tensor table now, tensor data on demand."""
+
+    def __init__(self, path: StrPath) -> None:
+        self.path = regular_file(path)
+        with open(self.path, "rb") as f:
+            declared = int.from_bytes(f.read(8), "little")
+        if declared > MAX_HEADER_BYTES:
+            raise ValueError(
+                f"Could not read {self.path}: it is damaged or not an rnnlab file (its header declares "
+                f"{declared:,} bytes, more than the {MAX_HEADER_BYTES:,} an rnnlab file may have)."
+            )
+        header: Header = {}
+        with self._open() as f:
+            metadata = dict(f.metadata() or {})
+            for key in f.keys():
+                view = f.get_slice(key)
+                header[key] = (str(view.get_dtype()), tuple(int(n) for n in view.get_shape()))
+        self.metadata: dict[str, str] = metadata
+        self.header = header
+
+    @contextmanager
+    def _open(self) -> Iterator[Any]:
+        try:
+            with safe_open(str(self.path), framework="pt") as f:
+                yield f
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"Could not read {self.path}: it is damaged or not an rnnlab file ({type(err).__name__}: {err})."
+            ) from None
+
+    def tensors(self, keys: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        with self._open() as f:
+            return {k: f.get_tensor(k) for k in (self.header if keys is None else keys)}
+
+    def json(self, key: str, what: str) -> Any:
+        """The metadata entry ``key`` parsed as JSON; a ValueError naming the file if absent or malformed."""
+        if key not in self.metadata:
+            raise damaged(self.path, what, f"no {key!r} entry in its metadata")
+        try:
+            return json.loads(self.metadata[key])
+        except (ValueError, RecursionError) as err:
+            raise damaged(self.path, what, err) from None
+
+
+def read(path: StrPath) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors and the header metadata of a safetensors file, with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No such file: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"Could not read {path}: it is damaged or not an rnnlab file ({err}).") from None
-    return tensors, metadata
+    stored = StoredFile(path)
+    return stored.tensors(), stored.metadata
 
 
-def _check_format(path: Any, metadata: dict[str, str], allowed: tuple[str, ...]) -> str:
+def check_format(path: Any, metadata: Mapping[str, str], allowed: tuple[str, ...], kind: str | None = None) -> str:
     fmt = metadata.get("format", "")
     if fmt not in allowed:
-        kind = "model" if allowed == (MODEL_FORMAT,) else "weights or model"
+        kind = kind or ("model" if allowed == (MODEL_FORMAT,) else "weights or model")
         raise ValueError(
             f"{path} is not an rnnlab {kind} file (format {fmt or 'missing'!r}; expected {' or '.join(allowed)})."
         )
@@ -137,47 +305,108 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"weights/{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
+def header_of(tensors: Mapping[str, torch.Tensor]) -> Header:
+    """The (dtype, shape) table of tensors in memory, with dtypes named as safetensors names them."""
+    names = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16"}
+    return {k: (names.get(t.dtype, str(t.dtype)), tuple(t.shape)) for k, t in tensors.items()}
+
+
+def fit_problems(own: Mapping[str, torch.Tensor], stored: Header, lazy: bool = False) -> list[str]:
+    """What keeps ``stored`` tensors from loading into a model whose state_dict is ``own``.
+
+    ``lazy``: the model still has layers without weights, which take their sizes from the
+    file; then only the tensors it has are compared, and stored ones must be floating point.
+    """
+    missing = [] if lazy else sorted(set(own) - set(stored))
+    extra = [] if lazy else sorted(set(stored) - set(own))
+    wrong = [
+        f"{k}: file {stored[k][1]} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in stored and stored[k][1] != tuple(own[k].shape)
+    ]
+    kinds = [
+        f"{k}: file {dtype}, model {own[k].dtype if k in own else 'floating point'}"
+        for k, (dtype, _) in stored.items()
+        if (k in own or lazy) and is_floating(dtype) != is_floating(own[k].dtype if k in own else torch.float32)
+    ]
+    return [
+        f"{label} {items}"
+        for label, items in (
+            ("missing", missing),
+            ("unexpected", extra),
+            ("shape mismatch", wrong),
+            ("dtype mismatch", kinds),
+        )
+        if items
+    ]
+
+
+def check_fits(model: torch.nn.Module, stored: Header, source: Any) -> None:
+    """Raise a ValueError naming every missing, extra, misshapen or wrongly typed entry."""
+    own = model.state_dict()
+    lazy = any(not getattr(m, "built", True) for m in model.modules())
+    problems = fit_problems(own, stored, lazy)
+    if problems:
+        raise ValueError(f"The weights in {source} do not fit this model: " + "; ".join(problems) + ".")
+
+
 def load_state(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: Any) -> None:
     """Load ``weights`` (state_dict keys) into ``model``, naming every missing, extra or misshapen entry."""
-    own = model.state_dict()
-    if own or not weights:
-        missing = sorted(set(own) - set(weights))
-        extra = sorted(set(weights) - set(own))
-        wrong = [
-            f"{k}: file {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
-            for k in own
-            if k in weights and weights[k].shape != own[k].shape
-        ]
-        if missing or extra or wrong:
-            parts = [
-                f"missing {missing}" if missing else "",
-                f"unexpected {extra}" if extra else "",
-                f"shape mismatch {wrong}" if wrong else "",
-            ]
-            raise ValueError(
-                f"The weights in {source} do not fit this model: " + "; ".join(p for p in parts if p) + "."
-            )
-    model.load_state_dict(weights)
+    check_fits(model, header_of(weights), source)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, ValueError) as err:  # a lazy layer built from the file that still does not fit
+        raise ValueError(f"The weights in {source} do not fit this model: {err}") from None
 
 
-def save_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        save_file(
-            {k[len("weights/") :]: v for k, v in _weights(model).items()}, str(tmp), metadata={"format": WEIGHTS_FORMAT}
-        )
+def save_weights(model: torch.nn.Module, path: StrPath) -> None:
+    weights = {k[len("weights/") :]: v for k, v in _weights(model).items()}
+    write_safetensors(path, weights, {"format": WEIGHTS_FORMAT})
 
 
-def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> None:
-    """Weights from a weights file or a full model file."""
-    tensors, metadata = read(path)
-    fmt = _check_format(path, metadata, (WEIGHTS_FORMAT, MODEL_FORMAT))
+def weight_keys(stored: StoredFile, fmt: str) -> dict[str, str]:
+    """state_dict key -> key in the file."""
     if fmt == MODEL_FORMAT:
-        tensors = {k[len("weights/") :]: v for k, v in tensors.items() if k.startswith("weights/")}
-    load_state(model, tensors, path)
+        return {k[len("weights/") :]: k for k in stored.header if k.startswith("weights/")}
+    return {k: k for k in stored.header}
+
+
+def load_weights(model: torch.nn.Module, path: StrPath) -> None:
+    """Weights from a weights file or a full model file; shapes and dtypes are checked before any is read."""
+    stored = StoredFile(path)
+    fmt = check_format(path, stored.metadata, (WEIGHTS_FORMAT, MODEL_FORMAT))
+    keys = weight_keys(stored, fmt)
+    check_fits(model, {k: stored.header[v] for k, v in keys.items()}, path)
+    tensors = stored.tensors(keys.values())
+    load_state(model, {k: tensors[v] for k, v in keys.items()}, path)
+
+
+# -- building a model without its weights -----------------------------------------------------
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Layers built inside get weights with shapes but no memory (the ``meta`` device) and no
+    initialisation, so a model declared in a file costs nothing until its sizes are checked."""
+    with torch.device("meta"), initializers.skipped():
+        yield
+
+
+#: More layers than any stack rnnlab builds; a file declaring more is refused before it costs time.
+MAX_LAYERS = 10_000
+
+
+def check_layer_count(config: Any, path: Any) -> None:
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if isinstance(layers, list) and len(layers) > MAX_LAYERS:
+        raise ValueError(f"{path} declares {len(layers):,} layers, more than the {MAX_LAYERS:,} rnnlab loads.")
+
+
+def materialize(model: torch.nn.Module) -> None:
+    """Give a model built with ``shapes_only`` real (uninitialised) CPU memory, to load weights into."""
+    model.to_empty(device="cpu")
 
 
 # -- whole models ---------------------------------------------------------------------------
-def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = True) -> None:
+def save_model(model: Any, path: StrPath, include_optimizer: bool = True) -> None:
     from . import __version__
 
     config = {"class_name": type(model).__name__, "config": model.get_config()}
@@ -191,15 +420,21 @@ def save_model(model: Any, path: str | os.PathLike, include_optimizer: bool = Tr
             skeleton, state = pack_tree(optimizer.state_dict(), "optimizer")
             metadata["optimizer"] = skeleton
             tensors.update(state)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    write_safetensors(path, tensors, metadata)
 
 
-def read_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None, Any]:
+def read_model(path: StrPath) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None, Any]:
     """(architecture, weights, compile settings or None, optimizer state or None) of a model file."""
-    tensors, metadata = read(path)
-    _check_format(path, metadata, (MODEL_FORMAT,))
+    stored = StoredFile(path)
+    check_format(path, stored.metadata, (MODEL_FORMAT,))
+    architecture = stored.json("model", "the architecture it stores")
+    compile_config = stored.json("compile", "the compile settings it stores") if "compile" in stored.metadata else None
+    tensors = stored.tensors()
     weights = {k[len("weights/") :]: v for k, v in tensors.items() if k.startswith("weights/")}
-    compile_config = json.loads(metadata["compile"]) if "compile" in metadata else None
-    optimizer_state = unpack_tree(metadata["optimizer"], tensors, "optimizer") if "optimizer" in metadata else None
-    return json.loads(metadata["model"]), weights, compile_config, optimizer_state
+    optimizer_state = None
+    if "optimizer" in stored.metadata:
+        try:
+            optimizer_state = unpack_tree(stored.metadata["optimizer"], tensors, "optimizer")
+        except MALFORMED as err:
+            raise damaged(path, "the optimizer state it stores", err) from err
+    return architecture, weights, compile_config, optimizer_state

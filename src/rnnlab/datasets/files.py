@@ -13,7 +13,6 @@ import http.client
 import logging
 import os
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+
+from ..saving import atomic_path
 
 __all__ = [
     "DOWNLOAD_TIMEOUT",
@@ -96,19 +97,13 @@ def find_local(
 
 def _download(remote: RemoteFile, directory: Path) -> Path:
     target = directory / remote.filename
-    temp: str | None = None
     log.info("Downloading %s from %s to %s", remote.title, remote.url, target)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{remote.filename}.", suffix=".part", dir=directory)
-        with os.fdopen(handle, "wb") as out:
+        with atomic_path(target) as temp, open(temp, "wb") as out:  # the umask's permissions, as any file
             with urllib.request.urlopen(remote.url, timeout=DOWNLOAD_TIMEOUT) as response:
                 shutil.copyfileobj(response, out)
-        os.replace(temp, target)
         return target
     except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts: OSError
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
         raise _not_found(remote, directory, f"downloading it failed ({exc})") from exc
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import array
 import csv
 import gzip
 import io
+import itertools
 import math
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..saving import regular_file
 
 __all__ = ["MISSING", "Table", "read_csv"]
 
@@ -71,17 +76,27 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _column(values: list[str]) -> np.ndarray:
-    """float64 with NaN for missing values if every other value parses as a number, else str."""
+CHUNK_ROWS = 16_384  # rows parsed at a time: a few MB of Python strings, whatever the file's size
+
+
+def _add_numbers(column: array.array[float], values: Sequence[str]) -> bool:
+    """Append ``values`` to ``column`` as float64 (NaN for missing values) if every one is a number."""
+    start = len(column)
     try:
-        return np.array(list(map(float, values)), dtype=np.float64)  # fast path: float() skips spaces
+        column.extend(map(float, values))  # fast path: float() skips spaces
+        return True
     except ValueError:
-        pass
-    text = [value.strip() for value in values]
+        del column[start:]  # what it appended before the value that is not a number
     try:
-        return np.array([math.nan if v.lower() in MISSING else float(v) for v in text], dtype=np.float64)
+        numbers = [math.nan if v.strip().lower() in MISSING else float(v) for v in values]
     except ValueError:
-        return np.array(text, dtype=str)
+        return False
+    column.extend(numbers)
+    return True
+
+
+def _text(values: Sequence[str]) -> np.ndarray:
+    return np.array([v.strip() for v in values], dtype=str)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -98,36 +113,79 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
             for row in reader:
                 if len(row) > 1 or (row and row[0].strip()):  # skip blank lines
                     yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        except (csv.Error, UnicodeDecodeError, EOFError, OSError, zlib.error) as exc:  # OSError: BadGzipFile
             raise ValueError(
                 f"{path}: cannot read as CSV near line {reader.line_num} ({exc}). "
                 "Expected a UTF-8 .csv or .csv.gz file."
             ) from exc
 
 
-def read_csv(path: str | Path) -> Table:
-    """Read a .csv or .csv.gz file with a header row into a :class:`Table`.
-
-    Missing values are "", "NA", "NaN", "nan" and "null" (any case); surrounding quotes are stripped.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"No CSV file at {path}. Check the path (expected a .csv or .csv.gz file).")
+def _chunks(path: Path) -> Iterator[list[list[str]]]:
+    """The header row, then the data rows in chunks of ``CHUNK_ROWS``, each row checked for its length."""
     records = _records(path)
     first = next(records, None)
     if first is None:
         raise ValueError(f"{path} is empty: expected a header row followed by data rows.")
-    header = [name.strip() for name in first[1]]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate column names {duplicates} in the header; each column needs a unique name.")
-    rows = []
+    header = first[1]
+    yield [header]
+    chunk: list[list[str]] = []
     for line, fields in records:
         if len(fields) != len(header):
             raise ValueError(
                 f"{path}, line {line}: expected {len(header)} fields (one per header column), "
                 f"got {len(fields)}. Fix the row's commas or quoting."
             )
-        rows.append(fields)
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in header]
-    return Table({name: _column(values) for name, values in zip(header, columns, strict=True)}, source=str(path))
+        chunk.append(fields)
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_csv(path: str | Path) -> Table:
+    """Read a .csv or .csv.gz file with a header row into a :class:`Table`.
+
+    Missing values are "", "NA", "NaN", "nan" and "null" (any case); surrounding quotes are stripped.
+    The file is read in chunks and each column kept as one NumPy array (float64, or text when any
+    value is not a number), so memory follows the table's size, not the number of Python strings.
+    """
+    path = Path(path).expanduser()
+    try:
+        regular_file(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No CSV file at {path}. Check the path (expected a .csv or .csv.gz file).") from None
+    chunks = _chunks(path)
+    header = [name.strip() for name in next(chunks)[0]]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{path}: duplicate column names {duplicates} in the header; each column needs a unique name.")
+    numbers = [array.array("d") for _ in header]  # grows in place: no copy when the table is made
+    texts: list[list[np.ndarray] | None] = [None] * len(header)  # chunks of a column that holds text
+    reread: set[int] = set()  # columns that turned out to be text after numeric chunks
+    for chunk in chunks:
+        for j, values in enumerate(zip(*chunk, strict=True)):
+            parts = texts[j]
+            if parts is None:
+                if _add_numbers(numbers[j], values):
+                    continue
+                if numbers[j]:
+                    reread.add(j)
+                parts = texts[j] = []
+            parts.append(_text(values))
+    if reread:  # their first chunks were parsed as numbers: read those columns again as text
+        again: dict[int, list[np.ndarray]] = {j: [] for j in reread}
+        for chunk in itertools.islice(_chunks(path), 1, None):
+            for j in reread:
+                again[j].append(_text([row[j] for row in chunk]))
+        for j, parts in again.items():
+            texts[j] = parts
+    columns = {}
+    for j, name in enumerate(header):
+        parts = texts[j]
+        if parts is None:  # the array shares the buffer numbers[j] grew in
+            columns[name] = np.frombuffer(numbers[j], dtype=np.float64) if numbers[j] else np.array([])
+        else:
+            columns[name] = np.concatenate(parts)
+            texts[j] = None  # one column's chunks and its array at a time
+    return Table(columns, source=str(path))

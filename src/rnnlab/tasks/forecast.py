@@ -23,12 +23,12 @@ import numpy as np
 
 from .. import set_seed
 from ..callbacks import EarlyStopping, EpochProgress
-from ..datasets import load_airline_passengers, load_beijing_pm25, read_csv
+from ..datasets import Table, load_airline_passengers, load_beijing_pm25, read_csv
 from ..layers import Dense
 from ..model import Sequential
 from ..viz import plot_history, plot_series
 from .multiplication import CELLS, LABELS
-from .options import option
+from .options import option, validate
 from .runs import RunDir, format_table
 from .series import TRANSFORMS, persistence, prepare, seasonal_naive
 
@@ -50,9 +50,11 @@ class ForecastConfig:
     time_column: str | None = option(None, "column that labels the time axis of the plot")
     window: int = option(12, "input steps per window")
     horizon: int = option(1, "values predicted after each window")
-    season: int | None = option(None, "season length for the seasonal-naive baseline (datasets: 12, 24)")
-    test_size: int | None = option(None, "test rows at the end (datasets: 24 / 8760; CSV: 20%%)")
-    val_size: int | None = option(None, "validation rows before them (datasets: 12 / 4380; CSV: 10%%; 0: none)")
+    season: int | None = option(None, "season length for the seasonal-naive baseline (datasets: 12, 24)", minimum=1)
+    test_size: int | None = option(None, "test rows at the end (datasets: 24 / 8760; CSV: 20%%)", minimum=1)
+    val_size: int | None = option(
+        None, "validation rows before them (datasets: 12 / 4380; CSV: 10%%; 0: none)", minimum=0
+    )
     transform: str | None = option(
         None,
         "what the network models of the target: its values, their log, their "
@@ -71,15 +73,19 @@ class ForecastConfig:
     seed: int = option(0, "random seed")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
+    def validate(self) -> None:
+        if (self.dataset is None) == (self.csv is None):
+            raise ValueError("Give exactly one of --dataset (airline, pm25) or --csv FILE.")
 
-def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, int, str]:
+
+def load(config: ForecastConfig) -> tuple[Table, str, list[str], int | None, int, int, str]:
     """The table, target, time-label columns, season, split sizes and transform the options ask for."""
-    if (config.dataset is None) == (config.csv is None):
-        raise ValueError("Give exactly one of --dataset (airline, pm25) or --csv FILE.")
     if config.dataset is not None:
-        loader, target, time_columns, season, test, val, transform = PRESETS[config.dataset]
+        loader, target, labels, season, test, val, transform = PRESETS[config.dataset]
+        time_columns = list(labels)
         table = loader()
     else:
+        assert config.csv is not None  # validate(): exactly one of the two
         table = read_csv(config.csv)
         if config.target is None:
             raise ValueError(f"--target is required with --csv; columns in {config.csv}: {', '.join(table.names)}.")
@@ -89,12 +95,12 @@ def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, 
     for name in [target, *config.features] + ([config.time_column] if config.time_column else []):
         table[name]  # raises a clear error for an unknown column
     table.numeric(target)  # raises for a non-numeric target
-    time_columns = [config.time_column] if config.time_column else list(time_columns)
+    time_columns = [config.time_column] if config.time_column else time_columns
     return (
         table,
         target,
         time_columns,
-        config.season or season,
+        config.season if config.season is not None else season,
         config.test_size if config.test_size is not None else test,
         config.val_size if config.val_size is not None else val,
         config.transform or transform,
@@ -102,8 +108,7 @@ def load(config: ForecastConfig) -> tuple[Any, str, list[str], int | None, int, 
 
 
 def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    if config.window < 1 or config.horizon < 1:
-        raise ValueError(f"--window and --horizon must be positive, received {config.window} and {config.horizon}.")
+    validate(config)
     table, target, time_columns, season, test_size, val_size, transform = load(config)
     data = prepare(
         table, target, config.features, config.window, config.horizon, val_size, test_size, config.missing, transform
@@ -188,12 +193,12 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         ]
         plot_series(
             labels,
-            {"actual": actual[:, 0], **{k: v[:, 0] for k, v in forecasts.items()}},
+            {"actual": actual[:, 0].tolist(), **{k: v[:, 0].tolist() for k, v in forecasts.items()}},
             run_dir.file("forecast.png"),
             ylabel=target,
             title=f"test period: {target}, one step after each window",
         )
-        model.save(run_dir.file("model.safetensors"))
+        model.save(str(run_dir.file("model.safetensors")))
     print(f"\nForecasting {target} ({int(parts['test'].sum())} test windows, horizon {config.horizon}):\n")
     print(table_text)
     for note in data.notes:

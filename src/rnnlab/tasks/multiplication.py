@@ -23,7 +23,7 @@ from ..datasets import adding_problem, multiplication_problem
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..model import Sequential
 from ..viz import plot_histories, plot_scatter
-from .options import option
+from .options import option, validate
 from .runs import RunDir, format_table
 
 CELLS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
@@ -37,14 +37,14 @@ class MultiplicationConfig:
         "multiplication", "which problem: the product or the sum of the marked values", choices=sorted(PROBLEMS)
     )
     cells: list[str] = option(["simple_rnn", "lstm", "gru"], "cells to compare", choices=sorted(CELLS))
-    length: int = option(100, "time steps per sequence")
+    length: int = option(100, "time steps per sequence", minimum=2)
     positions: str = option(
         "anywhere",
         "where the two markers go: anywhere, or the 1997 paper's rule (the first "
         "in the first 10 steps, the second in the first half)",
         choices=["anywhere", "paper"],
     )
-    samples: int = option(3000, "sequences generated")
+    samples: int = option(3000, "sequences generated", minimum=2)
     train_samples: int = option(
         2560, "the first ones train (the last --validation-split of them validate); the rest test"
     )
@@ -58,21 +58,29 @@ class MultiplicationConfig:
         "stop a model after this many epochs without val_loss improvement "
         "(restoring its best weights); none: train every epoch",
     )
-    tolerance: float = option(0.04, "a test prediction is correct when |prediction - target| <= tolerance")
+    tolerance: float = option(0.04, "a test prediction is correct when |prediction - target| <= tolerance", minimum=0)
     seed: int = option(0, "random seed for data, initial weights and shuffling")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
+    def validate(self) -> None:
+        if not 0 < self.train_samples < self.samples:
+            raise ValueError(
+                f"--train-samples must be between 1 and --samples - 1 ({self.samples - 1}), "
+                f"received {self.train_samples}."
+            )
+        if not 0 <= self.validation_split < 1:
+            raise ValueError(f"--validation-split must be in [0, 1), received {self.validation_split}.")
+        if self.samples * self.length > MAX_STEPS:
+            raise ValueError(
+                f"--samples {self.samples} x --length {self.length} is {self.samples * self.length:,} time steps, "
+                f"more than the {MAX_STEPS:,} this experiment generates (about 400 MB of inputs); "
+                "lower --samples or --length."
+            )
+        if not self.cells:
+            raise ValueError("--cells needs at least one of " + ", ".join(CELLS))
 
-def validate(config: MultiplicationConfig) -> None:
-    if config.length < 2:
-        raise ValueError(f"--length must be at least 2, received {config.length}.")
-    if not 0 < config.train_samples < config.samples:
-        raise ValueError(
-            f"--train-samples must be between 1 and --samples - 1 ({config.samples - 1}), "
-            f"received {config.train_samples}."
-        )
-    if not config.cells:
-        raise ValueError("--cells needs at least one of " + ", ".join(CELLS))
+
+MAX_STEPS = 50_000_000  # samples x length: the inputs alone are 8 bytes a step
 
 
 def build_model(cell: str, units: int, length: int) -> Sequential:
@@ -120,9 +128,9 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
                 }
             )
             histories[LABELS[cell]] = history
-            scatter[LABELS[cell]] = (y_test, predictions)
+            scatter[LABELS[cell]] = (y_test.tolist(), predictions.tolist())
             run_dir.write_history(f"history-{cell}.csv", history)
-            model.save(run_dir.file(f"model-{cell}.safetensors"))
+            model.save(str(run_dir.file(f"model-{cell}.safetensors")))
         table = format_table(rows, COLUMNS)
         run_dir.write_json(
             "metrics.json", {"task": config.task, "tolerance": config.tolerance, "results": rows, "table": table}

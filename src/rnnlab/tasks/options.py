@@ -1,21 +1,55 @@
-"""Experiment configs are dataclasses; this turns their fields into command-line options."""
+"""Experiment configs are dataclasses; this turns their fields into command-line options and
+checks their values before an experiment does any work.
+
+``validate(config)`` is what every experiment gets: numbers must be finite, fields stay within
+the bounds declared with ``option(..., minimum=, maximum=)``, the fields experiments share
+(``epochs``, ``seed``, ``device``, ``units``, ...) are checked by name, and a config's own
+``validate()`` method, if it has one, comes last.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 import types
 import typing
 from collections.abc import Sequence
 from typing import Any
 
+from ..training.trainer import resolve_device
 
-def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A config field with its help text (and allowed values) for ``--help``."""
-    meta = {"help": help, "choices": choices}
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding takes no more
+#: Bounds every experiment's field of that name obeys (a field's own minimum/maximum wins).
+SHARED_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "epochs": (1, None),
+    "batch_size": (1, None),
+    "units": (1, 16384),
+    "patience": (0, None),
+    "window": (1, None),
+    "horizon": (1, None),
+    "seed": (0, SEED_MAX),
+}
+
+
+def option(
+    default: Any,
+    help: str,
+    choices: Sequence[Any] | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """A config field with its help text, allowed values and bounds (inclusive) for ``--help`` and ``validate``."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:
@@ -26,12 +60,17 @@ def _unwrap(kind: Any) -> tuple[Any, bool]:
     return kind, False
 
 
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
+
+
 def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
         kind, optional = _unwrap(hints[field.name])
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        default = _default(field)
         shown = "none" if default is None else (" ".join(map(str, default)) if isinstance(default, list) else default)
         kwargs: dict[str, Any] = {
             "dest": field.name,
@@ -41,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
         if field.metadata.get("choices"):
             kwargs["choices"] = field.metadata["choices"]
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            parser.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
             continue
         if typing.get_origin(kind) is list:
             kwargs.update(nargs="+", type=typing.get_args(kind)[0])
@@ -49,8 +88,57 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
             kwargs["type"] = kind
         if "choices" not in kwargs:
             kwargs["metavar"] = field.name.upper()
-        parser.add_argument(flag, **kwargs)
+        parser.add_argument(flag(field.name), **kwargs)
 
 
 def from_arguments(config_class: type, args: argparse.Namespace) -> Any:
     return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+
+
+def _plain(bound: float | None) -> str:
+    return str(int(bound)) if isinstance(bound, int) or (bound is not None and bound.is_integer()) else str(bound)
+
+
+def check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    """A ValueError naming the option when ``value`` lies outside [minimum, maximum]."""
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if maximum is None:
+            expected = f"at least {_plain(minimum)}"
+        elif minimum is None:
+            expected = f"at most {_plain(maximum)}"
+        else:
+            expected = f"between {_plain(minimum)} and {_plain(maximum)}"
+        raise ValueError(f"{flag(name)} must be {expected}, received {value}.")
+
+
+def validate(config: Any) -> None:
+    """Check every value of an experiment config; raise a ValueError naming the option at fault."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{flag(field.name)} must be a finite number, received {item}.")
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                low, high = SHARED_BOUNDS.get(field.name, (None, None))
+                minimum, maximum = field.metadata.get("minimum"), field.metadata.get("maximum")
+                check_range(field.name, item, low if minimum is None else minimum, high if maximum is None else maximum)
+    if isinstance(getattr(config, "learning_rate", None), float) and not config.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be positive, received {config.learning_rate}.")
+    if isinstance(getattr(config, "device", None), str):
+        try:
+            resolve_device(config.device)
+        except ValueError as err:
+            raise ValueError(f"--device {config.device}: {err}") from None
+    own = getattr(config, "validate", None)
+    if callable(own):
+        own()
+
+
+def max_threads() -> int:
+    """The most CPU threads ``--threads`` may ask for: four per CPU of this machine."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_threads(threads: int) -> None:
+    check_range("threads", threads, 0, max_threads())

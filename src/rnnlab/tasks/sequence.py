@@ -22,7 +22,7 @@ from ..data import split_x
 from ..layers import LSTM, Dense, Dropout, SimpleRNN
 from ..model import Sequential
 from ..viz import plot_history
-from .options import option
+from .options import option, validate
 from .runs import RunDir, format_table
 
 
@@ -36,6 +36,13 @@ class SequenceConfig:
     seed: int = option(0, "random seed for initial weights, shuffling and dropout")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
+    def validate(self) -> None:
+        if len(self.predict) != 3:
+            raise ValueError(
+                f"--predict takes a window of 3 values (the model reads 3 steps), received "
+                f"{len(self.predict)}: {self.predict}."
+            )
+
 
 def training_data() -> tuple[np.ndarray, np.ndarray]:
     windows = split_x(np.arange(1, 14), 4)  # (10, 4): 1..4, ..., 10..13
@@ -45,11 +52,7 @@ def training_data() -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    if len(config.predict) != 3:
-        raise ValueError(
-            f"--predict takes a window of 3 values (the model reads 3 steps), received "
-            f"{len(config.predict)}: {config.predict}."
-        )
+    validate(config)
     x, y = training_data()
     window = np.asarray(config.predict, dtype="float32")
     with RunDir("sequence", out) as run_dir:
@@ -77,7 +80,7 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
             "stopped_early": stop.stopped_epoch > 0,
             "best_epoch": stop.best_epoch + 1,
             "best_loss": float(min(history.history["loss"])),
-            "train_loss": float(model.evaluate(x, y, verbose=0)),
+            "train_loss": train_loss(model, x, y),
             "training_input_range": [float(x.min()), float(x.max())],
             "beyond_training_range": beyond,
         }
@@ -85,7 +88,7 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
         run_dir.write_json("metrics.json", {**result, "table": table})
         run_dir.write_history("history.csv", history)
         plot_history(history, run_dir.file("loss.png"), title="sequence toy: training loss", log_scale=True)
-        model.save(run_dir.file("model.safetensors"))
+        model.save(str(run_dir.file("model.safetensors")))
     print("\n" + table)
     if beyond > 0:
         print(
@@ -95,6 +98,12 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
         )
     print(f"\nRun directory: {run_dir.final}")
     return {**result, "run_dir": str(run_dir.final)}
+
+
+def train_loss(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
+    loss = model.evaluate(x, y, verbose=0)  # the loss alone: the model has no metrics
+    assert isinstance(loss, float)
+    return loss
 
 
 COLUMNS = [

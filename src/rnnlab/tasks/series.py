@@ -35,6 +35,18 @@ def fill_missing(values: np.ndarray, how: str, name: str) -> tuple[np.ndarray, s
     return filled, note
 
 
+def check_numbers(values: np.ndarray, name: str, source: str) -> None:
+    """A ValueError for a column with infinite values, or with no values at all."""
+    infinite = np.flatnonzero(np.isinf(values))
+    if infinite.size:
+        raise ValueError(
+            f"Column {name!r} in {source} holds {infinite.size} infinite value(s), the first in data row "
+            f"{infinite[0] + 1} ({values[infinite[0]]}); fix those rows or mark them missing (empty or NA)."
+        )
+    if np.isnan(values).all():
+        raise ValueError(f"Column {name!r} in {source} has no values: all {len(values)} rows are missing.")
+
+
 TRANSFORMS = ("none", "log", "diff", "log-diff")
 
 
@@ -61,9 +73,19 @@ class Prepared:
         return np.exp(levels) if self.transform.startswith("log") else levels
 
 
+MAX_CATEGORIES = 1000  # one-hot columns per text column
+MAX_WINDOW_VALUES = 50_000_000  # windows x window x inputs: the input tensor, before float32
+
+
 def one_hot(column: np.ndarray, train_rows: slice, name: str) -> tuple[np.ndarray, list[str]]:
     """Categories seen in the training rows become 0/1 columns; others map to all zeros."""
     categories = sorted(set(column[train_rows].tolist()) - {""})
+    if len(categories) > MAX_CATEGORIES:
+        raise ValueError(
+            f"Column {name!r} has {len(categories):,} different values in the training rows; one-hot encoding "
+            f"takes at most {MAX_CATEGORIES:,}. Is it a numeric column with text in some rows, or an identifier? "
+            "Leave it out of --features."
+        )
     return np.stack([(column == c).astype(float) for c in categories], axis=1), [f"{name}={c}" for c in categories]
 
 
@@ -111,6 +133,7 @@ def prepare(
     for name in [target] + [f for f in features if f != target]:
         values = table[name]
         if values.dtype.kind in "fiu":
+            check_numbers(values.astype(float), name, table.source)
             filled, note = fill_missing(values.astype(float), missing, name)
             columns.append(filled[:, None])
             names.append(name)
@@ -122,6 +145,12 @@ def prepare(
             names += encoded_names
             notes.append(f"{name}: one-hot encoded into {len(encoded_names)} columns")
     matrix = np.concatenate(columns, axis=1)  # (T, F); column 0 is the target
+    if (n - window + 1) * window * matrix.shape[1] > MAX_WINDOW_VALUES:
+        raise ValueError(
+            f"{n - window + 1:,} windows of {window} steps x {matrix.shape[1]} inputs are "
+            f"{(n - window + 1) * window * matrix.shape[1]:,} values, more than the {MAX_WINDOW_VALUES:,} "
+            "this experiment holds in memory; shorten --window or use fewer --features."
+        )
     target_filled = matrix[:, 0].copy()
 
     levels = target_filled

@@ -1,0 +1,1 @@
+"""Hostile inputs and faults: files meant to hurt, command-line mistakes, kills and races."""
