@@ -29,6 +29,7 @@ test-slow: install
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The flagship comparison, shortened (50 steps, 50 epochs: about two minutes on two cores);
 # `rnnlab multiplication` alone runs the tutorial's full setting (100 steps, 100 epochs).
