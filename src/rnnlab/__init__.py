@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import callbacks, data, datasets, layers, losses
+from . import callbacks, data, datasets, diagnostics, layers, losses
 from .io import load_model
 from .layers import Input
 from .model import Model, Sequential
@@ -18,6 +18,7 @@ __all__ = [
     "callbacks",
     "data",
     "datasets",
+    "diagnostics",
     "layers",
     "load_model",
     "losses",
