@@ -75,6 +75,8 @@ def test_multiplication_end_to_end(tmp_path, capsys):
     files = sorted(p.name for p in out.iterdir())
     assert files == [
         "config.json",
+        "gradients.csv",
+        "gradients.png",
         "history-gru.csv",
         "history-lstm.csv",
         "history-simple_rnn.csv",
@@ -84,6 +86,7 @@ def test_multiplication_end_to_end(tmp_path, capsys):
         "model-lstm.safetensors",
         "model-simple_rnn.safetensors",
         "predictions.png",
+        "report.html",
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["table"] in stdout and f"Run directory: {out}" in stdout
@@ -140,6 +143,7 @@ def test_sequence_toy(tmp_path, capsys):
         "loss.png",
         "metrics.json",
         "model.safetensors",
+        "report.html",
     ]
 
 
@@ -164,6 +168,7 @@ def test_forecast_airline(tmp_path, capsys, monkeypatch):
         "loss.png",
         "metrics.json",
         "model.safetensors",
+        "report.html",
     ]
 
 
