@@ -102,6 +102,13 @@ def test_multiplication_end_to_end(tmp_path, capsys):
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
     model = load_model(out / "model-gru.safetensors")
     assert model.count_params() == 8671
+    # Gradient flow at initialisation and after training, in metrics.json, the output and the report.
+    flows = {(r["model"], r["stage"]) for r in metrics["gradient_flow"]}
+    assert flows == {(c, s) for c in ("SimpleRNN", "LSTM", "GRU") for s in ("at initialisation", "after training")}
+    assert metrics["gradient_flow_table"] in stdout
+    report = (out / "report.html").read_text()
+    assert report.count('src="data:image/png;base64,') == 3  # loss, predictions, gradient flow
+    assert all(f"{r['test_mse']:.5f}" in report for r in metrics["results"])
 
 
 def test_multiplication_adding_variant_and_subset(tmp_path, capsys):
