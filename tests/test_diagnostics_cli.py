@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rnnlab import load_model
+from rnnlab.base import reset_names
 from rnnlab.cli import main, parser
 from rnnlab.datasets import multiplication_problem
 from rnnlab.diagnostics import gradient_flow
@@ -29,6 +30,7 @@ def embedded_images(page):
 
 @pytest.fixture(scope="module")
 def gradients_run(tmp_path_factory):
+    reset_names()  # a module fixture runs before the per-test reset: the layer names below assume fresh ones
     out = tmp_path_factory.mktemp("g") / "run"
     assert main(["gradients", "--cells", "simple_rnn,lstm", "--epochs", "1", *TINY, "--out", str(out)]) == 0
     return out

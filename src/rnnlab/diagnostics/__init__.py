@@ -3,11 +3,11 @@
 >>> import numpy as np
 >>> from rnnlab import Sequential
 >>> from rnnlab.layers import LSTM, Dense
->>> model = Sequential([LSTM(4, input_shape=(6, 2)), Dense(1)])
+>>> model = Sequential([LSTM(4, input_shape=(6, 2), name="encoder"), Dense(1)])
 >>> x, y = np.ones((3, 6, 2), "float32"), np.zeros((3, 1), "float32")
 >>> gradient_flow(model, x, y).shape  # |d loss / d x_t|, one value per step, first step first
 (6,)
->>> sorted(trace(model, x)["lstm"])  # each (batch, time, units)
+>>> sorted(trace(model, x)["encoder"])  # layer name -> value name -> (batch, time, units)
 ['c', 'c_tilde', 'f', 'h', 'i', 'o']
 """
 
