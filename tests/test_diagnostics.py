@@ -13,7 +13,7 @@ from rnnlab import kernels
 from rnnlab.datasets import multiplication_problem
 from rnnlab.diagnostics import format_weights, gradient_flow, gradient_flows, recording, trace, weight_stats
 from rnnlab.kernels import SequenceOptions
-from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
+from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
 from rnnlab.tasks.multiplication import build_model
 
 
@@ -214,6 +214,23 @@ def test_gradient_flow_uses_the_compiled_loss_and_names_its_choices(rng):
         gradient_flow(model, x, y, wrt="lstm")
     with pytest.raises(ValueError, match="no recurrent layer"):
         gradient_flow(rnnlab.Sequential([Dense(1, input_shape=(2,))]), np.ones((1, 2, 2)), np.ones((1, 1)))
+
+
+def test_token_ids_are_traced_and_give_hidden_state_flows_only(rng):
+    model = rnnlab.Sequential([Embedding(10, 4, input_shape=(6,)), LSTM(3), Dense(1)])
+    ids, y = rng.integers(1, 10, size=(2, 6)), np.zeros((2, 1), "float32")
+    assert trace(model, ids)["lstm"]["h"].shape == (2, 6, 3)
+    assert trace(model, ids[0])["lstm"]["h"].shape == (1, 6, 3)  # one sequence of ids
+    assert list(gradient_flows(model, ids, y)) == ["lstm"]
+    with pytest.raises(ValueError, match="token ids, which have no gradient"):
+        gradient_flow(model, ids, y)
+
+
+def test_gradient_flow_leaves_the_callers_tensor_alone():
+    model = rnnlab.Sequential([GRU(2, input_shape=(3, 1))])
+    x = torch.ones(1, 3, 1)
+    gradient_flow(model, x, torch.zeros(1, 2))
+    assert not x.requires_grad and x.grad is None
 
 
 # -- the vanishing gradient, measured --------------------------------------------------------------

@@ -148,6 +148,27 @@ def test_inspect_a_sequence_run_uses_its_window(tmp_path, capsys):
     assert traced["lstm/i"].shape == (3, 64) and traced["simple_rnn/h"].shape == (3, 64)
 
 
+def test_inspect_a_token_id_model_given_its_input(tmp_path, capsys):
+    from rnnlab import Sequential
+    from rnnlab.layers import GRU, Dense, Embedding
+
+    model = Sequential([Embedding(20, 4, input_shape=(None,)), GRU(5), Dense(2)])
+    model.save(str(tmp_path / "m.safetensors"))
+    args = [
+        "inspect",
+        "--model",
+        str(tmp_path / "m.safetensors"),
+        "--input",
+        "3,4,5",
+        "7",
+        "--out",
+        str(tmp_path / "i"),
+    ]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "embedding/embeddings" in stdout
+    assert np.load(tmp_path / "i" / "trace-m.npz")["gru/z"].shape == (4, 5)
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

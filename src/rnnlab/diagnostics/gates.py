@@ -28,11 +28,12 @@ def trace(model: nn.Module, x: Any, mask: Any = None) -> dict[str, dict[str, np.
 
     Returns ``{layer name: {value name: array (batch, time, units)}}``, steps in input order
     (also for layers that read backwards), names as the cell's ``gate_values()`` gives them
-    (LSTM ``i, f, c_tilde, o, c, h``; GRU ``z, r, h_tilde, h``; SimpleRNN ``h``). A 2-D ``x``
-    is one sequence (batch 1). Runs the model once, in eval mode, on a kernel that records.
+    (LSTM ``i, f, c_tilde, o, c, h``; GRU ``z, r, h_tilde, h``; SimpleRNN ``h``). One sequence
+    without the batch axis (``(time, features)``, or ``(time,)`` token ids) gives batch 1. Runs
+    the model once, in eval mode, on a kernel that records.
     """
-    inputs = model_inputs(model, x)
     with torch.no_grad(), recording(model) as layers:
+        inputs = model_inputs(model, x)
         model(inputs) if mask is None else model(inputs, mask=mask)
         return {
             layer.name: {name: torch.stack(steps, dim=1).cpu().numpy() for name, steps in recorded(layer).items()}

@@ -30,19 +30,23 @@ def gradient_flows(
     ``h_t`` (the total derivative: through the next step and through the layers above). Each
     sample's own loss is used (the batch mean times the batch size), so the numbers do not
     depend on the batch size. ``loss``: a Keras loss name or callable; by default the model's
-    compiled loss, else mean squared error. Arrays of shape ``(time,)``, first step first.
+    compiled loss, else mean squared error. Arrays of shape ``(time,)``, first step first. Token
+    ids (integer inputs) have no gradient: there, only the hidden states' flows are given.
     """
-    inputs = model_inputs(model, x).requires_grad_(True)
-    targets = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(inputs.device)
-    if targets.is_floating_point():
-        targets = targets.to(inputs.dtype)
     loss_fn = _loss_fn(model, loss)
     with torch.enable_grad(), recording(model) as layers:
+        inputs = model_inputs(model, x).detach()  # never the caller's tensor: it gets requires_grad
+        differentiable = inputs.is_floating_point()
+        inputs.requires_grad_(differentiable)
+        targets = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(inputs.device)
+        if targets.is_floating_point():
+            targets = targets.to(inputs.dtype)
         value = loss_fn(model(inputs), targets) * inputs.shape[0]  # the sum of each sample's loss
         hidden = [recorded(layer)["h"] for layer in layers]
-        grads = torch.autograd.grad(value, [inputs, *(h for steps in hidden for h in steps)], allow_unused=True)
-    flows = {"input": grads[0].norm(dim=-1).mean(dim=0)}  # (B, T, F) -> (T,)
-    start = 1
+        wrt = [inputs] if differentiable else []
+        grads = torch.autograd.grad(value, [*wrt, *(h for steps in hidden for h in steps)], allow_unused=True)
+    flows = {"input": grads[0].norm(dim=-1).mean(dim=0)} if differentiable else {}  # (B, T, F) -> (T,)
+    start = len(wrt)
     for layer, steps in zip(layers, hidden, strict=True):
         per_step = [g if g is not None else torch.zeros_like(h) for g, h in zip(grads[start:], steps, strict=False)]
         flows[layer.name] = torch.stack(per_step, dim=1).norm(dim=-1).mean(dim=0)  # (B, T, U) -> (T,)
@@ -58,5 +62,6 @@ def gradient_flow(
     first step first. See ``gradient_flows`` for the definition."""
     flows = gradient_flows(model, x, y, loss)
     if wrt not in flows:
-        raise ValueError(f"gradient_flow(wrt={wrt!r}): expected one of {sorted(flows)}.")
+        hint = " (the inputs are token ids, which have no gradient: ask for a layer)" if wrt == "input" else ""
+        raise ValueError(f"gradient_flow(wrt={wrt!r}): expected one of {sorted(flows)}{hint}.")
     return flows[wrt]

@@ -61,16 +61,24 @@ def recorded(layer: RNN) -> dict[str, list[torch.Tensor]]:
 
 
 def model_inputs(model: nn.Module, x: Any) -> torch.Tensor:
-    """``x`` as a float tensor on the model's device and dtype, with a batch axis."""
+    """``x`` on the model's device with a batch axis; floats in the model's dtype, token ids kept integers.
+
+    One sequence (``(time, features)``, or ``(time,)`` token ids) gets a batch axis of 1. The
+    model's declared input shape, when it has one, tells a single sequence from a batch.
+    """
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else torch.get_default_dtype()
     device = param.device if param is not None else torch.device("cpu")
-    tensor = torch.as_tensor(x).to(device=device, dtype=dtype)
-    if tensor.dim() == 2:  # one sequence (time, features)
+    tensor = torch.as_tensor(x).to(device=device)
+    tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
+    spec = getattr(model, "input_spec", None)
+    rank = len(spec.shape) if spec is not None else (2 if tensor.is_floating_point() else 1)  # without batch
+    if tensor.dim() == rank:
         tensor = tensor[None]
-    if tensor.dim() != 3:
+    if tensor.dim() != rank + 1:
+        expected = "(batch, time, features)" if rank == 2 else "(batch, time) token ids"
         raise ValueError(
-            f"Expected inputs of shape (batch, time, features), or (time, features) for one sequence; "
+            f"Expected inputs of shape {expected}, or one sequence without the batch axis; "
             f"received shape {tuple(tensor.shape)}."
         )
     return tensor

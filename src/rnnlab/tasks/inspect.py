@@ -47,8 +47,8 @@ class InspectConfig:
     )
 
 
-def read_input(values: list[str], features: int) -> np.ndarray:
-    """``--input`` as a (time, features) array."""
+def read_input(values: list[str], features: int | None) -> np.ndarray:
+    """``--input`` as a (time, features) array, or (time,) token ids when ``features`` is None."""
     items = [v for item in values for v in item.split(",") if v]
     if len(items) == 1 and Path(items[0]).suffix in (".npy", ".csv"):
         path = Path(items[0])
@@ -57,10 +57,16 @@ def read_input(values: list[str], features: int) -> np.ndarray:
         array = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
     else:
         try:
-            array = np.array([float(v) for v in items])[:, None]
+            array = np.array([float(v) for v in items])
         except ValueError:
             raise ValueError(f"--input takes numbers or one .npy/.csv file, received {' '.join(values)}.") from None
-    array = np.asarray(array, dtype="float32")
+    array = np.asarray(array)
+    if features is None:  # token ids for an Embedding
+        if array.ndim != 1 and array.shape[-1] == 1:
+            array = array.reshape(-1)
+        if array.ndim != 1 or not np.array_equal(array, np.round(array)):
+            raise ValueError(f"The model reads token ids: give --input as whole numbers, received shape {array.shape}.")
+        return array.astype("int64")
     if array.ndim == 1 and features == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != features:
@@ -68,7 +74,7 @@ def read_input(values: list[str], features: int) -> np.ndarray:
             f"The model reads {features} feature(s) per step; --input gave an array of shape {array.shape}. "
             f"Give a .npy or .csv file of shape (time, {features})."
         )
-    return array
+    return array.astype("float32")
 
 
 def run_input(options: dict[str, Any], sample: int) -> tuple[np.ndarray, list[str] | None, str]:
@@ -132,14 +138,16 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
         images, summaries, weight_tables, listing = [], {}, {}, []
         for label, model in models.items():
             spec = getattr(model, "input_spec", None)
-            features = int(spec.shape[-1]) if spec is not None else 1
+            features: int | None = 1
+            if spec is not None:
+                features = None if len(spec.shape) == 1 else int(spec.shape[-1])  # None: (time,) token ids
             if config.input:
                 x, names, described = read_input(config.input, features), None, "the given input"
                 if marked_task and features == 2:
                     names = ["marker", "value"]
             else:
                 x, names, described = run_input(options, config.sample)
-            marked = [int(t) for t in np.flatnonzero(x[:, 0] == 1.0)] if marked_task else []
+            marked = [int(t) for t in np.flatnonzero(x[:, 0] == 1.0)] if marked_task and x.ndim == 2 else []
             traced = {layer: {k: v[0] for k, v in values.items()} for layer, values in trace(model, x).items()}
             np.savez(
                 run_dir.file(f"trace-{label}.npz"),
@@ -149,7 +157,7 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
             plot_gates(
                 traced,
                 run_dir.file(image),
-                inputs=x,
+                inputs=x if x.ndim == 2 else None,
                 input_names=names,
                 labels=GATE_LABELS,
                 marked=marked,
