@@ -77,6 +77,8 @@ def test_multiplication_end_to_end(tmp_path, capsys):
     files = sorted(p.name for p in out.iterdir())
     assert files == [
         "config.json",
+        "gradients.csv",
+        "gradients.png",
         "history-gru.csv",
         "history-lstm.csv",
         "history-simple_rnn.csv",
@@ -86,6 +88,7 @@ def test_multiplication_end_to_end(tmp_path, capsys):
         "model-lstm.safetensors",
         "model-simple_rnn.safetensors",
         "predictions.png",
+        "report.html",
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["table"] in stdout and f"Run directory: {out}" in stdout
@@ -106,6 +109,13 @@ def test_multiplication_end_to_end(tmp_path, capsys):
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
     model = load_model(out / "model-gru.safetensors")
     assert model.count_params() == 8671
+    # Gradient flow at initialisation and after training, in metrics.json, the output and the report.
+    flows = {(r["model"], r["stage"]) for r in metrics["gradient_flow"]}
+    assert flows == {(c, s) for c in ("SimpleRNN", "LSTM", "GRU") for s in ("at initialisation", "after training")}
+    assert metrics["gradient_flow_table"] in stdout
+    report = (out / "report.html").read_text()
+    assert report.count('src="data:image/png;base64,') == 3  # loss, predictions, gradient flow
+    assert all(f"{r['test_mse']:.5f}" in report for r in metrics["results"])
 
 
 def test_multiplication_adding_variant_and_subset(tmp_path, capsys):
@@ -147,6 +157,7 @@ def test_sequence_toy(tmp_path, capsys):
         "loss.png",
         "metrics.json",
         "model.safetensors",
+        "report.html",
     ]
 
 
@@ -171,6 +182,7 @@ def test_forecast_airline(tmp_path, capsys, monkeypatch):
         "loss.png",
         "metrics.json",
         "model.safetensors",
+        "report.html",
     ]
 
 

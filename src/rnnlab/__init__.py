@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import callbacks, data, datasets, layers, logs, losses
+from . import callbacks, data, datasets, diagnostics, layers, logs, losses
 from .io import load_model
 from .layers import Input
 from .model import Model, Sequential
@@ -30,6 +30,7 @@ __all__ = [
     "callbacks",
     "data",
     "datasets",
+    "diagnostics",
     "layers",
     "load_model",
     "losses",

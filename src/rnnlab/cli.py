@@ -21,7 +21,7 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="rnnlab",
         description="Recurrent-network experiments; each writes a run directory with "
-        "config.json, histories, metrics.json, plots and the trained models.",
+        "config.json, histories, metrics.json, plots, the trained models and report.html.",
     )
     sub = main.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     for experiment in experiments().values():
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_arguments(p, experiment.config)
-        p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<experiment>-<timestamp>)")
+        p.add_argument("--out", metavar="DIR", help=experiment.out_help)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument(
             "--nproc",

@@ -40,6 +40,9 @@ class RecurrentCell(Layer):
 
     Contract: ``forward(x_t, states, input_masks=None, recurrent_masks=None) -> (h_t, new_states)``
     with ``x_t (B, F)`` and ``states`` a list of ``(B, size)`` tensors (``state_size``).
+    Each cell writes its equations once, in ``gate_values()``, which returns every value of the step
+    by name (gates, candidate, new states); ``forward`` takes ``h`` and the entries named by
+    ``state_names`` from it, so diagnostics that record the gates see exactly what the step computed.
     Dropout follows Keras: without recurrent dropout, the RNN layer multiplies the whole
     input sequence by one mask (the same for every step); with recurrent dropout, the cell
     receives per-gate masks ``input_masks (G, B, F)`` and ``recurrent_masks (G, B, U)``,
@@ -48,6 +51,7 @@ class RecurrentCell(Layer):
 
     kind: str = ""  # "simple_rnn" | "lstm" | "gru": which weight layout and fused op fit
     gates: int = 1  # G in kernel (F, G*units)
+    state_names: tuple[str, ...] = ("h",)  # the values of gate_values() that are the new states, in state order
 
     def __init__(
         self,
@@ -85,6 +89,26 @@ class RecurrentCell(Layer):
 
     def get_initial_state(self, batch_size: int, like: torch.Tensor) -> list[torch.Tensor]:
         return [like.new_zeros(batch_size, size) for size in self.state_size]
+
+    def gate_values(
+        self,
+        x_t: torch.Tensor,
+        states: list[torch.Tensor],
+        input_masks: torch.Tensor | None = None,
+        recurrent_masks: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Every value one step computes, by name, each ``(B, units)``: the equations of the cell."""
+        raise NotImplementedError(f"{type(self).__name__} must define gate_values()")
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        states: list[torch.Tensor],
+        input_masks: torch.Tensor | None = None,
+        recurrent_masks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        values = self.gate_values(x_t, states, input_masks, recurrent_masks)
+        return values["h"], [values[name] for name in self.state_names]
 
     def build(self, input_shape: Shape) -> None:
         self.input_dim = int(input_shape[-1])

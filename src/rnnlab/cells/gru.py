@@ -29,11 +29,14 @@ class GRUCell(RecurrentCell):
     ``reset_after``, else ``bias (3*units,)`` with no recurrent bias. Initialised
     glorot_uniform, orthogonal, zeros. Parameters: ``3 * units * (units + input_dim + 2)``
     (``+ 1`` instead of ``+ 2`` without ``reset_after``).
+    ``gate_values()`` returns ``z, r, h_tilde, h`` by name (:math:`\tilde h_t` is ``h_tilde``).
 
     >>> cell = GRUCell(10)
     >>> h, [h] = cell(torch.zeros(2, 1), [torch.zeros(2, 10)])
     >>> cell.count_params()
     390
+    >>> list(cell.gate_values(torch.zeros(2, 1), [h]))
+    ['z', 'r', 'h_tilde', 'h']
     """
 
     kind = "gru"
@@ -46,13 +49,13 @@ class GRUCell(RecurrentCell):
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def forward(
+    def gate_values(
         self,
         x_t: torch.Tensor,
         states: list[torch.Tensor],
         input_masks: torch.Tensor | None = None,
         recurrent_masks: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ) -> dict[str, torch.Tensor]:
         h_prev = states[0]
         U = self.units
         if self.bias is None:
@@ -87,7 +90,7 @@ class GRUCell(RecurrentCell):
         else:
             h_tilde = self._activation(x_h + (r * h_h) @ u_h)
         h = z * h_prev + (1 - z) * h_tilde
-        return h, [h]
+        return {"z": z, "r": r, "h_tilde": h_tilde, "h": h}
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

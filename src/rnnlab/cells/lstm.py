@@ -29,15 +29,19 @@ class LSTMCell(RecurrentCell):
     ``bias (4*units,)``; initialised glorot_uniform, orthogonal, zeros, and with
     ``unit_forget_bias=True`` the forget-gate bias starts at 1.
     Parameters: ``4 * units * (units + input_dim + 1)``.
+    ``gate_values()`` returns ``i, f, c_tilde, o, c, h`` by name (:math:`\tilde c_t` is ``c_tilde``).
 
     >>> cell = LSTMCell(10)
     >>> h, (h, c) = cell(torch.zeros(2, 1), cell.get_initial_state(2, torch.zeros(1)))
     >>> cell.count_params()
     480
+    >>> list(cell.gate_values(torch.zeros(2, 1), [h, c]))
+    ['i', 'f', 'c_tilde', 'o', 'c', 'h']
     """
 
     kind = "lstm"
     gates = 4
+    state_names = ("h", "c")
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
@@ -53,13 +57,13 @@ class LSTMCell(RecurrentCell):
             with torch.no_grad():
                 self.bias[self.units : 2 * self.units].fill_(1.0)  # f gate
 
-    def forward(
+    def gate_values(
         self,
         x_t: torch.Tensor,
         states: list[torch.Tensor],
         input_masks: torch.Tensor | None = None,
         recurrent_masks: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ) -> dict[str, torch.Tensor]:
         h_prev, c_prev = states
         z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
             h_prev, self.recurrent_kernel, recurrent_masks
@@ -69,10 +73,11 @@ class LSTMCell(RecurrentCell):
         z_i, z_f, z_c, z_o = z.chunk(4, dim=-1)  # each (B, U)
         i = self._recurrent_activation(z_i)
         f = self._recurrent_activation(z_f)
-        c = f * c_prev + i * self._activation(z_c)
+        c_tilde = self._activation(z_c)
         o = self._recurrent_activation(z_o)
+        c = f * c_prev + i * c_tilde
         h = o * self._activation(c)
-        return h, [h, c]
+        return {"i": i, "f": f, "c_tilde": c_tilde, "o": o, "c": c, "h": h}
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

@@ -18,11 +18,14 @@ class SimpleRNNCell(RecurrentCell):
     Weights: ``kernel W (input_dim, units)``, ``recurrent_kernel U (units, units)``,
     ``bias b (units,)``; initialised glorot_uniform, orthogonal, zeros. Parameters:
     ``units * (units + input_dim + 1)``. ``recurrent_activation`` is not used.
+    ``gate_values()`` returns ``h`` alone: the cell has no gates.
 
     >>> cell = SimpleRNNCell(4)
     >>> h, states = cell(torch.zeros(2, 3), [torch.zeros(2, 4)])
     >>> tuple(h.shape), cell.count_params()
     ((2, 4), 32)
+    >>> list(cell.gate_values(torch.zeros(2, 3), states))
+    ['h']
     """
 
     kind = "simple_rnn"
@@ -32,13 +35,13 @@ class SimpleRNNCell(RecurrentCell):
         kwargs.pop("recurrent_activation", None)  # a SimpleRNN has no gates
         super().__init__(units, activation=activation, **kwargs)
 
-    def forward(
+    def gate_values(
         self,
         x_t: torch.Tensor,
         states: list[torch.Tensor],
         input_masks: torch.Tensor | None = None,
         recurrent_masks: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    ) -> dict[str, torch.Tensor]:
         h_prev = states[0]
         z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
             h_prev, self.recurrent_kernel, recurrent_masks
@@ -46,7 +49,7 @@ class SimpleRNNCell(RecurrentCell):
         if self.bias is not None:
             z = z + self.bias
         h = self._activation(z)
-        return h, [h]
+        return {"h": h}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

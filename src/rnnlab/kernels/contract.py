@@ -13,12 +13,18 @@ always zeros with ``zero_output_for_mask``).
 ``why_not(cell, inputs, mask, options)`` returns ``None`` when the kernel can run this call,
 else the reason it cannot. It sees the inputs (device, dtype, batch, length), so a kernel
 can decline what it is not fast or correct for, and the dispatcher moves on to the next.
+
+``options.record`` asks for every step's values (diagnostics): a kernel that can record fills
+``options.trace`` with ``cell.gate_values()``'s names -> one ``(B, units)`` tensor per step, in
+the order the kernel read the steps (reversed with ``go_backwards``), the values the cell
+computed (at a masked step, what the layer then discarded). The tensors stay in the autograd
+graph with their gradients retained. A kernel that cannot record declines the call in ``why_not``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -35,6 +41,7 @@ class SequenceOptions:
     input_masks: torch.Tensor | None = None  # per-gate dropout masks (G, B, F), with recurrent dropout
     recurrent_masks: torch.Tensor | None = None  # per-gate recurrent dropout masks (G, B, U)
     record: bool = False  # keep every step's gate values and states (diagnostics): a step-by-step kernel
+    trace: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # filled by a kernel when record is set
 
 
 class SequenceResult(NamedTuple):

@@ -28,7 +28,10 @@ def run(
     outputs = []
     prev_output = inputs.new_zeros(B, cell.units)  # what a masked step repeats before any valid one
     for t in range(T):
-        h, new_states = cell(inputs[:, t], states, options.input_masks, options.recurrent_masks)
+        values = cell.gate_values(inputs[:, t], states, options.input_masks, options.recurrent_masks)  # the step
+        h, new_states = values["h"], [values[name] for name in cell.state_names]
+        if options.record:
+            keep(options.trace, values)
         if mask is not None:  # a masked step keeps the state and repeats the previous output
             m = mask[:, t, None]  # (B, 1)
             h = torch.where(m, h, torch.zeros_like(h) if options.zero_output_for_mask else prev_output)
@@ -36,3 +39,11 @@ def run(
         outputs.append(h)
         prev_output, states = h, new_states
     return SequenceResult(torch.stack(outputs, dim=1), states)  # (B, T, U)
+
+
+def keep(trace: dict[str, list[torch.Tensor]], values: dict[str, torch.Tensor]) -> None:
+    """Append one step's values to the trace, asking autograd to keep their gradients."""
+    for name, value in values.items():
+        if value.requires_grad:
+            value.retain_grad()
+        trace.setdefault(name, []).append(value)

@@ -50,6 +50,11 @@ class RNN(Layer):
             integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran,
             ``last_kernel_skipped`` why "auto" passed over the faster ones.
 
+    Diagnostics set ``record = True`` to keep every step's gate values and states: the call then
+    runs on a kernel that can record (``reference``; "auto" shows the others' reasons in
+    ``last_kernel_skipped``) and ``last_trace`` holds ``name -> [(batch, units) per step]`` in
+    the order the kernel read the steps, with gradients retained (see ``rnnlab.diagnostics``).
+
     Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
     ``training`` (dropout on/off; defaults to the enclosing model call's, and outside any rnnlab
     model to the module's ``train()`` / ``eval()`` mode, as PyTorch users expect),
@@ -83,6 +88,8 @@ class RNN(Layer):
         self.last_kernel: str | None = None
         self.last_kernel_skipped: dict[str, str] = {}  # kernels "auto" passed over, and why
         self.states: list[torch.Tensor] | None = None  # carried between calls when stateful
+        self.record = False  # keep every step's gate values in last_trace (diagnostics)
+        self.last_trace: dict[str, list[torch.Tensor]] = {}
 
     # -- shapes -------------------------------------------------------------------------
     def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
@@ -160,7 +167,7 @@ class RNN(Layer):
         states = self._initial_states(inputs, initial_state)
 
         cell = self.cell
-        options = SequenceOptions(self.go_backwards, self.zero_output_for_mask, training)
+        options = SequenceOptions(self.go_backwards, self.zero_output_for_mask, training, record=self.record)
         if training and cell.recurrent_dropout > 0:  # per-gate masks applied inside the step (Keras)
             G = cell.gates
             if cell.dropout > 0:
@@ -172,6 +179,7 @@ class RNN(Layer):
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
         outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
+        self.last_trace = options.trace
         if self.stateful:
             self.states = [s.detach() for s in states]
         output = outputs if self.return_sequences else outputs[:, -1]

@@ -13,10 +13,11 @@ class Experiment:
     summary: str
     config: type
     run: Callable[..., dict[str, Any]]
+    out_help: str = "run directory (default: runs/<experiment>-<timestamp>)"
 
 
 def experiments() -> dict[str, Experiment]:
-    from . import forecast, multiplication, sequence
+    from . import forecast, gradients, inspect, multiplication, sequence
 
     found = [
         Experiment(
@@ -37,6 +38,19 @@ def experiments() -> dict[str, Experiment]:
             "against persistence and seasonal-naive baselines",
             forecast.ForecastConfig,
             forecast.run,
+        ),
+        Experiment(
+            "gradients",
+            "vanishing gradients made visible: gradient norm at every time step, per cell, before and after training",
+            gradients.GradientsConfig,
+            gradients.run,
+        ),
+        Experiment(
+            "inspect",
+            "look inside a trained model: gate heatmaps over one input sequence, every weight's statistics",
+            inspect.InspectConfig,
+            inspect.run,
+            out_help="output directory (default: a new inspect-<timestamp> folder beside the model)",
         ),
     ]
     return {e.name: e for e in found}

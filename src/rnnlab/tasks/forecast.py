@@ -29,6 +29,7 @@ from ..model import Sequential
 from ..viz import plot_history, plot_series
 from .multiplication import CELLS, LABELS
 from .options import option, validate
+from .report import write_report
 from .runs import RunDir, format_table
 from .series import TRANSFORMS, persistence, prepare, seasonal_naive
 
@@ -199,6 +200,15 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
             title=f"test period: {target}, one step after each window",
         )
         model.save(str(run_dir.file("model.safetensors")))
+        write_report(
+            run_dir,
+            f"Forecasting {target}",
+            config,
+            tables={f"Test errors ({int(parts['test'].sum())} windows, horizon {config.horizon})": (rows, COLUMNS)},
+            summaries={"Model": model.summary(print_fn=None)},
+            images=[("Training and validation loss (scaled MSE)", "loss.png"), ("Test period", "forecast.png")],
+            notes=data.notes,
+        )
     print(f"\nForecasting {target} ({int(parts['test'].sum())} test windows, horizon {config.horizon}):\n")
     print(table_text)
     for note in data.notes:

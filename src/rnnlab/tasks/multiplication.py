@@ -23,7 +23,9 @@ from ..datasets import adding_problem, multiplication_problem
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..model import Sequential
 from ..viz import plot_histories, plot_scatter
+from . import flow
 from .options import option, validate
+from .report import write_report
 from .runs import RunDir, format_table
 
 CELLS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
@@ -93,14 +95,17 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
     x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
     x_train, y_train = x[: config.train_samples], y[: config.train_samples]
     x_test, y_test = x[config.train_samples :], y[config.train_samples :]
+    x_probe, y_probe = x_test[: flow.PROBE], y_test[: flow.PROBE]  # gradient flow is measured on these
 
-    rows, histories, scatter = [], {}, {}
+    rows, histories, scatter, summaries = [], {}, {}, {}
+    flows: dict[str, dict[str, flow.Flow]] = {"at initialisation": {}, "after training": {}}
     with RunDir(config.task, out) as run_dir:
         run_dir.write_config(config)
         for cell in config.cells:
             set_seed(config.seed)
             model = build_model(cell, config.units, config.length)
             model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
+            flows["at initialisation"][LABELS[cell]] = flow.measure(model, x_probe, y_probe)
             callbacks: list[Any] = [] if quiet else [EpochProgress(LABELS[cell])]
             if config.patience is not None:
                 callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
@@ -129,11 +134,23 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
             )
             histories[LABELS[cell]] = history
             scatter[LABELS[cell]] = (y_test.tolist(), predictions.tolist())
+            flows["after training"][LABELS[cell]] = flow.measure(model, x_probe, y_probe)
+            summaries[LABELS[cell]] = model.summary(print_fn=None)
             run_dir.write_history(f"history-{cell}.csv", history)
             model.save(str(run_dir.file(f"model-{cell}.safetensors")))
         table = format_table(rows, COLUMNS)
+        flow_rows = flow.rows(flows)
+        flow_table = format_table(flow_rows, flow.COLUMNS)
         run_dir.write_json(
-            "metrics.json", {"task": config.task, "tolerance": config.tolerance, "results": rows, "table": table}
+            "metrics.json",
+            {
+                "task": config.task,
+                "tolerance": config.tolerance,
+                "results": rows,
+                "table": table,
+                "gradient_flow": flow_rows,
+                "gradient_flow_table": flow_table,
+            },
         )
         plot_histories(
             histories,
@@ -146,8 +163,23 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
             run_dir.file("predictions.png"),
             title=f"test set: prediction vs target (correct within ±{config.tolerance})",
         )
+        flow.plot(flows, run_dir.file("gradients.png"), title=f"gradient flow over {config.length} steps")
+        flow.write_csv(run_dir.file("gradients.csv"), flows)
+        write_report(
+            run_dir,
+            f"The {config.task} problem, {config.length} steps",
+            config,
+            tables={"Test results": (rows, COLUMNS), "Gradient flow (first step vs last)": (flow_rows, flow.COLUMNS)},
+            summaries=summaries,
+            images=[
+                ("Training and validation MSE", "loss.png"),
+                ("Test predictions against targets", "predictions.png"),
+                (f"Gradient of the loss at every step, averaged over {len(y_probe)} test sequences", "gradients.png"),
+            ],
+        )
     print(f"\nThe {config.task} problem, sequences of {config.length} steps, {len(y_test)} test samples:\n")
     print(table)
+    print(f"\nGradient flow (how much of the loss's gradient reaches the first step; gradients.png):\n\n{flow_table}")
     print(f"\nRun directory: {run_dir.final}")
     return {"results": rows, "run_dir": str(run_dir.final)}
 

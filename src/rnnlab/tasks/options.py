@@ -66,6 +66,28 @@ def _default(field: dataclasses.Field[Any]) -> Any:
     return None if field.default is dataclasses.MISSING else field.default
 
 
+class _ListAction(argparse.Action):
+    """A list option: values separated by spaces or commas (``--cells lstm gru`` or ``--cells lstm,gru``)."""
+
+    def __init__(self, *args: Any, item_type: Any = str, allowed: Sequence[Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.item_type, self.allowed = item_type, allowed
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        items = []
+        for text in values:
+            for part in (p for p in str(text).split(",") if p):
+                try:
+                    item = self.item_type(part)
+                except ValueError:
+                    parser.error(f"argument {option}: invalid value {part!r}")
+                if self.allowed is not None and item not in self.allowed:
+                    allowed = ", ".join(map(str, self.allowed))
+                    parser.error(f"argument {option}: invalid choice: {part!r} (choose from {allowed})")
+                items.append(item)
+        setattr(namespace, self.dest, items)
+
+
 def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
@@ -83,9 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
             parser.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
             continue
         if typing.get_origin(kind) is list:
-            kwargs.update(nargs="+", type=typing.get_args(kind)[0])
-        else:
-            kwargs["type"] = kind
+            choices = kwargs.pop("choices", None)
+            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else field.name.upper()
+            item_type = typing.get_args(kind)[0]
+            kwargs.update(nargs="+", action=_ListAction, item_type=item_type, allowed=choices, metavar=metavar)
+            parser.add_argument(flag(field.name), **kwargs)
+            continue
+        kwargs["type"] = kind
         if "choices" not in kwargs:
             kwargs["metavar"] = field.name.upper()
         parser.add_argument(flag(field.name), **kwargs)

@@ -23,6 +23,7 @@ from ..layers import LSTM, Dense, Dropout, SimpleRNN
 from ..model import Sequential
 from ..viz import plot_history
 from .options import option, validate
+from .report import write_report
 from .runs import RunDir, format_table
 
 
@@ -89,6 +90,15 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
         run_dir.write_history("history.csv", history)
         plot_history(history, run_dir.file("loss.png"), title="sequence toy: training loss", log_scale=True)
         model.save(str(run_dir.file("model.safetensors")))
+        write_report(
+            run_dir,
+            "The tutorial toy: the next value of a counting sequence",
+            config,
+            tables={"Prediction": ([result], COLUMNS)},
+            summaries={"Model": model.summary(print_fn=None)},
+            images=[("Training loss", "loss.png")],
+            notes=[f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else [],
+        )
     print("\n" + table)
     if beyond > 0:
         print(

@@ -1,0 +1,188 @@
+"""Vanishing gradients made visible: how much of the loss's gradient reaches each time step.
+
+For each cell, the model of the multiplication experiment (two stacked 30-unit layers +
+Dense(1)) is measured on held-out sequences at initialisation and again after ``--epochs`` of
+training: the norm of the gradient of each sample's loss with respect to the input at every
+step (and to the first layer's hidden state), averaged over ``--probe`` sequences. The table
+gives the ratio between the first step and the last, the share of the error signal that
+reaches back across the whole sequence. The loss is computed after the last step, so the last
+step always gets the strongest gradient.
+
+``--model`` measures saved models instead of training new ones: a run directory of
+``rnnlab multiplication`` or ``rnnlab gradients`` (its ``model-<cell>.safetensors``, measured on
+that run's own test sequences), or one model file.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import set_seed
+from ..callbacks import EpochProgress
+from ..io import load_model
+from ..viz import plot_histories
+from . import flow
+from .multiplication import CELLS, LABELS, PROBLEMS, build_model
+from .options import option
+from .report import write_report
+from .runs import RunDir, format_table
+from .saved import find_models
+
+
+@dataclass
+class GradientsConfig:
+    cells: list[str] = option(["simple_rnn", "lstm", "gru"], "cells to compare", choices=sorted(CELLS))
+    length: int = option(100, "time steps per sequence")
+    task: str = option("multiplication", "which marked problem the models learn", choices=sorted(PROBLEMS))
+    positions: str = option("anywhere", "where the two markers go", choices=["anywhere", "paper"])
+    model: str | None = option(
+        None, "measure saved models instead: a run directory (model-<cell>.safetensors) or a model file"
+    )
+    epochs: int = option(20, "training epochs between the two measurements (0: initialisation only)")
+    probe: int = option(flow.PROBE, "held-out sequences the gradient norms are averaged over")
+    samples: int = option(3000, "sequences generated")
+    train_samples: int = option(2560, "the first ones train (20%% of them validate); the probe comes after them")
+    units: int = option(30, "units in each of the two recurrent layers")
+    batch_size: int = option(32, "samples per gradient step")
+    learning_rate: float = option(1e-3, "Adam learning rate")
+    seed: int = option(0, "random seed for data, initial weights and shuffling")
+    device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
+
+
+def validate(config: GradientsConfig) -> None:
+    if config.length < 2:
+        raise ValueError(f"--length must be at least 2, received {config.length}.")
+    if not 0 < config.train_samples < config.samples:
+        raise ValueError(f"--train-samples must be between 1 and --samples - 1, received {config.train_samples}.")
+    if config.probe < 1 or config.epochs < 0:
+        raise ValueError(f"--probe must be positive and --epochs not negative: {config.probe}, {config.epochs}.")
+    if not config.cells:
+        raise ValueError("--cells needs at least one of " + ", ".join(CELLS))
+
+
+def saved_models(config: GradientsConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The models ``--model`` names (label -> model) and the options of the run that made them."""
+    files, options = find_models(str(config.model), config.cells if Path(str(config.model)).is_dir() else ())
+    return {label: load_model(f) for label, f in files.items()}, options
+
+
+def probe_data(config: GradientsConfig, options: dict[str, Any], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out sequences: the test part of the run that made the model when it is known, else fresh ones."""
+    task = options.get("task", config.task)
+    if task not in PROBLEMS:
+        raise ValueError(
+            f"{config.model} comes from a run of another experiment; rnnlab gradients measures models of the "
+            f"marked {' and '.join(PROBLEMS)} problems. rnnlab inspect --model {config.model} shows its gates."
+        )
+    samples = int(options.get("samples", config.samples))
+    start = int(options.get("train_samples", config.train_samples))
+    positions = options.get("positions", config.positions)
+    x, y = PROBLEMS[task](samples, length, rng=options.get("seed", config.seed), positions=positions)
+    return x[start : start + config.probe], y[start : start + config.probe]
+
+
+def measure_saved(config: GradientsConfig, out: str | None) -> tuple[dict[str, dict[str, flow.Flow]], RunDir]:
+    models, options = saved_models(config)
+    flows: dict[str, flow.Flow] = {}
+    with RunDir("gradients", out) as run_dir:
+        run_dir.write_config(config, source_options=options)
+        for label, model in models.items():
+            spec = getattr(model, "input_spec", None)
+            shape = tuple(spec.shape) if spec is not None else (options.get("length", config.length), 2)
+            if shape[-1] != 2:
+                raise ValueError(
+                    f"{config.model}: the model reads {shape[-1]} features per step; rnnlab gradients measures "
+                    "models of the marked problems (2 features: marker, value). "
+                    f"rnnlab inspect --model {config.model} shows its gates."
+                )
+            x, y = probe_data(config, options, int(shape[0] or options.get("length", config.length)))
+            flows[label] = flow.measure(model, x, y)
+        stages = {"saved model": flows}
+        finish(run_dir, config, stages, {label: m.summary(print_fn=None) for label, m in models.items()}, {})
+    return stages, run_dir
+
+
+def finish(
+    run_dir: RunDir,
+    config: GradientsConfig,
+    stages: dict[str, dict[str, flow.Flow]],
+    summaries: dict[str, str],
+    histories: dict[str, Any],
+) -> None:
+    rows = flow.rows(stages)
+    table = format_table(rows, flow.COLUMNS)
+    run_dir.write_json("metrics.json", {"results": rows, "table": table})
+    length = len(next(iter(next(iter(stages.values())).values())).input)
+    flow.plot(stages, run_dir.file("gradients.png"), title=f"gradient flow over {length} steps")
+    flow.write_csv(run_dir.file("gradients.csv"), stages)
+    images = ["gradients.png"]
+    if histories:
+        plot_histories(histories, run_dir.file("loss.png"), log_scale=True, title="training and validation loss")
+        images.append("loss.png")
+    write_report(
+        run_dir,
+        "Gradient flow",
+        config,
+        tables={"How much gradient reaches the first step": (rows, flow.COLUMNS)},
+        summaries=summaries,
+        images=images,
+        intro="The norm of the gradient of each sample's loss with respect to the input at every time step "
+        "(solid) and to the first recurrent layer's hidden state (dashed), averaged over held-out sequences. "
+        "first/last: the share of the error signal that reaches back to the first step.",
+    )
+    print("\n" + table)
+
+
+def run(config: GradientsConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    validate(config)
+    if config.model is not None:
+        stages, run_dir = measure_saved(config, out)
+    else:
+        stages, run_dir = train_and_measure(config, out, quiet)
+    print(f"\nRun directory: {run_dir.final}")
+    return {"results": flow.rows(stages), "run_dir": str(run_dir.final)}
+
+
+def train_and_measure(
+    config: GradientsConfig, out: str | None, quiet: bool
+) -> tuple[dict[str, dict[str, flow.Flow]], RunDir]:
+    x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
+    x_train, y_train = x[: config.train_samples], y[: config.train_samples]
+    x_probe = x[config.train_samples : config.train_samples + config.probe]
+    y_probe = y[config.train_samples : config.train_samples + config.probe]
+    trained = f"after {config.epochs} epochs"
+    stages: dict[str, dict[str, flow.Flow]] = {"at initialisation": {}, **({trained: {}} if config.epochs else {})}
+    summaries, histories = {}, {}
+    with RunDir("gradients", out) as run_dir:
+        run_dir.write_config(config)
+        for cell in config.cells:
+            label = LABELS[cell]
+            set_seed(config.seed)
+            model = build_model(cell, config.units, config.length)
+            model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
+            stages["at initialisation"][label] = flow.measure(model, x_probe, y_probe)
+            if config.epochs:
+                started = time.perf_counter()
+                history = model.fit(
+                    x_train,
+                    y_train,
+                    batch_size=config.batch_size,
+                    epochs=config.epochs,
+                    validation_split=0.2,
+                    callbacks=[] if quiet else [EpochProgress(label)],
+                    verbose=0,
+                )
+                if not quiet:
+                    print(f"{label}: trained {config.epochs} epochs in {time.perf_counter() - started:.1f} s")
+                stages[trained][label] = flow.measure(model, x_probe, y_probe)
+                histories[label] = history
+                run_dir.write_history(f"history-{cell}.csv", history)
+            model.save(str(run_dir.file(f"model-{cell}.safetensors")))
+            summaries[label] = model.summary(print_fn=None)
+        finish(run_dir, config, stages, summaries, histories)
+    return stages, run_dir

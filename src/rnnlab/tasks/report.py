@@ -1,0 +1,199 @@
+"""``report.html``: one self-contained page per run directory, readable offline in any browser.
+
+Every experiment ends with one call::
+
+    write_report(run_dir, "The multiplication problem", config,
+                 tables={"Results": (rows, COLUMNS)}, summaries={"LSTM": model.summary(print_fn=None)},
+                 images=["loss.png", "predictions.png"])
+
+Images are embedded as data URIs and the style sheet is inline: the page references nothing
+outside itself, so it can be mailed, archived or opened from a USB stick.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, saving
+from .runs import RunDir
+
+Columns = Sequence[tuple[str, str, str]]  # (key, header, format spec), as format_table takes them
+Table = str | tuple[Sequence[Mapping[str, Any]], Columns]  # preformatted text, or (rows, columns)
+Image = str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]  # file, or (caption, file)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+STYLE = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: #1d2330; background: #ffffff; margin: 0; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #d5dbe6; }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+.meta { color: #5b6475; margin: 0 0 8px; font-size: 13px; }
+table { border-collapse: collapse; margin: 6px 0 14px; font-variant-numeric: tabular-nums; }
+th, td { padding: 5px 12px; border: 1px solid #c9d1de; text-align: left; }
+th { background: #1f4e8c; color: #ffffff; font-weight: 600; }
+tbody tr:nth-child(even) td { background: #f2f5fa; }
+td.num { text-align: right; }
+pre { background: #f6f8fb; border: 1px solid #d5dbe6; padding: 10px 12px; overflow-x: auto;
+      font: 12.5px/1.3 "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+figure { margin: 14px 0 24px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e1e6ee; }
+figcaption { color: #5b6475; font-size: 13px; margin-top: 4px; }
+ul.notes li { margin: 2px 0; }
+"""
+
+
+def _escape(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(table: Table) -> str:
+    if isinstance(table, str):
+        return f"<pre>{_escape(table)}</pre>"
+    rows, columns = table
+    head = "".join(f"<th>{_escape(header)}</th>" for _, header, _ in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for key, _, spec in columns:
+            value = row.get(key)
+            text = "-" if value is None else format(value, spec)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            cells.append(f'<td class="num">{_escape(text)}</td>' if numeric else f"<td>{_escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _image(directory: Path, image: Image) -> str:
+    caption, file = image if isinstance(image, tuple) else (None, image)
+    path = Path(file) if Path(file).is_absolute() else directory / file
+    data = path.read_bytes()
+    if not data.startswith(PNG_MAGIC):
+        raise ValueError(f"write_report embeds PNG images; {path} is not a PNG file.")
+    caption = caption or path.name
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        f'<figure><img alt="{_escape(caption)}" src="data:image/png;base64,{encoded}">'
+        f"<figcaption>{_escape(caption)}</figcaption></figure>"
+    )
+
+
+def _options(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if is_dataclass(config) and not isinstance(config, type):
+        return asdict(config)
+    return dict(config)
+
+
+def _key_values(values: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{_escape(k)}</td><td>{_escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+        for k, v in values.items()
+    )
+    return f"<table><thead><tr><th>option</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
+def render_report(
+    title: str,
+    directory: str | os.PathLike[str],
+    config: Any = None,
+    tables: Mapping[str, Table] | None = None,
+    summaries: Mapping[str, str] | None = None,
+    images: Sequence[Image] = (),
+    notes: Sequence[str] = (),
+    intro: str | None = None,
+) -> str:
+    """The page as a string; images are read from ``directory`` unless their paths are absolute."""
+    directory = Path(directory)
+    recorded: dict[str, Any] = {}
+    if (directory / "config.json").is_file():  # what RunDir.write_config stored: versions, command, ...
+        recorded = json.loads((directory / "config.json").read_text())
+    meta = [f"rnnlab {__version__}", recorded.get("started") or time.strftime("%Y-%m-%d %H:%M:%S")]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        f"<h1>{_escape(title)}</h1>",
+        f'<p class="meta">{_escape(" · ".join(meta))}</p>',
+    ]
+    if recorded.get("command"):
+        parts.append(f"<pre>{_escape(' '.join(['rnnlab', *recorded['command'][1:]]))}</pre>")
+    if intro:
+        parts.append(f"<p>{_escape(intro)}</p>")
+    if tables:
+        parts.append('<section id="results"><h2>Results</h2>')
+        for heading, table in tables.items():
+            parts.append((f"<h3>{_escape(heading)}</h3>" if heading else "") + _table(table))
+        parts.append("</section>")
+    if notes:
+        items = "".join(f"<li>{_escape(n)}</li>" for n in notes)
+        parts.append(f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>')
+    if images:
+        parts.append('<section id="plots"><h2>Plots</h2>')
+        parts += [_image(directory, image) for image in images]
+        parts.append("</section>")
+    if summaries:
+        parts.append('<section id="models"><h2>Models</h2>')
+        for heading, text in summaries.items():
+            parts.append(f"<h3>{_escape(heading)}</h3><pre>{_escape(text)}</pre>")
+        parts.append("</section>")
+    options = _options(config)
+    if options or recorded:
+        parts.append('<section id="configuration"><h2>Configuration</h2>')
+        if options:
+            parts.append(_key_values(options))
+        if recorded.get("resolved"):
+            parts.append("<h3>Resolved from the data</h3>" + _key_values(recorded["resolved"]))
+        if recorded.get("versions"):
+            extra = {**recorded["versions"], "threads": recorded.get("threads")}
+            parts.append("<h3>Versions</h3>" + _key_values(extra))
+        parts.append("</section>")
+    parts += ["</main>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def write_report(
+    run_dir: RunDir | str | os.PathLike[str],
+    title: str,
+    config: Any = None,
+    tables: Mapping[str, Table] | None = None,
+    summaries: Mapping[str, str] | None = None,
+    images: Sequence[Image] = (),
+    notes: Sequence[str] = (),
+    intro: str | None = None,
+) -> Path:
+    """Write ``report.html`` into a run directory (a ``RunDir`` or a folder) and return its path.
+
+    Args:
+        title: the page heading.
+        config: the experiment's config (a dataclass or a mapping of options).
+        tables: heading -> ``(rows, columns)`` as ``format_table`` takes them, or preformatted text.
+        summaries: heading -> a model's ``summary(print_fn=None)`` text.
+        images: PNG files in the run directory (or absolute paths), each optionally as
+            ``(caption, file)``; embedded in the page.
+        notes: sentences shown under the results (e.g. how missing values were handled).
+        intro: a paragraph under the title.
+    """
+    directory = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
+    page = render_report(title, directory, config, tables, summaries, images, notes, intro)
+    target = directory / "report.html"
+    saving.write_text(target, page)
+    return target

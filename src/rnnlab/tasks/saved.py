@@ -1,0 +1,55 @@
+"""Models saved by earlier runs: finding them, and the options of the run that made them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+LABELS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def find_models(path: str | Path, cells: Sequence[str] = ()) -> tuple[dict[str, Path], dict[str, Any]]:
+    """``(label -> model file, options of the run)`` for a run directory or one model file.
+
+    A run directory holds ``model-<cell>.safetensors`` (one per cell, ``cells`` picks some; all
+    by default) and/or ``model.safetensors``; its ``config.json`` holds the options. The options are
+    empty when there is no ``config.json`` beside the model.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("model-*.safetensors"))
+        picked = [f for f in found if not cells or f.stem.removeprefix("model-") in cells]
+        files = {_label(f): f for f in [*picked, *path.glob("model.safetensors")]}
+        if not files:
+            wanted = f" for --cells {' '.join(cells)}" if cells and found else ""
+            raise FileNotFoundError(
+                f"No model file{wanted} in {path}: a run directory holds model-<cell>.safetensors "
+                "(rnnlab multiplication, rnnlab gradients) or model.safetensors (rnnlab sequence, rnnlab forecast)."
+            )
+        run_config = path / "config.json"
+    elif path.is_file():
+        files = {_label(path): path}
+        run_config = path.parent / "config.json"
+    else:
+        raise FileNotFoundError(f"No model file or run directory at {path}.")
+    options = json.loads(run_config.read_text()).get("options", {}) if run_config.is_file() else {}
+    return files, options
+
+
+def _label(file: Path) -> str:
+    cell = file.stem.removeprefix("model-")
+    return LABELS.get(cell, cell)
+
+
+def experiment_of(options: dict[str, Any]) -> str | None:
+    """Which experiment wrote a run, told by its options: "marked" (multiplication, adding,
+    gradients), "sequence", "forecast", or None."""
+    if "task" in options and "positions" in options:
+        return "marked"
+    if "predict" in options:
+        return "sequence"
+    if "window" in options and "horizon" in options:
+        return "forecast"
+    return None

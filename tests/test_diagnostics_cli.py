@@ -1,0 +1,196 @@
+"""rnnlab gradients and rnnlab inspect end to end on tiny settings: files, numbers, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab import load_model
+from rnnlab.base import reset_names
+from rnnlab.cli import main, parser
+from rnnlab.datasets import multiplication_problem
+from rnnlab.diagnostics import gradient_flow
+
+TINY = ["--length", "15", "--samples", "200", "--train-samples", "150", "--probe", "32", "--quiet"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def embedded_images(page):
+    return page.count('src="data:image/png;base64,')
+
+
+@pytest.fixture(scope="module")
+def gradients_run(tmp_path_factory):
+    reset_names()  # a module fixture runs before the per-test reset: the layer names below assume fresh ones
+    out = tmp_path_factory.mktemp("g") / "run"
+    assert main(["gradients", "--cells", "simple_rnn,lstm", "--epochs", "1", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_gradients_command_writes_the_flow_its_table_and_report(gradients_run):
+    out = gradients_run
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "gradients.csv",
+        "gradients.png",
+        "history-lstm.csv",
+        "history-simple_rnn.csv",
+        "loss.png",
+        "metrics.json",
+        "model-lstm.safetensors",
+        "model-simple_rnn.safetensors",
+        "report.html",
+    ]
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {(r["model"], r["stage"]): r for r in metrics["results"]}
+    assert list(rows) == [
+        ("SimpleRNN", "at initialisation"),
+        ("LSTM", "at initialisation"),
+        ("SimpleRNN", "after 1 epochs"),
+        ("LSTM", "after 1 epochs"),
+    ]
+    with open(out / "gradients.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 15
+    for (model, stage), row in rows.items():
+        first, last = float(table[0][f"{model} {stage} x_t"]), float(table[-1][f"{model} {stage} x_t"])
+        assert row["ratio"] == pytest.approx(first / last, rel=1e-5)
+    # The trained model's numbers are rnnlab.diagnostics.gradient_flow on the probe sequences.
+    x, y = multiplication_problem(200, 15, rng=0)
+    flow = gradient_flow(load_model(out / "model-lstm.safetensors"), x[150:182], y[150:182])
+    np.testing.assert_allclose([float(r["LSTM after 1 epochs x_t"]) for r in table], flow, rtol=1e-5)
+    page = (out / "report.html").read_text()
+    assert embedded_images(page) == 2 and metrics["table"].splitlines()[2].split()[0] in page
+    assert f"{rows[('LSTM', 'after 1 epochs')]['ratio']:.1e}" in page
+
+
+def test_gradients_of_saved_models_match_their_training_run(gradients_run, tmp_path, capsys):
+    args = ["gradients", "--model", str(gradients_run), "--probe", "32", "--out", str(tmp_path / "s")]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "saved model" in stdout
+    saved = {r["model"]: r for r in json.loads((tmp_path / "s" / "metrics.json").read_text())["results"]}
+    trained = {
+        r["model"]: r
+        for r in json.loads((gradients_run / "metrics.json").read_text())["results"]
+        if r["stage"] == "after 1 epochs"
+    }
+    assert list(saved) == ["LSTM", "SimpleRNN"]
+    for model in saved:  # the same models on the same probe sequences (the run's own test data)
+        assert saved[model]["ratio"] == pytest.approx(trained[model]["ratio"], rel=1e-5)
+
+
+def test_inspect_draws_gates_lists_weights_and_traces_what_the_model_computes(gradients_run, tmp_path, capsys):
+    out = tmp_path / "i"
+    code, stdout, _ = run_cli(["inspect", "--model", str(gradients_run), "--cells", "lstm", "--out", str(out)], capsys)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "gates-LSTM.png",
+        "report.html",
+        "trace-LSTM.npz",
+        "weights.txt",
+    ]
+    for name, shape in (("lstm/lstm_cell/kernel", "(2, 120)"), ("lstm_1/lstm_cell/recurrent_kernel", "(30, 120)")):
+        line = next(line for line in stdout.splitlines() if line.startswith(name + " "))
+        assert shape in line
+    assert (out / "weights.txt").read_text().strip() in stdout
+    # The default input is test sequence 0 of the run; the trace's last hidden state, through the
+    # Dense layer, is the model's prediction.
+    x, _ = multiplication_problem(200, 15, rng=0)
+    model = load_model(gradients_run / "model-lstm.safetensors")
+    traced = np.load(out / "trace-LSTM.npz")
+    assert traced["lstm/f"].shape == (15, 30) and sorted(traced) == sorted(
+        f"{layer}/{name}" for layer in ("lstm", "lstm_1") for name in ("i", "f", "c_tilde", "o", "c", "h")
+    )
+    kernel, bias = model.layers[2].get_weights()
+    np.testing.assert_allclose(traced["lstm_1/h"][-1] @ kernel + bias, model.predict(x[150:151])[0], rtol=1e-4)
+    page = (out / "report.html").read_text()
+    assert embedded_images(page) == 1 and "lstm_1/lstm_cell/recurrent_kernel" in page
+
+
+def test_inspect_an_input_file_writes_beside_the_model(gradients_run, tmp_path, capsys):
+    sequence = np.zeros((10, 2), "float32")
+    sequence[[2, 7], 0] = 1.0
+    sequence[:, 1] = np.linspace(0, 1, 10)
+    np.save(tmp_path / "x.npy", sequence)
+    before = set(gradients_run.iterdir())
+    code, _, _ = run_cli(
+        ["inspect", "--model", str(gradients_run / "model-simple_rnn.safetensors"), "--input", str(tmp_path / "x.npy")],
+        capsys,
+    )
+    assert code == 0
+    (new,) = set(gradients_run.iterdir()) - before
+    assert new.name.startswith("inspect-") and (new / "gates-SimpleRNN.png").is_file()
+    traced = np.load(new / "trace-SimpleRNN.npz")
+    model = load_model(gradients_run / "model-simple_rnn.safetensors")
+    with torch.no_grad():
+        first_layer = model.layers[0](torch.as_tensor(sequence[None]))[0].numpy()
+    np.testing.assert_allclose(traced["simple_rnn/h"], first_layer, atol=1e-6)
+    for child in new.iterdir():  # leave the shared run directory as the other tests expect it
+        child.unlink()
+    new.rmdir()
+
+
+def test_inspect_a_sequence_run_uses_its_window(tmp_path, capsys):
+    assert main(["sequence", "--epochs", "2", "--quiet", "--out", str(tmp_path / "s")]) == 0
+    code, stdout, _ = run_cli(["inspect", "--model", str(tmp_path / "s"), "--out", str(tmp_path / "i")], capsys)
+    assert code == 0 and "simple_rnn/simple_rnn_cell/kernel" in stdout
+    traced = np.load(tmp_path / "i" / "trace-model.npz")
+    assert traced["lstm/i"].shape == (3, 64) and traced["simple_rnn/h"].shape == (3, 64)
+
+
+def test_inspect_a_token_id_model_given_its_input(tmp_path, capsys):
+    from rnnlab import Sequential
+    from rnnlab.layers import GRU, Dense, Embedding
+
+    model = Sequential([Embedding(20, 4, input_shape=(None,)), GRU(5), Dense(2)])
+    model.save(str(tmp_path / "m.safetensors"))
+    args = [
+        "inspect",
+        "--model",
+        str(tmp_path / "m.safetensors"),
+        "--input",
+        "3,4,5",
+        "7",
+        "--out",
+        str(tmp_path / "i"),
+    ]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "embedding/embeddings" in stdout
+    assert np.load(tmp_path / "i" / "trace-m.npz")["gru/z"].shape == (4, 5)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["inspect"], "rnnlab inspect needs --model"),
+        (["inspect", "--model", "nowhere"], "No model file or run directory at nowhere"),
+        (["inspect", "--model", "RUN", "--input", "1", "2", "3"], "The model reads 2 feature(s) per step"),
+        (["inspect", "--model", "RUN", "--sample", "99"], "--sample must lie in 0..49"),
+        (["gradients", "--model", "RUN", "--cells", "gru"], "No model file for --cells gru"),
+        (["gradients", "--probe", "0"], "--probe must be positive"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args, message, gradients_run, tmp_path, capsys):
+    args = [str(gradients_run) if a == "RUN" else a for a in args]
+    code, _, err = run_cli([*args, "--quiet", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_options_take_spaces_or_commas(capsys):
+    args = parser().parse_args(["multiplication", "--cells", "simple_rnn,lstm", "gru"])
+    assert args.cells == ["simple_rnn", "lstm", "gru"]
+    assert parser().parse_args(["sequence", "--predict", "50,60", "70"]).predict == [50.0, 60.0, 70.0]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["multiplication", "--cells", "lstm,transformer"])
+    assert "invalid choice: 'transformer'" in capsys.readouterr().err
