@@ -57,6 +57,10 @@ class Compiled:
         elif isinstance(optimizer, dict):  # a stored spec: {"class_name": ..., "config": ...}
             optimizer = dict(optimizer)
         elif not isinstance(optimizer, torch.optim.Optimizer):
+            clipping = getattr(optimizer, "clipping", None)  # a Keras-style object carries its own clipping
+            for name, value in (clipping() if callable(clipping) else {}).items():
+                if options.get(name) is None:
+                    options[name] = value
             optimizer = optimizers.from_object(optimizer, learning_rate)
         return cls(optimizer, loss, list(metrics or []), list(weighted_metrics or []), **options)
 
@@ -97,16 +101,24 @@ class Compiled:
             config.get("global_clipnorm"),
         )
 
+    @torch.no_grad()
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """Keras's order: clip values, then each gradient's norm, then the global norm."""
-        grads = [p for p in params if p.grad is not None]
+        """Keras's formulas: values clipped elementwise, each gradient scaled to at most ``clipnorm``
+        (``g * c / max(|g|, c)``), all of them together to at most ``global_clipnorm``
+        (``g * c / max(|G|, c)``). Keras allows one of the three; given several, they apply in that order."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
         if self.clipvalue is not None:
-            torch.nn.utils.clip_grad_value_(grads, self.clipvalue)
+            torch._foreach_clamp_min_(grads, -self.clipvalue)
+            torch._foreach_clamp_max_(grads, self.clipvalue)
         if self.clipnorm is not None:
-            for p in grads:
-                torch.nn.utils.clip_grad_norm_([p], self.clipnorm)
+            norms = torch._foreach_norm(grads)
+            scales = [self.clipnorm / torch.clamp(n, min=self.clipnorm) for n in norms]
+            torch._foreach_mul_(grads, scales)
         if self.global_clipnorm is not None:
-            torch.nn.utils.clip_grad_norm_(grads, self.global_clipnorm)
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            torch._foreach_mul_(grads, self.global_clipnorm / torch.clamp(total, min=self.global_clipnorm))
 
 
 class MetricSet:
