@@ -48,6 +48,9 @@ class Model(Layer):
             training = resolve_training(self, None) if inside_model_call() else False
         if "training" in self._forward_parameters():
             kwargs["training"] = training
+        for child in self.children():  # weight paths start with the model's name, as in Keras
+            if isinstance(child, Layer) and not child._path_prefix:
+                child._path_prefix = self.name
         with call_training(bool(training)):
             if return_mask and self.returns_mask:
                 return nn.Module.__call__(self, to_tensor(inputs), *args, return_mask=True, **kwargs)
@@ -81,12 +84,28 @@ class Model(Layer):
             kwargs["device"] = resolve_device("auto")
         return super().to(*args, **kwargs)
 
-    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
-        """Print (with ``print_fn``) and return a Keras-style table of layers, shapes and parameters."""
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str | None:
+        """Print a Keras-style table of layers, shapes and parameters with ``print_fn`` and return None,
+        as Keras does (so ``print(model.summary())`` prints the table once); ``print_fn=None`` returns it."""
         text = format_summary(self)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A direct sub-layer by ``name`` or by ``index`` (Keras's ``get_layer``)."""
+        layers = [layer for layer, _ in self.summary_rows()]
+        if index is not None:
+            if name is not None:
+                raise ValueError("get_layer takes a name or an index, not both.")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: index {index} is out of range; the model has {len(layers)} layers.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. The model's layers are {[layer.name for layer in layers]}.")
 
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         """(layer, output shape or None) for each direct sub-layer, in order."""
@@ -280,7 +299,8 @@ class Sequential(Model):
                 "Wrap plain torch modules in a Model subclass instead."
             )
         if not len(self.layers) and self.input_spec is None and layer.input_shape is not None:
-            self.input_spec = Input(layer.input_shape)
+            self.input_spec = Input(layer.input_shape, batch_size=layer.batch_size)
+        layer._path_prefix = self.name
         self.layers.append(layer)
         if self.input_spec is not None:
             self.build((self.input_spec.batch_size, *self.input_spec.shape))

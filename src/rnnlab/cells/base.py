@@ -48,6 +48,7 @@ class RecurrentCell(Layer):
 
     kind: str = ""  # "simple_rnn" | "lstm" | "gru": which weight layout and fused op fit
     gates: int = 1  # G in kernel (F, G*units)
+    weight_options = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
 
     def __init__(
         self,
@@ -61,9 +62,11 @@ class RecurrentCell(Layer):
         bias_initializer: Any = "zeros",
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        seed: int | None = None,
         **layer_kwargs: Any,
     ) -> None:
         super().__init__(**layer_kwargs)
+        self.seed = seed  # accepted for Keras programs; dropout draws follow rnnlab.set_seed
         self.units = check_units(units)
         self.activation = activations.name_of(activation)
         self.recurrent_activation = activations.name_of(recurrent_activation)

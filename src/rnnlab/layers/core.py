@@ -46,6 +46,7 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    weight_options = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(
         self,
@@ -145,6 +146,8 @@ class Embedding(Layer):
     >>> Embedding(1000, 100, input_shape=(None,)).count_params()
     100000
     """
+
+    weight_options = {"embeddings": "embeddings"}
 
     def __init__(
         self,

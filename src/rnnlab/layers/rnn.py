@@ -49,6 +49,8 @@ class RNN(Layer):
             supports the configuration), ``"torch_fused"`` or ``"reference"``. Keras's
             integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran,
             ``last_kernel_skipped`` why "auto" passed over the faster ones.
+        unroll, use_cudnn: accepted for Keras programs; they choose Keras's speed, not its results.
+        input_dim, input_length: Keras 2's way of giving ``input_shape=(input_length, input_dim)``.
 
     Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
     ``training`` (dropout on/off; defaults to the enclosing model call's, and outside any rnnlab
@@ -68,8 +70,14 @@ class RNN(Layer):
         stateful: bool = False,
         zero_output_for_mask: bool = False,
         implementation: str | int = "auto",
+        unroll: bool = False,
+        use_cudnn: Any = "auto",
+        input_length: int | None = None,
         **layer_kwargs: Any,
     ) -> None:
+        input_dim = layer_kwargs.pop("input_dim", None)  # Keras 2: input_dim / input_length give the input shape
+        if (input_dim is not None or input_length is not None) and layer_kwargs.get("input_shape") is None:
+            layer_kwargs["input_shape"] = (input_length, input_dim)
         super().__init__(**layer_kwargs)
         if not isinstance(cell, RecurrentCell):
             raise TypeError(f"RNN expects a RecurrentCell such as LSTMCell(units), received {type(cell).__name__}.")
