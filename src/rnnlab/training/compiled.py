@@ -29,9 +29,14 @@ class Compiled:
     global_clipnorm: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.loss, losses.Loss):  # a Keras-style object: stored by its name and from_logits
+            loss_object = self.loss
+            self.loss, self.from_logits = loss_object.key, loss_object.from_logits or self.from_logits
         self.loss_fn = losses.get(self.loss, self.from_logits)
+        self.metrics = [_metric_name(m) for m in self.metrics]
+        self.weighted_metrics = [_metric_name(m) for m in self.weighted_metrics]
         for m in (*self.metrics, *self.weighted_metrics):
-            if not callable(m):
+            if isinstance(m, str):
                 metrics.check_name(m)
         for name in ("clipnorm", "clipvalue", "global_clipnorm"):
             value = getattr(self, name)
@@ -72,7 +77,7 @@ class Compiled:
     def config(self) -> dict[str, Any] | None:
         """The JSON-ready settings, or None when a callable loss or metric makes them unstorable."""
         named = [self.loss, *self.metrics, *self.weighted_metrics]
-        if any(callable(m) for m in named):
+        if any(not isinstance(m, str) for m in named):
             return None
         spec = (
             optimizers.describe(self.optimizer) if isinstance(self.optimizer, torch.optim.Optimizer) else self.optimizer
@@ -140,7 +145,21 @@ class MetricSet:
         return self.fns
 
 
+def _metric_name(spec: Any) -> Any:
+    """A built-in Keras-style metric object as its name (so the settings stay storable), else as given."""
+    if isinstance(spec, metrics.Metric) and type(spec).__module__ == metrics.__name__:
+        try:
+            if metrics.check_name(spec.name) == spec.key:
+                return spec.name
+        except ValueError:
+            pass
+    return spec
+
+
 def _metric(spec: MetricSpec, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[str, Callable[..., torch.Tensor]]:
+    values = getattr(spec, "values", None)  # a Keras-style metric object: its per-sample values
+    if callable(values):
+        return str(spec.name), values  # type: ignore[union-attr]
     if callable(spec):
         return getattr(spec, "name", None) or getattr(spec, "__name__", "metric"), spec
     name = metrics.check_name(spec)
