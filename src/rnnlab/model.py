@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -256,15 +257,54 @@ class Model(Layer):
             "and rebuild it in code, or give the subclass get_config()/from_config()."
         )
 
-    def save(self, path: str, *, include_optimizer: bool = True) -> None:
-        """Write the architecture (JSON) and weights (safetensors), plus the optimizer state, atomically."""
-        saving.save_model(self, path, include_optimizer=include_optimizer)
+    def save(self, path: str | os.PathLike, *, include_optimizer: bool = True) -> None:
+        """Write the model, atomically, in the format its extension names.
 
-    def save_weights(self, path: str) -> None:
-        saving.save_weights(self, path)
+        ``.keras``: a Keras 3 archive that real Keras loads (Sequential models of the layers Keras
+        has; the compile settings when Keras has them, not the optimizer state).
+        ``.safetensors`` / ``.rnnlab``: rnnlab's file: architecture (JSON), weights and optimizer state.
+        Any other extension is an error, raised before anything is written.
+        """
+        if _extension(path, "save") == ".keras":
+            from .keras_saving import save_keras_model
 
-    def load_weights(self, path: str) -> None:
-        saving.load_weights(self, path)
+            save_keras_model(self, path)
+        else:
+            saving.save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""
+        if _extension(path, "save_weights") == ".weights.h5":
+            from .keras_saving import save_keras_weights
+
+            save_keras_weights(self, path)
+        else:
+            saving.save_weights(self, path)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Weights from a Keras ``.weights.h5`` file, or from an rnnlab weights or model file."""
+        if str(path).endswith(".weights.h5"):
+            from .keras_saving import load_keras_weights
+
+            load_keras_weights(self, path)
+        else:
+            saving.load_weights(self, path)
+
+
+RNNLAB_EXTENSIONS = (".safetensors", ".rnnlab")
+
+
+def _extension(path: str | os.PathLike, method: str) -> str:
+    """The format a file name asks for, or a ValueError saying which ones ``method`` writes."""
+    name = os.fspath(path)
+    keras = ".keras" if method == "save" else ".weights.h5"
+    for extension in (keras, *RNNLAB_EXTENSIONS):
+        if name.endswith(extension):
+            return extension
+    raise ValueError(
+        f"{method}() does not know the file type of {name!r}: name it *{keras} for Keras 3's format or "
+        f"*{' / *'.join(RNNLAB_EXTENSIONS)} for rnnlab's (weights, optimizer state and architecture)."
+    )
 
 
 class Sequential(Model):
