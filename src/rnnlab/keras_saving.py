@@ -59,16 +59,17 @@ def _check_writable(model: Any) -> None:
             "or call it on data before saving."
         )
     for layer in model.layers:
-        inner = [layer.layer] if isinstance(layer, TimeDistributed) else []
+        inner: list[Layer] = [layer.layer] if isinstance(layer, TimeDistributed) else []
         if isinstance(layer, Bidirectional):
             inner = [layer.forward_layer, layer.backward_layer]
-        for each in [layer, *inner]:
+        wrapped: list[Layer] = [layer, *inner]
+        for each in wrapped:
             if type(each) not in WRITABLE:
                 raise ValueError(
                     f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab; writable: "
                     f"{', '.join(c.__name__ for c in WRITABLE)}. Save with an rnnlab extension (.safetensors)."
                 )
-        for each in [layer, *inner]:
+        for each in wrapped:
             for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
                 if value is not None and not isinstance(value, regularizers.Regularizer):
                     raise ValueError(
@@ -233,7 +234,7 @@ def _write_weights(model: Any, target: Any) -> None:
 
 
 # -- entry points -----------------------------------------------------------------------------
-def save_keras_model(model: Any, path: str | os.PathLike) -> None:
+def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
     _check_writable(model)
     config = model_config(model)
@@ -246,14 +247,14 @@ def save_keras_model(model: Any, path: str | os.PathLike) -> None:
         archive.writestr("model.weights.h5", weights.getvalue())
 
 
-def save_keras_weights(model: Any, path: str | os.PathLike) -> None:
+def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Write the weights as Keras's ``.weights.h5`` (``keras_model.load_weights`` reads them)."""
     _check_writable(model)
     with atomic_path(path) as tmp:
         _write_weights(model, str(tmp))
 
 
-def load_keras_weights(model: Any, path: str | os.PathLike) -> None:
+def load_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Read a Keras ``.weights.h5`` file into a Sequential model of the same layers."""
     from .keras_format import _load_weights
 

@@ -257,7 +257,7 @@ class Model(Layer):
             "and rebuild it in code, or give the subclass get_config()/from_config()."
         )
 
-    def save(self, path: str | os.PathLike, *, include_optimizer: bool = True) -> None:
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool = True) -> None:
         """Write the model, atomically, in the format its extension names.
 
         ``.keras``: a Keras 3 archive that real Keras loads (Sequential models of the layers Keras
@@ -272,7 +272,7 @@ class Model(Layer):
         else:
             saving.save_model(self, path, include_optimizer=include_optimizer)
 
-    def save_weights(self, path: str | os.PathLike) -> None:
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
         """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""
         if _extension(path, "save_weights") == ".weights.h5":
             from .keras_saving import save_keras_weights
@@ -281,7 +281,7 @@ class Model(Layer):
         else:
             saving.save_weights(self, path)
 
-    def load_weights(self, path: str | os.PathLike) -> None:
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Weights from a Keras ``.weights.h5`` file, or from an rnnlab weights or model file."""
         if str(path).endswith(".weights.h5"):
             from .keras_saving import load_keras_weights
@@ -294,7 +294,7 @@ class Model(Layer):
 RNNLAB_EXTENSIONS = (".safetensors", ".rnnlab")
 
 
-def _extension(path: str | os.PathLike, method: str) -> str:
+def _extension(path: str | os.PathLike[str], method: str) -> str:
     """The format a file name asks for, or a ValueError saying which ones ``method`` writes."""
     name = os.fspath(path)
     keras = ".keras" if method == "save" else ".weights.h5"
