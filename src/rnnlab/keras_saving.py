@@ -59,10 +59,10 @@ def _check_writable(model: Any) -> None:
             "or call it on data before saving."
         )
     for layer in model.layers:
-        inner: list[Layer] = [layer.layer] if isinstance(layer, TimeDistributed) else []
+        inner = [m for m in (layer.layer,) if isinstance(m, Layer)] if isinstance(layer, TimeDistributed) else []
         if isinstance(layer, Bidirectional):
             inner = [layer.forward_layer, layer.backward_layer]
-        wrapped: list[Layer] = [layer, *inner]
+        wrapped = [m for m in (layer, *inner) if isinstance(m, Layer)]
         for each in wrapped:
             if type(each) not in WRITABLE:
                 raise ValueError(
