@@ -5,7 +5,8 @@ Each class takes PyTorch's argument names (``lr``, ``betas``, ``eps``, ``alpha``
 exactly the equations of the Keras optimizer of the same name, in Keras's order: the decoupled
 weight decay ``w <- w * (1 - lr * weight_decay)`` first (when ``weight_decay`` is set), then the
 update. ``t`` counts steps from 1. Updates run as ``torch._foreach_*`` operations over all the
-parameters of a group at once.
+parameters of a group at once on accelerators, and tensor by tensor on the CPU, where keeping
+one tensor's state in cache through all the operations is faster (as torch's own CPU default).
 
 State tensors live in ``self.state[p]`` (``step`` included, as a tensor), so ``state_dict()``
 and ``load_state_dict()`` work as for torch's optimizers.
@@ -56,7 +57,11 @@ class KerasOptimizer(torch.optim.Optimizer):
             states = {name: [self.state[p][name] for p in params] for name in names}
             if group.get("weight_decay"):  # Keras: decoupled, before the update
                 torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
-            self.update(group, params, grads, states, t)
+            if params[0].device.type == "cpu":  # one tensor at a time: its state stays in cache across the ops
+                for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+                    self.update(group, [p], [g], {k: [v[i]] for k, v in states.items()}, t)
+            else:  # one launch per operation over the whole group
+                self.update(group, params, grads, states, t)
         return loss
 
     def update(
