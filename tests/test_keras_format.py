@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import rnnlab
 from rnnlab.keras_format import load_keras_model
+from rnnlab.training import optim
+from rnnlab.training.optim import KerasAdam
 
 KERAS = Path(__file__).resolve().parent / "fixtures" / "keras"
 MODELS = dict(np.load(KERAS / "models.npz"))
@@ -121,9 +122,9 @@ def test_compiled_model_loads_compiled_and_trains():
     keras_lr = keras_config("lstm_compiled")["compile_config"]["optimizer"]["config"]["learning_rate"]
     model = rnnlab.load_model(KERAS / "lstm_compiled.keras")
     assert model.compile_config["loss"] == "mse"
-    assert model.compile_config["optimizer"]["class_name"] == "Adam"
+    assert model.compile_config["optimizer"]["class_name"] == "KerasAdam"
     optimizer = model.build_optimizer()
-    assert isinstance(optimizer, torch.optim.Adam)
+    assert isinstance(optimizer, KerasAdam)
     group = optimizer.param_groups[0]
     assert group["lr"] == keras_lr and group["betas"] == (0.9, 0.999) and group["eps"] == 1e-7
 
@@ -147,28 +148,28 @@ def test_uncompiled_models_and_compile_false_stay_uncompiled():
     [
         (
             {"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}},
-            torch.optim.SGD,
+            optim.KerasSGD,
             {"lr": 0.1, "momentum": 0.9, "nesterov": True},
         ),
         (
             {"class_name": "RMSprop", "config": {"learning_rate": 0.01, "rho": 0.8, "epsilon": 1e-6, "centered": True}},
-            torch.optim.RMSprop,
+            optim.KerasRMSprop,
             {"lr": 0.01, "alpha": 0.8, "eps": 1e-6, "centered": True},
         ),
         (
             {"class_name": "AdamW", "config": {"learning_rate": 0.002, "weight_decay": 0.01, "beta_1": 0.8}},
-            torch.optim.AdamW,
+            optim.KerasAdamW,
             {"lr": 0.002, "weight_decay": 0.01, "betas": (0.8, 0.999)},
         ),
         (
             {"class_name": "Adam", "config": {"learning_rate": 0.003, "weight_decay": 0.1}},  # Keras decays decoupled
-            torch.optim.AdamW,
+            optim.KerasAdamW,
             {"lr": 0.003, "weight_decay": 0.1},
         ),
-        ("rmsprop", torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9}),
+        ("rmsprop", optim.KerasRMSprop, {"lr": 1e-3, "alpha": 0.9}),
     ],
 )
-def test_optimizers_map_to_torch(tmp_path: Path, keras_optimizer: Any, torch_class: type, expected: dict):
+def test_optimizers_map_to_keras_exact_classes(tmp_path: Path, keras_optimizer: Any, torch_class: type, expected: dict):
     def edit(config: dict[str, Any]) -> None:
         config["compile_config"]["optimizer"] = keras_optimizer
         config["compile_config"]["metrics"] = ["mae"]

@@ -61,8 +61,9 @@ def test_issue_example_summary_and_call():
 def test_lazy_build_from_first_call():
     model = Sequential([GRU(8, return_sequences=True), Bidirectional(LSTM(4)), Dense(2)])
     assert "0 (unbuilt)" in model.summary(print_fn=None)
+    assert model.layers[0].get_weights() == [] and model.layers[0].weights == []  # Keras: nothing yet
     with pytest.raises(ValueError, match="has no weights yet"):
-        model.layers[0].get_weights()
+        model.layers[0].count_params()
     model(np.zeros((2, 5, 3)))  # NumPy input works too
     assert model.count_params() == 3 * 8 * (8 + 3 + 2) + 2 * 4 * 4 * (4 + 8 + 1) + 9 * 2
     assert "(None, 5, 8)" in model.summary(print_fn=None)

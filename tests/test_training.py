@@ -22,6 +22,8 @@ from rnnlab.callbacks import (
     TerminateOnNaN,
 )
 from rnnlab.layers import GRU, LSTM, Dense, Dropout, SimpleRNN
+from rnnlab.training import optim
+from rnnlab.training.optim import KerasAdam
 
 
 def regression_data(rng, n=64, t=5, f=2):
@@ -45,7 +47,7 @@ def test_loop_equals_plain_pytorch_twin(rng):
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
 
-    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3, eps=1e-7)  # Keras's Adam defaults
+    optimizer = KerasAdam(twin.parameters())  # what compile's "adam" builds: Keras's update rule
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     for _ in range(3):
         losses = []
@@ -63,10 +65,10 @@ def test_loop_equals_plain_pytorch_twin(rng):
 def test_optimizers_by_name_use_keras_defaults():
     model = small_model()
     expectations = {
-        "adam": (torch.optim.Adam, 1e-3),
-        "sgd": (torch.optim.SGD, 1e-2),
-        "rmsprop": (torch.optim.RMSprop, 1e-3),
-        "adamw": (torch.optim.AdamW, 1e-3),
+        "adam": (optim.KerasAdam, 1e-3),
+        "sgd": (optim.KerasSGD, 1e-2),
+        "rmsprop": (optim.KerasRMSprop, 1e-3),
+        "adamw": (optim.KerasAdamW, 1e-3),
     }
     for name, (cls, lr) in expectations.items():
         model.compile(optimizer=name, loss="mse")
@@ -321,7 +323,10 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
 
 @pytest.mark.slow
 def test_seed_000_toy_lands_in_keras_band():
-    """The tutorial's toy run under Keras's protocol; Keras 3.15 itself predicts 56-68 over ten seeds."""
+    """The tutorial's toy run under Keras's protocol; Keras 3.15 itself predicts 56-68 over ten seeds.
+
+    Three runs of one distribution fall inside the range of ten others only about half the time, so
+    the median of the three must lie in Keras's range and every run within it widened by half its width."""
     import json
 
     from conftest import FIXTURES
@@ -331,6 +336,7 @@ def test_seed_000_toy_lands_in_keras_band():
     x, y = rnnlab.data.split_x(list(range(1, 14)), 4)[:, :3, None], np.arange(4, 14)
     x = np.concatenate([x, np.array([[20, 30, 40], [30, 40, 50], [40, 50, 60]])[..., None]]).astype("float32")
     y = np.concatenate([y, [50, 60, 70]]).astype("float32")
+    predictions = []
     for seed in (0, 1, 2):
         rnnlab.set_seed(seed)
         model = Sequential(
@@ -346,8 +352,10 @@ def test_seed_000_toy_lands_in_keras_band():
         stop = EarlyStopping(monitor="loss", mode="min", patience=32, restore_best_weights=True)
         history = model.fit(x, y, epochs=512, batch_size=1, callbacks=[stop], verbose=0)
         assert stop.stopped_epoch > 0 and len(history.epoch) < 512  # early stopping fired
-        prediction = float(model.predict(np.array([[[50], [60], [70]]], dtype="float32"))[0, 0])
-        assert low <= prediction <= high, (seed, prediction, (low, high))
+        predictions.append(float(model.predict(np.array([[[50], [60], [70]]], dtype="float32"))[0, 0]))
+    margin = (high - low) / 2
+    assert low <= np.median(predictions) <= high, (predictions, (low, high))
+    assert all(low - margin <= p <= high + margin for p in predictions), (predictions, (low, high))
 
 
 def test_device_auto_on_model_and_in_compile(rng):

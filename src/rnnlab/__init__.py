@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import callbacks, data, datasets, diagnostics, layers, logs, losses
+from . import (
+    callbacks,
+    constraints,
+    data,
+    datasets,
+    diagnostics,
+    layers,
+    logs,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    preprocessing,
+    regularizers,
+    utils,
+)
 from .io import load_model
 from .layers import Input
 from .model import Model, Sequential
@@ -28,13 +43,20 @@ __all__ = [
     "Model",
     "Sequential",
     "callbacks",
+    "constraints",
     "data",
     "datasets",
     "diagnostics",
     "layers",
     "load_model",
     "losses",
+    "metrics",
+    "models",
+    "optimizers",
     "plot_history",
+    "preprocessing",
+    "regularizers",
     "set_seed",
+    "utils",
     "__version__",
 ]

@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import constraints, regularizers
+from .variables import Variable
+
 Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
 
 L = TypeVar("L", bound="Layer")
@@ -63,6 +66,23 @@ def reset_names() -> None:
     _name_counts.clear()
 
 
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype | None:
+    """A layer's ``dtype=``: a name ("float64"), a torch dtype or a Keras ``DTypePolicy`` config -> torch dtype."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, dict):  # Keras's serialised DTypePolicy
+        dtype = dtype.get("config", {}).get("name")
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise ValueError(
+        f"Unsupported dtype {dtype!r}: rnnlab layers compute in one precision, one of {sorted(DTYPES)} "
+        "(Keras's mixed-precision policies are not supported)."
+    )
+
+
 def to_tensor(x: Any) -> torch.Tensor:
     """Arrays and lists become tensors; floating NumPy data becomes the default float dtype."""
     if isinstance(x, torch.Tensor):
@@ -85,15 +105,73 @@ class Layer(nn.Module):
 
     supports_masking = False  # passes a mask on (and uses it, if it can)
     uses_training = False  # behaves differently in training (dropout)
+    # Keras argument prefix -> weight attribute, for ``<prefix>_regularizer`` / ``<prefix>_constraint``
+    weight_options: dict[str, str] = {}
 
     def __init__(
-        self, *, name: str | None = None, input_shape: Sequence[int | None] | None = None, trainable: bool = True
+        self,
+        *,
+        name: str | None = None,
+        input_shape: Sequence[int | None] | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        activity_regularizer: Any = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        input_dim: int | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.name = name or unique_name(snake_case(type(self).__name__))
+        if batch_input_shape is not None:  # Keras 2: (batch, *input_shape)
+            input_shape = tuple(batch_input_shape)[1:] if input_shape is None else input_shape
+            batch_size = batch_input_shape[0] if batch_size is None else batch_size
+        if input_dim is not None and input_shape is None:  # Keras 2: Dense(..., input_dim=8)
+            input_shape = (input_dim,)
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.batch_size = batch_size
+        self._trainable = True
         self.trainable = trainable
         self.built = False
+        self._dtype = resolve_dtype(dtype)
+        self._path_prefix = ""  # the path of the model that holds this layer, for weight paths
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses: list[torch.Tensor] = []
+        self.weight_regularizers: dict[str, Any] = {}
+        self.weight_constraints: dict[str, Any] = {}
+        for key, value in options.items():
+            prefix, _, kind = key.rpartition("_")
+            if kind not in ("regularizer", "constraint") or prefix not in self.weight_options:
+                accepted = [f"{p}_{k}" for p in self.weight_options for k in ("regularizer", "constraint")]
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument '{key}'"
+                    + (f" (its weight options are {accepted})" if accepted else "")
+                )
+            if kind == "regularizer" and value is not None:
+                self.weight_regularizers[prefix] = regularizers.get(value)
+            elif value is not None:
+                self.weight_constraints[prefix] = constraints.get(value)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates the weights; setting it sets every sub-layer's too, as in Keras."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = bool(value)
+        for module in self.modules():
+            if isinstance(module, Layer):
+                module._trainable = value
+        for p in self.parameters():
+            p.requires_grad_(value)
+
+    @property
+    def dtype(self) -> str:
+        """The weights' dtype name ("float32"), as Keras's ``layer.dtype``."""
+        param = next(self.parameters(), None)
+        dtype = self._dtype or (param.dtype if param is not None else torch.get_default_dtype())
+        return str(dtype).removeprefix("torch.")
 
     # -- building -----------------------------------------------------------------------
     def build(self, input_shape: Shape) -> None:
@@ -112,6 +190,8 @@ class Layer(nn.Module):
 
     def _finish_build(self) -> None:
         self.built = True
+        if self._dtype is not None:
+            self.to(self._dtype)
         if not self.trainable:
             for p in self.parameters():
                 p.requires_grad_(False)
@@ -137,9 +217,17 @@ class Layer(nn.Module):
         if not self.built:
             self.ensure_built(tuple(inputs.shape))
             floating = inputs.dtype if inputs.is_floating_point() else None
-            self.to(device=inputs.device, dtype=floating)
+            self.to(device=inputs.device, dtype=self._dtype or floating)
         inputs = self._cast_input(inputs)
-        return super().__call__(inputs, *args, **kwargs)
+        outputs = super().__call__(inputs, *args, **kwargs)
+        if self.activity_regularizer is not None:  # Keras: the penalty of each output over its batch size
+            flat = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+            self._activity_losses = [
+                self.activity_regularizer(o) / (o.shape[0] if o.dim() else 1)
+                for o in flat
+                if isinstance(o, torch.Tensor)
+            ]
+        return outputs
 
     def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
         """Float inputs follow the weights' dtype, as Keras casts to the layer's dtype."""
@@ -163,7 +251,66 @@ class Layer(nn.Module):
         """The weights in Keras's order (``get_weights()`` order)."""
         return list(self.parameters())
 
+    def _parameter_paths(self) -> dict[int, str]:
+        """Keras's variable path of each parameter: the names of the layers that hold it, then its own."""
+        root = f"{self._path_prefix}/{self.name}" if self._path_prefix else self.name
+        module_paths = {"": root}
+        paths: dict[int, str] = {}
+        for dotted, module in self.named_modules():
+            if dotted:
+                parent = module_paths[dotted.rpartition(".")[0]]
+                module_paths[dotted] = f"{parent}/{module.name}" if isinstance(module, Layer) else parent
+            for name, param in module.named_parameters(recurse=False):
+                paths.setdefault(id(param), f"{module_paths[dotted]}/{name}")
+        return paths
+
+    @property
+    def weights(self) -> list[Variable]:
+        """Keras's ``layer.weights``: a ``Variable`` view of each weight, in ``get_weights()`` order
+        (empty before the layer is built)."""
+        if not self.built:
+            return []
+        paths = self._parameter_paths()
+        return [Variable(p, paths[id(p)]) for p in self.keras_weights()]
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [v for v in self.weights if v.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [v for v in self.weights if not v.trainable]
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """Keras's ``layer.losses``: the weight penalties of this layer and the layers inside it (trainable
+        weights only) and the activity penalties of their last call; training adds their sum to the loss."""
+        found: list[torch.Tensor] = []
+        for module in self.modules():
+            if not isinstance(module, Layer):
+                continue
+            found += module._activity_losses
+            for prefix, regularizer in module.weight_regularizers.items():
+                weight = getattr(module, module.weight_options[prefix], None)
+                if isinstance(weight, torch.Tensor) and weight.requires_grad:
+                    found.append(regularizer(weight))
+        return found
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """Project every constrained weight (Keras applies constraints after each optimizer step)."""
+        for module in self.modules():
+            if not isinstance(module, Layer):
+                continue
+            for prefix, constraint in module.weight_constraints.items():
+                weight = getattr(module, module.weight_options[prefix], None)
+                if isinstance(weight, torch.Tensor) and weight.requires_grad:
+                    weight.copy_(constraint(weight))
+
     def get_weights(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays, in Keras's order; ``[]`` for a layer not yet built, as in Keras."""
+        if not self.built and self.input_shape is None:
+            return []
         self._require_built("get_weights()")
         return [p.detach().cpu().numpy().copy() for p in self.keras_weights()]
 
@@ -193,6 +340,16 @@ class Layer(nn.Module):
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
+        if self._dtype is not None:
+            config["dtype"] = self.dtype
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for prefix, regularizer in self.weight_regularizers.items():
+            config[f"{prefix}_regularizer"] = regularizers.serialize(regularizer)
+        for prefix, constraint in self.weight_constraints.items():
+            config[f"{prefix}_constraint"] = constraints.serialize(constraint)
         return config
 
     @classmethod

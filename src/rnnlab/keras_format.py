@@ -24,12 +24,18 @@ import numpy as np
 
 from . import activations, initializers, saving
 from .base import Layer, snake_case
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Input, SimpleRNN, TimeDistributed
+from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Input, Masking, SimpleRNN, TimeDistributed
 from .model import Sequential
 from .training import losses, metrics, optimizers
 
 RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
-PLAIN: dict[str, type[Layer]] = {**RECURRENT, "Dense": Dense, "Dropout": Dropout, "Embedding": Embedding}
+PLAIN: dict[str, type[Layer]] = {
+    **RECURRENT,
+    "Dense": Dense,
+    "Dropout": Dropout,
+    "Embedding": Embedding,
+    "Masking": Masking,
+}
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
 # Where a layer's arrays live below its group, in Keras's get_weights() order.
 WEIGHT_PATHS: dict[str, tuple[str, ...]] = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -48,6 +49,9 @@ class Model(Layer):
             training = resolve_training(self, None) if inside_model_call() else False
         if "training" in self._forward_parameters():
             kwargs["training"] = training
+        for child in self.children():  # weight paths start with the model's name, as in Keras
+            if isinstance(child, Layer) and not child._path_prefix:
+                child._path_prefix = self.name
         with call_training(bool(training)):
             if return_mask and self.returns_mask:
                 return nn.Module.__call__(self, to_tensor(inputs), *args, return_mask=True, **kwargs)
@@ -81,12 +85,34 @@ class Model(Layer):
             kwargs["device"] = resolve_device("auto")
         return super().to(*args, **kwargs)
 
-    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
-        """Print (with ``print_fn``) and return a Keras-style table of layers, shapes and parameters."""
+    @overload
+    def summary(self, print_fn: None) -> str: ...
+
+    @overload
+    def summary(self, print_fn: Callable[[str], Any] = ...) -> None: ...
+
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str | None:
+        """Print a Keras-style table of layers, shapes and parameters with ``print_fn`` and return None,
+        as Keras does (so ``print(model.summary())`` prints the table once); ``print_fn=None`` returns it."""
         text = format_summary(self)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A direct sub-layer by ``name`` or by ``index`` (Keras's ``get_layer``)."""
+        layers = [layer for layer, _ in self.summary_rows()]
+        if index is not None:
+            if name is not None:
+                raise ValueError("get_layer takes a name or an index, not both.")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: index {index} is out of range; the model has {len(layers)} layers.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. The model's layers are {[layer.name for layer in layers]}.")
 
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         """(layer, output shape or None) for each direct sub-layer, in order."""
@@ -245,15 +271,54 @@ class Model(Layer):
             "and rebuild it in code, or give the subclass get_config()/from_config()."
         )
 
-    def save(self, path: str, *, include_optimizer: bool = True) -> None:
-        """Write the architecture (JSON) and weights (safetensors), plus the optimizer state, atomically."""
-        saving.save_model(self, path, include_optimizer=include_optimizer)
+    def save(self, path: str | os.PathLike[str], *, include_optimizer: bool = True) -> None:
+        """Write the model, atomically, in the format its extension names.
 
-    def save_weights(self, path: str) -> None:
-        saving.save_weights(self, path)
+        ``.keras``: a Keras 3 archive that real Keras loads (Sequential models of the layers Keras
+        has; the compile settings when Keras has them, not the optimizer state).
+        ``.safetensors`` / ``.rnnlab``: rnnlab's file: architecture (JSON), weights and optimizer state.
+        Any other extension is an error, raised before anything is written.
+        """
+        if _extension(path, "save") == ".keras":
+            from .keras_saving import save_keras_model
 
-    def load_weights(self, path: str) -> None:
-        saving.load_weights(self, path)
+            save_keras_model(self, path)
+        else:
+            saving.save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
+        """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""
+        if _extension(path, "save_weights") == ".weights.h5":
+            from .keras_saving import save_keras_weights
+
+            save_keras_weights(self, path)
+        else:
+            saving.save_weights(self, path)
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        """Weights from a Keras ``.weights.h5`` file, or from an rnnlab weights or model file."""
+        if str(path).endswith(".weights.h5"):
+            from .keras_saving import load_keras_weights
+
+            load_keras_weights(self, path)
+        else:
+            saving.load_weights(self, path)
+
+
+RNNLAB_EXTENSIONS = (".safetensors", ".rnnlab")
+
+
+def _extension(path: str | os.PathLike[str], method: str) -> str:
+    """The format a file name asks for, or a ValueError saying which ones ``method`` writes."""
+    name = os.fspath(path)
+    keras = ".keras" if method == "save" else ".weights.h5"
+    for extension in (keras, *RNNLAB_EXTENSIONS):
+        if name.endswith(extension):
+            return extension
+    raise ValueError(
+        f"{method}() does not know the file type of {name!r}: name it *{keras} for Keras 3's format or "
+        f"*{' / *'.join(RNNLAB_EXTENSIONS)} for rnnlab's (weights, optimizer state and architecture)."
+    )
 
 
 class Sequential(Model):
@@ -276,7 +341,7 @@ class Sequential(Model):
         for layer in layers or []:  # built once at the end: building after each add costs O(layers^2)
             self._append(layer)
         if self.input_spec is not None and len(self.layers):
-            self.build((self.input_spec.batch_size, *self.input_spec.shape))
+            self.build((self.input_spec.batch_size, *(self.input_spec.shape or ())))
 
     @property
     def stack(self) -> list[Layer]:
@@ -286,7 +351,7 @@ class Sequential(Model):
     def add(self, layer: Layer | Input) -> None:
         self._append(layer)
         if self.input_spec is not None and not isinstance(layer, Input):
-            self.build((self.input_spec.batch_size, *self.input_spec.shape))
+            self.build((self.input_spec.batch_size, *(self.input_spec.shape or ())))
 
     def _append(self, layer: Layer | Input) -> None:
         if isinstance(layer, Input):
@@ -300,7 +365,8 @@ class Sequential(Model):
                 "Wrap plain torch modules in a Model subclass instead."
             )
         if not len(self.layers) and self.input_spec is None and layer.input_shape is not None:
-            self.input_spec = Input(layer.input_shape)
+            self.input_spec = Input(layer.input_shape, batch_size=layer.batch_size)
+        layer._path_prefix = self.name
         self.layers.append(layer)
 
     def pop(self) -> Layer:
@@ -359,7 +425,7 @@ class Sequential(Model):
             "trainable": self.trainable,
             "input": None
             if spec is None
-            else {"shape": list(spec.shape), "dtype": spec.dtype, "batch_size": spec.batch_size},
+            else {"shape": list(spec.shape or ()), "dtype": spec.dtype, "batch_size": spec.batch_size},
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.stack],
         }
 

@@ -4,5 +4,8 @@ from .base import RecurrentCell
 from .gru import GRUCell
 from .lstm import LSTMCell
 from .simple_rnn import SimpleRNNCell
+from .stacked import StackedRNNCells
 
-__all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell"]
+CELLS: dict[str, type[RecurrentCell]] = {c.__name__: c for c in (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells)}
+
+__all__ = ["CELLS", "RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]

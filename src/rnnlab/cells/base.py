@@ -52,6 +52,7 @@ class RecurrentCell(Layer):
     kind: str = ""  # "simple_rnn" | "lstm" | "gru": which weight layout and fused op fit
     gates: int = 1  # G in kernel (F, G*units)
     state_names: tuple[str, ...] = ("h",)  # the values of gate_values() that are the new states, in state order
+    weight_options = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
 
     def __init__(
         self,
@@ -65,9 +66,11 @@ class RecurrentCell(Layer):
         bias_initializer: Any = "zeros",
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        seed: int | None = None,
         **layer_kwargs: Any,
     ) -> None:
         super().__init__(**layer_kwargs)
+        self.seed = seed  # accepted for Keras programs; dropout draws follow rnnlab.set_seed
         self.units = check_units(units)
         self.activation = activations.name_of(activation)
         self.recurrent_activation = activations.name_of(recurrent_activation)

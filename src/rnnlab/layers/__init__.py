@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Layer
-from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
 from .bidirectional import Bidirectional
-from .core import Dense, Dropout, Embedding, Input, TimeDistributed
+from .core import Dense, Dropout, Embedding, Input, Masking, TimeDistributed
 from .recurrent import GRU, LSTM, SimpleRNN
 from .rnn import RNN
 
-CELLS: dict[str, type[RecurrentCell]] = {c.__name__: c for c in (SimpleRNNCell, LSTMCell, GRUCell)}
 LAYERS: dict[str, type[Layer]] = {
-    c.__name__: c for c in (RNN, SimpleRNN, LSTM, GRU, Bidirectional, Dense, Dropout, Embedding, TimeDistributed)
+    c.__name__: c
+    for c in (RNN, SimpleRNN, LSTM, GRU, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed)
 }
 
 
@@ -36,9 +36,13 @@ __all__ = [
     "Dense",
     "Dropout",
     "Embedding",
+    "Masking",
     "TimeDistributed",
     "SimpleRNNCell",
     "LSTMCell",
     "GRUCell",
+    "StackedRNNCells",
+    "CELLS",
+    "RecurrentCell",
     "deserialize",
 ]

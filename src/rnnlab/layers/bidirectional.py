@@ -21,7 +21,7 @@ def _merge(mode: str | None, forward: torch.Tensor, backward: torch.Tensor) -> A
         return forward * backward
     if mode == "ave":
         return (forward + backward) / 2
-    return [forward, backward]
+    return (forward, backward)
 
 
 class Bidirectional(Layer):
@@ -32,8 +32,9 @@ class Bidirectional(Layer):
     flipped), unless ``backward_layer`` is given. With ``return_sequences`` the backward
     outputs are put back in time order before merging, and masked steps output zeros in
     both halves (Keras 3). ``merge_mode``: "concat" (default), "sum", "mul", "ave", or
-    None for the list ``[forward, backward]``. Weights: the forward layer's, then the
-    backward layer's. With ``return_state``: ``(output, *forward_states, *backward_states)``.
+    None for the tuple ``(forward, backward)``. Weights: the forward layer's, then the
+    backward layer's. With ``return_state``: ``(output, *forward_states, *backward_states)``, and
+    with ``merge_mode=None`` the flat ``(forward, backward, *forward_states, *backward_states)``.
 
     >>> from rnnlab.layers import LSTM
     >>> Bidirectional(LSTM(10, return_sequences=True))(torch.zeros(2, 5, 3)).shape
@@ -122,7 +123,9 @@ class Bidirectional(Layer):
         if self.return_sequences:
             y_rev = y_rev.flip(1)  # back to time order
         output = _merge(self.merge_mode, y, y_rev)
-        return (output, *states) if self.return_state else output
+        if not self.return_state:
+            return output
+        return (*output, *states) if self.merge_mode is None else (output, *states)
 
     def kernel_label(self) -> str:
         return self.forward_layer.kernel_label()

@@ -22,13 +22,23 @@ class Input:
     works before any data is seen. ``dtype="int32"`` marks token ids (Embedding inputs).
     """
 
-    shape: tuple[int | None, ...]
+    shape: tuple[int | None, ...] | None = None
     dtype: str | None = None
     name: str | None = None
     batch_size: int | None = None
+    batch_shape: tuple[int | None, ...] | None = None  # Keras's (batch, *shape) in one
 
     def __post_init__(self) -> None:
-        shape = (self.shape,) if isinstance(self.shape, int) or self.shape is None else tuple(self.shape)
+        shape = self.shape
+        if self.batch_shape is not None:
+            if shape is not None:
+                raise ValueError("Input takes shape= or batch_shape=, not both.")
+            shape = tuple(self.batch_shape)[1:]
+            object.__setattr__(self, "batch_size", self.batch_size or tuple(self.batch_shape)[0])
+            object.__setattr__(self, "batch_shape", None)
+        if shape is None:
+            raise ValueError("Input needs the shape of one sample, e.g. Input(shape=(time, features)).")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
         object.__setattr__(self, "shape", shape)
 
 
@@ -46,6 +56,7 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    weight_options = {"kernel": "kernel", "bias": "bias"}
 
     def __init__(
         self,
@@ -103,6 +114,33 @@ class Dense(Layer):
         }
 
 
+class Masking(Layer):
+    """Marks the steps whose features all equal ``mask_value`` as padding, for the layers downstream.
+
+    Output: the inputs with masked steps set to zero; mask ``any(x != mask_value, axis=-1)``
+    (Keras's ``Masking``).
+
+    >>> Masking()(torch.tensor([[[1.0], [0.0]]])).shape
+    torch.Size([1, 2, 1])
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **layer_kwargs: Any) -> None:
+        super().__init__(**layer_kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        return (torch.as_tensor(inputs) != self.mask_value).any(dim=-1)
+
+    def forward(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)  # (B, T, 1)
+        return inputs * keep.to(inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs during training and scales the rest by ``1/(1-rate)``.
 
@@ -145,6 +183,8 @@ class Embedding(Layer):
     >>> Embedding(1000, 100, input_shape=(None,)).count_params()
     100000
     """
+
+    weight_options = {"embeddings": "embeddings"}
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from ..base import snake_case
 from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from ..layouts import TorchWeights, fused_incompatibility, keras_to_torch, torch_to_keras
 from .rnn import RNN
@@ -21,6 +22,14 @@ SEQUENCE_ARGS = (
     "name",
     "input_shape",
     "trainable",
+    "dtype",
+    "activity_regularizer",
+    "batch_input_shape",
+    "batch_size",
+    "input_dim",
+    "input_length",
+    "unroll",
+    "use_cudnn",
 )
 
 
@@ -35,11 +44,15 @@ class _CellLayer(RNN):
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         rnn_kwargs = {k: kwargs.pop(k) for k in SEQUENCE_ARGS if k in kwargs}
-        super().__init__(self.cell_class(units, **kwargs), **rnn_kwargs)
+        if "dtype" in rnn_kwargs:
+            kwargs["dtype"] = rnn_kwargs["dtype"]
+        name = f"{snake_case(self.cell_class.__name__)}"  # Keras names the cell "lstm_cell", ...
+        super().__init__(self.cell_class(units, name=name, **kwargs), **rnn_kwargs)
 
     def get_config(self) -> dict[str, Any]:
         cell_config = self.cell.get_config()
         del cell_config["name"], cell_config["trainable"]
+        cell_config.pop("dtype", None)
         config = super().get_config()
         del config["cell"]
         return {**config, **cell_config}

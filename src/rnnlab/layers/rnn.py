@@ -8,7 +8,7 @@ import torch
 
 from .. import kernels
 from ..base import Layer, Shape, resolve_training
-from ..cells import RecurrentCell
+from ..cells import RecurrentCell, StackedRNNCells
 from ..kernels import SequenceOptions
 
 
@@ -36,7 +36,8 @@ class RNN(Layer):
 
     Args:
         cell: a ``RecurrentCell`` (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``); its
-            docstring has the equations and weights.
+            docstring has the equations and weights. A list of cells runs them stacked at each
+            step (``StackedRNNCells``), as Keras's ``RNN([cell_1, cell_2])``.
         return_sequences: output every step ``(batch, time, units)`` instead of only the
             last one ``(batch, units)``.
         return_state: also return the final states: ``(output, *states)``.
@@ -49,6 +50,8 @@ class RNN(Layer):
             supports the configuration), ``"torch_fused"`` or ``"reference"``. Keras's
             integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran,
             ``last_kernel_skipped`` why "auto" passed over the faster ones.
+        unroll, use_cudnn: accepted for Keras programs; they choose Keras's speed, not its results.
+        input_dim, input_length: Keras 2's way of giving ``input_shape=(input_length, input_dim)``.
 
     Diagnostics set ``record = True`` to keep every step's gate values and states: the call then
     runs on a kernel that can record (``reference``; "auto" shows the others' reasons in
@@ -66,16 +69,24 @@ class RNN(Layer):
 
     def __init__(
         self,
-        cell: RecurrentCell,
+        cell: RecurrentCell | list[RecurrentCell],
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
         stateful: bool = False,
         zero_output_for_mask: bool = False,
         implementation: str | int = "auto",
+        unroll: bool = False,
+        use_cudnn: Any = "auto",
+        input_length: int | None = None,
         **layer_kwargs: Any,
     ) -> None:
+        input_dim = layer_kwargs.pop("input_dim", None)  # Keras 2: input_dim / input_length give the input shape
+        if (input_dim is not None or input_length is not None) and layer_kwargs.get("input_shape") is None:
+            layer_kwargs["input_shape"] = (input_length, input_dim)
         super().__init__(**layer_kwargs)
+        if isinstance(cell, (list, tuple)):  # Keras: a list of cells runs as StackedRNNCells
+            cell = StackedRNNCells(cell)
         if not isinstance(cell, RecurrentCell):
             raise TypeError(f"RNN expects a RecurrentCell such as LSTMCell(units), received {type(cell).__name__}.")
         self.cell = cell
@@ -121,7 +132,8 @@ class RNN(Layer):
         units = self.cell.units
         output = (batch, time, units) if self.return_sequences else (batch, units)
         if self.return_state:
-            return [output] + [(batch, size) for size in self.cell.state_size]
+            states = [(batch, size) for size in self.cell.state_size]
+            return [output, *(self.cell.nest_states(states) if isinstance(self.cell, StackedRNNCells) else states)]
         return output
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -138,6 +150,8 @@ class RNN(Layer):
         batch = inputs.shape[0]
         if initial_state is not None:
             states = [initial_state] if isinstance(initial_state, torch.Tensor) else list(initial_state)
+            if any(isinstance(s, (list, tuple)) for s in states):  # stacked cells: one list per cell, as in Keras
+                states = [t for s in states for t in (s if isinstance(s, (list, tuple)) else [s])]
             expected = [(batch, size) for size in self.cell.state_size]
             got = [tuple(torch.as_tensor(s).shape) for s in states]
             if got != expected:
@@ -183,7 +197,9 @@ class RNN(Layer):
         if self.stateful:
             self.states = [s.detach() for s in states]
         output = outputs if self.return_sequences else outputs[:, -1]
-        return (output, *states) if self.return_state else output
+        if not self.return_state:
+            return output
+        return (output, *(cell.nest_states(states) if isinstance(cell, StackedRNNCells) else states))
 
     def kernel_label(self) -> str:
         """Which kernel runs (ran) this layer, for summaries: 'torch_fused', 'auto -> reference', ..."""
@@ -192,7 +208,8 @@ class RNN(Layer):
         elif not self.cell.built:
             return self.implementation
         else:  # the kernel a training batch of Keras's default size, without a mask, would take
-            probe = self.cell.kernel.new_empty(32, 1, self.cell.kernel.shape[0])
+            weight = next(self.cell.parameters())
+            probe = weight.new_empty(32, 1, int(self.cell.input_dim or 1))
             options = SequenceOptions(training=True)
             chosen = kernels.select(self.implementation, self.cell, probe, None, options).kernel.name
         return chosen if self.implementation != "auto" else f"auto -> {chosen}"

@@ -29,9 +29,14 @@ class Compiled:
     global_clipnorm: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.loss, losses.Loss):  # a Keras-style object: stored by its name and from_logits
+            loss_object = self.loss
+            self.loss, self.from_logits = loss_object.key, loss_object.from_logits or self.from_logits
         self.loss_fn = losses.get(self.loss, self.from_logits)
+        self.metrics = [_metric_name(m) for m in self.metrics]
+        self.weighted_metrics = [_metric_name(m) for m in self.weighted_metrics]
         for m in (*self.metrics, *self.weighted_metrics):
-            if not callable(m):
+            if isinstance(m, str):
                 metrics.check_name(m)
         for name in ("clipnorm", "clipvalue", "global_clipnorm"):
             value = getattr(self, name)
@@ -57,6 +62,10 @@ class Compiled:
         elif isinstance(optimizer, dict):  # a stored spec: {"class_name": ..., "config": ...}
             optimizer = dict(optimizer)
         elif not isinstance(optimizer, torch.optim.Optimizer):
+            clipping = getattr(optimizer, "clipping", None)  # a Keras-style object carries its own clipping
+            for name, value in (clipping() if callable(clipping) else {}).items():
+                if options.get(name) is None:
+                    options[name] = value
             optimizer = optimizers.from_object(optimizer, learning_rate)
         return cls(optimizer, loss, list(metrics or []), list(weighted_metrics or []), **options)
 
@@ -68,7 +77,7 @@ class Compiled:
     def config(self) -> dict[str, Any] | None:
         """The JSON-ready settings, or None when a callable loss or metric makes them unstorable."""
         named = [self.loss, *self.metrics, *self.weighted_metrics]
-        if any(callable(m) for m in named):
+        if any(not isinstance(m, str) for m in named):
             return None
         spec = (
             optimizers.describe(self.optimizer) if isinstance(self.optimizer, torch.optim.Optimizer) else self.optimizer
@@ -97,16 +106,24 @@ class Compiled:
             config.get("global_clipnorm"),
         )
 
+    @torch.no_grad()
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """Keras's order: clip values, then each gradient's norm, then the global norm."""
-        grads = [p for p in params if p.grad is not None]
+        """Keras's formulas: values clipped elementwise, each gradient scaled to at most ``clipnorm``
+        (``g * c / max(|g|, c)``), all of them together to at most ``global_clipnorm``
+        (``g * c / max(|G|, c)``). Keras allows one of the three; given several, they apply in that order."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
         if self.clipvalue is not None:
-            torch.nn.utils.clip_grad_value_(grads, self.clipvalue)
+            torch._foreach_clamp_min_(grads, -self.clipvalue)
+            torch._foreach_clamp_max_(grads, self.clipvalue)
         if self.clipnorm is not None:
-            for p in grads:
-                torch.nn.utils.clip_grad_norm_([p], self.clipnorm)
+            norms = torch._foreach_norm(grads)
+            scales = [self.clipnorm / torch.clamp(n, min=self.clipnorm) for n in norms]
+            torch._foreach_mul_(grads, scales)
         if self.global_clipnorm is not None:
-            torch.nn.utils.clip_grad_norm_(grads, self.global_clipnorm)
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            torch._foreach_mul_(grads, self.global_clipnorm / torch.clamp(total, min=self.global_clipnorm))
 
 
 class MetricSet:
@@ -128,7 +145,21 @@ class MetricSet:
         return self.fns
 
 
+def _metric_name(spec: Any) -> Any:
+    """A built-in Keras-style metric object as its name (so the settings stay storable), else as given."""
+    if isinstance(spec, metrics.Metric) and type(spec).__module__ == metrics.__name__:
+        try:
+            if metrics.check_name(spec.name) == spec.key:
+                return spec.name
+        except ValueError:
+            pass
+    return spec
+
+
 def _metric(spec: MetricSpec, y_true: torch.Tensor, y_pred: torch.Tensor) -> tuple[str, Callable[..., torch.Tensor]]:
+    values = getattr(spec, "values", None)  # a Keras-style metric object: its per-sample values
+    if callable(values):
+        return str(spec.name), values  # type: ignore[union-attr]
     if callable(spec):
         return str(getattr(spec, "name", None) or getattr(spec, "__name__", "metric")), spec
     name = metrics.check_name(spec)

@@ -174,3 +174,55 @@ def reduce(
     if weights is not None:
         values = values * weights
     return values.sum() / max(values.numel(), 1)
+
+
+# -- Keras-style loss objects -----------------------------------------------------------------
+class Loss:
+    """A loss as Keras's objects are: ``loss(y_true, y_pred, sample_weight=None)`` gives the reduced
+    value ("sum_over_batch_size", or "sum" / "none"); ``compile(loss=...)`` uses ``values`` per sample
+    and reduces with the output mask and sample weights as for a loss given by name."""
+
+    key = ""  # the name in LOSSES
+
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None, **options: Any) -> None:
+        if reduction not in ("sum_over_batch_size", "sum", "none", None):
+            raise ValueError(f"reduction must be 'sum_over_batch_size', 'sum' or 'none', received {reduction!r}.")
+        self.reduction = reduction
+        self.name = name or self.key
+        self.from_logits = bool(options.pop("from_logits", False))
+        if options:
+            raise TypeError(f"{type(self).__name__} does not support {sorted(options)} in rnnlab.")
+
+    def values(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+        return get(self.key, self.from_logits)(y_true, y_pred)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
+        y_pred = torch.as_tensor(y_pred)
+        values = self.values(torch.as_tensor(y_true), y_pred)
+        weight = None if sample_weight is None else torch.as_tensor(sample_weight)
+        if self.reduction in ("none", None):
+            return values if weight is None else values * _match_rank(weight.to(values.dtype), values)
+        if self.reduction == "sum":
+            return reduce(values, weight) * max(values.numel(), 1)
+        return reduce(values, weight)
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, "reduction": self.reduction}
+        if self.key in WITH_LOGITS:
+            config["from_logits"] = self.from_logits
+        return config
+
+
+def _loss_class(class_name: str, key: str) -> type[Loss]:
+    def __init__(self: Loss, reduction: str | None = "sum_over_batch_size", name: str | None = None, **kw: Any) -> None:
+        Loss.__init__(self, reduction, name, **kw)
+
+    doc = f"Keras's ``{class_name}``: the ``{key}`` loss as an object."
+    return type(class_name, (Loss,), {"key": key, "__init__": __init__, "__doc__": doc})
+
+
+MeanSquaredError = _loss_class("MeanSquaredError", "mean_squared_error")
+MeanAbsoluteError = _loss_class("MeanAbsoluteError", "mean_absolute_error")
+BinaryCrossentropy = _loss_class("BinaryCrossentropy", "binary_crossentropy")
+CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", "categorical_crossentropy")
+SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy")

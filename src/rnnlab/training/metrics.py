@@ -101,3 +101,52 @@ class Mean:
 
     def result(self) -> float:
         return self.total / self.count if self.count else float("nan")
+
+
+# -- Keras-style metric objects ---------------------------------------------------------------
+class Metric:
+    """A metric as Keras's objects are: ``update_state(y_true, y_pred, sample_weight=None)``,
+    ``result()``, ``reset_state()``; ``compile(metrics=[...])`` logs it under ``name``."""
+
+    key = ""  # the function in METRICS
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.key
+        self.mean = Mean()
+
+    def values(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+        return METRICS[self.key](y_true, y_pred)
+
+    def update_state(self, y_true: object, y_pred: object, sample_weight: object = None) -> None:
+        y_pred_t = torch.as_tensor(y_pred)
+        weight = None if sample_weight is None else torch.as_tensor(sample_weight)
+        self.mean.update_values(self.values(torch.as_tensor(y_true), y_pred_t), None, weight)
+
+    def result(self) -> float:
+        return self.mean.result()
+
+    def reset_state(self) -> None:
+        self.mean = Mean()
+
+
+def _metric_class(class_name: str, key: str) -> type[Metric]:
+    return type(class_name, (Metric,), {"key": key, "__doc__": f"Keras's ``{class_name}`` metric."})
+
+
+BinaryAccuracy = _metric_class("BinaryAccuracy", "binary_accuracy")
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", "categorical_accuracy")
+SparseCategoricalAccuracy = _metric_class("SparseCategoricalAccuracy", "sparse_categorical_accuracy")
+
+
+class MeanAbsoluteError(Metric):
+    key = "mae"
+
+    def __init__(self, name: str | None = "mean_absolute_error") -> None:
+        super().__init__(name)
+
+
+class MeanSquaredError(Metric):
+    key = "mse"
+
+    def __init__(self, name: str | None = "mean_squared_error") -> None:
+        super().__init__(name)

@@ -1,4 +1,12 @@
-"""Optimizers by Keras name with Keras's defaults, and their (de)serialisation."""
+"""Optimizers by Keras name with Keras's defaults and update rules, Keras-style optimizer objects,
+and their (de)serialisation.
+
+A *spec* ``{"class_name": ..., "config": {...}}`` describes an optimizer before the weights
+exist; ``build`` makes it once they do. The names "sgd", "adam", "adamw" and "rmsprop" map to
+the Keras-exact classes of :mod:`rnnlab.training.optim`; ``SGD(learning_rate=...)``,
+``Adam(...)``, ``AdamW(...)`` and ``RMSprop(...)`` take Keras's arguments (clipping included)
+and describe themselves with ``spec()``.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +16,21 @@ from typing import Any
 
 import torch
 
-# name -> (torch class, Keras's defaults expressed in torch's argument names)
+from .optim import KERAS_OPTIMIZERS, KerasAdam, KerasAdamW, KerasRMSprop, KerasSGD
+
+# name -> (class, Keras's defaults expressed in the class's (torch's) argument names)
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
-    "adam": (torch.optim.Adam, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7}),
-    "sgd": (torch.optim.SGD, {"lr": 1e-2, "momentum": 0.0}),
-    "rmsprop": (torch.optim.RMSprop, {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7, "momentum": 0.0}),
-    "adamw": (torch.optim.AdamW, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.004}),
+    "adam": (KerasAdam, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7}),
+    "sgd": (KerasSGD, {"lr": 1e-2, "momentum": 0.0}),
+    "rmsprop": (KerasRMSprop, {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7, "momentum": 0.0}),
+    "adamw": (KerasAdamW, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.004}),
 }
 KERAS_ARGS = {"learning_rate": "lr", "epsilon": "eps", "rho": "alpha"}  # Keras name -> torch name
+CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 def spec(name: str, **kwargs: Any) -> dict[str, Any]:
-    """A serialisable description: ``{"class_name": "Adam", "config": {...torch kwargs}}``."""
+    """A serialisable description: ``{"class_name": "KerasAdam", "config": {...torch kwargs}}``."""
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(
@@ -29,11 +40,14 @@ def spec(name: str, **kwargs: Any) -> dict[str, Any]:
     config = dict(defaults)
     for k, v in kwargs.items():
         config[KERAS_ARGS.get(k, k)] = v
+    if "beta_1" in config or "beta_2" in config:
+        beta_1, beta_2 = config.pop("beta_1", config["betas"][0]), config.pop("beta_2", config["betas"][1])
+        config["betas"] = (beta_1, beta_2)
     return {"class_name": cls.__name__, "config": _json_ready(config)}
 
 
 def from_object(optimizer: Any, learning_rate: float | None = None) -> dict[str, Any]:
-    """The spec of an optimizer object that describes itself (``spec()``), e.g. a Keras-style one."""
+    """The spec of an optimizer object that describes itself (``spec()``), e.g. ``rnnlab.optimizers.Adam``."""
     describe_self = getattr(optimizer, "spec", None)
     if not callable(describe_self):
         raise TypeError(
@@ -61,10 +75,160 @@ def _json_ready(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(description: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    cls = getattr(torch.optim, description["class_name"], None)
+    """The optimizer a spec describes: a Keras-exact class of rnnlab's, else one of ``torch.optim``."""
+    name = description["class_name"]
+    cls = KERAS_OPTIMIZERS.get(name) or getattr(torch.optim, name, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(f"Unknown optimizer class {description['class_name']!r}: not in torch.optim.")
-    config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
+        raise ValueError(f"Unknown optimizer class {name!r}: neither rnnlab's {sorted(KERAS_OPTIMIZERS)} nor torch's.")
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
     accepted = inspect.signature(cls).parameters
-    optimizer: torch.optim.Optimizer = cls(params, **{k: v for k, v in config.items() if k in accepted})
+    factory: Any = cls  # each class takes its own keyword arguments
+    optimizer: torch.optim.Optimizer = factory(params, **{k: v for k, v in config.items() if k in accepted})
     return optimizer
+
+
+# -- Keras-style optimizer objects ------------------------------------------------------------
+class Optimizer:
+    """A Keras-style optimizer: its hyper-parameters under Keras's names, before any weights exist.
+
+    ``model.compile(optimizer=Adam(learning_rate=1e-3, clipnorm=1.0))`` builds the Keras-exact
+    torch optimizer once the weights exist; ``clipnorm`` / ``clipvalue`` / ``global_clipnorm``
+    clip the gradients as Keras does (only one of them, as Keras allows).
+    """
+
+    key = ""  # the name in OPTIMIZERS
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        unsupported = sorted(k for k, v in kwargs.items() if v not in (None, False))
+        if unsupported:
+            raise TypeError(
+                f"{type(self).__name__} does not support {unsupported} in rnnlab (no EMA, loss scaling or gradient "
+                "accumulation); remove them."
+            )
+        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(
+                "Only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras); received "
+                f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}."
+            )
+        if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool):
+            raise TypeError(
+                f"learning_rate must be a number, received {type(learning_rate).__name__} (rnnlab has no "
+                "learning-rate schedules: use the ReduceLROnPlateau or LearningRateScheduler-style callbacks)."
+            )
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.name = name or self.key
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The update rule's own arguments, Keras names."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        kwargs = {"learning_rate": self.learning_rate, **self.hyperparameters()}
+        if self.weight_decay is not None:
+            kwargs["weight_decay"] = self.weight_decay
+        return spec(self.key, **kwargs)
+
+    def clipping(self) -> dict[str, float | None]:
+        return {k: getattr(self, k) for k in CLIPPING}
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            **self.clipping(),
+            **self.hyperparameters(),
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None and k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Keras's ``SGD``: ``learning_rate=0.01``, ``momentum=0.0``, ``nesterov=False`` (see ``KerasSGD``)."""
+
+    key = "sgd"
+
+    def __init__(
+        self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Keras's ``Adam`` (see ``KerasAdam`` for the equations)."""
+
+    key = "adam"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Keras's ``AdamW``: ``Adam`` with decoupled ``weight_decay=0.004``."""
+
+    key = "adamw"
+
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, **kwargs: Any) -> None:
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+
+
+class RMSprop(Optimizer):
+    """Keras's ``RMSprop`` (see ``KerasRMSprop`` for the equations)."""
+
+    key = "rmsprop"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+
+
+KERAS_CLASSES: dict[str, type[Optimizer]] = {c.key: c for c in (SGD, Adam, AdamW, RMSprop)}
+
+
+def get(identifier: Any) -> Optimizer:
+    """Keras's ``optimizers.get``: an optimizer object from a name (or the object itself)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in KERAS_CLASSES:
+        return KERAS_CLASSES[identifier.lower()]()
+    raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(KERAS_CLASSES)}.")

@@ -183,7 +183,11 @@ class Trainer:
     def compute_loss(
         self, y: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        return reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
+        loss = reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
+        penalties = getattr(self.model, "losses", None)  # Keras adds the layers' regularization losses
+        if isinstance(penalties, list) and penalties:
+            loss = loss + torch.stack([p.to(loss.dtype).reshape(()) for p in penalties]).sum()
+        return loss
 
     def train_step(self, batch: Batch) -> tuple[float, torch.Tensor, torch.Tensor | None, str | None]:
         """One optimizer step: (loss, predictions, output mask, problem). A step that would make the
@@ -192,7 +196,7 @@ class Trainer:
         assert batch.y is not None
         optimizer = self.optimizer
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self._guard is None:
+        if self._guard is None or len(self._guard.params) != len(params):  # trainable changed: guard anew
             self._guard = FiniteGuard(params, optimizer)
         optimizer.zero_grad(set_to_none=True)
         y_pred, mask = forward(self.module, batch.x, training=True)
@@ -210,6 +214,9 @@ class Trainer:
         if not self._guard.all_finite(params):
             self._guard.restore()
             return value, y_pred.detach(), mask, "the update made weights non-finite, so it was undone"
+        constrain = getattr(self.model, "apply_constraints", None)  # Keras projects after each step
+        if callable(constrain):
+            constrain()
         self.state.step += 1
         return value, y_pred.detach(), mask, None
 

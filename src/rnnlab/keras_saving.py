@@ -1,0 +1,270 @@
+"""Writing Keras 3 files: ``model.save("x.keras")`` and ``model.save_weights("x.weights.h5")``.
+
+A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the architecture as Keras
+serialises it, plus ``compile_config`` when the settings map to Keras's) and ``model.weights.h5``.
+The HDF5 layout is the one :mod:`rnnlab.keras_format` reads: ``layers/<snake_case class>[_n]``
+numbered by class in layer order, each layer's arrays under ``vars/0, vars/1, ...`` in
+``get_weights()`` order, below ``cell/`` for recurrent layers, ``forward_layer/cell`` and
+``backward_layer/cell`` for ``Bidirectional`` and ``layer/`` for ``TimeDistributed``.
+Everything is checked before anything is written; the file appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from typing import Any
+
+from . import constraints, regularizers
+from .base import Layer, snake_case
+from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Masking, SimpleRNN, TimeDistributed
+from .saving import atomic_path, regular_file
+
+KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
+RECURRENT = (SimpleRNN, LSTM, GRU)
+WRITABLE: tuple[type[Layer], ...] = (*RECURRENT, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed)
+KERAS_OPTIMIZERS = {"KerasSGD": "SGD", "KerasAdam": "Adam", "KerasAdamW": "AdamW", "KerasRMSprop": "RMSprop"}
+KERAS_LOSS_CLASSES = {
+    "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+}
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError("Writing Keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py).") from err
+    return h5py
+
+
+def _object(module: str, class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
+
+
+def _check_writable(model: Any) -> None:
+    from .model import Sequential
+
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f"{type(model).__name__} cannot be written as a Keras file: rnnlab writes Sequential models as .keras. "
+            "Save this model with an rnnlab extension (.safetensors) instead."
+        )
+    if model.input_spec is None:
+        raise ValueError(
+            "The model has no input shape yet, and Keras files store one: start it with rnnlab.Input(...) "
+            "or call it on data before saving."
+        )
+    for layer in model.layers:
+        inner = [m for m in (layer.layer,) if isinstance(m, Layer)] if isinstance(layer, TimeDistributed) else []
+        if isinstance(layer, Bidirectional):
+            inner = [layer.forward_layer, layer.backward_layer]
+        wrapped = [m for m in (layer, *inner) if isinstance(m, Layer)]
+        for each in wrapped:
+            if type(each) not in WRITABLE:
+                raise ValueError(
+                    f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab; writable: "
+                    f"{', '.join(c.__name__ for c in WRITABLE)}. Save with an rnnlab extension (.safetensors)."
+                )
+        for each in wrapped:
+            for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
+                if value is not None and not isinstance(value, regularizers.Regularizer):
+                    raise ValueError(
+                        f"Layer '{each.name}': the {name} regularizer is a plain function; Keras "
+                        "files store only rnnlab.regularizers objects."
+                    )
+            for name, value in each.weight_constraints.items():
+                if not isinstance(value, constraints.Constraint):
+                    raise ValueError(
+                        f"Layer '{each.name}': the {name} constraint is a plain function; Keras "
+                        "files store only rnnlab.constraints objects."
+                    )
+
+
+# -- the architecture -------------------------------------------------------------------------
+def _options(layer: Layer) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for prefix, regularizer in layer.weight_regularizers.items():
+        config[f"{prefix}_regularizer"] = _object("keras.regularizers", **_class_config(regularizer))
+    for prefix, constraint in layer.weight_constraints.items():
+        config[f"{prefix}_constraint"] = _object("keras.constraints", **_class_config(constraint))
+    if layer.activity_regularizer is not None:
+        config["activity_regularizer"] = _object("keras.regularizers", **_class_config(layer.activity_regularizer))
+    return config
+
+
+def _class_config(obj: Any) -> dict[str, Any]:
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def layer_config(layer: Layer) -> dict[str, Any]:
+    """Keras's serialised form of one rnnlab layer: ``{"module", "class_name", "config", ...}``."""
+    config: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype}
+    if isinstance(layer, RECURRENT):
+        cell, own = layer.cell, layer.get_config()
+        keys = ["units", "activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer"]
+        keys += ["dropout", "recurrent_dropout", "return_sequences", "return_state", "go_backwards", "stateful"]
+        keys += ["zero_output_for_mask"]
+        keys += {LSTM: ["recurrent_activation", "unit_forget_bias"], GRU: ["recurrent_activation", "reset_after"]}.get(
+            type(layer), []
+        )
+        config.update({k: own[k] for k in keys})
+        config.update(_options(cell))
+        config.update(_options(layer))
+    elif isinstance(layer, Bidirectional):
+        config["merge_mode"] = layer.merge_mode
+        config["layer"] = layer_config(layer.forward_layer)
+        config["backward_layer"] = layer_config(layer.backward_layer)
+    elif isinstance(layer, TimeDistributed):
+        config["layer"] = layer_config(layer.layer)
+    elif isinstance(layer, Dense):
+        own = layer.get_config()
+        config.update({k: own[k] for k in ("units", "use_bias", "kernel_initializer", "bias_initializer")})
+        config["activation"] = own["activation"] or "linear"
+        config.update(_options(layer))
+    elif isinstance(layer, Embedding):
+        own = layer.get_config()
+        config.update({k: own[k] for k in ("input_dim", "output_dim", "embeddings_initializer", "mask_zero")})
+        config.update(_options(layer))
+    elif isinstance(layer, Dropout):
+        config.update(rate=layer.rate, noise_shape=None if layer.noise_shape is None else list(layer.noise_shape))
+        config["seed"] = layer.seed
+    elif isinstance(layer, Masking):
+        config["mask_value"] = layer.mask_value
+    return _object("keras.layers", type(layer).__name__, config)
+
+
+def model_config(model: Any) -> dict[str, Any]:
+    spec = model.input_spec
+    batch_shape = [spec.batch_size, *spec.shape]
+    input_layer = _object(
+        "keras.layers",
+        "InputLayer",
+        {"batch_shape": batch_shape, "dtype": spec.dtype or "float32", "sparse": False, "name": "input_layer"},
+    )
+    config = _object(
+        "keras",
+        "Sequential",
+        {
+            "name": model.name,
+            "trainable": model.trainable,
+            "dtype": "float32",
+            "layers": [input_layer, *(layer_config(layer) for layer in model.layers)],
+        },
+    )
+    config["build_config"] = {"input_shape": batch_shape}
+    compile_config = _compile_config(getattr(model, "compile_config", None))
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    return config
+
+
+def _compile_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keras's ``compile_config`` for rnnlab's compile settings, or None where they have no Keras form."""
+    if not config or config["optimizer"].get("class_name") not in KERAS_OPTIMIZERS:
+        return None
+    class_name = KERAS_OPTIMIZERS[config["optimizer"]["class_name"]]
+    own = config["optimizer"]["config"]
+    keras_optimizer: dict[str, Any] = {"learning_rate": own["lr"]}
+    if "betas" in own:
+        keras_optimizer.update(beta_1=own["betas"][0], beta_2=own["betas"][1], amsgrad=own.get("amsgrad", False))
+    if "eps" in own:
+        keras_optimizer["epsilon"] = own["eps"]
+    if "alpha" in own:
+        keras_optimizer.update(rho=own["alpha"], momentum=own.get("momentum", 0.0), centered=own.get("centered", False))
+    elif "momentum" in own:
+        keras_optimizer.update(momentum=own["momentum"], nesterov=own.get("nesterov", False))
+    if own.get("weight_decay"):
+        keras_optimizer["weight_decay"] = own["weight_decay"]
+    for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+        keras_optimizer[key] = config.get(key)
+    if sum(keras_optimizer[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
+        return None  # Keras allows one kind of clipping
+    loss: Any = config["loss"]
+    if config.get("from_logits"):
+        if loss not in KERAS_LOSS_CLASSES:
+            return None
+        loss = _object("keras.losses", KERAS_LOSS_CLASSES[loss], {"from_logits": True})
+    return {
+        "optimizer": _object("keras.optimizers", class_name, keras_optimizer),
+        "loss": loss,
+        "loss_weights": None,
+        "metrics": list(config.get("metrics") or []) or None,
+        "weighted_metrics": list(config.get("weighted_metrics") or []) or None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
+
+
+# -- the weights ------------------------------------------------------------------------------
+def _layer_groups(layer: Layer) -> list[tuple[str, Layer | None]]:
+    """(path below the layer's group, the layer whose arrays go there) for every ``vars`` group Keras has."""
+    if isinstance(layer, RECURRENT):
+        return [("vars", None), ("cell/vars", layer)]
+    if isinstance(layer, Bidirectional):
+        return [("vars", None)] + [
+            (f"{side}/{sub}", owner)
+            for side, inner in (("forward_layer", layer.forward_layer), ("backward_layer", layer.backward_layer))
+            for sub, owner in _layer_groups(inner)
+        ]
+    if isinstance(layer, TimeDistributed):
+        return [("vars", None)] + [(f"layer/{sub}", owner) for sub, owner in _layer_groups(layer.layer)]
+    return [("vars", layer if layer.keras_weights() else None)]
+
+
+def _write_weights(model: Any, target: Any) -> None:
+    h5py = _h5py()
+    with h5py.File(target, "w") as f:
+        f.create_group("vars")
+        layers = f.create_group("layers")
+        used: dict[str, int] = {}
+        for layer in model.layers:
+            key = snake_case(type(layer).__name__)
+            used[key] = used.get(key, -1) + 1
+            group = layers.create_group(key + (f"_{used[key]}" if used[key] else ""))
+            for sub, owner in _layer_groups(layer):
+                variables = group.create_group(sub)
+                if owner is not None:
+                    for i, weight in enumerate(owner.get_weights()):
+                        variables.create_dataset(str(i), data=weight)
+
+
+# -- entry points -----------------------------------------------------------------------------
+def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
+    _check_writable(model)
+    config = model_config(model)
+    weights = io.BytesIO()
+    _write_weights(model, weights)
+    metadata = {"keras_version": KERAS_VERSION, "date_saved": "1980-01-01@00:00:00"}
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights.getvalue())
+
+
+def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Write the weights as Keras's ``.weights.h5`` (``keras_model.load_weights`` reads them)."""
+    _check_writable(model)
+    with atomic_path(path) as tmp:
+        _write_weights(model, str(tmp))
+
+
+def load_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Read a Keras ``.weights.h5`` file into a Sequential model of the same layers."""
+    from .keras_format import _read_weights, _weights_limit
+
+    _check_writable(model)
+    file = regular_file(path)
+    if file.stat().st_size > _weights_limit(model):
+        raise ValueError(f"{file} is larger than the weights of this model can be; refusing to read it.")
+    specs = [{"class_name": type(layer).__name__} for layer in model.layers]
+    for layer, values in _read_weights(model, specs, file.read_bytes(), file):
+        layer.set_weights(values)
+
+
+KERAS_EXTENSIONS = (".keras", ".weights.h5")
