@@ -9,14 +9,22 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Experiment:
+    """A command: ``name`` is one word, or two for a command of a group (``"charrnn train"``)."""
+
     name: str
     summary: str
     config: type
     run: Callable[..., dict[str, Any]]
+    threads: int = 1  # the default of --threads: the faster on two cores for this workload
+    writes_run_dir: bool = True  # takes --out
+
+
+#: One-line help of the commands that group several (``rnnlab charrnn train|sample``).
+GROUPS = {"charrnn": "character-level language model: train on a text, then sample from it"}
 
 
 def experiments() -> dict[str, Experiment]:
-    from . import forecast, multiplication, sequence
+    from . import charrnn, classify, forecast, multiplication, sequence
 
     found = [
         Experiment(
@@ -37,6 +45,26 @@ def experiments() -> dict[str, Experiment]:
             "against persistence and seasonal-naive baselines",
             forecast.ForecastConfig,
             forecast.run,
+        ),
+        Experiment(
+            "classify",
+            "sequence classification: Reuters, R8, R52, movie reviews, MNIST read row by row",
+            classify.ClassifyConfig,
+            classify.run,
+        ),
+        Experiment(
+            "charrnn train",
+            "train a character-level language model on a text (--text FILE or --dataset shakespeare)",
+            charrnn.CharTrainConfig,
+            charrnn.train,
+            threads=2,
+        ),
+        Experiment(
+            "charrnn sample",
+            "stream text from a trained character model, one character at a time",
+            charrnn.CharSampleConfig,
+            charrnn.sample,
+            writes_run_dir=False,
         ),
     ]
     return {e.name: e for e in found}

@@ -1,5 +1,6 @@
 """Plots written as PNG files with matplotlib's Agg canvas (no display, no global pyplot state)."""
 
+from .confusion import plot_confusion
 from .plots import plot_histories, plot_history, plot_scatter, plot_series
 
-__all__ = ["plot_history", "plot_histories", "plot_scatter", "plot_series"]
+__all__ = ["plot_confusion", "plot_history", "plot_histories", "plot_scatter", "plot_series"]
