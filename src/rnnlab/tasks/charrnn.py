@@ -69,7 +69,7 @@ class CharTrainConfig:
 @dataclass
 class CharSampleConfig:
     model: str | None = option(None, "run directory of `rnnlab charrnn train` (or its model.safetensors)")
-    prime: str | None = option(None, "text to start from (default: a newline, or the first known character)")
+    prime: str | None = option(None, "text to start from; none: a newline, or the first character the model knows")
     length: int = option(1000, "characters to generate")
     temperature: float = option(0.8, "below 1 conservative, above 1 diverse, 0 always the likeliest character")
     top_k: int | None = option(None, "sample among the k likeliest characters only")
