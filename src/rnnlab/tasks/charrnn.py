@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import set_seed
 from ..callbacks import BackupAndRestore, Callback, EpochProgress
 from ..datasets.corpora import load_tiny_shakespeare
@@ -52,6 +54,12 @@ class CharTrainConfig:
     layers: int = option(2, "stacked recurrent layers")
     units: int = option(256, "units per recurrent layer")
     embedding_dim: int = option(64, "size of the character embedding")
+    embedding_init: str = option(
+        "normal",
+        "initial embeddings: normal N(0, 1) as PyTorch's nn.Embedding (learns faster here), "
+        "or keras: uniform in [-0.05, 0.05]",
+        choices=["normal", "keras"],
+    )
     dropout: float = option(0.0, "dropout after each recurrent layer")
     learning_rate: float = option(2e-3, "Adam learning rate")
     lr_decay: float = option(1.0, "the learning rate is multiplied by this after every epoch")
@@ -111,14 +119,25 @@ def load_text(config: CharTrainConfig) -> str:
 
 
 def build_model(vocabulary_size: int, config: CharTrainConfig) -> Sequential:
-    """Embedding -> ``layers`` x (recurrent layer [-> Dropout]) -> Dense(vocabulary) logits."""
-    layers: list[Any] = [Embedding(vocabulary_size, config.embedding_dim, input_shape=(None,))]
+    """Embedding -> ``layers`` x (recurrent layer [-> Dropout]) -> Dense(vocabulary) logits.
+
+    With ``embedding_init="normal"`` the embeddings start N(0, 1), as PyTorch's ``nn.Embedding``:
+    Keras's uniform +-0.05 gives the first LSTM inputs about 35 times smaller, and on tiny
+    shakespeare the model then trails the PyTorch reference by ~0.35 nats per character after
+    40 steps (3.33 vs 2.97) and 0.4-0.2 nats after the first epochs; N(0, 1) leads it (2.80).
+    """
+    embedding = Embedding(vocabulary_size, config.embedding_dim, input_shape=(None,))
+    layers: list[Any] = [embedding]
     for _ in range(config.layers):
         layers.append(CELLS[config.cell](config.units, return_sequences=True))
         if config.dropout > 0:
             layers.append(Dropout(config.dropout))
     layers.append(Dense(vocabulary_size))
-    return Sequential(layers)
+    model = Sequential(layers)  # built from the input shape
+    if config.embedding_init == "normal":
+        with torch.no_grad():
+            embedding.embeddings.normal_(0.0, 1.0)
+    return model
 
 
 class CharLog(Callback):
