@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from .tasks import experiments
+from .tasks import GROUPS, experiments
 from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
 from .training.distributed import launched_by_torchrun
 
@@ -24,32 +25,42 @@ def parser() -> argparse.ArgumentParser:
         "config.json, histories, metrics.json, plots, the trained models and report.html.",
     )
     sub = main.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    groups: dict[str, Any] = {}  # argparse's sub-parser actions of the command groups
     for experiment in experiments().values():
         module_doc = inspect.getmodule(experiment.run).__doc__ or ""
-        p = sub.add_parser(
-            experiment.name,
+        group, _, command = experiment.name.partition(" ")
+        if command and group not in groups:  # a group of commands: rnnlab charrnn train|sample
+            head = sub.add_parser(
+                group, help=GROUPS[group], description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter
+            )
+            groups[group] = head.add_subparsers(dest="command", metavar="COMMAND", required=True)
+        p = (groups[group] if command else sub).add_parser(
+            command or group,
             help=experiment.summary,
             description=module_doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_arguments(p, experiment.config)
-        p.add_argument("--out", metavar="DIR", help=experiment.out_help)
+        if experiment.out_help is not None:
+            p.add_argument("--out", metavar="DIR", help=experiment.out_help)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        p.add_argument(
-            "--nproc",
-            type=int,
-            default=1,
-            metavar="N",
-            help="train with N data-parallel processes on this machine (relaunches itself with "
-            "torch.distributed.run); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
-        )
+        if experiment.trains:
+            p.add_argument(
+                "--nproc",
+                type=int,
+                default=1,
+                metavar="N",
+                help="train with N data-parallel processes on this machine (relaunches itself with "
+                "torch.distributed.run); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
+            )
+        faster = "one" if experiment.threads == 1 else str(experiment.threads)
         p.add_argument(
             "--threads",
             type=int,
-            default=1,
+            default=experiment.threads,
             metavar="N",
-            help="PyTorch CPU threads; one is fastest for these small recurrent models "
-            f"(0: PyTorch's default; at most {max_threads()}) (default: 1)",
+            help=f"PyTorch CPU threads; {faster} is fastest for this workload on two cores "
+            f"(0: PyTorch's default; at most {max_threads()}) (default: {experiment.threads})",
         )
     return main
 
@@ -85,27 +96,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     surfaces with its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    experiment = experiments()[args.experiment]
+    name = f"{args.experiment} {args.command}" if getattr(args, "command", None) else args.experiment
+    experiment = experiments()[name]
+    nproc = getattr(args, "nproc", 1)
     # A terminated run unwinds like an interrupted one: its run directory is kept as .incomplete.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         check_threads(args.threads)
-        check_processes(args.nproc)
+        check_processes(nproc)
         config = from_arguments(experiment.config, args)
         validate(config)
-        if args.nproc > 1:  # every option checked: now start the processes
-            return _relaunch(argv, args.nproc)
+        if nproc > 1:  # every option checked: now start the processes
+            return _relaunch(argv, nproc)
         if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
             sys.stdout = open(os.devnull, "w")  # process 0 prints the results
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-        experiment.run(config, out=args.out, quiet=args.quiet)
+        experiment.run(config, out=getattr(args, "out", None), quiet=args.quiet)
     except (ValueError, FileNotFoundError) as err:
-        return error(args.experiment, str(err), 2)
+        return error(name, str(err), 2)
     except OSError as err:  # the environment: a read-only or full disk, a folder that is a file
-        return error(args.experiment, describe(err), 1)
+        return error(name, describe(err), 1)
     except (MemoryError, torch.OutOfMemoryError) as err:
-        return error(args.experiment, f"not enough memory ({err or 'MemoryError'}); use smaller settings", 1)
+        return error(name, f"not enough memory ({err or 'MemoryError'}); use smaller settings", 1)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

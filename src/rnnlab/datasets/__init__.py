@@ -1,4 +1,4 @@
-"""Data sets: generators for long-range dependency problems and loaders for real series.
+"""Data sets: generators for long-range dependency problems, loaders for real series, texts and images.
 
 Loaders never need the network when a local file is there: they take ``path=``, else look in the
 data directory (``cache_dir=``, ``$RNNLAB_DATA_DIR`` or ``~/.cache/rnnlab``), else download.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from . import mnist, movie_reviews, reuters
+from .corpora import load_tiny_shakespeare
 from .files import DatasetNotFoundError, RemoteFile, content_digest, data_dir, fetch
 from .synthetic import adding_problem, multiplication_problem
 from .table import Table, read_csv
@@ -34,6 +36,10 @@ __all__ = [
     "fetch",
     "load_airline_passengers",
     "load_beijing_pm25",
+    "load_tiny_shakespeare",
+    "mnist",
+    "movie_reviews",
     "multiplication_problem",
     "read_csv",
+    "reuters",
 ]

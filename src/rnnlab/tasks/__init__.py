@@ -9,15 +9,23 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Experiment:
+    """A command: ``name`` is one word, or two for a command of a group (``"charrnn train"``)."""
+
     name: str
     summary: str
     config: type
     run: Callable[..., dict[str, Any]]
-    out_help: str = "run directory (default: runs/<experiment>-<timestamp>)"
+    threads: int = 1  # the default of --threads: the faster on two cores for this workload
+    out_help: str | None = "run directory (default: runs/<experiment>-<timestamp>)"  # None: no --out
+    trains: bool = True  # takes --nproc
+
+
+#: One-line help of the commands that group several (``rnnlab charrnn train|sample``).
+GROUPS = {"charrnn": "character-level language model: train on a text, then sample from it"}
 
 
 def experiments() -> dict[str, Experiment]:
-    from . import forecast, gradients, inspect, multiplication, sequence
+    from . import charrnn, classify, forecast, gradients, inspect, multiplication, sequence
 
     found = [
         Experiment(
@@ -51,6 +59,28 @@ def experiments() -> dict[str, Experiment]:
             inspect.InspectConfig,
             inspect.run,
             out_help="output directory (default: a new inspect-<timestamp> folder beside the model)",
+            trains=False,
+        ),
+        Experiment(
+            "classify",
+            "sequence classification: Reuters, R8, R52, movie reviews, MNIST read row by row",
+            classify.ClassifyConfig,
+            classify.run,
+        ),
+        Experiment(
+            "charrnn train",
+            "train a character-level language model on a text (--text FILE or --dataset shakespeare)",
+            charrnn.CharTrainConfig,
+            charrnn.train,
+            threads=2,
+        ),
+        Experiment(
+            "charrnn sample",
+            "stream text from a trained character model, one character at a time",
+            charrnn.CharSampleConfig,
+            charrnn.sample,
+            out_help=None,
+            trains=False,
         ),
     ]
     return {e.name: e for e in found}

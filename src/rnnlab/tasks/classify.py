@@ -1,0 +1,292 @@
+"""Sequence classification: newswire topics, review sentiment, and MNIST read row by row.
+
+Datasets (``--dataset``):
+
+- ``reuters``: Keras's Reuters newswires (11,228 wires, 46 topics), built from the raw
+  Reuters-21578 files by ``rnnlab.datasets.reuters.load_data`` with the tutorial's setup: the
+  1,000 most frequent words, 20% test, sequences padded or cut to 100 words,
+  Embedding(1000, 100) -> LSTM(100) -> Dense(46, softmax), 20 epochs.
+- ``r8`` / ``r52``: the single-topic ModApte benchmarks (5,485 / 2,189 and 6,532 / 2,568
+  documents); the vocabulary comes from the training split only.
+- ``movie_reviews``: 1,000 positive and 1,000 negative reviews; files cv900-cv999 test (200),
+  the rest train (1,800); the vocabulary from the training split only.
+- ``mnist-rows``: each 28x28 image as 28 steps of 28 pixels, 2-layer LSTM -> Dense(10) as in the
+  PyTorch tutorial. With the 60,000 training images in the data directory they train and the
+  10,000 test images test; with only the test files (offline data), those 10,000 are split
+  8,000 train / 2,000 test, and the run says so.
+
+Texts are lower-cased words (``datasets.reuters.tokenize``); for r8, r52 and movie_reviews id 0
+pads, 1 marks a word outside the ``--num-words`` most frequent, ``n + 1`` the n-th most frequent.
+Sequences are padded at the front; reuters cuts long wires at the front as the tutorial
+(``pad_sequences`` defaults: the end of each wire is kept), the others at the end (their
+beginning is kept). The last ``--validation-split`` of the training samples validate.
+The table reports test accuracy and macro-F1; with at most 20 classes a confusion matrix is drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import set_seed
+from ..callbacks import EpochProgress
+from ..data import pad_sequences, to_categorical
+from ..datasets import mnist, movie_reviews, reuters
+from ..layers import Bidirectional, Dense, Embedding
+from ..model import Sequential
+from ..viz import plot_confusion, plot_history
+from .multiplication import CELLS, LABELS
+from .options import option
+from .report import write_report
+from .runs import RunDir, format_table
+
+
+@dataclass(frozen=True)
+class Preset:
+    num_words: int | None
+    maxlen: int | None
+    embedding_dim: int | None
+    units: int
+    layers: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+PRESETS = {
+    "reuters": Preset(1000, 100, 100, 100, 1, 20, 32, 1e-3),
+    "r8": Preset(10000, 200, 100, 128, 1, 10, 32, 1e-3),
+    "r52": Preset(10000, 200, 100, 128, 1, 10, 32, 1e-3),
+    "movie_reviews": Preset(10000, 400, 100, 64, 1, 10, 32, 1e-3),
+    "mnist-rows": Preset(None, None, None, 128, 2, 10, 100, 2e-3),
+}
+
+
+@dataclass
+class ClassifyConfig:
+    dataset: str | None = option(
+        None, "what to classify (files found via RNNLAB_DATA_DIR or downloaded)", choices=list(PRESETS)
+    )
+    cell: str = option("lstm", "recurrent cell", choices=sorted(CELLS))
+    units: int | None = option(None, "units per recurrent layer (reuters 100, r8/r52 128, movie_reviews 64, mnist 128)")
+    layers: int | None = option(None, "stacked recurrent layers (mnist-rows 2, otherwise 1)")
+    bidirectional: bool = option(False, "read each sequence both ways (Bidirectional, concatenated)")
+    num_words: int | None = option(None, "vocabulary size, padding and unknown ids included (reuters 1000, else 10000)")
+    maxlen: int | None = option(None, "words per text, padded or cut (reuters 100, r8/r52 200, movie_reviews 400)")
+    embedding_dim: int | None = option(None, "size of the word embedding (100)")
+    epochs: int | None = option(None, "training epochs (reuters 20, mnist-rows 10, otherwise 10)")
+    batch_size: int | None = option(None, "samples per gradient step (32; mnist-rows 100)")
+    learning_rate: float | None = option(None, "Adam learning rate (1e-3; mnist-rows 2e-3)")
+    validation_split: float = option(0.1, "last fraction of the training samples held out for validation")
+    seed: int = option(0, "random seed for weights and shuffling (reuters: also its 113-seeded split, as Keras)")
+    device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    notes: list[str]
+
+
+def word_ids(train: list[str], test: list[str], num_words: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Texts as word ids, the vocabulary ranked by frequency in ``train`` only: 0 pads, 1 = other words."""
+    tokens = [reuters.tokenize(t) for t in train]
+    ranked = Counter(w for words in tokens for w in words).most_common(num_words - 2)
+    index = {w: i + 2 for i, (w, _) in enumerate(ranked)}
+    train_ids = [[index.get(w, 1) for w in words] for words in tokens]
+    return train_ids, [[index.get(w, 1) for w in reuters.tokenize(t)] for t in test]
+
+
+def load(config: ClassifyConfig, preset: Preset) -> Data:
+    num_words = config.num_words or preset.num_words
+    maxlen = config.maxlen or preset.maxlen
+    notes: list[str] = []
+    if config.dataset == "mnist-rows":
+        if mnist.has_training_files():
+            (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        else:
+            x, y = mnist.load_test()
+            x_train, y_train, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
+            notes.append(
+                "Only the 10,000 MNIST test images are in the data directory: the first 8,000 train, "
+                "the last 2,000 test (put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+                "there for the full 60,000 / 10,000 split)."
+            )
+        return Data(
+            (x_train / 255.0).astype(np.float32),  # (N, 28 steps, 28 pixels)
+            y_train.astype(np.int64),
+            (x_test / 255.0).astype(np.float32),
+            y_test.astype(np.int64),
+            [str(d) for d in range(10)],
+            notes,
+        )
+    assert num_words is not None and maxlen is not None
+    xs_train: Any
+    xs_test: Any
+    if config.dataset == "reuters":
+        (xs_train, y_train), (xs_test, y_test) = reuters.load_data(num_words=num_words, test_split=0.2)
+        names = list(reuters.get_label_names())
+    else:
+        if config.dataset == "movie_reviews":
+            (texts_train, y_train), (texts_test, y_test) = movie_reviews.load_data()
+            names = ["negative", "positive"]
+        else:
+            loader = reuters.load_r8 if config.dataset == "r8" else reuters.load_r52
+            (texts_train, y_train), (texts_test, y_test), names = loader()
+        xs_train, xs_test = word_ids(texts_train, texts_test, num_words)
+    # Reuters as the tutorial: Keras's defaults (pad and cut at the front, keeping each wire's end);
+    # the others keep each text's beginning (its title, its opening), padded at the front.
+    truncating = "pre" if config.dataset == "reuters" else "post"
+    x_train, x_test = (
+        pad_sequences(list(xs), maxlen=maxlen, padding="pre", truncating=truncating) for xs in (xs_train, xs_test)
+    )
+    return Data(x_train, y_train, x_test, y_test, names, notes)
+
+
+def build_model(config: ClassifyConfig, preset: Preset, data: Data) -> Sequential:
+    units, layers = config.units or preset.units, config.layers or preset.layers
+    stack: list[Any] = []
+    if data.x_train.ndim == 2:  # word ids
+        vocabulary = config.num_words or preset.num_words or 10000
+        stack.append(Embedding(vocabulary, config.embedding_dim or preset.embedding_dim or 100, input_shape=(None,)))
+    for i in range(layers):
+        layer = CELLS[config.cell](units, return_sequences=i < layers - 1)
+        if i == 0 and data.x_train.ndim == 3:
+            layer = CELLS[config.cell](units, return_sequences=i < layers - 1, input_shape=data.x_train.shape[1:])
+        stack.append(Bidirectional(layer) if config.bidirectional else layer)
+    stack.append(Dense(len(data.class_names), activation="softmax"))
+    return Sequential(stack)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> float:
+    """Mean over the classes of F1 = 2 TP / (2 TP + FP + FN); a class absent from both counts as 0."""
+    scores = []
+    for c in range(classes):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        denominator = np.sum(y_pred == c) + np.sum(y_true == c)
+        scores.append(2 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores))
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix  # rows: true class, columns: predicted
+
+
+def validate(config: ClassifyConfig) -> Preset:
+    if config.dataset is None:
+        raise ValueError(f"--dataset is required: one of {', '.join(PRESETS)}.")
+    for flag, value in (
+        ("--units", config.units),
+        ("--layers", config.layers),
+        ("--maxlen", config.maxlen),
+        ("--embedding-dim", config.embedding_dim),
+        ("--epochs", config.epochs),
+        ("--batch-size", config.batch_size),
+    ):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, received {value}.")
+    if config.num_words is not None and config.num_words < 3:
+        raise ValueError(f"--num-words must be at least 3 (padding, unknown, one word), received {config.num_words}.")
+    if not 0 <= config.validation_split < 1:
+        raise ValueError(f"--validation-split must be in [0, 1), received {config.validation_split}.")
+    return PRESETS[config.dataset]
+
+
+def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    preset = validate(config)
+    data = load(config, preset)
+    classes = len(data.class_names)
+    epochs = config.epochs or preset.epochs
+    with RunDir(f"classify-{config.dataset}", out) as run_dir:
+        run_dir.write_config(config, resolved={"preset": preset.__dict__, "classes": classes})
+        set_seed(config.seed)
+        model = build_model(config, preset, data)
+        model.compile(
+            optimizer="adam",
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+            learning_rate=config.learning_rate or preset.learning_rate,
+            device=config.device,
+        )
+        label = f"{'Bi-' if config.bidirectional else ''}{LABELS[config.cell]} {config.dataset}"
+        started = time.perf_counter()
+        history = model.fit(
+            data.x_train,
+            to_categorical(data.y_train, classes),
+            batch_size=config.batch_size or preset.batch_size,
+            epochs=epochs,
+            validation_split=config.validation_split,
+            callbacks=[] if quiet else [EpochProgress(label)],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        predicted = model.predict(data.x_test, batch_size=256).argmax(axis=-1)
+        row = {
+            "dataset": config.dataset,
+            "model": f"{label.rsplit(' ', 1)[0]} {config.layers or preset.layers}x{config.units or preset.units}",
+            "classes": classes,
+            "train": len(data.y_train),
+            "test": len(data.y_test),
+            "accuracy": float(np.mean(predicted == data.y_test)),
+            "macro_f1": macro_f1(data.y_test, predicted, classes),
+            "epochs": len(history.epoch),
+            "seconds": seconds,
+        }
+        table = format_table([row], COLUMNS)
+        matrix = confusion(data.y_test, predicted, classes)
+        run_dir.write_json(
+            "metrics.json",
+            {
+                "results": [row],
+                "class_names": data.class_names,
+                "confusion": matrix.tolist(),
+                "notes": data.notes,
+                "table": table,
+            },
+        )
+        run_dir.write_history("history.csv", history)
+        plot_history(history, run_dir.file("curves.png"), title=f"{config.dataset}: loss and accuracy")
+        if classes <= 20:
+            plot_confusion(matrix, data.class_names, run_dir.file("confusion.png"), title=f"{config.dataset}: test set")
+        model.save(str(run_dir.file("model.safetensors")))
+        images = [("Loss and accuracy per epoch", "curves.png")]
+        if classes <= 20:
+            images.append(("Confusion matrix of the test set", "confusion.png"))
+        write_report(
+            run_dir,
+            f"Classifying {config.dataset}",
+            config,
+            tables={f"Test set ({len(data.y_test)} samples, {classes} classes)": ([row], COLUMNS)},
+            summaries={"Model": model.summary(print_fn=None)},
+            images=images,
+            notes=data.notes,
+        )
+    print(f"\nClassifying {config.dataset}:\n")
+    print(table)
+    for note in data.notes:
+        print(f"  note: {note}")
+    print(f"\nRun directory: {run_dir.final}")
+    return {"results": [row], "run_dir": str(run_dir.final)}
+
+
+COLUMNS = [
+    ("dataset", "dataset", ""),
+    ("model", "model", ""),
+    ("classes", "classes", "d"),
+    ("train", "train", ","),
+    ("test", "test", ","),
+    ("accuracy", "accuracy", ".4f"),
+    ("macro_f1", "macro-F1", ".4f"),
+    ("epochs", "epochs", "d"),
+    ("seconds", "seconds", ".1f"),
+]

@@ -1,0 +1,278 @@
+"""Character-level language models: the vocabulary, batches of shifted sequences, and sampling.
+
+A character model is any rnnlab ``Sequential`` that maps token ids ``(batch, time)`` to one
+score per vocabulary entry ``(batch, time, V)``: logits, or probabilities when its last layer
+has a softmax. ``generate`` samples from such a model one character at a time, carrying the
+recurrent states from step to step (the prefix is read once, never again).
+
+>>> vocab = Vocabulary.from_text("hello")
+>>> vocab.chars, vocab.decode(vocab.encode("hole"))
+('ehlo', 'hole')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .layers import RNN, Bidirectional
+from .model import Sequential
+
+__all__ = [
+    "CharBatches",
+    "Vocabulary",
+    "generate",
+    "load_char_model",
+    "sample_chars",
+    "save_vocabulary",
+    "shifted_sequences",
+]
+
+VOCABULARY_FILE = "vocabulary.json"
+VOCABULARY_FORMAT = "rnnlab.vocabulary/1"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The characters a model knows, in id order (sorted code points when built from a text)."""
+
+    chars: str
+
+    def __post_init__(self) -> None:
+        if not self.chars:
+            raise ValueError("A vocabulary needs at least one character; the text is empty.")
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("A vocabulary lists each character once.")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def unknown(self, text: str) -> list[str]:
+        """The characters of ``text`` not in the vocabulary, each once, in order of appearance."""
+        index = self._index  # type: ignore[attr-defined]
+        return list(dict.fromkeys(c for c in text if c not in index))
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids (int64) of ``text``; a character outside the vocabulary is a ValueError naming it."""
+        missing = self.unknown(text)
+        if missing:
+            raise ValueError(
+                f"The model does not know the character(s) {', '.join(map(repr, missing))}; "
+                f"it knows {len(self)}: {self.chars!r}."
+            )
+        index = self._index  # type: ignore[attr-defined]
+        return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids: Any) -> str:
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+    def to_json(self) -> str:
+        return json.dumps({"format": VOCABULARY_FORMAT, "chars": self.chars}, ensure_ascii=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocabulary:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != VOCABULARY_FORMAT or not isinstance(data["chars"], str):
+            raise ValueError(f"not an rnnlab vocabulary (expected format {VOCABULARY_FORMAT!r})")
+        return cls(data["chars"])
+
+
+def shifted_sequences(ids: Any, seq_length: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping sequences of ``seq_length`` ids from ``offset`` on, and their targets:
+    the same sequences shifted by one id. ``x[i, t + 1] == y[i, t]``.
+
+    >>> x, y = shifted_sequences(np.arange(10), 3, offset=1)
+    >>> x.tolist(), y.tolist()
+    ([[1, 2, 3], [4, 5, 6]], [[2, 3, 4], [5, 6, 7]])
+    """
+    if seq_length < 1:
+        raise ValueError(f"seq_length must be a positive int, received {seq_length}.")
+    ids = np.asarray(ids)
+    count = (len(ids) - offset - 1) // seq_length
+    if count < 1:
+        raise ValueError(
+            f"A text of {len(ids)} characters holds no sequence of {seq_length} + 1 characters "
+            f"(from offset {offset}); use a shorter sequence length or a longer text."
+        )
+    end = offset + count * seq_length
+    x = ids[offset:end].reshape(count, seq_length)  # (N, T)
+    y = ids[offset + 1 : end + 1].reshape(count, seq_length)  # (N, T)
+    return x, y
+
+
+class CharBatches:
+    """Batches of (x, y) shifted sequences for ``fit``, one pass over the text per epoch.
+
+    Each epoch (with ``shuffle``) starts the cut at a random offset in ``[0, seq_length)`` and
+    shuffles the sequences, drawing from torch's global RNG (so ``BackupAndRestore`` resumes
+    it exactly); without ``shuffle`` the cut starts at 0 and keeps the text's order.
+    """
+
+    def __init__(self, ids: Any, seq_length: int, batch_size: int, shuffle: bool = True) -> None:
+        self.ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+        self.seq_length, self.batch_size, self.shuffle = seq_length, batch_size, shuffle
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, received {batch_size}.")
+        shifted_sequences(self.ids.numpy(), seq_length)  # raises for a text too short
+
+    def __len__(self) -> int:
+        return math.ceil(((len(self.ids) - 1) // self.seq_length) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        offset = int(torch.randint(self.seq_length, ())) if self.shuffle else 0
+        x, y = (torch.from_numpy(a) for a in shifted_sequences(self.ids.numpy(), self.seq_length, offset))
+        order = torch.randperm(len(x)) if self.shuffle else torch.arange(len(x))
+        for start in range(0, len(x), self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield x[index], y[index]
+
+
+# -- sampling ---------------------------------------------------------------------------------
+def _recurrent_layers(model: torch.nn.Module) -> list[RNN]:
+    if any(isinstance(m, Bidirectional) for m in model.modules()):
+        raise ValueError("A Bidirectional layer reads the future; a model that samples text must run forward only.")
+    layers = [m for m in model.modules() if isinstance(m, RNN)]
+    if any(layer.go_backwards for layer in layers):
+        raise ValueError("A go_backwards layer reads the future; a model that samples text must run forward only.")
+    return layers
+
+
+def _outputs_probabilities(model: torch.nn.Module) -> bool:
+    last = list(model.layers)[-1] if isinstance(model, Sequential) and len(model.layers) else None
+    last = getattr(last, "layer", last)  # TimeDistributed(Dense(...))
+    return getattr(last, "activation", None) == "softmax"
+
+
+def _next_scores(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    out = model(ids, training=False)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    scores: torch.Tensor = out[:, -1] if out.dim() == 3 else out  # (1, V)
+    return scores
+
+
+def sample_chars(
+    model: torch.nn.Module,
+    vocabulary: Vocabulary,
+    prime: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Yield ``length`` characters sampled after ``prime``, one at a time.
+
+    The prime runs through the model once; then each sampled character is fed back alone,
+    the recurrent layers carrying their states (made stateful for the duration, then restored).
+    ``temperature`` divides the log-probabilities: below 1 conservative, above 1 diverse, 0
+    greedy (the most likely character). ``top_k`` samples among the k most likely only.
+    ``seed`` fixes the draws (a private generator: the global RNG is left alone).
+    """
+    if length < 0:
+        raise ValueError(f"length must be >= 0, received {length}.")
+    if temperature < 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be >= 0 (0: greedy), received {temperature}.")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be a positive int or None, received {top_k}.")
+    if not prime:
+        raise ValueError("The prime needs at least one character to start from.")
+    prime_ids = vocabulary.encode(prime)
+    layers = _recurrent_layers(model)
+    probabilities = _outputs_probabilities(model)
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    param = next(model.parameters())
+    was_training, was_stateful = model.training, [layer.stateful for layer in layers]
+    model.eval()
+    for layer in layers:
+        layer.stateful = True
+        layer.reset_states()
+    try:
+        with torch.no_grad():
+            scores = _next_scores(model, torch.from_numpy(prime_ids)[None].to(param.device))
+            for _ in range(length):
+                scores = scores[0].float().cpu()  # (V,)
+                log_p = scores.clamp_min(1e-30).log() if probabilities else torch.log_softmax(scores, -1)
+                if temperature == 0:
+                    choice = int(log_p.argmax())
+                else:
+                    logits = log_p / temperature
+                    if top_k is not None and top_k < len(logits):
+                        cut = torch.topk(logits, top_k).values[-1]
+                        logits = logits.masked_fill(logits < cut, -math.inf)
+                    choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+                yield vocabulary.chars[choice]
+                scores = _next_scores(model, torch.tensor([[choice]], device=param.device))
+    finally:
+        for layer, stateful in zip(layers, was_stateful, strict=True):
+            layer.stateful = stateful
+            layer.reset_states()
+        model.train(was_training)
+
+
+def generate(
+    model: torch.nn.Module,
+    vocabulary: Vocabulary,
+    prime: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+    stream: Callable[[str], Any] | None = None,
+) -> str:
+    """``length`` characters sampled after ``prime`` (see ``sample_chars``); ``stream`` gets each as it comes."""
+    chars = []
+    for char in sample_chars(model, vocabulary, prime, length, temperature, top_k, seed):
+        chars.append(char)
+        if stream is not None:
+            stream(char)
+    return "".join(chars)
+
+
+# -- files --------------------------------------------------------------------------------------
+def save_vocabulary(vocabulary: Vocabulary, directory: str | os.PathLike[str]) -> Path:
+    from .saving import write_text
+
+    path = Path(directory) / VOCABULARY_FILE
+    write_text(path, vocabulary.to_json() + "\n")
+    return path
+
+
+def load_char_model(path: str | os.PathLike[str], file: str = "model.safetensors") -> tuple[Sequential, Vocabulary]:
+    """A character model and its vocabulary from a run directory of ``rnnlab charrnn train`` (or its model file,
+    with ``vocabulary.json`` beside it)."""
+    from .io import load_model
+
+    path = Path(path)
+    directory, model_file = (path, path / file) if path.is_dir() else (path.parent, path)
+    vocabulary_file = directory / VOCABULARY_FILE
+    if not model_file.is_file() or not vocabulary_file.is_file():
+        missing = [str(p) for p in (model_file, vocabulary_file) if not p.is_file()]
+        raise ValueError(
+            f"{path} is not a character model: missing {' and '.join(missing)}. Pass the run directory "
+            "written by `rnnlab charrnn train`."
+        )
+    try:
+        vocabulary = Vocabulary.from_json(vocabulary_file.read_text())
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"{vocabulary_file} is not a character vocabulary ({err}).") from None
+    model = load_model(model_file, compile=False)
+    if not isinstance(model, Sequential):
+        raise ValueError(f"{model_file} holds no Sequential model.")
+    return model, vocabulary

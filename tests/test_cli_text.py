@@ -1,0 +1,200 @@
+"""`rnnlab charrnn train|sample` and `rnnlab classify` end to end on tiny settings, their files and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import require_data
+from rnnlab.cli import main, parser
+from rnnlab.tasks import charrnn
+from rnnlab.text import load_char_model
+
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n" * 12
+TINY = ["--units", "16", "--embedding-dim", "8", "--seq-length", "20", "--batch-size", "8", "--sample-length", "20"]
+
+
+def run_cli(args, capsys):
+    code = main([*args, "--threads", "1"]) if len(args) > 1 else main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "play.txt"
+    path.write_text(TEXT)
+    return path
+
+
+def test_help_shows_the_new_commands():
+    text = parser().format_help()
+    assert "classify" in text and "charrnn" in text
+    train = parser().parse_args(["charrnn", "train", "--dataset", "shakespeare"])
+    assert (train.experiment, train.command, train.threads, train.seq_length) == ("charrnn", "train", 2, 100)
+    sample = parser().parse_args(["charrnn", "sample", "--model", "x"])
+    assert sample.threads == 1 and not hasattr(sample, "out")
+
+
+def test_charrnn_train_then_sample(tmp_path, text_file, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(
+        ["charrnn", "train", "--text", str(text_file), "--epochs", "2", *TINY, "--out", str(out)], capsys
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "history.csv",
+        "loss.png",
+        "metrics.json",
+        "model.safetensors",
+        "report.html",
+        "sample.txt",
+        "vocabulary.json",
+    ]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["table"] in stdout and f"Run directory: {out}" in stdout
+    assert "epoch 2: loss" in stdout and "nats/char" in stdout
+    row = metrics["results"][0]
+    assert (
+        row["epochs"] == 2 and row["params"] > 0 and row["val_bits"] == pytest.approx(row["val_nats"] / 0.693147, 1e-5)
+    )
+    assert metrics["vocabulary_size"] == len(set(TEXT))
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and {"loss", "val_loss", "val_bpc", "seconds"} <= set(rows[0])
+    model, vocab = load_char_model(out)
+    assert vocab.chars == "".join(sorted(set(TEXT))) and model.count_params() == row["params"]
+
+    args = ["charrnn", "sample", "--model", str(out), "--prime", "ROMEO:", "--length", "50", "--seed", "3"]
+    code, first, _ = run_cli(args, capsys)
+    assert code == 0 and first.startswith("ROMEO:") and len(first) == len("ROMEO:") + 50 + 1
+    assert run_cli(args, capsys)[1] == first  # same seed, same text
+    code, _, err = run_cli([*args[:-2], "--prime", "ROMEO: Zounds!"], capsys)
+    assert code == 2 and "characters the model does not know: 'Z', '!'" in err
+    long_prime = ["--prime", TEXT[:300]]  # longer than --seq-length: fine, the state carries it
+    assert run_cli([*args[:4], *long_prime, "--length", "5"], capsys)[0] == 0
+    code, _, err = run_cli(["charrnn", "sample", "--model", str(tmp_path)], capsys)
+    assert code == 2 and "is not a character model" in err and "vocabulary.json" in err
+
+
+def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys, monkeypatch):
+    args = ["charrnn", "train", "--text", str(text_file), "--epochs", "3", *TINY, "--quiet"]
+    whole = tmp_path / "whole"
+    assert run_cli([*args, "--out", str(whole)], capsys)[0] == 0
+
+    original = charrnn.CharLog.on_epoch_end
+
+    def stop_in_epoch_two(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(charrnn.CharLog, "on_epoch_end", stop_in_epoch_two)
+    out = tmp_path / "run"
+    assert run_cli([*args, "--out", str(out)], capsys)[0] == 130
+    kept = tmp_path / "run.incomplete"
+    assert not out.exists() and (kept / "backup" / "backup.safetensors").is_file()
+    monkeypatch.setattr(charrnn.CharLog, "on_epoch_end", original)
+    code, _, err = run_cli([*args, "--out", str(out), "--resume", "--learning-rate", "0.1"], capsys)
+    assert code == 2 and "changed: --learning-rate" in err
+    code, stdout, _ = run_cli([*args, "--out", str(out), "--resume"], capsys)
+    assert code == 0 and not kept.exists() and not (out / "backup").exists()
+    with open(out / "history.csv") as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3"]
+    resumed, _ = load_char_model(out)
+    reference, _ = load_char_model(whole)
+    for a, b in zip(resumed.state_dict().values(), reference.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # as if never interrupted
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "never"), "--resume"], capsys)
+    assert code == 2 and "Nothing to resume" in err
+
+
+def test_charrnn_bad_input_writes_nothing(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    out = tmp_path / "run"
+    for args, message in [
+        (["--text", str(empty)], "is empty: there are no characters to learn"),
+        (["--text", str(tmp_path / "missing.txt")], "No text file at"),
+        ([], "Give exactly one of --text FILE or --dataset shakespeare"),
+        (["--text", str(empty), "--seq-length", "0"], "--seq-length must be at least 1"),
+    ]:
+        code, _, err = run_cli(["charrnn", "train", *args, "--out", str(out)], capsys)
+        assert code == 2 and message in err, err
+    short = tmp_path / "short.txt"
+    short.write_text("abcdefghij" * 3)
+    code, _, err = run_cli(["charrnn", "train", "--text", str(short), "--out", str(out)], capsys)
+    assert code == 2 and "fewer than --seq-length + 1" in err
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    code, _, err = run_cli(["charrnn", "train", "--dataset", "shakespeare", "--out", str(out)], capsys)
+    assert code == 2 and "put it in" in err and "tinyshakespeare.txt" in err
+    code, _, err = run_cli(["classify", "--dataset", "r8", "--out", str(out)], capsys)
+    assert code == 2 and "reuters21578.tar.gz" in err and "put it in" in err
+    assert not out.exists() and list(tmp_path.glob(".run*")) == []
+    with pytest.raises(SystemExit):
+        parser().parse_args(["classify", "--dataset", "imdb"])
+
+
+CLASSIFY_TINY = ["--epochs", "1", "--units", "8", "--embedding-dim", "8", "--quiet"]
+
+
+@pytest.mark.parametrize(
+    "dataset, extra, needs, counts",
+    [
+        ("reuters", ["--maxlen", "30"], "reuters21578/reut2-000.sgm.gz", (46, 8982, 2246)),
+        ("r8", ["--maxlen", "30", "--num-words", "2000"], "reuters21578/reut2-000.sgm.gz", (8, 5485, 2189)),
+        ("movie_reviews", ["--maxlen", "30", "--bidirectional"], "movie_reviews.zip", (2, 1800, 200)),
+        ("mnist-rows", [], "mnist/t10k-images-idx3-ubyte.gz", (10, 8000, 2000)),
+    ],
+)
+def test_classify_end_to_end(tmp_path, capsys, monkeypatch, dataset, extra, needs, counts):
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data(needs)))
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(["classify", "--dataset", dataset, *CLASSIFY_TINY, *extra, "--out", str(out)], capsys)
+    assert code == 0
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "history.csv", "metrics.json", "curves.png", "model.safetensors", "report.html"} <= files
+    assert ("confusion.png" in files) == (counts[0] <= 20)
+    metrics = json.loads((out / "metrics.json").read_text())
+    row = metrics["results"][0]
+    assert (row["classes"], row["train"], row["test"]) == counts
+    matrix = np.array(metrics["confusion"])  # rows: true class, columns: predicted
+    assert matrix.sum() == counts[2] and row["epochs"] == 1
+    assert row["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    precision = np.diag(matrix) / np.maximum(matrix.sum(axis=0), 1)
+    recall = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    assert row["macro_f1"] == pytest.approx(f1.mean())
+    assert metrics["table"] in stdout and f"{row['accuracy']:.4f}" in metrics["table"]
+    assert sum(map(sum, metrics["confusion"])) == counts[2]
+    if dataset == "mnist-rows":
+        assert "first 8,000 train" in metrics["notes"][0] and "note:" in stdout
+
+
+def test_classify_bad_options(tmp_path, capsys):
+    for args, message in [
+        (["--dataset", "reuters", "--maxlen", "0"], "--maxlen must be at least 1"),
+        (["--dataset", "reuters", "--num-words", "2"], "--num-words must be at least 3"),
+        ([], "--dataset is required"),
+    ]:
+        code, _, err = run_cli(["classify", *args, "--out", str(tmp_path / "run")], capsys)
+        assert code == 2 and message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_macro_f1_and_confusion():
+    import numpy as np
+
+    from rnnlab.tasks.classify import confusion, macro_f1
+
+    y_true, y_pred = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0])
+    # class 0: tp 1, fp 1, fn 1 -> 0.5; class 1: tp 2, fp 1, fn 0 -> 0.8; class 2: 0
+    assert macro_f1(y_true, y_pred, 3) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert confusion(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
