@@ -75,7 +75,11 @@ def test_conversion_errors():
         LSTM.from_torch(nn.GRU(2, 3))
     with pytest.raises(ValueError, match="converts one layer in one direction"):
         LSTM.from_torch(nn.LSTM(2, 3, num_layers=2))
-    with pytest.raises(ValueError, match=r"has no PyTorch equivalent: GRU\(reset_after=False\) applies the reset gate before"):
+    with pytest.raises(
+        ValueError, match=r"has no PyTorch equivalent: GRU\(reset_after=False\) applies the reset gate before"
+    ):
         GRU(3, reset_after=False, input_shape=(4, 2)).to_torch()
-    with pytest.raises(ValueError, match="has no PyTorch equivalent: activation='tanh', recurrent_activation='hard_sigmoid'"):
+    with pytest.raises(
+        ValueError, match="has no PyTorch equivalent: activation='tanh', recurrent_activation='hard_sigmoid'"
+    ):
         LSTM(3, recurrent_activation="hard_sigmoid", input_shape=(4, 2)).to_torch()
