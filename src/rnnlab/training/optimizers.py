@@ -52,4 +52,14 @@ def build(description: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> 
         raise ValueError(f"Unknown optimizer class {description['class_name']!r}: not in torch.optim.")
     config = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
     accepted = inspect.signature(cls).parameters
+    params = list(params)
+    if "fused" in accepted and "fused" not in config and _fusable(params):
+        config["fused"] = True  # one kernel for all tensors instead of a loop of small ops per tensor
     return cls(params, **{k: v for k, v in config.items() if k in accepted})
+
+
+def _fusable(params: list[torch.nn.Parameter]) -> bool:
+    """Whether torch's fused optimizer implementations take these parameters (CPU or CUDA floats)."""
+    return bool(params) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") and not p.is_sparse for p in params
+    )
