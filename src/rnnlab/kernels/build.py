@@ -25,8 +25,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native_cpu.cpp")
-ABI_VERSION = 4  # rnnlab_abi_version() of the source this module drives
-FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-fopenmp", "-shared", "-fPIC")
+ABI_VERSION = 5  # rnnlab_abi_version() of the source this module drives
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-ffp-contract=fast",
+    "-fno-tree-loop-distribute-patterns",  # keep short copy loops inline, not memcpy calls
+    "-std=c++17",
+    "-fopenmp",
+    "-shared",
+    "-fPIC",
+)
 FALLBACK_FLAGS = ("-O3", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC")  # compilers without them
 
 
@@ -83,7 +92,8 @@ class Args(ctypes.Structure):
 
 
 class Library:
-    """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success."""
+    """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success, and
+    ``gate_width(args)``, the row width of the gates buffer."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -94,6 +104,9 @@ class Library:
         for name in ("rnnlab_forward", "rnnlab_backward"):
             getattr(self._lib, name).argtypes = [ctypes.POINTER(Args)]
             getattr(self._lib, name).restype = ctypes.c_int
+        self._lib.rnnlab_gate_width.argtypes = [ctypes.POINTER(Args)]
+        self._lib.rnnlab_gate_width.restype = ctypes.c_int64
+        self.gate_width = self._lib.rnnlab_gate_width
         self.forward = self._lib.rnnlab_forward
         self.backward = self._lib.rnnlab_backward
 

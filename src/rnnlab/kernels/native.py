@@ -110,20 +110,19 @@ def _forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
     """Outputs (B, T, U), final h and c, and (with ``save``) what backward reads, time-major."""
     B, T, F = x.shape
-    U, GU = cell.units, cell.gates * cell.units
+    U = cell.units
     args = _args(cell, x.dtype, tuple(x.shape), zero_output)
     new = x.new_empty
     outputs, hT = new(B, T, U), new(B, U)
     cT = new(B, U) if c0 is not None else None
     saved: dict[str, torch.Tensor] = {}
     if save:
-        saved["xh"] = new(T, B, F + U)
+        saved["xh"] = new(T, B, F + U)  # [x_t | h_{t-1}]
         if cell.kind == "lstm":
             saved["cells"] = new(T, B, U)
         if cell.kind != "simple_rnn":
-            saved["gates"] = new(T, B, GU)
-        if cell.kind == "gru":
-            saved["extra"] = new(T, B, U)
+            saved["gates"] = new(T, B, _library().gate_width(args))
+            saved["extra"] = new(T, B, U)  # LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}
     args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = _ptr(input_bias), _ptr(recurrent_bias)

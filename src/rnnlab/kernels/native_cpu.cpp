@@ -281,8 +281,8 @@ extern "C" struct Args {
     // kept for backward (training), time-major
     void* xh;  // (T, B, F+U): the rows [x_t | h_{t-1}] each step multiplied
     void* cells;  // (T, B, U): LSTM c_t
-    void* gates;  // (T, B, G*U): activated gates (GRU: z, r, candidate)
-    void* extra;  // (T, B, U): GRU, h_{t-1} @ U_h + b_h (reset_after) or r * h_{t-1} (before)
+    void* gates;  // (T, B, rnnlab_gate_width): activated gates, padded rows (GRU: z, r | candidate)
+    void* extra;  // (T, B, U): LSTM tanh(c_t); GRU h_{t-1} @ U_h + b_h (reset_after) or r * h_{t-1}
     // backward
     const void* d_outputs;  // (B, T, U), strided
     const void* d_hT;  // (B, U)
@@ -379,46 +379,69 @@ struct Weights {
     }
 };
 
+// A short copy, inlined (the build turns off GCC's rewriting of such loops into memcpy calls,
+// which cost more than the copy for a row of a few dozen values).
+template <typename T>
+inline void copy(T* dst, const T* src, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+
+// The width of a row of gates as the loop keeps them, padded: (G*U) rounded up, and for the
+// GRU the candidate's columns apart from z, r.
+template <typename T>
+int64_t gate_width(int32_t cell, int64_t U) {
+    return is_gru(cell) ? padded<T>(2 * U) + padded<T>(U) : padded<T>(gates_of(cell) * U);
+}
+
 // ----- forward: one thread's rows over the whole sequence -------------------------------
-// Scratch, padded rows: xh (M x K) the multiplied rows [x_t | h]; acc (M x Np) the gates;
-// c, tmp, e (M x Up) the cell state and the second activation pass.
+// Training (SAVE) writes straight into the buffers backward reads: the multiplied rows
+// [x_t | h_{t-1}] are xh[t], h_t goes to xh[t+1], the gates are computed in gates[t], the
+// LSTM's c_t in cells[t]. Inference uses scratch rows instead.
 template <typename T, int32_t CELL, bool SAVE>
 void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
     const int64_t T_ = a.time, B = a.batch, F = a.features, U = a.units, K = F + U;
-    const int64_t GU = gates_of(CELL) * U, M = blk.end - blk.begin;
-    const int64_t Np = is_gru(CELL) ? padded<T>(2 * U) + padded<T>(U) : padded<T>(GU), Up = padded<T>(U);
-    const int64_t Zp = padded<T>(2 * U);  // GRU: where the candidate's columns start in acc
-    std::vector<T> s_xh, s_acc, s_c, s_tmp, s_e, s_prev, s_zero, s_xc;
-    T* xh = buffer(s_xh, M * K);
-    T* acc = buffer(s_acc, M * Np);
-    T* c = buffer(s_c, M * Up);
-    T* tmp = buffer(s_tmp, M * Up);
-    T* e = buffer(s_e, M * Up);  // GRU: h @ U_h + b_h, or r * h; LSTM: the candidate
+    const int64_t M = blk.end - blk.begin, b0 = blk.begin, GU = gates_of(CELL) * U;
+    const int64_t Np = gate_width<T>(CELL, U), Up = padded<T>(U);
+    const int64_t Zp = padded<T>(2 * U);  // GRU: where the candidate's columns start in a gate row
+    std::vector<T> s_xh, s_last, s_acc, s_c, s_tmp, s_e, s_xc, s_zero;
+    T* xh_scratch = buffer(s_xh, M * K);
+    T* last = SAVE ? buffer(s_last, M * K) : xh_scratch;  // where h_{T-1} goes when training
+    T* acc_scratch = buffer(s_acc, M * Np);
+    T* c_scratch = buffer(s_c, M * U);
+    T* tmp = buffer(s_tmp, M * Up);  // the argument of the second activation pass
+    T* e_scratch = buffer(s_e, M * U);
     T* xc = buffer(s_xc, M * Up);  // GRU: x @ W_h + b_h (input side of the candidate)
-    T* prev_out = buffer(s_prev, M * Up);  // what a masked step repeats (zeros at first)
-    const T* zeros = buffer(s_zero, GU);
+    const T* zeros = buffer(s_zero, Np);
+    std::vector<uint8_t> seen(M, 0);  // has the row had a valid step (masks)
     const T* x = static_cast<const T*>(a.x);
     const T* ib = a.input_bias ? static_cast<const T*>(a.input_bias) : zeros;
     const T* rb = a.recurrent_bias ? static_cast<const T*>(a.recurrent_bias) : zeros;
+    const T* h0 = static_cast<const T*>(a.h0) + b0 * U;
+    const T* c0 = static_cast<const T*>(a.c0) + b0 * U;
     T* out = static_cast<T*>(a.outputs);
     T* xh_saved = static_cast<T*>(a.xh);
     T* cs = static_cast<T*>(a.cells);
     T* gs = static_cast<T*>(a.gates);
     T* ex = static_cast<T*>(a.extra);
-    for (int64_t m = 0; m < M; ++m) {
-        const int64_t b = blk.begin + m;
-        std::memcpy(xh + m * K + F, static_cast<const T*>(a.h0) + b * U, U * sizeof(T));
-        if (CELL == kLSTM) std::memcpy(c + m * Up, static_cast<const T*>(a.c0) + b * U, U * sizeof(T));
-    }
-    auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(blk.begin + m) * T_ + t]; };
+    T* first = SAVE ? xh_saved + b0 * K : xh_scratch;
+    for (int64_t m = 0; m < M; ++m) copy(first + m * K + F, h0 + m * U, U);
+    if (CELL == kLSTM && !SAVE) copy(c_scratch, c0, M * U);
+    auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(b0 + m) * T_ + t]; };
 
     for (int64_t t = 0; t < T_; ++t) {
-        for (int64_t m = 0; m < M; ++m)
-            std::memcpy(xh + m * K, x + (blk.begin + m) * a.x_batch_stride + t * a.x_time_stride, F * sizeof(T));
-        if (SAVE) std::memcpy(xh_saved + (t * B + blk.begin) * K, xh, M * K * sizeof(T));
+        const int64_t row0 = t * B + b0;  // this block's first row in the time-major buffers
+        T* cur = SAVE ? xh_saved + row0 * K : xh_scratch;  // [x_t | h_{t-1}]
+        T* nxt = SAVE ? (t + 1 < T_ ? xh_saved + (row0 + B) * K : last) : xh_scratch;  // h_t at column F
+        T* acc = SAVE && CELL != kSimpleTanh && CELL != kSimpleRelu ? gs + row0 * Np : acc_scratch;
+        T* e = SAVE && is_gru(CELL) ? ex + row0 * U : e_scratch;
+        const T* c_prev = !SAVE ? c_scratch : t > 0 ? cs + (row0 - B) * U : c0;
+        T* c_new = SAVE ? cs + row0 * U : c_scratch;
+        for (int64_t m = 0; m < M; ++m) copy(cur + m * K, x + (b0 + m) * a.x_batch_stride + t * a.x_time_stride, F);
+
         if constexpr (is_gru(CELL)) {
-            wts.group1(M, xh, acc, Np);  // z, r
-            wts.input2(M, xh, K, acc + Zp, Np);  // x @ W_h
+            wts.group1(M, cur, acc, Np);  // z, r
+            wts.input2(M, cur, K, acc + Zp, Np);  // x @ W_h
             for (int64_t m = 0; m < M; ++m) {
                 T* r = acc + m * Np;
                 T* xcm = xc + m * Up;
@@ -429,10 +452,10 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
             }
             sigmoid_block(acc, M * Np);  // z, r (the candidate's columns are rewritten below)
             if (CELL == kGRU) {  // h @ U_h + b_h, then r * (...)
-                wts.recurrent2(M, xh + F, K, acc + Zp, Np);
+                wts.recurrent2(M, cur + F, K, acc + Zp, Np);
                 for (int64_t m = 0; m < M; ++m) {
                     const T* r = acc + m * Np;
-                    T* em = e + m * Up;
+                    T* em = e + m * U;
                     T* tm = tmp + m * Up;
                     const T* xcm = xc + m * Up;
 #pragma omp simd
@@ -444,12 +467,12 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
             } else {  // (r * h) @ U_h
                 for (int64_t m = 0; m < M; ++m) {
                     const T* r = acc + m * Np;
-                    const T* hm = xh + m * K + F;
-                    T* em = e + m * Up;
+                    const T* hm = cur + m * K + F;
+                    T* em = e + m * U;
 #pragma omp simd
                     for (int64_t j = 0; j < U; ++j) em[j] = r[U + j] * hm[j];
                 }
-                wts.recurrent2(M, e, Up, acc + Zp, Np);
+                wts.recurrent2(M, e, U, acc + Zp, Np);
                 for (int64_t m = 0; m < M; ++m) {
                     const T* r = acc + m * Np;
                     T* tm = tmp + m * Up;
@@ -460,78 +483,77 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
             }
             tanh_block(tmp, M * Up);  // the candidate
         } else {
-            wts.group1(M, xh, acc, Np);
+            wts.group1(M, cur, acc, Np);
             for (int64_t m = 0; m < M; ++m) {
                 T* r = acc + m * Np;
 #pragma omp simd
                 for (int64_t j = 0; j < GU; ++j) r[j] += ib[j];
-                if (CELL == kLSTM) std::memcpy(e + m * Up, r + 2 * U, U * sizeof(T));  // the candidate's argument
+                if (CELL == kLSTM) copy(tmp + m * Up, r + 2 * U, U);  // the candidate's argument
             }
             if (CELL == kSimpleTanh) tanh_block(acc, M * Np);
             if (CELL == kLSTM) {
                 sigmoid_block(acc, M * Np);  // i, f, o (the candidate's columns are rewritten below)
-                tanh_block(e, M * Up);
+                tanh_block(tmp, M * Up);
                 for (int64_t m = 0; m < M; ++m) {
-                    if (!valid(m, t)) continue;
                     T* r = acc + m * Np;
-                    T* cm = c + m * Up;
+                    T* cm = c_new + m * U;
+                    const T* cp = c_prev + m * U;
                     T* tm = tmp + m * Up;
-                    const T* g = e + m * Up;
+                    if (!valid(m, t)) {  // the state stays
+                        if (cm != cp) copy(cm, cp, U);
+                        copy(tm, cp, U);
+                        continue;
+                    }
 #pragma omp simd
                     for (int64_t j = 0; j < U; ++j) {
-                        r[2 * U + j] = g[j];
-                        cm[j] = r[U + j] * cm[j] + r[j] * g[j];
+                        const T g = tm[j];
+                        r[2 * U + j] = g;
+                        cm[j] = r[U + j] * cp[j] + r[j] * g;
                         tm[j] = cm[j];
                     }
                 }
                 tanh_block(tmp, M * Up);  // tanh(c_t)
+                if (SAVE)
+                    for (int64_t m = 0; m < M; ++m) copy(ex + (row0 + m) * U, tmp + m * Up, U);
             }
         }
         // the new states and outputs
         for (int64_t m = 0; m < M; ++m) {
-            const int64_t b = blk.begin + m, tb = t * B + b;
-            const bool v = valid(m, t);
-            T* hm = xh + m * K + F;
-            const T* r = acc + m * Np;
-            if (v) {
-                const T* tm = tmp + m * Up;
-                if constexpr (CELL == kSimpleTanh) {
-                    std::memcpy(hm, r, U * sizeof(T));
-                } else if constexpr (CELL == kSimpleRelu) {
+            const int64_t b = b0 + m;
+            const T* hp = cur + m * K + F;
+            T* hm = nxt + m * K + F;
+            T* o = out + (b * T_ + t) * U;
+            if (!valid(m, t)) {  // the state stays; the output repeats the last valid one, or is zero
+                if (hm != hp) copy(hm, hp, U);
+                if (seen[m] && !a.zero_output) copy(o, hp, U);
+                else std::memset(o, 0, U * sizeof(T));
+                continue;
+            }
+            seen[m] = 1;
+            T* r = acc + m * Np;
+            const T* tm = tmp + m * Up;
+            if constexpr (CELL == kSimpleTanh) {
+                copy(hm, r, U);
+            } else if constexpr (CELL == kSimpleRelu) {
 #pragma omp simd
-                    for (int64_t j = 0; j < U; ++j) hm[j] = r[j] > T(0) ? r[j] : T(0);
-                } else if constexpr (CELL == kLSTM) {
+                for (int64_t j = 0; j < U; ++j) hm[j] = r[j] > T(0) ? r[j] : T(0);
+            } else if constexpr (CELL == kLSTM) {
 #pragma omp simd
-                    for (int64_t j = 0; j < U; ++j) hm[j] = r[3 * U + j] * tm[j];
-                } else {
+                for (int64_t j = 0; j < U; ++j) hm[j] = r[3 * U + j] * tm[j];
+            } else {
 #pragma omp simd
-                    for (int64_t j = 0; j < U; ++j) hm[j] = r[j] * hm[j] + (T(1) - r[j]) * tm[j];
+                for (int64_t j = 0; j < U; ++j) {
+                    hm[j] = r[j] * hp[j] + (T(1) - r[j]) * tm[j];
+                    r[Zp + j] = tm[j];  // the candidate, kept with z and r
                 }
             }
-            // what backward reads, for every row: PyTorch multiplies the whole of extra
-            if (SAVE && CELL == kLSTM) std::memcpy(gs + tb * GU, r, GU * sizeof(T));
-            if (SAVE && is_gru(CELL)) {
-                std::memcpy(gs + tb * GU, r, 2 * U * sizeof(T));
-                std::memcpy(gs + tb * GU + 2 * U, tmp + m * Up, U * sizeof(T));
-                std::memcpy(ex + tb * U, e + m * Up, U * sizeof(T));
-            }
-            if (SAVE && CELL == kLSTM) std::memcpy(cs + tb * U, c + m * Up, U * sizeof(T));
-            T* o = out + (b * T_ + t) * U;
-            if (v) {
-                std::memcpy(o, hm, U * sizeof(T));
-                if (a.mask != nullptr) std::memcpy(prev_out + m * Up, hm, U * sizeof(T));
-            } else if (a.zero_output) {
-                std::memset(o, 0, U * sizeof(T));
-            } else {
-                std::memcpy(o, prev_out + m * Up, U * sizeof(T));
-            }
+            copy(o, hm, U);
         }
     }
-    for (int64_t m = 0; m < M; ++m) {
-        const int64_t b = blk.begin + m;
-        std::memcpy(static_cast<T*>(a.hT) + b * U, xh + m * K + F, U * sizeof(T));
-        if (CELL == kLSTM) std::memcpy(static_cast<T*>(a.cT) + b * U, c + m * Up, U * sizeof(T));
-    }
+    T* final_h = SAVE ? last : xh_scratch;
+    const T* final_c = SAVE ? cs + ((T_ - 1) * B + b0) * U : c_scratch;
+    for (int64_t m = 0; m < M; ++m) copy(static_cast<T*>(a.hT) + (b0 + m) * U, final_h + m * K + F, U);
+    if (CELL == kLSTM) copy(static_cast<T*>(a.cT) + b0 * U, T_ > 0 ? final_c : c0, M * U);
 }
 
 // ----- backward: one thread's rows, from the last step to the first ---------------------
@@ -541,17 +563,16 @@ template <typename T, int32_t CELL>
 void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T* rt) {
     const int64_t T_ = a.time, B = a.batch, F = a.features, U = a.units, K = F + U;
     const int64_t GU = gates_of(CELL) * U, M = blk.end - blk.begin, Up = padded<T>(U);
-    const int64_t Kp = padded<T>(K), Fp = padded<T>(F);
+    const int64_t Kp = padded<T>(K), Fp = padded<T>(F), Np = gate_width<T>(CELL, U), Zp = padded<T>(2 * U);
     const bool need_dx = a.d_inputs != nullptr;
     const int64_t w = panel_width<T>();
-    std::vector<T> s_dh, s_dc, s_acc, s_dxa, s_zdh, s_drh, s_tc;
+    std::vector<T> s_dh, s_dc, s_acc, s_dxa, s_zdh, s_drh;
     T* dh = buffer(s_dh, M * Up);  // d loss / d h_t, carried backwards
     T* dc = buffer(s_dc, M * Up);
     T* acc = buffer(s_acc, M * Kp);  // [dx | dh_prev], or dh_prev alone
     T* dxa = buffer(s_dxa, M * Fp);  // GRU: dx
     T* zdh = buffer(s_zdh, M * Up);  // GRU: dh * z, the direct path to h_{t-1}
     T* drh = buffer(s_drh, M * Up);  // GRU reset before: d (r * h_{t-1})
-    T* tc = buffer(s_tc, M * Up);  // LSTM: tanh(c_t)
     const T* dout = static_cast<const T*>(a.d_outputs);
     const T* xh = static_cast<const T*>(a.xh);
     const T* out = static_cast<const T*>(a.outputs);
@@ -581,10 +602,6 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
     auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(blk.begin + m) * T_ + t]; };
 
     for (int64_t t = T_ - 1; t >= 0; --t) {
-        if (CELL == kLSTM) {  // tanh(c_t), recomputed
-            for (int64_t m = 0; m < M; ++m) std::memcpy(tc + m * Up, cs + (t * B + blk.begin + m) * U, U * sizeof(T));
-            tanh_block(tc, M * Up);
-        }
         for (int64_t m = 0; m < M; ++m) {
             const int64_t b = blk.begin + m, tb = t * B + b;
             const bool v = valid(m, t);
@@ -610,10 +627,10 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
                     d_in[j] = dhm[j] * deriv;
                 }
             } else if constexpr (CELL == kLSTM) {
-                const T* g = gs + tb * GU;
+                const T* g = gs + tb * Np;
                 const T *gi = g, *gf = g + U, *gc = g + 2 * U, *go = g + 3 * U;
                 const T* cp = t > 0 ? cs + (tb - B) * U : c0 + b * U;
-                const T* tcm = tc + m * Up;
+                const T* tcm = ex + tb * U;  // tanh(c_t)
                 T* dcm = dc + m * Up;
 #pragma omp simd
                 for (int64_t j = 0; j < U; ++j) {
@@ -626,8 +643,8 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
                     dcm[j] = dcj * f;
                 }
             } else {  // GRU; with the reset gate before the multiply, dr waits for d(r * h)
-                const T* g = gs + tb * GU;
-                const T *gz = g, *gr = g + U, *gh = g + 2 * U;
+                const T* g = gs + tb * Np;
+                const T *gz = g, *gr = g + U, *gh = g + Zp;
                 const T* e = ex + tb * U;
                 T* zm = zdh + m * Up;
 #pragma omp simd
@@ -659,7 +676,7 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
                 for (int64_t m = 0; m < M; ++m) {
                     if (!valid(m, t)) continue;
                     const int64_t tb = t * B + blk.begin + m;
-                    const T* r = gs + tb * GU + U;
+                    const T* r = gs + tb * Np + U;
                     const T* hprev = xh + tb * K + F;
                     const T* de = drh + m * Up;
                     T* d_in = dg + tb * GU;
@@ -689,13 +706,12 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
             gemm<T>(M, need_dx ? K : U, GU, dg_t, GU, wt, GU * w, acc, Kp);  // [dx | dh] or dh
             const int64_t h_at = need_dx ? F : 0;
             for (int64_t m = 0; m < M; ++m)
-                if (valid(m, t)) std::memcpy(dh + m * Up, acc + m * Kp + h_at, U * sizeof(T));
+                if (valid(m, t)) copy(dh + m * Up, acc + m * Kp + h_at, U);
             dx_rows = acc, dx_ld = Kp;
         }
         if (need_dx) {
             for (int64_t m = 0; m < M; ++m)
-                std::memcpy(dx + (blk.begin + m) * a.x_batch_stride + t * a.x_time_stride, dx_rows + m * dx_ld,
-                            F * sizeof(T));
+                copy(dx + (blk.begin + m) * a.x_batch_stride + t * a.x_time_stride, dx_rows + m * dx_ld, F);
         }
     }
     for (int64_t m = 0; m < M; ++m) {
@@ -787,7 +803,12 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 4; }
+int rnnlab_abi_version() { return 5; }
+
+// The row width of the gates buffer: G*U padded for the vectors (the GRU's candidate apart).
+int64_t rnnlab_gate_width(const Args* a) {
+    return a->dtype == 0 ? gate_width<float>(a->cell, a->units) : gate_width<double>(a->cell, a->units);
+}
 
 int rnnlab_forward(const Args* a) { return run(a, kForward); }
 
