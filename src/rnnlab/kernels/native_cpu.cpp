@@ -119,51 +119,26 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
 }
 
 // C (M x N, row stride ldc) (+)= A (M x K, row stride lda) @ B (K x N, row-major, row stride
-// ldb), for a few rows (M <= kFewRows): B is streamed once, unpacked, so a call on a small
-// batch (sampling, one step at a time) never pays for packing.
+// ldb), for a few rows (M <= kFewRows): B is read once, row after row as it lies in memory,
+// and unpacked, so a call on a small batch (sampling, one step at a time) never pays for
+// packing; the rows of C stay in L1. Each value of C adds its products in the order k = 0, 1,
+// ... as gemm does, so a row's result never depends on the size of its batch.
 constexpr int kFewRows = 4;
-constexpr int kChunkVecs = 4;  // columns per pass: 4 vectors of accumulators per row
 
-// NV vectors of columns starting at C, B; rows of B ldb apart.
-template <typename T, int MR, int NV>
-inline void few_rows_chunk(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                           bool accumulate) {
-    using V = typename Vec<T>::type;
-    using VU = typename Vec<T>::unaligned;
-    constexpr int W = Vec<T>::width;
-    V acc[MR][NV];
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v) acc[i][v] = accumulate ? V(*reinterpret_cast<const VU*>(C + i * ldc + v * W)) : V{};
-    for (int64_t k = 0; k < K; ++k) {
-        V b[NV];
-        for (int v = 0; v < NV; ++v) b[v] = *reinterpret_cast<const VU*>(B + k * ldb + v * W);
-        for (int i = 0; i < MR; ++i) {
-            const T a = A[i * lda + k];
-            for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
-        }
-    }
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < NV; ++v) *reinterpret_cast<VU*>(C + i * ldc + v * W) = acc[i][v];
-}
-
-// Every column goes through the same vector code, the last ones through a zero-padded copy, so
-// a row's result never depends on how many rows or columns were multiplied with it.
 template <typename T, int MR>
 void few_rows(int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
               bool accumulate) {
-    constexpr int W = Vec<T>::width;
-    int64_t n = 0;
-    for (; n + kChunkVecs * W <= N; n += kChunkVecs * W)
-        few_rows_chunk<T, MR, kChunkVecs>(K, A, lda, B + n, ldb, C + n, ldc, accumulate);
-    for (; n + W <= N; n += W) few_rows_chunk<T, MR, 1>(K, A, lda, B + n, ldb, C + n, ldc, accumulate);
-    if (n == N) return;
-    const int64_t rest = N - n;
-    std::vector<T> b(K * W, T(0)), c(MR * W, T(0));
-    for (int64_t k = 0; k < K; ++k) std::memcpy(b.data() + k * W, B + k * ldb + n, rest * sizeof(T));
-    for (int i = 0; i < MR; ++i)
-        if (accumulate) std::memcpy(c.data() + i * W, C + i * ldc + n, rest * sizeof(T));
-    few_rows_chunk<T, MR, 1>(K, A, lda, b.data(), W, c.data(), W, accumulate);
-    for (int i = 0; i < MR; ++i) std::memcpy(C + i * ldc + n, c.data() + i * W, rest * sizeof(T));
+    if (!accumulate)
+        for (int i = 0; i < MR; ++i) std::memset(C + i * ldc, 0, N * sizeof(T));
+    for (int64_t k = 0; k < K; ++k) {
+        const T* b = B + k * ldb;
+        for (int i = 0; i < MR; ++i) {
+            const T a = A[i * lda + k];
+            T* c = C + i * ldc;
+#pragma omp simd
+            for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+        }
+    }
 }
 
 template <typename T>
