@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: install test test-slow check demo clean
+.PHONY: install test test-slow check demo bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ check: install
 # `rnnlab multiplication` alone runs the tutorial's full setting (100 steps, 100 epochs).
 demo: install
 	$(VENV)/bin/rnnlab multiplication --length 50 --epochs 50
+
+# rnnlab against PyTorch's nn.* and Keras 3, side by side (several minutes): writes
+# benchmarks/results/results.{json,md}. Keras on the torch backend runs when the `bench` extra is
+# installed (pip install -e ".[bench]"); on TensorFlow with RNNLAB_BENCH_TF_PYTHON=<python of a
+# side environment with tensorflow-cpu and keras>.
+bench: install
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

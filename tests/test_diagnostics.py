@@ -132,15 +132,16 @@ def test_recording_runs_on_the_reference_kernel_and_leaves_the_layers_as_they_we
     x = torch.as_tensor(rng.normal(size=(2, 6, 2)), dtype=torch.float32)
     before = model(x)
     layer = model.layers[0]
-    assert layer.last_kernel == "torch_fused"
+    fastest = layer.last_kernel
+    assert fastest in ("native", "torch_fused")  # native unless no compiler was found
     with recording(model):
         recorded = model(x)
         assert layer.last_kernel == "reference"
-        assert layer.last_kernel_skipped == {"torch_fused": "recording gate values needs the step-by-step loop"}
+        assert layer.last_kernel_skipped[fastest] == "recording gate values needs the step-by-step loop"
         assert len(layer.last_trace["f"]) == 6
     torch.testing.assert_close(recorded, before, atol=1e-6, rtol=1e-5)
-    assert (layer.record, layer.last_trace, layer.last_kernel) == (False, {}, "torch_fused")
-    assert "auto -> torch_fused" in model.summary(print_fn=None)
+    assert (layer.record, layer.last_trace, layer.last_kernel) == (False, {}, fastest)
+    assert f"auto -> {fastest}" in model.summary(print_fn=None)
 
 
 def test_a_layer_forced_onto_the_fused_kernel_can_still_be_traced():

@@ -1,8 +1,15 @@
-"""Every kernel against the reference kernel: outputs, final states and gradients."""
+"""Every kernel of the registry against the reference kernel: outputs, final states and gradients.
+
+The tests are parametrised over ``KERNELS``: a new kernel is tested by registering it. A
+kernel may decline a configuration (``why_not``); the test then checks that it says why and
+that ``auto`` moves on, and ``test_fast_kernels_accept_the_fused_cells`` makes sure no kernel
+declines everything.
+"""
 
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
 import pytest
@@ -10,17 +17,20 @@ import torch
 
 from helpers import ragged_mask, randomize
 from rnnlab import Sequential
-from rnnlab.kernels import KERNELS, SequenceOptions, select
+from rnnlab.kernels import AUTO_ORDER, KERNELS, SequenceOptions, build, select
 from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 B, T, F, U = 4, 7, 3, 5
+FAST = [name for name in KERNELS if name != "reference"]
 
 CELLS = {
     "simple_rnn": lambda: SimpleRNNCell(U),
     "simple_rnn_relu": lambda: SimpleRNNCell(U, activation="relu"),
     "lstm": lambda: LSTMCell(U),
-    "gru": lambda: GRUCell(U),
     "lstm_no_bias": lambda: LSTMCell(U, use_bias=False),
+    "gru": lambda: GRUCell(U),
+    "gru_no_bias": lambda: GRUCell(U, use_bias=False),
+    "gru_reset_before": lambda: GRUCell(U, reset_after=False),
 }
 MASKS = {
     "none": None,
@@ -28,7 +38,9 @@ MASKS = {
     "left_padded": ragged_mask([7, 4, 6, 3], T, left={1, 3}),
     "middle_block": np.array([[0, 1, 1, 1, 0, 0, 0]] * 2 + [[1] * 7] * 2, dtype=bool),
     "empty_row": ragged_mask([7, 0, 3, 6], T),
+    "holes": np.array([[1, 0, 1, 1, 0, 1, 0], [0, 0, 1, 1, 0, 1, 1], [1] * 7, [0, 1, 0, 0, 0, 0, 1]], dtype=bool),
 }
+TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-10, 1e-10)}
 
 
 def run_kernel(name, cell, x, states, mask, options):
@@ -45,6 +57,18 @@ def run_kernel(name, cell, x, states, mask, options):
     return outputs.detach(), [s.detach() for s in final], grads
 
 
+def random_call(cell_name, mask_name, dtype, rng):
+    cell = CELLS[cell_name]()
+    cell.ensure_built((None, F))
+    randomize(cell, rng)
+    cell.to(dtype)
+    x = torch.as_tensor(rng.normal(size=(B, T, F)), dtype=dtype)
+    states = [torch.as_tensor(rng.normal(size=(B, s)), dtype=dtype) for s in cell.state_size]
+    mask = None if MASKS[mask_name] is None else torch.as_tensor(MASKS[mask_name])
+    return cell, x, states, mask
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(
     "cell_name,mask_name,go_backwards,zero_output",
     [
@@ -53,108 +77,216 @@ def run_kernel(name, cell, x, states, mask, options):
         if not (z and m == "none")
     ],
 )
-def test_torch_fused_matches_reference(cell_name, mask_name, go_backwards, zero_output, rng):
-    cell = CELLS[cell_name]()
-    cell.ensure_built((None, F))
-    randomize(cell, rng)
-    x = torch.as_tensor(rng.normal(size=(B, T, F)), dtype=torch.float32)
-    states = [torch.as_tensor(rng.normal(size=(B, s)), dtype=torch.float32) for s in cell.state_size]
-    mask = None if MASKS[mask_name] is None else torch.as_tensor(MASKS[mask_name])
+@pytest.mark.parametrize("kernel", FAST)
+def test_kernel_matches_reference(kernel, cell_name, mask_name, go_backwards, zero_output, dtype, rng):
+    cell, x, states, mask = random_call(cell_name, mask_name, dtype, rng)
     options = SequenceOptions(go_backwards=go_backwards, zero_output_for_mask=zero_output)
-    assert select("auto", cell, x, mask, options).kernel.name == "torch_fused"
+    reason = KERNELS[kernel].why_not(cell, x, mask, options)
+    if reason is not None:
+        assert isinstance(reason, str) and reason
+        assert select("auto", cell, x, mask, options).kernel.name != kernel
+        pytest.skip(f"{kernel} declines this configuration: {reason}")
 
     want = run_kernel("reference", cell, x, states, mask, options)
-    got = run_kernel("torch_fused", cell, x, states, mask, options)
-    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    got = run_kernel(kernel, cell, x, states, mask, options)
+    rtol, atol = TOLERANCE[dtype]
+    torch.testing.assert_close(got[0], want[0], rtol=rtol, atol=atol)
     for g, w in zip(got[1], want[1], strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g, w, rtol=rtol, atol=atol)
     for g, w in zip(got[2], want[2], strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(g, w, rtol=10 * rtol, atol=atol)
 
 
-def test_selection_falls_back_and_says_why():
-    options = SequenceOptions()
+class KernelCall(torch.nn.Module):
+    """One kernel call as a module, so that gradcheck can swap the cell's weights for its inputs."""
+
+    def __init__(self, kernel, cell, mask, options):
+        super().__init__()
+        self.kernel, self.cell, self.mask, self.options = kernel, cell, mask, options
+
+    def forward(self, x, *states):
+        outputs, final = KERNELS[self.kernel].run(self.cell, x, list(states), self.mask, self.options)
+        return (outputs, *final)
+
+
+@pytest.mark.parametrize("cell_name", ["simple_rnn", "lstm", "gru", "gru_reset_before"])
+@pytest.mark.parametrize("kernel", FAST)
+def test_gradcheck_float64(kernel, cell_name):
+    rng = np.random.default_rng(3)
+    cell = CELLS[cell_name]()
+    cell.ensure_built((None, 2))
+    randomize(cell, rng)
+    cell.double()
+    x = torch.as_tensor(rng.normal(size=(3, 4, 2)))
+    states = [torch.as_tensor(rng.normal(size=(3, s))) for s in cell.state_size]
+    mask = torch.as_tensor([[1, 1, 1, 1], [1, 0, 1, 1], [0, 0, 1, 1]], dtype=torch.bool)
+    for options, m in [(SequenceOptions(), None), (SequenceOptions(go_backwards=True), mask)]:
+        if KERNELS[kernel].why_not(cell, x, m, options) is not None:
+            continue
+        module = KernelCall(kernel, cell, m, options)
+        names = [name for name, _ in module.named_parameters()]
+        weights = [p.detach().clone().requires_grad_(True) for p in module.parameters()]
+
+        def call(x, *rest, module=module, names=names):
+            params = dict(zip(names, rest[: len(names)], strict=True))
+            return torch.func.functional_call(module, params, (x, *rest[len(names) :]))
+
+        inputs = (x.requires_grad_(True), *weights, *(s.requires_grad_(True) for s in states))
+        assert torch.autograd.gradcheck(call, inputs)
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernels_accept_the_fused_cells(kernel):
+    """Each fast kernel runs the common configurations on CPU float32: it cannot pass by declining all."""
+    x = torch.zeros(B, T, F)
+    for name in ("simple_rnn", "lstm", "gru"):
+        cell = CELLS[name]()
+        cell.ensure_built((None, F))
+        assert KERNELS[kernel].why_not(cell, x, None, SequenceOptions(training=True)) is None
+
+
+def test_auto_takes_native_and_says_why_it_passes_over_it():
+    assert AUTO_ORDER == ("native", "torch_fused", "reference")
     x = torch.zeros(2, 7, U)
-    gru_before = GRUCell(U, reset_after=False)
-    chosen = select("auto", gru_before, x, None, options)
-    assert chosen.kernel.name == "reference"
-    assert chosen.skipped == {
-        "torch_fused": "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
-    }
+    options = SequenceOptions()
+    for make in (lambda: SimpleRNNCell(U), lambda: LSTMCell(U), lambda: GRUCell(U)):
+        assert select("auto", make(), x, None, options) == (KERNELS["native"], {})
+    holes = torch.as_tensor([[1, 0, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert select("auto", LSTMCell(U), x[:1], holes, options).kernel.name == "native"  # any mask
+
+    gru_before = GRUCell(U, reset_after=False)  # PyTorch's layout cannot, the native kernel can
+    assert select("auto", gru_before, x, None, options).kernel.name == "native"
     with pytest.raises(
-        ValueError,
-        match=r"Kernel 'torch_fused' cannot run layer .*reset_after=False.*"
-        r"Use implementation='auto'",
+        ValueError, match=r"Kernel 'torch_fused' cannot run layer .*reset_after=False.*implementation='auto'"
     ):
         select("torch_fused", gru_before, x, None, options)
+
     hard = LSTMCell(U, recurrent_activation="hard_sigmoid")
-    assert select("auto", hard, x, None, options).kernel.name == "reference"
-    holes = torch.as_tensor([[1, 0, 1, 1, 1, 1, 1]], dtype=torch.bool)
-    assert select("auto", LSTMCell(U), x[:1], holes, options).skipped == {
-        "torch_fused": "the mask has gaps inside a sequence (valid steps must be one contiguous block)"
-    }
+    chosen = select("auto", hard, x, None, options)
+    assert chosen.kernel.name == "reference"
+    activations = "activation='tanh', recurrent_activation='hard_sigmoid' (fused: tanh and sigmoid)"
+    assert chosen.skipped == {"native": activations, "torch_fused": activations}
     dropping = LSTMCell(U, recurrent_dropout=0.2)
-    assert select("auto", dropping, x, None, SequenceOptions(training=True)).kernel.name == "reference"
-    assert select("auto", dropping, x, None, SequenceOptions(training=False)).kernel.name == "torch_fused"
+    assert select("auto", dropping, x, None, SequenceOptions(training=True)).skipped == {
+        "native": "recurrent dropout is applied inside the step",
+        "torch_fused": "recurrent dropout is applied inside the step",
+    }
+    assert select("auto", dropping, x, None, SequenceOptions(training=False)).kernel.name == "native"
     recording = select("auto", LSTMCell(U), x, None, SequenceOptions(record=True))
-    assert recording.skipped == {"torch_fused": "recording gate values needs the step-by-step loop"}
+    assert recording.kernel.name == "reference"
+    assert set(recording.skipped.values()) == {"recording gate values needs the step-by-step loop"}
+    half = LSTMCell(U)
+    assert select("auto", half, x.half(), None, options).skipped["native"] == (
+        "float32 and float64 only; these inputs are torch.float16"
+    )
     with pytest.raises(ValueError, match="Unknown kernel 'cudnn'"):
         LSTM(3, implementation="cudnn")
+
+
+def test_without_a_compiler_auto_falls_back_with_one_notice(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(build, "_library", None)
+    monkeypatch.setattr(build, "_unavailable", None)
+    monkeypatch.setenv("RNNLAB_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "find_compiler", lambda: None)
+    x = torch.zeros(2, 7, U)
+    with caplog.at_level(logging.WARNING, logger="rnnlab.kernels.build"):
+        first = select("auto", LSTMCell(U), x, None, SequenceOptions())
+        second = select("auto", GRUCell(U), x, None, SequenceOptions())
+    reason = "the native CPU kernel could not be built: no C++ compiler found (install g++ or set CXX)"
+    assert first == (KERNELS["torch_fused"], {"native": reason})
+    assert second.kernel.name == "torch_fused"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"rnnlab: {reason}; recurrent layers run on the other kernels (torch_fused or reference)."
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_library_is_built_once_per_source_and_flags(monkeypatch, tmp_path):
+    library = build.library()
+    assert library is not None and library.path.parent == build.cache_dir()
+    compiler = build.find_compiler()
+    key = build._key(compiler, build.FLAGS)
+    assert library.path.name == f"native_cpu-{key}.so"
+    assert build._key(compiler, build.FALLBACK_FLAGS) != key
+    changed = tmp_path / "native_cpu.cpp"
+    changed.write_text(build.SOURCE.read_text() + "// changed\n")
+    monkeypatch.setattr(build, "SOURCE", changed)
+    assert build._key(compiler, build.FLAGS) != key
 
 
 def test_layer_shows_the_kernel_and_why_auto_passed_over_others():
     layer = LSTM(3, recurrent_activation="hard_sigmoid")
     layer(torch.zeros(2, 5, 4))
     assert layer.last_kernel == "reference"
-    assert set(layer.last_kernel_skipped) == {"torch_fused"}
-    assert "hard_sigmoid" in layer.last_kernel_skipped["torch_fused"]
+    assert set(layer.last_kernel_skipped) == {"native", "torch_fused"}
+    assert "hard_sigmoid" in layer.last_kernel_skipped["native"]
 
 
-def twin(make, rng, x):
-    """The same model twice, one forced to the reference kernel, with equal weights."""
-    fast, slow = make("auto"), make("reference")
+def twin(make, rng, x, kernel):
+    """The same model twice, one on ``kernel``, one on the reference kernel, with equal weights."""
+    fast, slow = make(kernel), make("reference")
     fast(x), slow(x)
     randomize(fast, rng)
     slow.load_state_dict(fast.state_dict())
     return fast, slow
 
 
-@pytest.mark.parametrize("kind", ["stacked", "bidirectional", "bidirectional_masked"])
-def test_models_agree_across_kernels(kind, rng):
+MODELS = {
+    "stacked": lambda impl: Sequential(
+        [
+            LSTM(U, return_sequences=True, implementation=impl),
+            GRU(4, return_sequences=True, implementation=impl),
+            SimpleRNN(3, implementation=impl),
+            Dense(1),
+        ]
+    ),
+    "bidirectional": lambda impl: Sequential(
+        [
+            Bidirectional(GRU(U, return_sequences=True, implementation=impl)),
+            Bidirectional(LSTM(4, implementation=impl), merge_mode="sum"),
+            Dense(1),
+        ]
+    ),
+    "input_dropout": lambda impl: Sequential(
+        [LSTM(U, dropout=0.3, return_sequences=True, implementation=impl), GRU(3, dropout=0.5, implementation=impl)]
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["stacked", "bidirectional", "bidirectional_masked", "input_dropout"])
+@pytest.mark.parametrize("kernel", FAST)
+def test_models_agree_across_kernels(kernel, kind, rng):
     x = torch.as_tensor(rng.normal(size=(B, T, F)), dtype=torch.float32)
     mask = torch.as_tensor(ragged_mask([7, 5, 2, 3], T)) if kind.endswith("masked") else None
-    if kind == "stacked":
-
-        def make(impl):
-            return Sequential(
-                [
-                    LSTM(U, return_sequences=True, implementation=impl),
-                    GRU(4, return_sequences=True, implementation=impl),
-                    SimpleRNN(3, implementation=impl),
-                    Dense(1),
-                ]
-            )
-    else:
-
-        def make(impl):
-            return Sequential(
-                [
-                    Bidirectional(GRU(U, return_sequences=True, implementation=impl)),
-                    Bidirectional(LSTM(4, implementation=impl), merge_mode="sum"),
-                    Dense(1),
-                ]
-            )
-
-    fast, slow = twin(make, rng, x)
+    fast, slow = twin(MODELS[kind.removesuffix("_masked")], rng, x, kernel)
     results = []
     for model in (fast, slow):
+        torch.manual_seed(5)  # the same dropout masks in both models
         xi = x.clone().requires_grad_(True)
-        y = model(xi, mask=mask)
+        y = model(xi, mask=mask, training=True)
         y.pow(2).sum().backward()
         results.append((y.detach(), xi.grad, [p.grad for p in model.parameters()]))
-    assert fast.layers[0].kernel_label().endswith("torch_fused")
+    assert fast.layers[0].kernel_label() == kernel
     assert slow.layers[0].kernel_label() == "reference"
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-5)
     for g, w in zip(results[0][2], results[1][2], strict=True):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_stateful_and_initial_state_agree_across_kernels(kernel, rng):
+    x1, x2 = (torch.as_tensor(rng.normal(size=(B, T, F)), dtype=torch.float32) for _ in range(2))
+    h0 = [torch.as_tensor(rng.normal(size=(B, U)), dtype=torch.float32) for _ in range(2)]
+    results = []
+    for impl in (kernel, "reference"):
+        layer = LSTM(U, stateful=True, return_sequences=True, return_state=True, implementation=impl)
+        layer(x1)
+        randomize(layer, np.random.default_rng(11))
+        layer.reset_states()
+        first = layer(x1, initial_state=h0)
+        second = layer(x2)  # carries the states of the first call
+        assert layer.last_kernel == impl
+        results.append([t.detach() for t in (*first, *second)])
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -52,7 +52,7 @@ def test_issue_example_summary_and_call():
     assert "│ lstm (LSTM)                     │ (None, 3, 64)          │        16,896 │" in text
     assert "│ simple_rnn (SimpleRNN)          │ (None, 64)             │         8,256 │" in text
     assert " Total params: 29,377 (114.75 KB)" in text
-    assert "lstm: auto -> torch_fused" in text
+    assert "lstm: auto -> native" in text
     assert model.count_params() == 29_377
     y = model(torch.randn(13, 3, 1))
     assert isinstance(model, torch.nn.Module) and y.shape == (13, 1)
@@ -76,7 +76,7 @@ def test_masks_flow_through_sequential(rng):
     # Left padding must not change the result of the valid part.
     y_short = model(torch.as_tensor(tokens[:1, 2:]))
     torch.testing.assert_close(y[:1], y_short)
-    assert model.layers[1].last_kernel == "torch_fused"
+    assert model.layers[1].last_kernel == "native"
 
 
 def test_time_distributed(rng):

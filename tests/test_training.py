@@ -143,7 +143,7 @@ def test_evaluate_and_predict_build_no_graph_and_disable_dropout(rng):
     model.compile(optimizer="adam", loss="mse")
     a, b = model.predict(x, batch_size=7), model.predict(x)
     assert isinstance(a, np.ndarray) and a.shape == (64, 1)
-    np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # BLAS rounds by batch size in the last bit
     assert model.training  # mode restored
     assert model.evaluate(x, y, verbose=0) == pytest.approx(float(np.mean((a[:, 0] - y) ** 2)), rel=1e-5)
 

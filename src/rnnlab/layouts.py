@@ -27,20 +27,28 @@ class KerasWeights(NamedTuple):
     bias: torch.Tensor | None  # (G*U,), or (2, 3U) for GRU with reset_after
 
 
-def fused_incompatibility(
-    kind: str, activation: str | None, recurrent_activation: str | None, reset_after: bool = True
-) -> str | None:
-    """Why PyTorch's fused cells (nn.RNN/LSTM/GRU, and every kernel sharing their layout) cannot
-    compute this Keras cell, or None when they can."""
+def fused_activation_incompatibility(kind: str, activation: str | None, recurrent_activation: str | None) -> str | None:
+    """Why the fused kernels (PyTorch's nn.RNN/LSTM/GRU ops and rnnlab's native kernel) cannot
+    compute this Keras cell's activations, or None when they can."""
     if kind == "simple_rnn":
         return None if activation in ("tanh", "relu") else f"SimpleRNN activation {activation!r} (fused: tanh or relu)"
     if kind not in ("lstm", "gru"):
         return f"cell kind {kind!r} has no fused op"
     if (activation, recurrent_activation) != ("tanh", "sigmoid"):
         return f"activation={activation!r}, recurrent_activation={recurrent_activation!r} (fused: tanh and sigmoid)"
-    if kind == "gru" and not reset_after:
-        return "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
     return None
+
+
+def fused_incompatibility(
+    kind: str, activation: str | None, recurrent_activation: str | None, reset_after: bool = True
+) -> str | None:
+    """Why PyTorch's fused cells (nn.RNN/LSTM/GRU and every kernel sharing their layout) cannot
+    compute this Keras cell, or None when they can: the activations above, and PyTorch's GRU
+    layout, which has the reset gate after the recurrent multiply only."""
+    reason = fused_activation_incompatibility(kind, activation, recurrent_activation)
+    if reason is None and kind == "gru" and not reset_after:
+        return "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
+    return reason
 
 
 def _swap_first_two_gates(w: torch.Tensor, units: int) -> torch.Tensor:

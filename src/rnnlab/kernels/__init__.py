@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 
 from ..cells import RecurrentCell
-from . import reference, torch_fused
+from . import native, reference, torch_fused
 from .contract import Kernel, SequenceOptions, SequenceResult
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 KERNELS: dict[str, Kernel] = {
     "reference": Kernel("reference", reference.why_not, reference.run),
     "torch_fused": Kernel("torch_fused", torch_fused.why_not, torch_fused.run),
+    "native": Kernel("native", native.why_not, native.run),
 }
-AUTO_ORDER = ("torch_fused", "reference")
+AUTO_ORDER = ("native", "torch_fused", "reference")
 
 
 def check_name(name: str) -> str:

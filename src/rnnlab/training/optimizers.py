@@ -82,9 +82,19 @@ def build(description: dict[str, Any], params: Iterable[torch.nn.Parameter]) -> 
         raise ValueError(f"Unknown optimizer class {name!r}: neither rnnlab's {sorted(KERAS_OPTIMIZERS)} nor torch's.")
     config = {k: tuple(v) if isinstance(v, list) else v for k, v in description["config"].items()}
     accepted = inspect.signature(cls).parameters
+    params = list(params)
+    if "fused" in accepted and "fused" not in config and _fusable(params):
+        config["fused"] = True  # torch's own classes: one kernel for all tensors instead of a loop per tensor
     factory: Any = cls  # each class takes its own keyword arguments
     optimizer: torch.optim.Optimizer = factory(params, **{k: v for k, v in config.items() if k in accepted})
     return optimizer
+
+
+def _fusable(params: list[torch.nn.Parameter]) -> bool:
+    """Whether torch's fused optimizer implementations take these parameters (CPU or CUDA floats)."""
+    return bool(params) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") and not p.is_sparse for p in params
+    )
 
 
 # -- Keras-style optimizer objects ------------------------------------------------------------

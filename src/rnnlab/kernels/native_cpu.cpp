@@ -1,0 +1,792 @@
+// rnnlab's own CPU kernel: one recurrent layer over a whole sequence, forward and backward.
+//
+// Forward, per step t, for the rows [x_t | h_{t-1}] of a block of the batch:
+//     acc = [x_t | h_{t-1}] @ [kernel; recurrent_kernel]     one multiply, weights packed per call
+//     gates, new state, output                                one fused elementwise pass
+// Backward, per step from the last: the pre-activation gradients dg in one elementwise pass,
+// then [dx_t | dh_{t-1}] = dg @ [kernel; recurrent_kernel]^T. The weight gradients are one
+// large multiply after the loop (done by PyTorch: [x | h_prev]^T @ dg over all steps).
+//
+// Each thread owns a block of batch rows for the whole sequence: a row's recurrence never
+// needs another row, so the threads meet only at the end of the call.
+//
+// Cells (Keras gate order and equations): SimpleRNN (tanh or relu), LSTM (i, f, c, o),
+// GRU (z, r, h) with the reset gate after the recurrent multiply (reset_after) or before.
+// A mask (B, T) of bytes may have any pattern: a masked step keeps the state and repeats the
+// previous output (zeros before the first valid step, or always zeros with zero_output).
+//
+// Layouts, row-major: x, outputs, d_outputs, d_inputs (B, T, .) with the given batch and time
+// strides (a negative time stride reads the sequence backwards); kernel (F, G*U);
+// recurrent_kernel (U, G*U); the buffers kept for backward are time-major, (T, B, .).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Vectors: GCC/Clang vector extensions, as wide as the machine the library is built for.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
+template <typename T>
+struct Vec {
+    typedef T type __attribute__((vector_size(kVecBytes)));
+    typedef T unaligned __attribute__((vector_size(kVecBytes), aligned(alignof(T))));  // loads, stores
+    static constexpr int width = kVecBytes / sizeof(T);
+};
+
+constexpr int kPanelVecs = 2;  // a packed panel is two vectors wide
+constexpr int kRowsPerTile = 6;  // a register tile: 6 rows x 2 vectors of accumulators
+
+template <typename T>
+constexpr int64_t panel_width() {
+    return kPanelVecs * Vec<T>::width;
+}
+
+template <typename T>
+int64_t padded(int64_t n) {
+    const int64_t w = panel_width<T>();
+    return (n + w - 1) / w * w;
+}
+
+// ---------------------------------------------------------------------------------------
+// Matrix multiply. The right operand is packed: panel p holds columns [p*w, p*w + w) as K
+// rows of w contiguous values (zero past N); panels lie panel_stride values apart, so rows
+// [k0, k1) of a packed matrix are the same panels read from row k0 on.
+
+// Pack B (K x N, element (k, n) at src[k * sk + n * sn]) into dst, panel_stride = K * w.
+template <typename T>
+void pack(const T* src, int64_t K, int64_t N, int64_t sk, int64_t sn, T* dst) {
+    const int64_t w = panel_width<T>();
+    for (int64_t p = 0; p < N; p += w) {
+        T* panel = dst + p * K;
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < w; ++j) panel[k * w + j] = p + j < N ? src[k * sk + (p + j) * sn] : T(0);
+    }
+}
+
+// C (MR x w) = A (MR x K, row stride lda) @ one panel (K x w); C has row stride ldc.
+template <typename T, int MR>
+inline void tile(int64_t K, const T* A, int64_t lda, const T* panel, T* C, int64_t ldc) {
+    using V = typename Vec<T>::type;
+    using VU = typename Vec<T>::unaligned;
+    constexpr int W = Vec<T>::width;
+    V acc[MR][kPanelVecs];  // registers: after unrolling only constant indices remain
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < kPanelVecs; ++v) acc[i][v] = V{};
+    for (int64_t k = 0; k < K; ++k) {
+        V b[kPanelVecs];
+        for (int v = 0; v < kPanelVecs; ++v) b[v] = *reinterpret_cast<const VU*>(panel + (k * kPanelVecs + v) * W);
+        for (int i = 0; i < MR; ++i) {
+            const T a = A[i * lda + k];
+            for (int v = 0; v < kPanelVecs; ++v) acc[i][v] += a * b[v];
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < kPanelVecs; ++v) *reinterpret_cast<VU*>(C + i * ldc + v * W) = acc[i][v];
+}
+
+template <typename T, int MR>
+inline void tile_rows(int64_t rows, int64_t K, const T* A, int64_t lda, const T* panel, T* C, int64_t ldc) {
+    if constexpr (MR > 0) {
+        if (rows == MR) return tile<T, MR>(K, A, lda, panel, C, ldc);
+        return tile_rows<T, MR - 1>(rows, K, A, lda, panel, C, ldc);
+    }
+}
+
+// C (M x padded(N), row stride ldc) = A (M x K, row stride lda) @ packed B. Each panel of B
+// serves every row tile while it is in cache.
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t panel_stride, T* C,
+          int64_t ldc) {
+    const int64_t w = panel_width<T>();
+    for (int64_t p = 0; p < N; p += w) {
+        const T* panel = B + (p / w) * panel_stride;
+        for (int64_t i = 0; i < M; i += kRowsPerTile) {
+            const int64_t rows = std::min<int64_t>(kRowsPerTile, M - i);
+            tile_rows<T, kRowsPerTile>(rows, K, A + i * lda, lda, panel, C + i * ldc + p, ldc);
+        }
+    }
+}
+
+// C (M x N, row stride ldc) (+)= A (M x K, row stride lda) @ B (K x N, row-major, row stride
+// ldb), for a few rows (M <= kFewRows): B is read once, row after row as it lies in memory,
+// and unpacked, so a call on a small batch (sampling, one step at a time) never pays for
+// packing; the rows of C stay in L1. Each value of C adds its products in the order k = 0, 1,
+// ... as gemm does, so a row's result never depends on the size of its batch.
+constexpr int kFewRows = 4;
+
+template <typename T, int MR>
+void few_rows(int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+              bool accumulate) {
+    if (!accumulate)
+        for (int i = 0; i < MR; ++i) std::memset(C + i * ldc, 0, N * sizeof(T));
+    for (int64_t k = 0; k < K; ++k) {
+        const T* b = B + k * ldb;
+        for (int i = 0; i < MR; ++i) {
+            const T a = A[i * lda + k];
+            T* c = C + i * ldc;
+#pragma omp simd
+            for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+        }
+    }
+}
+
+template <typename T>
+void few_rows_any(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                  int64_t ldc, bool accumulate) {
+    switch (M) {
+        case 1: return few_rows<T, 1>(N, K, A, lda, B, ldb, C, ldc, accumulate);
+        case 2: return few_rows<T, 2>(N, K, A, lda, B, ldb, C, ldc, accumulate);
+        case 3: return few_rows<T, 3>(N, K, A, lda, B, ldb, C, ldc, accumulate);
+        default: return few_rows<T, 4>(N, K, A, lda, B, ldb, C, ldc, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Activations over whole blocks whose length is a multiple of the vector width (scratch rows
+// are padded), so no step ever runs a scalar remainder. float: exp by range reduction and a
+// degree-7 polynomial (relative error ~2e-7); double: the C library.
+
+using VF = Vec<float>::type;
+typedef int32_t VI __attribute__((vector_size(kVecBytes)));
+
+inline VF exp_approx(VF x) {
+    const VF lo = VF{} - 87.0f, hi = VF{} + 88.0f;
+    VF xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    const float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    const VF n = (xc * 1.44269504088896341f + shift) - shift;  // round(x / ln 2)
+    VF r = xc - n * 0.693145751953125f;  // x - n ln2, with ln2 split in two for accuracy
+    r = r - n * 1.428606765330187e-06f;
+    VF p = VF{} + 1.0f / 5040.0f;  // e^r on [-ln2/2, ln2/2]: Taylor to degree 7
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    // p * 2^n: add n to the exponent bits (a vector cast reinterprets the bits)
+    const VF result = (VF)((VI)p + (__builtin_convertvector(n, VI) << 23));
+    return x != x ? x : result;  // NaN stays NaN
+}
+
+inline void sigmoid_block(float* x, int64_t n) {  // n a multiple of the vector width
+    using VU = Vec<float>::unaligned;
+    for (int64_t j = 0; j < n; j += Vec<float>::width) {
+        VU& v = *reinterpret_cast<VU*>(x + j);
+        v = 1.0f / (1.0f + exp_approx(-v));
+    }
+}
+
+// tanh(x) = (e^2x - 1) / (e^2x + 1), with e^2x - 1 from its Taylor series near 0 (where
+// exp(2x) - 1 would cancel) and from exp elsewhere: a few units in the last place everywhere.
+inline VF tanh_approx(VF x) {
+    const VF y = x + x;
+    VF p = VF{} + 1.0f / 362880.0f;  // e^y - 1 = y + y^2/2 + ... + y^9/9! for |y| < 0.625
+    p = p * y + 1.0f / 40320.0f;
+    p = p * y + 1.0f / 5040.0f;
+    p = p * y + 1.0f / 720.0f;
+    p = p * y + 1.0f / 120.0f;
+    p = p * y + 1.0f / 24.0f;
+    p = p * y + 1.0f / 6.0f;
+    p = p * y + 0.5f;
+    p = p * y + 1.0f;
+    p = p * y;
+    const VF ay = y < 0.0f ? -y : y;
+    const VF em1 = ay < 0.625f ? p : exp_approx(y) - 1.0f;
+    return em1 / (em1 + 2.0f);
+}
+
+inline void tanh_block(float* x, int64_t n) {  // n a multiple of the vector width
+    using VU = Vec<float>::unaligned;
+    for (int64_t j = 0; j < n; j += Vec<float>::width) {
+        VU& v = *reinterpret_cast<VU*>(x + j);
+        v = tanh_approx(v);
+    }
+}
+
+inline void sigmoid_block(double* x, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) x[j] = 1.0 / (1.0 + std::exp(-x[j]));
+}
+
+inline void tanh_block(double* x, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) x[j] = std::tanh(x[j]);
+}
+
+enum Cell : int32_t { kSimpleTanh = 0, kSimpleRelu = 1, kLSTM = 2, kGRU = 3, kGRUResetBefore = 4 };
+
+constexpr int64_t gates_of(int32_t cell) { return cell == kLSTM ? 4 : cell >= kGRU ? 3 : 1; }
+constexpr bool is_gru(int32_t cell) { return cell == kGRU || cell == kGRUResetBefore; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// A call's arguments, as one struct that Python fills (ctypes). Sizes and strides count
+// elements. Pointers the call does not use may be null.
+extern "C" struct Args {
+    int32_t dtype;  // 0 float32, 1 float64
+    int32_t cell;  // Cell
+    int32_t zero_output;  // masked steps output zeros instead of repeating the previous output
+    int32_t threads;
+    int64_t batch, time, features, units;
+    int64_t x_batch_stride, x_time_stride;  // of x and d_inputs
+    int64_t d_out_batch_stride, d_out_time_stride;  // of d_outputs
+    const void* x;  // (B, T, F), strided
+    const void* kernel;  // (F, G*U)
+    const void* recurrent_kernel;  // (U, G*U)
+    const void* input_bias;  // (G*U,)
+    const void* recurrent_bias;  // (G*U,): GRU with reset_after
+    const void* h0;  // (B, U)
+    const void* c0;  // (B, U): LSTM
+    const uint8_t* mask;  // (B, T)
+    void* outputs;  // (B, T, U), contiguous
+    void* hT;  // (B, U)
+    void* cT;  // (B, U)
+    // kept for backward (training), time-major
+    void* xh;  // (T, B, F+U): the rows [x_t | h_{t-1}] each step multiplied
+    void* cells;  // (T, B, U): LSTM c_t
+    void* gates;  // (T, B, rnnlab_gate_width): activated gates, padded rows (GRU: z, r | candidate)
+    void* extra;  // (T, B, U): LSTM tanh(c_t); GRU h_{t-1} @ U_h + b_h (reset_after) or r * h_{t-1}
+    // backward
+    const void* d_outputs;  // (B, T, U), strided
+    const void* d_hT;  // (B, U)
+    const void* d_cT;  // (B, U)
+    void* d_gates;  // (T, B, G*U): gradients of the pre-activations, input side
+    void* d_gates_rec;  // (T, B, G*U): recurrent side (GRU with reset_after: the candidate's differs)
+    void* d_inputs;  // (B, T, F), strided like x; null when x needs no gradient
+    void* d_h0;  // (B, U)
+    void* d_c0;  // (B, U)
+};
+
+namespace {
+
+struct Block {  // one thread's rows
+    int64_t begin, end;
+};
+
+// Row blocks for the threads: no more threads than blocks of kMinRows rows, and one thread
+// when the call is too small to repay waking another.
+constexpr int64_t kMinRows = 4;
+constexpr double kMinWorkPerThread = 2e6;  // multiply-adds
+
+std::vector<Block> blocks(const Args& a) {
+    const int64_t GU = gates_of(a.cell) * a.units;
+    const double work = double(a.batch) * double(a.time) * double(a.features + a.units) * double(GU);
+    int64_t n = std::min<int64_t>(a.threads, a.batch / kMinRows);
+    n = std::min<int64_t>(n, static_cast<int64_t>(work / kMinWorkPerThread));
+    n = std::max<int64_t>(n, 1);
+    std::vector<Block> out;
+    for (int64_t i = 0; i < n; ++i) out.push_back({a.batch * i / n, a.batch * (i + 1) / n});
+    return out;
+}
+
+template <typename T>
+T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
+    storage.assign(n + 64 / sizeof(T), T(0));
+    uintptr_t p = reinterpret_cast<uintptr_t>(storage.data());
+    return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
+}
+
+// The forward weights [kernel; recurrent_kernel] ((F+U) x G*U). Blocks of many rows use them
+// packed, in two column groups: [0, split) and [split, G*U) (split = 2U for the GRU, whose
+// candidate is multiplied apart; G*U otherwise). Blocks of a few rows read them unpacked.
+template <typename T>
+struct Weights {
+    const T* kernel;  // (F, G*U)
+    const T* recurrent;  // (U, G*U)
+    int64_t F, U, GU, split;
+    std::vector<T> storage;
+    const T* packed = nullptr;  // group 1, then group 2 at second
+    const T* second = nullptr;
+
+    Weights(const Args& a)
+        : kernel(static_cast<const T*>(a.kernel)),
+          recurrent(static_cast<const T*>(a.recurrent_kernel)),
+          F(a.features),
+          U(a.units),
+          GU(gates_of(a.cell) * a.units),
+          split(is_gru(a.cell) ? 2 * a.units : gates_of(a.cell) * a.units) {}
+
+    void pack_all() {
+        const int64_t K = F + U;
+        std::vector<T> both(K * GU);
+        std::memcpy(both.data(), kernel, F * GU * sizeof(T));
+        std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
+        T* dst = buffer(storage, (padded<T>(split) + padded<T>(GU - split)) * K);
+        pack(both.data(), K, split, GU, 1, dst);
+        if (split < GU) pack(both.data() + split, K, GU - split, GU, 1, dst + padded<T>(split) * K);
+        packed = dst;
+        second = dst + padded<T>(split) * K;
+    }
+
+    // C = [x | h] @ group 1: A holds M rows of K = F+U values
+    void group1(int64_t M, const T* A, T* C, int64_t ldc) const {
+        const int64_t K = F + U;
+        if (packed != nullptr) return gemm<T>(M, split, K, A, K, packed, K * panel_width<T>(), C, ldc);
+        few_rows_any<T>(M, split, F, A, K, kernel, GU, C, ldc, false);
+        few_rows_any<T>(M, split, U, A + F, K, recurrent, GU, C, ldc, true);
+    }
+
+    // C = x @ kernel[:, split:], A's rows start with x (row stride lda)
+    void input2(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
+        const int64_t K = F + U;
+        if (packed != nullptr) return gemm<T>(M, GU - split, F, A, lda, second, K * panel_width<T>(), C, ldc);
+        few_rows_any<T>(M, GU - split, F, A, lda, kernel + split, GU, C, ldc, false);
+    }
+
+    // C = A @ recurrent_kernel[:, split:], A (M x U, row stride lda)
+    void recurrent2(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
+        const int64_t K = F + U;
+        const int64_t w = panel_width<T>();
+        if (packed != nullptr) return gemm<T>(M, GU - split, U, A, lda, second + F * w, K * w, C, ldc);
+        few_rows_any<T>(M, GU - split, U, A, lda, recurrent + split, GU, C, ldc, false);
+    }
+};
+
+// A short copy, inlined (the build turns off GCC's rewriting of such loops into memcpy calls,
+// which cost more than the copy for a row of a few dozen values).
+template <typename T>
+inline void copy(T* dst, const T* src, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
+}
+
+// The width of a row of gates as the loop keeps them, padded: (G*U) rounded up, and for the
+// GRU the candidate's columns apart from z, r.
+template <typename T>
+int64_t gate_width(int32_t cell, int64_t U) {
+    return is_gru(cell) ? padded<T>(2 * U) + padded<T>(U) : padded<T>(gates_of(cell) * U);
+}
+
+// ----- forward: one thread's rows over the whole sequence -------------------------------
+// Training (SAVE) writes straight into the buffers backward reads: the multiplied rows
+// [x_t | h_{t-1}] are xh[t], h_t goes to xh[t+1], the gates are computed in gates[t], the
+// LSTM's c_t in cells[t]. Inference uses scratch rows instead.
+template <typename T, int32_t CELL, bool SAVE>
+void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
+    const int64_t T_ = a.time, B = a.batch, F = a.features, U = a.units, K = F + U;
+    const int64_t M = blk.end - blk.begin, b0 = blk.begin, GU = gates_of(CELL) * U;
+    const int64_t Np = gate_width<T>(CELL, U), Up = padded<T>(U);
+    const int64_t Zp = padded<T>(2 * U);  // GRU: where the candidate's columns start in a gate row
+    std::vector<T> s_xh, s_last, s_acc, s_c, s_tmp, s_e, s_xc, s_zero;
+    T* xh_scratch = buffer(s_xh, M * K);
+    T* last = SAVE ? buffer(s_last, M * K) : xh_scratch;  // where h_{T-1} goes when training
+    T* acc_scratch = buffer(s_acc, M * Np);
+    T* c_scratch = buffer(s_c, M * U);
+    T* tmp = buffer(s_tmp, M * Up);  // the argument of the second activation pass
+    T* e_scratch = buffer(s_e, M * U);
+    T* xc = buffer(s_xc, M * Up);  // GRU: x @ W_h + b_h (input side of the candidate)
+    const T* zeros = buffer(s_zero, Np);
+    std::vector<uint8_t> seen(M, 0);  // has the row had a valid step (masks)
+    const T* x = static_cast<const T*>(a.x);
+    const T* ib = a.input_bias ? static_cast<const T*>(a.input_bias) : zeros;
+    const T* rb = a.recurrent_bias ? static_cast<const T*>(a.recurrent_bias) : zeros;
+    const T* h0 = static_cast<const T*>(a.h0) + b0 * U;
+    const T* c0 = static_cast<const T*>(a.c0) + b0 * U;
+    T* out = static_cast<T*>(a.outputs);
+    T* xh_saved = static_cast<T*>(a.xh);
+    T* cs = static_cast<T*>(a.cells);
+    T* gs = static_cast<T*>(a.gates);
+    T* ex = static_cast<T*>(a.extra);
+    T* first = SAVE ? xh_saved + b0 * K : xh_scratch;
+    for (int64_t m = 0; m < M; ++m) copy(first + m * K + F, h0 + m * U, U);
+    if (CELL == kLSTM && !SAVE) copy(c_scratch, c0, M * U);
+    auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(b0 + m) * T_ + t]; };
+
+    for (int64_t t = 0; t < T_; ++t) {
+        const int64_t row0 = t * B + b0;  // this block's first row in the time-major buffers
+        T* cur = SAVE ? xh_saved + row0 * K : xh_scratch;  // [x_t | h_{t-1}]
+        T* nxt = SAVE ? (t + 1 < T_ ? xh_saved + (row0 + B) * K : last) : xh_scratch;  // h_t at column F
+        T* acc = SAVE && CELL != kSimpleTanh && CELL != kSimpleRelu ? gs + row0 * Np : acc_scratch;
+        T* e = SAVE && is_gru(CELL) ? ex + row0 * U : e_scratch;
+        const T* c_prev = !SAVE ? c_scratch : t > 0 ? cs + (row0 - B) * U : c0;
+        T* c_new = SAVE ? cs + row0 * U : c_scratch;
+        for (int64_t m = 0; m < M; ++m) copy(cur + m * K, x + (b0 + m) * a.x_batch_stride + t * a.x_time_stride, F);
+
+        if constexpr (is_gru(CELL)) {
+            wts.group1(M, cur, acc, Np);  // z, r
+            wts.input2(M, cur, K, acc + Zp, Np);  // x @ W_h
+            for (int64_t m = 0; m < M; ++m) {
+                T* r = acc + m * Np;
+                T* xcm = xc + m * Up;
+#pragma omp simd
+                for (int64_t j = 0; j < 2 * U; ++j) r[j] += ib[j] + rb[j];
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) xcm[j] = r[Zp + j] + ib[2 * U + j];
+            }
+            sigmoid_block(acc, M * Np);  // z, r (the candidate's columns are rewritten below)
+            if (CELL == kGRU) {  // h @ U_h + b_h, then r * (...)
+                wts.recurrent2(M, cur + F, K, acc + Zp, Np);
+                for (int64_t m = 0; m < M; ++m) {
+                    const T* r = acc + m * Np;
+                    T* em = e + m * U;
+                    T* tm = tmp + m * Up;
+                    const T* xcm = xc + m * Up;
+#pragma omp simd
+                    for (int64_t j = 0; j < U; ++j) {
+                        em[j] = r[Zp + j] + rb[2 * U + j];
+                        tm[j] = xcm[j] + r[U + j] * em[j];
+                    }
+                }
+            } else {  // (r * h) @ U_h
+                for (int64_t m = 0; m < M; ++m) {
+                    const T* r = acc + m * Np;
+                    const T* hm = cur + m * K + F;
+                    T* em = e + m * U;
+#pragma omp simd
+                    for (int64_t j = 0; j < U; ++j) em[j] = r[U + j] * hm[j];
+                }
+                wts.recurrent2(M, e, U, acc + Zp, Np);
+                for (int64_t m = 0; m < M; ++m) {
+                    const T* r = acc + m * Np;
+                    T* tm = tmp + m * Up;
+                    const T* xcm = xc + m * Up;
+#pragma omp simd
+                    for (int64_t j = 0; j < U; ++j) tm[j] = xcm[j] + r[Zp + j];
+                }
+            }
+            tanh_block(tmp, M * Up);  // the candidate
+        } else {
+            wts.group1(M, cur, acc, Np);
+            for (int64_t m = 0; m < M; ++m) {
+                T* r = acc + m * Np;
+#pragma omp simd
+                for (int64_t j = 0; j < GU; ++j) r[j] += ib[j];
+                if (CELL == kLSTM) copy(tmp + m * Up, r + 2 * U, U);  // the candidate's argument
+            }
+            if (CELL == kSimpleTanh) tanh_block(acc, M * Np);
+            if (CELL == kLSTM) {
+                sigmoid_block(acc, M * Np);  // i, f, o (the candidate's columns are rewritten below)
+                tanh_block(tmp, M * Up);
+                for (int64_t m = 0; m < M; ++m) {
+                    T* r = acc + m * Np;
+                    T* cm = c_new + m * U;
+                    const T* cp = c_prev + m * U;
+                    T* tm = tmp + m * Up;
+                    if (!valid(m, t)) {  // the state stays
+                        if (cm != cp) copy(cm, cp, U);
+                        copy(tm, cp, U);
+                        continue;
+                    }
+#pragma omp simd
+                    for (int64_t j = 0; j < U; ++j) {
+                        const T g = tm[j];
+                        r[2 * U + j] = g;
+                        cm[j] = r[U + j] * cp[j] + r[j] * g;
+                        tm[j] = cm[j];
+                    }
+                }
+                tanh_block(tmp, M * Up);  // tanh(c_t)
+                if (SAVE)
+                    for (int64_t m = 0; m < M; ++m) copy(ex + (row0 + m) * U, tmp + m * Up, U);
+            }
+        }
+        // the new states and outputs
+        for (int64_t m = 0; m < M; ++m) {
+            const int64_t b = b0 + m;
+            const T* hp = cur + m * K + F;
+            T* hm = nxt + m * K + F;
+            T* o = out + (b * T_ + t) * U;
+            if (!valid(m, t)) {  // the state stays; the output repeats the last valid one, or is zero
+                if (hm != hp) copy(hm, hp, U);
+                if (seen[m] && !a.zero_output) copy(o, hp, U);
+                else std::memset(o, 0, U * sizeof(T));
+                continue;
+            }
+            seen[m] = 1;
+            T* r = acc + m * Np;
+            const T* tm = tmp + m * Up;
+            if constexpr (CELL == kSimpleTanh) {
+                copy(hm, r, U);
+            } else if constexpr (CELL == kSimpleRelu) {
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) hm[j] = r[j] > T(0) ? r[j] : T(0);
+            } else if constexpr (CELL == kLSTM) {
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) hm[j] = r[3 * U + j] * tm[j];
+            } else {
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) {
+                    hm[j] = r[j] * hp[j] + (T(1) - r[j]) * tm[j];
+                    r[Zp + j] = tm[j];  // the candidate, kept with z and r
+                }
+            }
+            copy(o, hm, U);
+        }
+    }
+    T* final_h = SAVE ? last : xh_scratch;
+    const T* final_c = SAVE ? cs + ((T_ - 1) * B + b0) * U : c_scratch;
+    for (int64_t m = 0; m < M; ++m) copy(static_cast<T*>(a.hT) + (b0 + m) * U, final_h + m * K + F, U);
+    if (CELL == kLSTM) copy(static_cast<T*>(a.cT) + b0 * U, T_ > 0 ? final_c : c0, M * U);
+}
+
+// ----- backward: one thread's rows, from the last step to the first ---------------------
+// Packed: wt = [kernel; recurrent_kernel]^T (G*U x K) for SimpleRNN and LSTM; for the GRU
+// kt = kernel^T (3U x F) and rt = recurrent_kernel^T (3U x U).
+template <typename T, int32_t CELL>
+void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T* rt) {
+    const int64_t T_ = a.time, B = a.batch, F = a.features, U = a.units, K = F + U;
+    const int64_t GU = gates_of(CELL) * U, M = blk.end - blk.begin, Up = padded<T>(U);
+    const int64_t Kp = padded<T>(K), Fp = padded<T>(F), Np = gate_width<T>(CELL, U), Zp = padded<T>(2 * U);
+    const bool need_dx = a.d_inputs != nullptr;
+    const int64_t w = panel_width<T>();
+    std::vector<T> s_dh, s_dc, s_acc, s_dxa, s_zdh, s_drh;
+    T* dh = buffer(s_dh, M * Up);  // d loss / d h_t, carried backwards
+    T* dc = buffer(s_dc, M * Up);
+    T* acc = buffer(s_acc, M * Kp);  // [dx | dh_prev], or dh_prev alone
+    T* dxa = buffer(s_dxa, M * Fp);  // GRU: dx
+    T* zdh = buffer(s_zdh, M * Up);  // GRU: dh * z, the direct path to h_{t-1}
+    T* drh = buffer(s_drh, M * Up);  // GRU reset before: d (r * h_{t-1})
+    const T* dout = static_cast<const T*>(a.d_outputs);
+    const T* xh = static_cast<const T*>(a.xh);
+    const T* out = static_cast<const T*>(a.outputs);
+    const T* cs = static_cast<const T*>(a.cells);
+    const T* gs = static_cast<const T*>(a.gates);
+    const T* ex = static_cast<const T*>(a.extra);
+    const T* c0 = static_cast<const T*>(a.c0);
+    T* dg = static_cast<T*>(a.d_gates);
+    T* dgr = CELL == kGRU ? static_cast<T*>(a.d_gates_rec) : dg;
+    T* dx = static_cast<T*>(a.d_inputs);
+    for (int64_t m = 0; m < M; ++m) {
+        const int64_t b = blk.begin + m;
+        if (a.d_hT) std::memcpy(dh + m * Up, static_cast<const T*>(a.d_hT) + b * U, U * sizeof(T));
+        if (CELL == kLSTM && a.d_cT) std::memcpy(dc + m * Up, static_cast<const T*>(a.d_cT) + b * U, U * sizeof(T));
+    }
+    // Step t's output is the state h_t when t is valid, or when the step repeats an earlier
+    // valid output: then its gradient flows into the state.
+    std::vector<int64_t> first_valid(M, 0);
+    if (a.mask != nullptr) {
+        for (int64_t m = 0; m < M; ++m) {
+            const uint8_t* row = a.mask + (blk.begin + m) * T_;
+            int64_t t = 0;
+            while (t < T_ && !row[t]) ++t;
+            first_valid[m] = t;
+        }
+    }
+    auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(blk.begin + m) * T_ + t]; };
+
+    for (int64_t t = T_ - 1; t >= 0; --t) {
+        for (int64_t m = 0; m < M; ++m) {
+            const int64_t b = blk.begin + m, tb = t * B + b;
+            const bool v = valid(m, t);
+            T* dhm = dh + m * Up;
+            if (dout != nullptr && (v || (!a.zero_output && first_valid[m] < t))) {
+                const T* d = dout + b * a.d_out_batch_stride + t * a.d_out_time_stride;
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) dhm[j] += d[j];
+            }
+            T* d_in = dg + tb * GU;
+            T* d_rec = dgr + tb * GU;
+            if (!v) {  // no gradient reaches this step's weights; dh passes through unchanged
+                std::memset(d_in, 0, GU * sizeof(T));
+                if (CELL == kGRU) std::memset(d_rec, 0, GU * sizeof(T));
+                continue;
+            }
+            const T* hprev = xh + tb * K + F;
+            if constexpr (CELL == kSimpleTanh || CELL == kSimpleRelu) {
+                const T* hn = out + (b * T_ + t) * U;  // a valid step's output is its state
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) {
+                    const T deriv = CELL == kSimpleTanh ? T(1) - hn[j] * hn[j] : (hn[j] > T(0) ? T(1) : T(0));
+                    d_in[j] = dhm[j] * deriv;
+                }
+            } else if constexpr (CELL == kLSTM) {
+                const T* g = gs + tb * Np;
+                const T *gi = g, *gf = g + U, *gc = g + 2 * U, *go = g + 3 * U;
+                const T* cp = t > 0 ? cs + (tb - B) * U : c0 + b * U;
+                const T* tcm = ex + tb * U;  // tanh(c_t)
+                T* dcm = dc + m * Up;
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) {
+                    const T i = gi[j], f = gf[j], cc = gc[j], o = go[j], tcj = tcm[j];
+                    const T dcj = dcm[j] + dhm[j] * o * (T(1) - tcj * tcj);
+                    d_in[j] = dcj * cc * i * (T(1) - i);
+                    d_in[U + j] = dcj * cp[j] * f * (T(1) - f);
+                    d_in[2 * U + j] = dcj * i * (T(1) - cc * cc);
+                    d_in[3 * U + j] = dhm[j] * tcj * o * (T(1) - o);
+                    dcm[j] = dcj * f;
+                }
+            } else {  // GRU; with the reset gate before the multiply, dr waits for d(r * h)
+                const T* g = gs + tb * Np;
+                const T *gz = g, *gr = g + U, *gh = g + Zp;
+                const T* e = ex + tb * U;
+                T* zm = zdh + m * Up;
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) {
+                    const T z = gz[j], r = gr[j], hh = gh[j], d = dhm[j];
+                    const T dph = d * (T(1) - z) * (T(1) - hh * hh);
+                    const T dpz = d * (hprev[j] - hh) * z * (T(1) - z);
+                    d_in[j] = dpz;
+                    d_in[2 * U + j] = dph;
+                    zm[j] = d * z;
+                    if (CELL == kGRU) {
+                        const T dpr = dph * e[j] * r * (T(1) - r);
+                        d_in[U + j] = dpr;
+                        d_rec[j] = dpz;
+                        d_rec[U + j] = dpr;
+                        d_rec[2 * U + j] = dph * r;
+                    }
+                }
+            }
+        }
+        // dh_{t-1} (and dx_t) from this step's gradients; masked rows keep dh
+        const T* dg_t = dg + (t * B + blk.begin) * GU;
+        const T* dx_rows = nullptr;  // this step's dx, row stride dx_ld
+        int64_t dx_ld = 0;
+        if constexpr (is_gru(CELL)) {
+            const int64_t ps = 3 * U * w;  // panel stride of kt, rt
+            if (CELL == kGRUResetBefore) {  // d(r * h_{t-1}) = dph @ U_h^T, then dr
+                gemm<T>(M, U, U, dg_t + 2 * U, GU, rt + 2 * U * w, ps, drh, Up);
+                for (int64_t m = 0; m < M; ++m) {
+                    if (!valid(m, t)) continue;
+                    const int64_t tb = t * B + blk.begin + m;
+                    const T* r = gs + tb * Np + U;
+                    const T* hprev = xh + tb * K + F;
+                    const T* de = drh + m * Up;
+                    T* d_in = dg + tb * GU;
+                    T* zm = zdh + m * Up;
+#pragma omp simd
+                    for (int64_t j = 0; j < U; ++j) {
+                        d_in[U + j] = de[j] * hprev[j] * r[j] * (T(1) - r[j]);
+                        zm[j] += de[j] * r[j];
+                    }
+                }
+                gemm<T>(M, U, 2 * U, dg_t, GU, rt, ps, acc, Up);  // [dz, dr] @ U_zr^T
+            } else {
+                gemm<T>(M, U, 3 * U, dgr + (t * B + blk.begin) * GU, GU, rt, ps, acc, Up);
+            }
+            for (int64_t m = 0; m < M; ++m) {
+                if (!valid(m, t)) continue;
+                T* dhm = dh + m * Up;
+                const T *r = acc + m * Up, *zm = zdh + m * Up;
+#pragma omp simd
+                for (int64_t j = 0; j < U; ++j) dhm[j] = r[j] + zm[j];
+            }
+            if (need_dx) {
+                gemm<T>(M, F, 3 * U, dg_t, GU, kt, 3 * U * w, dxa, Fp);
+                dx_rows = dxa, dx_ld = Fp;
+            }
+        } else {
+            gemm<T>(M, need_dx ? K : U, GU, dg_t, GU, wt, GU * w, acc, Kp);  // [dx | dh] or dh
+            const int64_t h_at = need_dx ? F : 0;
+            for (int64_t m = 0; m < M; ++m)
+                if (valid(m, t)) copy(dh + m * Up, acc + m * Kp + h_at, U);
+            dx_rows = acc, dx_ld = Kp;
+        }
+        if (need_dx) {
+            for (int64_t m = 0; m < M; ++m)
+                copy(dx + (blk.begin + m) * a.x_batch_stride + t * a.x_time_stride, dx_rows + m * dx_ld, F);
+        }
+    }
+    for (int64_t m = 0; m < M; ++m) {
+        const int64_t b = blk.begin + m;
+        std::memcpy(static_cast<T*>(a.d_h0) + b * U, dh + m * Up, U * sizeof(T));
+        if (CELL == kLSTM) std::memcpy(static_cast<T*>(a.d_c0) + b * U, dc + m * Up, U * sizeof(T));
+    }
+}
+
+template <typename T, int32_t CELL>
+void forward_cell(const Args& a) {
+    const std::vector<Block> parts = blocks(a);
+    const int n = static_cast<int>(parts.size());
+    Weights<T> wts(a);
+    if (parts[0].end - parts[0].begin > kFewRows) wts.pack_all();
+#pragma omp parallel for num_threads(n) schedule(static, 1) if (n > 1)
+    for (int i = 0; i < n; ++i) {
+        if (a.xh != nullptr)
+            forward_block<T, CELL, true>(a, wts, parts[i]);
+        else
+            forward_block<T, CELL, false>(a, wts, parts[i]);
+    }
+}
+
+template <typename T, int32_t CELL>
+void backward_cell(const Args& a) {
+    const int64_t F = a.features, U = a.units, K = F + U, GU = gates_of(CELL) * U;
+    const T* kernel = static_cast<const T*>(a.kernel);
+    const T* recurrent = static_cast<const T*>(a.recurrent_kernel);
+    std::vector<T> s_wt, s_kt, s_rt;
+    T *wt = nullptr, *kt = nullptr, *rt = nullptr;
+    if (is_gru(CELL)) {  // kernel^T (3U x F), recurrent_kernel^T (3U x U)
+        rt = buffer(s_rt, padded<T>(U) * GU);
+        pack(recurrent, GU, U, 1, GU, rt);
+        if (a.d_inputs != nullptr) {
+            kt = buffer(s_kt, padded<T>(F) * GU);
+            pack(kernel, GU, F, 1, GU, kt);
+        }
+    } else if (a.d_inputs != nullptr) {  // [kernel; recurrent_kernel]^T (G*U x K)
+        std::vector<T> both(K * GU);
+        std::memcpy(both.data(), kernel, F * GU * sizeof(T));
+        std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
+        wt = buffer(s_wt, padded<T>(K) * GU);
+        pack(both.data(), GU, K, 1, GU, wt);
+    } else {  // recurrent_kernel^T alone
+        wt = buffer(s_wt, padded<T>(U) * GU);
+        pack(recurrent, GU, U, 1, GU, wt);
+    }
+    const std::vector<Block> parts = blocks(a);
+    const int n = static_cast<int>(parts.size());
+#pragma omp parallel for num_threads(n) schedule(static, 1) if (n > 1)
+    for (int i = 0; i < n; ++i) backward_block<T, CELL>(a, parts[i], wt, kt, rt);
+}
+
+enum Op { kForward, kBackward };
+
+template <typename T, int32_t CELL>
+void run_cell(const Args& a, Op op) {
+    if (op == kForward) forward_cell<T, CELL>(a);
+    if (op == kBackward) backward_cell<T, CELL>(a);
+}
+
+template <typename T>
+int dispatch(const Args& a, Op op) {
+    switch (a.cell) {
+        case kSimpleTanh:
+            return run_cell<T, kSimpleTanh>(a, op), 0;
+        case kSimpleRelu:
+            return run_cell<T, kSimpleRelu>(a, op), 0;
+        case kLSTM:
+            return run_cell<T, kLSTM>(a, op), 0;
+        case kGRU:
+            return run_cell<T, kGRU>(a, op), 0;
+        case kGRUResetBefore:
+            return run_cell<T, kGRUResetBefore>(a, op), 0;
+        default:
+            return 1;
+    }
+}
+
+int run(const Args* a, Op op) {
+    if (a->dtype == 0) return dispatch<float>(*a, op);
+    if (a->dtype == 1) return dispatch<double>(*a, op);
+    return 2;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Bumped whenever Args or the calls change, so Python never drives a library built from other source.
+int rnnlab_abi_version() { return 5; }
+
+// The row width of the gates buffer: G*U padded for the vectors (the GRU's candidate apart).
+int64_t rnnlab_gate_width(const Args* a) {
+    return a->dtype == 0 ? gate_width<float>(a->cell, a->units) : gate_width<double>(a->cell, a->units);
+}
+
+int rnnlab_forward(const Args* a) { return run(a, kForward); }
+
+int rnnlab_backward(const Args* a) { return run(a, kBackward); }
+
+}  // extern "C"
