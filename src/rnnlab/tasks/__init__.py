@@ -33,6 +33,7 @@ def experiments() -> dict[str, Experiment]:
             "SimpleRNN vs LSTM vs GRU on the long-range marked multiplication problem",
             multiplication.MultiplicationConfig,
             multiplication.run,
+            threads=2,
         ),
         Experiment(
             "sequence",
@@ -52,6 +53,7 @@ def experiments() -> dict[str, Experiment]:
             "vanishing gradients made visible: gradient norm at every time step, per cell, before and after training",
             gradients.GradientsConfig,
             gradients.run,
+            threads=2,
         ),
         Experiment(
             "inspect",
