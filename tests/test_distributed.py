@@ -39,10 +39,9 @@ def test_two_processes_of_16_equal_one_process_of_32(tmp_path):
     rnnlab.set_seed(11)
     start = rnnlab.Sequential([rnnlab.Input((6, 3)), LSTM(8), Dense(1)])
     start.save_weights(tmp_path / "start.safetensors")
-    one = run(
-        [sys.executable, str(SCRIPT), str(tmp_path / "one"), "32", "--weights-from", "start.safetensors"], tmp_path
-    )
-    two = run([*TORCHRUN, str(SCRIPT), str(tmp_path / "two"), "16", "--weights-from", "start.safetensors"], tmp_path)
+    options = ["--weights-from", "start.safetensors", "--early-stop"]
+    one = run([sys.executable, str(SCRIPT), str(tmp_path / "one"), "32", *options], tmp_path)
+    two = run([*TORCHRUN, str(SCRIPT), str(tmp_path / "two"), "16", *options], tmp_path)
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr[-3000:]
     assert "Data-parallel training on 2 processes (gloo): batches of 16 per process, 32 in all." in two.stderr
@@ -56,10 +55,42 @@ def test_two_processes_of_16_equal_one_process_of_32(tmp_path):
         for rank in ranks:
             np.testing.assert_allclose(rank["history"][key], values, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ranks[0]["evaluate"], single["evaluate"], rtol=1e-5, atol=1e-6)
-    want, got = weights(tmp_path / "one" / "weights.safetensors"), weights(tmp_path / "two" / "weights.safetensors")
+    assert_same_weights(tmp_path / "two" / "weights.safetensors", tmp_path / "one" / "weights.safetensors")
+
+
+def assert_same_weights(got_path, want_path, atol=1e-6):
+    want, got = weights(want_path), weights(got_path)
     assert want.keys() == got.keys()
     for key in want:
-        torch.testing.assert_close(got[key], want[key], rtol=0, atol=1e-6)
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("kind", ["masked", "stateful"])
+def test_masks_and_carried_states_work_across_processes(tmp_path, kind):
+    """Process r takes samples r, r+2, ...: row j of its batch b carries on from row j of batch b-1,
+    as row 2j + r does in one process of twice the batch."""
+    options = ["--model", kind, "--epochs", "2"]
+    one = run([sys.executable, str(SCRIPT), str(tmp_path / "one"), "32", *options], tmp_path)
+    two = run([*TORCHRUN, str(SCRIPT), str(tmp_path / "two"), "16", *options], tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert_same_weights(tmp_path / "two" / "weights.safetensors", tmp_path / "one" / "weights.safetensors")
+
+
+def test_a_distributed_run_resumes_in_one_process_from_its_backup(tmp_path):
+    backup = ["--backup", str(tmp_path / "backup"), "--epochs", "3"]
+    crashed = run([*TORCHRUN, str(SCRIPT), str(tmp_path / "two"), "16", *backup, "--crash-epoch", "2"], tmp_path)
+    assert crashed.returncode != 0 and "crashed as epoch 2 began" in crashed.stderr
+    assert (tmp_path / "backup" / "backup.safetensors").exists()  # written after epoch 2 of 3 by process 0
+    same_callbacks = ["--crash-epoch", "99"]
+    resumed = run([sys.executable, str(SCRIPT), str(tmp_path / "resumed"), "32", *backup, *same_callbacks], tmp_path)
+    whole = run([sys.executable, str(SCRIPT), str(tmp_path / "whole"), "32", "--epochs", "3"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert whole.returncode == 0, whole.stderr
+    assert "resuming after epoch 2" in resumed.stderr
+    assert json.loads((tmp_path / "resumed" / "rank0.json").read_text())["epochs"] == [0, 1, 2]
+    assert_same_weights(tmp_path / "resumed" / "weights.safetensors", tmp_path / "whole" / "weights.safetensors")
+    assert not (tmp_path / "backup").exists()  # the backup goes once training completes
 
 
 def test_the_command_with_nproc_2_writes_one_run_directory(tmp_path):

@@ -41,10 +41,12 @@ class TrainState:
     epoch: int = 0  # epochs completed: the index of the next epoch to run
     step: int = 0  # optimizer steps taken
     stop_training: bool = False
+    seed: int = 0  # of the shuffles in a data-parallel run: process 0's, agreed by all
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step": self.step, "rng": rng_state()}
+        return {"epoch": self.epoch, "step": self.step, "seed": self.seed, "rng": rng_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.seed = int(state.get("seed", 0))
         set_rng_state(state["rng"])

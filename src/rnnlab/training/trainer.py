@@ -129,7 +129,6 @@ class Trainer:
         self.metrics = MetricSet(compiled)
         self.state = TrainState()
         self.process = distributed.current()  # fit(strategy=...) may choose otherwise
-        self._seed = 0  # the shuffles' seed, the same in every process of a data-parallel run
         self._optimizer: torch.optim.Optimizer | None = None
         self._guard: FiniteGuard | None = None
 
@@ -174,10 +173,15 @@ class Trainer:
                 forward(self.model, batch.x.to(self.device), training=False)
         self.optimizer  # noqa: B018 - create it now that every weight exists
         if self.process.world > 1 and self.module is self.model:
-            self._seed = distributed.agreed_seed(self.process)
-            if self.process.rank > 0:  # dropout masks of its own in every process
-                torch.manual_seed(self._seed + self.process.rank)
+            self.state.seed = distributed.agreed_seed(self.process)
+            self.seed_process()
             self.module = distributed.wrap(self.model, self.device)
+
+    def seed_process(self) -> None:
+        """Dropout masks of its own in every process of several: process r > 0 draws from a seed of
+        its own (process 0 keeps its generator, so one process alone runs as before)."""
+        if self.process.rank > 0:
+            torch.manual_seed(self.state.seed + self.process.rank + 1_000_003 * self.state.step)
 
     # -- one batch -------------------------------------------------------------------------
     def compute_loss(
@@ -268,7 +272,7 @@ class Trainer:
         if first.y is None:
             raise ValueError("fit needs targets: pass y, or batches of (x, y).")
         self._prepare(first)
-        shard = distributed.shard(self.process, self._seed)
+        shard = distributed.shard(self.process, self.state.seed)
         train.shard = shard
         val = self._validation_batches(validation_data, batch_size, shard)
         if shard is not None and self.is_main_process and isinstance(train, ArrayBatches):
@@ -288,6 +292,8 @@ class Trainer:
         )
         self.state.epoch, self.state.stop_training = initial_epoch, False
         callback_list.on_train_begin()
+        if shard is not None:  # a resumed run shuffles with the seed of the run it continues
+            train.shard = distributed.shard(self.process, self.state.seed)
         logs: dict[str, float] = {}
         while self.state.epoch < epochs and not self.state.stop_training:
             epoch = self.state.epoch
@@ -376,7 +382,7 @@ class Trainer:
     ) -> float | list[float] | dict[str, float]:
         data = batches(x, y, batch_size, False, "x", sample_weight)
         self._prepare(data.first())
-        data.shard = distributed.shard(self.process, self._seed)
+        data.shard = distributed.shard(self.process, self.state.seed)
         logs = self._evaluate_batches(data)
         if verbose not in (0, "0") and self.is_main_process:
             report_evaluation(logs)

@@ -117,7 +117,8 @@ class BackupAndRestore(Callback):
         saving.load_state(self.model, state["weights"], self.path)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.callback_list.load_state_dict(state["callbacks"])
-        self.trainer.state.load_state_dict(state["loop"])
+        self.trainer.state.load_state_dict(state["loop"])  # process 0's random state, in every process
+        self.trainer.seed_process()
         self._created_dir = bool(state.get("created_dir", False))  # by the run that was interrupted
         log.info("BackupAndRestore: resuming after epoch %d (%s).", self.trainer.state.epoch, self.path)
 
