@@ -245,3 +245,25 @@ def test_backup_and_restore_deletes_only_what_it_wrote(tmp_path, rng):
     assert not fresh.exists()  # created by the callback, empty again: removed
     with pytest.raises(ValueError, match="BackupAndRestore: .*notes.txt is a file; backup_dir must be a folder"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path / "notes.txt")])
+
+
+def test_a_backup_resumes_whatever_the_display(tmp_path, rng):
+    """The progress bar has no place in a backup: a run shown with verbose=2 resumes silently,
+    as the other processes of a data-parallel run (which display nothing) must."""
+    x, y = regression_data(rng, n=16)
+    model = Sequential([LSTM(4, input_shape=(5, 2)), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+
+    crashes = [1]
+
+    def crash(epoch, logs):
+        if epoch == 1 and crashes:
+            crashes.pop()
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        model.fit(x, y, epochs=2, verbose=2, callbacks=[BackupAndRestore(tmp_path), LambdaCallback(on_epoch_end=crash)])
+    history = model.fit(
+        x, y, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path), LambdaCallback(on_epoch_end=crash)]
+    )
+    assert history.epoch == [0, 1] and model.trainer.state.epoch == 2  # epoch 0 from the backup

@@ -25,12 +25,14 @@ class Callback:
     ``state`` (epochs done, steps, ``stop_training``), ``optimizer`` and ``is_main_process``. In a
     data-parallel run every process runs every callback on the same combined epoch logs, except
     those with ``main_process_only`` (writers and displays), which run in process 0 only.
+    A callback with ``backed_up = False`` (a display) has no state and no place in a backup.
     """
 
     model: Any = None
     trainer: Trainer | None = None
     params: dict[str, Any] = {}
     main_process_only = False
+    backed_up = True
     order = 0  # callbacks with a higher order run after the others
 
     def set_model(self, model: Any) -> None:
@@ -123,10 +125,11 @@ class CallbackList:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be rnnlab.callbacks.Callback instances, received {type(cb).__name__}.")
         ordered = sorted(callbacks, key=lambda cb: cb.order)
-        # Keys by position among all callbacks, so every process reads the same backup entries.
-        keyed = [(f"{i}:{type(cb).__name__}", cb) for i, cb in enumerate(ordered)]
+        # Keys by position among the backed-up callbacks, so that every process, whatever it
+        # displays, reads the same backup entries.
+        keyed = [(f"{i}:{type(cb).__name__}", cb) for i, cb in enumerate(c for c in ordered if c.backed_up)]
         self.keyed = [(k, cb) for k, cb in keyed if trainer.is_main_process or not cb.main_process_only]
-        self.callbacks = [cb for _, cb in self.keyed]
+        self.callbacks = [cb for cb in ordered if trainer.is_main_process or not cb.main_process_only]
         for cb in self.callbacks:
             cb.set_model(trainer.model)
             cb.set_trainer(trainer)

@@ -36,6 +36,7 @@ class ProgressBar(Callback):
     is not a terminal); ``verbose=2``: one line per epoch."""
 
     main_process_only = True
+    backed_up = False
 
     def __init__(self, verbose: int = 1) -> None:
         self.verbose = verbose
