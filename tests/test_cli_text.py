@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
+import subprocess
+import sys
 import urllib.request
 
 import numpy as np
@@ -101,10 +104,18 @@ def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys
     kept = tmp_path / "run.incomplete"
     assert not out.exists() and (kept / "backup" / "backup.safetensors").is_file()
     monkeypatch.setattr(charrnn.CharLog, "on_epoch_end", original)
+    # As a SIGKILL would leave it: the hidden partial folder, owned by a process that is gone.
+    killed = tmp_path / ".run.partial"
+    kept.rename(killed)
+    (killed / "status.json").unlink()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (killed / ".owner.json").write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
     code, _, err = run_cli([*args, "--out", str(out), "--resume", "--learning-rate", "0.1"], capsys)
     assert code == 2 and "changed: --learning-rate" in err
     code, stdout, _ = run_cli([*args, "--out", str(out), "--resume"], capsys)
-    assert code == 0 and not kept.exists() and not (out / "backup").exists()
+    assert code == 0 and not kept.exists() and not killed.exists() and not (out / "backup").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole.iterdir())  # no stale status.json
     with open(out / "history.csv") as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3"]
     resumed, _ = load_char_model(out)

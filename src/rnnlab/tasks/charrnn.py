@@ -38,7 +38,7 @@ from ..viz import plot_history
 from .multiplication import CELLS, LABELS
 from .options import option
 from .report import write_report
-from .runs import RunDir, format_table
+from .runs import RunDir, clean_stale_runs, format_table
 
 DATASETS = {"shakespeare": load_tiny_shakespeare}
 
@@ -197,12 +197,11 @@ class CharLog(Callback):
 
 
 def _interrupted(out: Path) -> Path | None:
-    """The directory an interrupted run to ``out`` left: ``out.incomplete``, or the hidden partial one."""
-    kept = out.with_name(out.name + ".incomplete")
-    if kept.is_dir():
-        return kept
-    partial = sorted(out.parent.glob(f".{out.name}.partial-*"), key=lambda p: p.stat().st_mtime)
-    return partial[-1] if partial else None
+    """The newest directory with a backup that an interrupted run to ``out`` left:
+    ``out.incomplete`` or ``out.incomplete-N`` (a killed run's partial folder is turned into one first)."""
+    clean_stale_runs(out.parent)
+    kept = [p for p in out.parent.glob(f"{out.name}.incomplete*") if (p / "backup").is_dir()]
+    return max(kept, key=lambda p: (p / "backup").stat().st_mtime) if kept else None
 
 
 def _check_resumable(config: CharTrainConfig, out: str | None) -> Path | None:
@@ -241,6 +240,7 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
     with RunDir("charrnn", out) as run_dir:
         if previous is not None:
             shutil.copytree(previous, run_dir.path, dirs_exist_ok=True)
+            (run_dir.path / "status.json").unlink(missing_ok=True)  # it said "incomplete"
         run_dir.write_config(config, resolved={"vocabulary_size": len(vocabulary), "train_chars": split})
         save_vocabulary(vocabulary, run_dir.path)
         set_seed(config.seed)
