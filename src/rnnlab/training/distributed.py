@@ -52,8 +52,15 @@ def init(backend: str | None = None) -> Process:
             )
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":  # one GPU per process: "cuda" means this process's own
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend, timeout=TIMEOUT)
     return current()
+
+
+def _on_backend(tensor: torch.Tensor, process: Process) -> torch.Tensor:
+    """``tensor`` where the backend's collectives take it: on the GPU for nccl."""
+    return tensor.cuda() if process.backend == "nccl" else tensor
 
 
 def current() -> Process:
@@ -68,7 +75,7 @@ def current() -> Process:
 
 def agreed_seed(process: Process) -> int:
     """Process 0's torch seed, known to every process: the seed of the shared shuffles."""
-    seed = torch.tensor([torch.initial_seed() % 2**62], dtype=torch.int64)
+    seed = _on_backend(torch.tensor([torch.initial_seed() % 2**62], dtype=torch.int64), process)
     if process.world > 1:
         torch.distributed.broadcast(seed, src=0)
     return int(seed.item())
@@ -92,7 +99,7 @@ def combine(running: dict[str, Mean], process: Process) -> dict[str, float]:
     """Each running mean's result over the samples of every process."""
     if process.world == 1:
         return {k: m.result() for k, m in running.items()}
-    sums = torch.tensor([[m.total, m.count] for m in running.values()], dtype=torch.float64)
+    sums = _on_backend(torch.tensor([[m.total, m.count] for m in running.values()], dtype=torch.float64), process)
     torch.distributed.all_reduce(sums)
     return {
         k: total / count if count else float("nan") for k, (total, count) in zip(running, sums.tolist(), strict=True)
@@ -103,6 +110,6 @@ def any_process(flag: bool, process: Process) -> bool:
     """True when ``flag`` is set in any process (so that every process stops together)."""
     if process.world == 1:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+    value = _on_backend(torch.tensor([1.0 if flag else 0.0]), process)
     torch.distributed.all_reduce(value)
     return bool(value.item() > 0)
