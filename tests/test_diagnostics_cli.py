@@ -194,3 +194,12 @@ def test_list_options_take_spaces_or_commas(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["multiplication", "--cells", "lstm,transformer"])
     assert "invalid choice: 'transformer'" in capsys.readouterr().err
+
+
+def test_gradients_at_initialisation_only(tmp_path):
+    """--epochs 0, as its help offers: one measurement, at initialisation."""
+    out = tmp_path / "run"
+    assert main(["gradients", "--cells", "gru", "--epochs", "0", *TINY, "--out", str(out)]) == 0
+    with open(out / "gradients.csv") as f:
+        header = next(csv.reader(f))
+    assert any(h.startswith("GRU at initialisation") for h in header) and not any("after" in h for h in header)

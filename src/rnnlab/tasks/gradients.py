@@ -43,7 +43,7 @@ class GradientsConfig:
     model: str | None = option(
         None, "measure saved models instead: a run directory (model-<cell>.safetensors) or a model file"
     )
-    epochs: int = option(20, "training epochs between the two measurements (0: initialisation only)")
+    epochs: int = option(20, "training epochs between the two measurements (0: initialisation only)", minimum=0)
     probe: int = option(flow.PROBE, "held-out sequences the gradient norms are averaged over")
     samples: int = option(3000, "sequences generated")
     train_samples: int = option(2560, "the first ones train (20%% of them validate); the probe comes after them")

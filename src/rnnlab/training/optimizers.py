@@ -132,7 +132,8 @@ class Optimizer:
         if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool):
             raise TypeError(
                 f"learning_rate must be a number, received {type(learning_rate).__name__} (rnnlab has no "
-                "learning-rate schedules: use the ReduceLROnPlateau or LearningRateScheduler-style callbacks)."
+                "learning-rate schedules: change it from a callback, ReduceLROnPlateau or a LambdaCallback that sets "
+                "model.optimizer.param_groups[i]['lr'])."
             )
         self.learning_rate = float(learning_rate)
         self.weight_decay = weight_decay
