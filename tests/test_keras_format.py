@@ -163,8 +163,18 @@ def test_uncompiled_models_and_compile_false_stay_uncompiled():
         ),
         (
             {"class_name": "Adam", "config": {"learning_rate": 0.003, "weight_decay": 0.1}},  # Keras decays decoupled
-            optim.KerasAdamW,
+            optim.KerasAdam,
             {"lr": 0.003, "weight_decay": 0.1},
+        ),
+        (
+            {"class_name": "SGD", "config": {"learning_rate": 0.1, "weight_decay": 0.01}},
+            optim.KerasSGD,
+            {"lr": 0.1, "weight_decay": 0.01},
+        ),
+        (
+            {"class_name": "RMSprop", "config": {"weight_decay": 0.02}},
+            optim.KerasRMSprop,
+            {"lr": 1e-3, "weight_decay": 0.02},
         ),
         ("rmsprop", optim.KerasRMSprop, {"lr": 1e-3, "alpha": 0.9}),
     ],
@@ -173,12 +183,13 @@ def test_optimizers_map_to_keras_exact_classes(tmp_path: Path, keras_optimizer: 
     def edit(config: dict[str, Any]) -> None:
         config["compile_config"]["optimizer"] = keras_optimizer
         config["compile_config"]["metrics"] = ["mae"]
+        config["compile_config"]["weighted_metrics"] = ["mse"]
 
     model = rnnlab.load_model(rewrite(tmp_path, "lstm_compiled", edit))
     optimizer = model.build_optimizer()
     assert type(optimizer) is torch_class
     assert {k: optimizer.param_groups[0][k] for k in expected} == expected
-    assert model.compile_config["metrics"] == ["mae"]
+    assert model.compile_config["metrics"] == ["mae"] and model.compile_config["weighted_metrics"] == ["mse"]
 
 
 def test_unmappable_compile_settings_warn(tmp_path: Path):
@@ -199,16 +210,24 @@ def test_unmappable_compile_settings_warn(tmp_path: Path):
 
 
 # -- configs rnnlab honours with a warning, and configs it refuses ---------------------------------
-def test_regularizers_and_constraints_warn_and_are_dropped(tmp_path: Path):
+def test_regularizers_and_constraints_are_read_and_unknown_ones_warn(tmp_path: Path):
     def edit(config: dict[str, Any]) -> None:
         lstm = layer_config(config, "lstm")
         lstm["kernel_regularizer"] = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}}
         lstm["recurrent_constraint"] = {"module": "keras.constraints", "class_name": "MaxNorm", "config": {}}
+        lstm["bias_regularizer"] = {"module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": {}}
 
     with pytest.warns(UserWarning) as record:
         model = load_keras_model(rewrite(tmp_path, "stacked", edit))
-    messages = " ".join(str(w.message) for w in record)
-    assert "Layer 'lstm' (LSTM): kernel_regularizer is dropped" in messages and "recurrent_constraint" in messages
+    assert [str(w.message) for w in record] == [
+        "Layer 'lstm' (LSTM): bias_regularizer 'OrthogonalRegularizer' has no rnnlab equivalent and is dropped "
+        "(inference is unchanged; further training does without it)."
+    ]
+    lstm = next(layer for layer in model.layers if layer.name == "lstm")
+    assert (
+        repr(lstm.cell.weight_regularizers["kernel"]) == "L2(l2=0.01)" and "bias" not in lstm.cell.weight_regularizers
+    )
+    assert isinstance(lstm.cell.weight_constraints["recurrent"], rnnlab.constraints.MaxNorm)
     np.testing.assert_allclose(model.predict(MODELS["stacked/x"]), MODELS["stacked/y"], rtol=0, atol=1e-5)
 
 
@@ -310,3 +329,21 @@ def test_missing_h5py_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "h5py", None)  # makes `import h5py` raise ImportError
     with pytest.raises(ImportError, match=re.escape("pip install 'rnnlab[keras]'")):
         rnnlab.load_model(KERAS / "stacked.keras")
+
+
+def test_keras_files_hold_sequential_models_of_keras_layers(tmp_path: Path):
+    generic = rnnlab.Sequential([rnnlab.Input((5, 3)), rnnlab.layers.RNN(rnnlab.layers.LSTMCell(4))])
+    unbuilt = rnnlab.Sequential([rnnlab.layers.LSTM(4)])
+    no_form = r"Layer 'rnn' \(RNN\) has no Keras file form in rnnlab; Keras files hold: SimpleRNN, LSTM"
+    for write in (lambda: generic.save(tmp_path / "m.keras"), lambda: generic.save_weights(tmp_path / "m.weights.h5")):
+        with pytest.raises(ValueError, match=no_form):
+            write()
+    with pytest.raises(ValueError, match=no_form):
+        generic.load_weights(tmp_path / "absent.weights.h5")
+    with pytest.raises(
+        ValueError, match="no input shape yet, so it has no weights to be written: start it with rnnlab.Input"
+    ):
+        unbuilt.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="no input shape yet, so it has no weights to be read"):
+        unbuilt.load_weights(tmp_path / "absent.weights.h5")
+    assert list(tmp_path.iterdir()) == []

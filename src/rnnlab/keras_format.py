@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, initializers, saving
+from . import activations, constraints, initializers, regularizers, saving
 from .base import Layer, snake_case
 from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Input, Masking, SimpleRNN, TimeDistributed
 from .model import Sequential
@@ -62,14 +62,13 @@ IGNORED = {
 KERAS_OPTIMIZER_ARGS = {"learning_rate", "epsilon", "rho", "momentum", "nesterov", "amsgrad", "centered"}
 
 
-def _h5py() -> Any:
-    """h5py, imported only when a .keras file is read (an optional dependency)."""
+def _h5py(doing: str = "Reading") -> Any:
+    """h5py, imported only when a Keras file is read or written (an optional dependency)."""
     try:
         import h5py
     except ImportError as err:
-        raise ImportError(
-            "Reading Keras .keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py)."
-        ) from err
+        message = f"{doing} Keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py)."
+        raise ImportError(message) from err
     return h5py
 
 
@@ -280,10 +279,16 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
         if key in IGNORED or key == "quantization_config":
             continue
         if key.endswith(("_regularizer", "_constraint")):
-            if value is not None:
+            if value is None:
+                continue
+            module = regularizers if key.endswith("_regularizer") else constraints
+            try:
+                kwargs[key] = module.get(value)
+            except (ValueError, TypeError, KeyError):
+                shown = value.get("class_name") if isinstance(value, dict) else value
                 warnings.warn(
-                    f"Layer '{name}' ({class_name}): {key} is dropped (rnnlab has none; "
-                    "inference is unchanged, further training is not regularised/constrained).",
+                    f"Layer '{name}' ({class_name}): {key} {shown!r} has no rnnlab equivalent and is dropped "
+                    "(inference is unchanged; further training does without it).",
                     stacklevel=2,
                 )
         elif key.endswith("_initializer"):
@@ -416,16 +421,24 @@ def _compile(model: Sequential, config: dict[str, Any]) -> None:
             stacklevel=2,
         )
         return
-    names = []
-    for metric in config.get("metrics") or []:
-        try:
-            names.append(metrics.check_name(metric))
-        except (ValueError, TypeError):
-            warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.", stacklevel=2)
+    names: dict[str, list[str]] = {"metrics": [], "weighted_metrics": []}
+    for kind, found in names.items():
+        for metric in config.get(kind) or []:
+            try:
+                found.append(metrics.check_name(metric))
+            except (ValueError, TypeError):
+                warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.", stacklevel=2)
     if config.get("loss_weights") is not None:
         warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.", stacklevel=2)
     spec, clipping = _optimizer(config.get("optimizer") or "rmsprop")
-    model.compile(optimizer=spec, loss=loss, metrics=names, from_logits=from_logits, **clipping)
+    model.compile(
+        optimizer=spec,
+        loss=loss,
+        metrics=names["metrics"],
+        weighted_metrics=names["weighted_metrics"],
+        from_logits=from_logits,
+        **clipping,
+    )
 
 
 def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -449,11 +462,8 @@ def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[s
     kwargs = {k: v for k, v in config.items() if k in KERAS_OPTIMIZER_ARGS and v is not None}
     if "beta_1" in config or "beta_2" in config:
         kwargs["betas"] = (config.get("beta_1", 0.9), config.get("beta_2", 0.999))
-    if config.get("weight_decay") is not None:  # Keras decays decoupled, as torch's AdamW does
-        if name in ("adam", "adamw"):
-            name, kwargs["weight_decay"] = "adamw", config["weight_decay"]
-        else:
-            warnings.warn(f"Keras {name} weight_decay is not mapped (torch's is an L2 penalty); dropped.", stacklevel=2)
+    if config.get("weight_decay") is not None:  # decoupled, before the update, in every Keras-exact optimizer
+        kwargs["weight_decay"] = config["weight_decay"]
     if config.get("use_ema") or config.get("gradient_accumulation_steps"):
         warnings.warn("Keras optimizer EMA / gradient accumulation are not mapped; dropped.", stacklevel=2)
     clipping = {k: config.get(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")}

@@ -19,7 +19,9 @@ from typing import Any
 
 from . import constraints, regularizers
 from .base import Layer, snake_case
+from .keras_format import _h5py, _read_weights, _weights_limit
 from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Masking, SimpleRNN, TimeDistributed
+from .model import Sequential
 from .saving import atomic_path, regular_file
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
@@ -33,55 +35,51 @@ KERAS_LOSS_CLASSES = {
 }
 
 
-def _h5py() -> Any:
-    try:
-        import h5py
-    except ImportError as err:
-        raise ImportError("Writing Keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py).") from err
-    return h5py
-
-
 def _object(module: str, class_name: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
 
 
-def _check_writable(model: Any) -> None:
-    from .model import Sequential
-
+def _keras_layers(model: Any, doing: str) -> list[Layer]:
+    """The model's layers and the layers they wrap, each of a kind Keras files hold."""
     if not isinstance(model, Sequential):
         raise ValueError(
-            f"{type(model).__name__} cannot be written as a Keras file: rnnlab writes Sequential models as .keras. "
-            "Save this model with an rnnlab extension (.safetensors) instead."
+            f"{type(model).__name__} cannot be {doing} as a Keras file: only Sequential models can. "
+            "Use an rnnlab file (.safetensors) for this model instead."
         )
     if model.input_spec is None:
         raise ValueError(
-            "The model has no input shape yet, and Keras files store one: start it with rnnlab.Input(...) "
-            "or call it on data before saving."
+            f"The model has no input shape yet, so it has no weights to be {doing}: start it with "
+            "rnnlab.Input(...) or call it on data first."
         )
+    found: list[Layer] = []
     for layer in model.layers:
         inner = [m for m in (layer.layer,) if isinstance(m, Layer)] if isinstance(layer, TimeDistributed) else []
         if isinstance(layer, Bidirectional):
             inner = [layer.forward_layer, layer.backward_layer]
-        wrapped = [m for m in (layer, *inner) if isinstance(m, Layer)]
-        for each in wrapped:
-            if type(each) not in WRITABLE:
+        found += [m for m in (layer, *inner) if isinstance(m, Layer)]
+    for each in found:
+        if type(each) not in WRITABLE:
+            raise ValueError(
+                f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab; Keras files hold: "
+                f"{', '.join(c.__name__ for c in WRITABLE)}. Use an rnnlab file (.safetensors) instead."
+            )
+    return found
+
+
+def _check_writable(model: Any) -> None:
+    for each in _keras_layers(model, "written"):
+        for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
+            if value is not None and not isinstance(value, regularizers.Regularizer):
                 raise ValueError(
-                    f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab; writable: "
-                    f"{', '.join(c.__name__ for c in WRITABLE)}. Save with an rnnlab extension (.safetensors)."
+                    f"Layer '{each.name}': the {name} regularizer is a plain function; Keras "
+                    "files store only rnnlab.regularizers objects."
                 )
-        for each in wrapped:
-            for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
-                if value is not None and not isinstance(value, regularizers.Regularizer):
-                    raise ValueError(
-                        f"Layer '{each.name}': the {name} regularizer is a plain function; Keras "
-                        "files store only rnnlab.regularizers objects."
-                    )
-            for name, value in each.weight_constraints.items():
-                if not isinstance(value, constraints.Constraint):
-                    raise ValueError(
-                        f"Layer '{each.name}': the {name} constraint is a plain function; Keras "
-                        "files store only rnnlab.constraints objects."
-                    )
+        for name, value in each.weight_constraints.items():
+            if not isinstance(value, constraints.Constraint):
+                raise ValueError(
+                    f"Layer '{each.name}': the {name} constraint is a plain function; Keras "
+                    "files store only rnnlab.constraints objects."
+                )
 
 
 # -- the architecture -------------------------------------------------------------------------
@@ -217,7 +215,7 @@ def _layer_groups(layer: Layer) -> list[tuple[str, Layer | None]]:
 
 
 def _write_weights(model: Any, target: Any) -> None:
-    h5py = _h5py()
+    h5py = _h5py("Writing")
     with h5py.File(target, "w") as f:
         f.create_group("vars")
         layers = f.create_group("layers")
@@ -256,9 +254,7 @@ def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
 
 def load_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Read a Keras ``.weights.h5`` file into a Sequential model of the same layers."""
-    from .keras_format import _read_weights, _weights_limit
-
-    _check_writable(model)
+    _keras_layers(model, "read")
     file = regular_file(path)
     if file.stat().st_size > _weights_limit(model):
         raise ValueError(f"{file} is larger than the weights of this model can be; refusing to read it.")
