@@ -27,7 +27,8 @@ GLOBAL_BATCH, SEQ, VOCAB = 64, 100, 65
 
 
 def data(n_sequences: int) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(os.environ.get("RNNLAB_DATA_DIR", "../shared/data")) / "tinyshakespeare.txt"
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository, wherever it runs from
+    path = Path(os.environ.get("RNNLAB_DATA_DIR", shared)) / "tinyshakespeare.txt"
     if path.exists():
         text = path.read_text()
         chars = sorted(set(text))

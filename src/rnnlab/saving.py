@@ -421,20 +421,3 @@ def save_model(model: Any, path: StrPath, include_optimizer: bool = True) -> Non
             metadata["optimizer"] = skeleton
             tensors.update(state)
     write_safetensors(path, tensors, metadata)
-
-
-def read_model(path: StrPath) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any] | None, Any]:
-    """(architecture, weights, compile settings or None, optimizer state or None) of a model file."""
-    stored = StoredFile(path)
-    check_format(path, stored.metadata, (MODEL_FORMAT,))
-    architecture = stored.json("model", "the architecture it stores")
-    compile_config = stored.json("compile", "the compile settings it stores") if "compile" in stored.metadata else None
-    tensors = stored.tensors()
-    weights = {k[len("weights/") :]: v for k, v in tensors.items() if k.startswith("weights/")}
-    optimizer_state = None
-    if "optimizer" in stored.metadata:
-        try:
-            optimizer_state = unpack_tree(stored.metadata["optimizer"], tensors, "optimizer")
-        except MALFORMED as err:
-            raise damaged(path, "the optimizer state it stores", err) from err
-    return architecture, weights, compile_config, optimizer_state

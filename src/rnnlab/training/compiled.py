@@ -1,7 +1,7 @@
 """What ``compile`` chose: the optimizer, the loss, the metrics and gradient clipping.
 
-``Compiled.config()`` is the JSON form a model file stores, and ``Compiled.from_config`` rebuilds
-it; callables (custom losses and metrics) work but are not stored.
+``Compiled.config()`` is the JSON form a model file stores (``io.restore_compiled`` compiles a loaded
+model with it); callables (custom losses and metrics) work but are not stored.
 """
 
 from __future__ import annotations
@@ -92,19 +92,6 @@ class Compiled:
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Compiled:
-        return cls(
-            config["optimizer"],
-            config["loss"],
-            list(config.get("metrics") or []),
-            list(config.get("weighted_metrics") or []),
-            bool(config.get("from_logits", False)),
-            config.get("clipnorm"),
-            config.get("clipvalue"),
-            config.get("global_clipnorm"),
-        )
 
     @torch.no_grad()
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
