@@ -16,7 +16,7 @@ import torch
 from conftest import require_data
 from rnnlab.cli import main, parser
 from rnnlab.tasks import charrnn
-from rnnlab.text import load_char_model
+from rnnlab.text import load_char_model, stream_loss
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n" * 12
 TINY = ["--units", "16", "--embedding-dim", "8", "--seq-length", "20", "--batch-size", "8", "--sample-length", "20"]
@@ -71,8 +71,12 @@ def test_charrnn_train_then_sample(tmp_path, text_file, capsys):
     with open(out / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["1", "2"] and {"loss", "val_loss", "val_bpc", "seconds"} <= set(rows[0])
+    val = [float(r["val_loss"]) for r in rows]
+    assert row["kept_epoch"] == 1 + val.index(min(val)) and row["val_nats"] == pytest.approx(min(val), 1e-6)
     model, vocab = load_char_model(out)
     assert vocab.chars == "".join(sorted(set(TEXT))) and model.count_params() == row["params"]
+    held_out = vocab.encode(TEXT)[metrics["train_chars"] :]
+    assert row["val_nats_carried"] == pytest.approx(stream_loss(model, held_out, 20, 8), rel=1e-5)
 
     args = ["charrnn", "sample", "--model", str(out), "--prime", "ROMEO:", "--length", "50", "--seed", "3"]
     code, first, _ = run_cli(args, capsys)
@@ -126,6 +130,18 @@ def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys
     assert code == 2 and "Nothing to resume" in err
 
 
+def test_charrnn_stops_when_validation_stalls_and_keeps_the_best_weights(tmp_path, text_file, capsys):
+    # A learning rate far below float32's resolution leaves the weights, so the validation loss
+    # never improves after the first epoch.
+    args = ["charrnn", "train", "--text", str(text_file), "--epochs", "6", *TINY, "--learning-rate", "1e-15"]
+    code, _, _ = run_cli([*args, "--patience", "2", "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    row = json.loads((tmp_path / "run" / "metrics.json").read_text())["results"][0]
+    assert code == 0 and row["epochs"] == 3 and row["kept_epoch"] == 1
+    code, _, _ = run_cli([*args, "--patience", "0", "--out", str(tmp_path / "all"), "--quiet"], capsys)
+    row = json.loads((tmp_path / "all" / "metrics.json").read_text())["results"][0]
+    assert code == 0 and row["epochs"] == row["kept_epoch"] == 6
+
+
 def test_charrnn_bad_input_writes_nothing(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
@@ -135,6 +151,7 @@ def test_charrnn_bad_input_writes_nothing(tmp_path, capsys, monkeypatch):
         (["--text", str(tmp_path / "missing.txt")], "No text file at"),
         ([], "Give exactly one of --text FILE or --dataset shakespeare"),
         (["--text", str(empty), "--seq-length", "0"], "--seq-length must be at least 1"),
+        (["--text", str(empty), "--patience", "-1"], "--patience must be at least 0, received -1"),
     ]:
         code, _, err = run_cli(["charrnn", "train", *args, "--out", str(out)], capsys)
         assert code == 2 and message in err, err

@@ -9,7 +9,7 @@ import torch
 import rnnlab
 from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, Embedding
 from rnnlab.tasks.charrnn import CharTrainConfig, build_model
-from rnnlab.text import CharBatches, Vocabulary, generate, shifted_sequences
+from rnnlab.text import CharBatches, Vocabulary, generate, shifted_sequences, stream_loss
 
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 20
 
@@ -97,6 +97,24 @@ def test_stateful_generation_equals_rereading_the_prefix(cell):
             layer.stateful = False
             layer.reset_states()
     torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_stream_loss_equals_reading_each_stream_whole(cell):
+    ids = Vocabulary.from_text(TEXT).encode(TEXT)[:403]
+    model = tiny_model(cell, int(ids.max()) + 1, dropout=0.3)
+    model.train()
+    streams, length = 4, 100  # (403 - 1) // 4 characters each
+    x = torch.as_tensor(ids[: streams * length]).view(streams, length)
+    with torch.no_grad():
+        logits = model(x, training=False).double().numpy()  # each stream in one call, from zero states
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    targets = ids[1 : streams * length + 1].reshape(streams, length)
+    expected = -np.take_along_axis(log_p, targets[..., None], -1).mean()
+    assert stream_loss(model, ids, seq_length=7, streams=streams) == pytest.approx(expected, rel=1e-5)
+    assert model.training and not any(layer.stateful for layer in model.layers if isinstance(layer, rnnlab.layers.RNN))
+    with pytest.raises(ValueError, match="more than streams \\(4\\) characters, received seq_length 7 and 4"):
+        stream_loss(model, ids[:4], seq_length=7, streams=4)
 
 
 def test_generate_restores_model_state_and_mode():

@@ -16,6 +16,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "sample_chars",
     "save_vocabulary",
     "shifted_sequences",
+    "stream_loss",
 ]
 
 VOCABULARY_FILE = "vocabulary.json"
@@ -156,12 +158,63 @@ def _outputs_probabilities(model: torch.nn.Module) -> bool:
     return getattr(last, "activation", None) == "softmax"
 
 
-def _next_scores(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+def _scores(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
     out = model(ids, training=False)
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    scores: torch.Tensor = out[:, -1] if out.dim() == 3 else out  # (1, V)
+    scores: torch.Tensor = out[0] if isinstance(out, (tuple, list)) else out
     return scores
+
+
+def _next_scores(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    out = _scores(model, ids)
+    return out[:, -1] if out.dim() == 3 else out  # (1, V)
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device  # a model not built yet: the CPU
+
+
+@contextmanager
+def carried_states(model: torch.nn.Module) -> Iterator[None]:
+    """Inside the block ``model`` is in eval mode and its recurrent layers are stateful, starting
+    from zero states: each call continues where the last one ended. On leaving, all is as it was."""
+    layers = _recurrent_layers(model)
+    was_training, was_stateful = model.training, [layer.stateful for layer in layers]
+    model.eval()
+    for layer in layers:
+        layer.stateful = True
+        layer.reset_states()
+    try:
+        yield
+    finally:
+        for layer, stateful in zip(layers, was_stateful, strict=True):
+            layer.stateful = stateful
+            layer.reset_states()
+        model.train(was_training)
+
+
+def stream_loss(model: torch.nn.Module, ids: Any, seq_length: int = 100, streams: int = 64) -> float:
+    """Mean cross-entropy (nats per character) of ``model`` predicting each id of ``ids`` from all
+    the ids before it: the text is cut into ``streams`` contiguous parts, read side by side in
+    chunks of ``seq_length`` with the recurrent states carried from chunk to chunk (how karpathy's
+    char-rnn measures its validation loss). Each part's first id is only an input.
+    """
+    ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+    length = (len(ids) - 1) // streams if streams >= 1 else 0
+    if seq_length < 1 or length < 1:
+        raise ValueError(
+            f"stream_loss needs seq_length >= 1 and a text of more than streams ({streams}) characters, "
+            f"received seq_length {seq_length} and {len(ids)} characters."
+        )
+    device = _device(model)
+    x = ids[: streams * length].view(streams, length).to(device)
+    y = ids[1 : streams * length + 1].view(streams, length).to(device)
+    probabilities, total = _outputs_probabilities(model), 0.0
+    with carried_states(model), torch.no_grad():
+        for start in range(0, length, seq_length):
+            scores = _scores(model, x[:, start : start + seq_length]).float()  # (streams, T, V)
+            log_p = scores.clamp_min(1e-30).log() if probabilities else torch.log_softmax(scores, -1)
+            total -= float(log_p.gather(-1, y[:, start : start + seq_length, None]).sum())
+    return total / (streams * length)
 
 
 def sample_chars(
@@ -190,40 +243,28 @@ def sample_chars(
     if not prime:
         raise ValueError("The prime needs at least one character to start from.")
     prime_ids = vocabulary.encode(prime)
-    layers = _recurrent_layers(model)
     probabilities = _outputs_probabilities(model)
     generator = torch.Generator()
     if seed is None:
         generator.seed()
     else:
         generator.manual_seed(seed)
-    param = next(model.parameters())
-    was_training, was_stateful = model.training, [layer.stateful for layer in layers]
-    model.eval()
-    for layer in layers:
-        layer.stateful = True
-        layer.reset_states()
-    try:
-        with torch.no_grad():
-            scores = _next_scores(model, torch.from_numpy(prime_ids)[None].to(param.device))
-            for _ in range(length):
-                scores = scores[0].float().cpu()  # (V,)
-                log_p = scores.clamp_min(1e-30).log() if probabilities else torch.log_softmax(scores, -1)
-                if temperature == 0:
-                    choice = int(log_p.argmax())
-                else:
-                    logits = log_p / temperature
-                    if top_k is not None and top_k < len(logits):
-                        cut = torch.topk(logits, top_k).values[-1]
-                        logits = logits.masked_fill(logits < cut, -math.inf)
-                    choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
-                yield vocabulary.chars[choice]
-                scores = _next_scores(model, torch.tensor([[choice]], device=param.device))
-    finally:
-        for layer, stateful in zip(layers, was_stateful, strict=True):
-            layer.stateful = stateful
-            layer.reset_states()
-        model.train(was_training)
+    device = _device(model)
+    with carried_states(model), torch.no_grad():
+        scores = _next_scores(model, torch.from_numpy(prime_ids)[None].to(device))
+        for _ in range(length):
+            scores = scores[0].float().cpu()  # (V,)
+            log_p = scores.clamp_min(1e-30).log() if probabilities else torch.log_softmax(scores, -1)
+            if temperature == 0:
+                choice = int(log_p.argmax())
+            else:
+                logits = log_p / temperature
+                if top_k is not None and top_k < len(logits):
+                    cut = torch.topk(logits, top_k).values[-1]
+                    logits = logits.masked_fill(logits < cut, -math.inf)
+                choice = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+            yield vocabulary.chars[choice]
+            scores = _next_scores(model, torch.tensor([[choice]], device=device))
 
 
 def generate(

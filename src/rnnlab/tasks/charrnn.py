@@ -7,8 +7,11 @@ shifted by one, sparse cross-entropy from logits, Adam, gradient clipping (globa
 epoch is one pass over the training text, cut at a random offset and shuffled. The last
 ``--val-fraction`` of the text is held out: its loss (nats and bits per character, on
 non-overlapping sequences of ``--seq-length`` from a zero state) is reported after every epoch
-with a short sample. The model is saved after every epoch; ``--resume`` continues an
-interrupted run (``--out DIR`` names it) from its last completed epoch.
+with a short sample; at the end also with the state carried through the held-out text, each
+character predicted from all the text before it (karpathy's char-rnn's measure). Training
+stops after ``--patience`` epochs without a lower validation loss and keeps the best epoch's
+weights. The model is saved after every epoch; ``--resume`` continues an interrupted run (``--out DIR`` names it)
+from its last completed epoch.
 
 ``rnnlab charrnn sample --model DIR --prime "ROMEO:"`` streams text from a trained model,
 carrying the recurrent state from character to character.
@@ -29,11 +32,11 @@ from typing import Any
 import torch
 
 from .. import saving, set_seed
-from ..callbacks import BackupAndRestore, Callback, EpochProgress
+from ..callbacks import BackupAndRestore, Callback, EarlyStopping, EpochProgress
 from ..datasets.corpora import load_tiny_shakespeare
 from ..layers import Dense, Dropout, Embedding
 from ..model import Sequential
-from ..text import CharBatches, Vocabulary, generate, load_char_model, save_vocabulary
+from ..text import CharBatches, Vocabulary, generate, load_char_model, save_vocabulary, stream_loss
 from ..viz import plot_history
 from .multiplication import CELLS, LABELS
 from .options import option
@@ -61,11 +64,16 @@ class CharTrainConfig:
         "or keras: uniform in [-0.05, 0.05]",
         choices=["normal", "keras"],
     )
-    dropout: float = option(0.0, "dropout after each recurrent layer")
+    dropout: float = option(0.2, "dropout after each recurrent layer")
     learning_rate: float = option(2e-3, "Adam learning rate")
-    lr_decay: float = option(1.0, "the learning rate is multiplied by this after every epoch")
+    lr_decay: float = option(0.97, "the learning rate is multiplied by this after every epoch")
     clipnorm: float = option(5.0, "clip the global gradient norm to this (0: no clipping)")
-    epochs: int = option(30, "passes over the training text")
+    epochs: int = option(50, "passes over the training text")
+    patience: int = option(
+        5,
+        "stop after this many epochs without a lower validation loss and keep the best epoch's weights "
+        "(0: train every epoch and keep the last)",
+    )
     max_minutes: float | None = option(None, "stop after the epoch that passes this many minutes of training")
     val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
     sample_length: int = option(200, "characters sampled after every epoch (0: none); five times as many at the end")
@@ -255,22 +263,27 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
         )
         log = CharLog(config, vocabulary, prime, run_dir, quiet)
         callbacks: list[Any] = [log, BackupAndRestore(str(run_dir.file("backup")))]
+        if config.patience:
+            callbacks.append(EarlyStopping(patience=config.patience, restore_best_weights=True))
         if not quiet:
             callbacks.insert(1, EpochProgress(f"{LABELS[config.cell]} x{config.layers} ({config.units} units)"))
         history = model.fit(
             train_batches, epochs=config.epochs, validation_data=val_batches, callbacks=callbacks, verbose=0
         )
         values = history.history
-        best = min(range(len(values["val_loss"])), key=values["val_loss"].__getitem__)
+        kept = len(values["val_loss"]) - 1  # the epoch whose weights the model ends with
+        if config.patience:
+            kept = callbacks[-1].best_epoch
+            model.save(str(run_dir.file("model.safetensors")), include_optimizer=False)
         row = {
             "model": f"{LABELS[config.cell]} {config.layers}x{config.units}",
             "params": model.count_params(),
             "epochs": len(values["val_loss"]),
             "minutes": values["seconds"][-1] / 60,
-            "val_nats": values["val_loss"][-1],
-            "val_bits": values["val_bpc"][-1],
-            "best_val_nats": values["val_loss"][best],
-            "best_epoch": best + 1,
+            "kept_epoch": kept + 1,
+            "val_nats": values["val_loss"][kept],
+            "val_bits": values["val_bpc"][kept],
+            "val_nats_carried": stream_loss(model, ids[split:], config.seq_length, config.batch_size),
         }
         table = format_table([row], COLUMNS)
         sample = generate(model, vocabulary, prime, 5 * config.sample_length, config.temperature, seed=config.seed)
@@ -315,10 +328,10 @@ COLUMNS = [
     ("params", "params", ","),
     ("epochs", "epochs", "d"),
     ("minutes", "minutes", ".1f"),
+    ("kept_epoch", "kept epoch", "d"),
     ("val_nats", "val nats/char", ".4f"),
     ("val_bits", "val bits/char", ".4f"),
-    ("best_val_nats", "best val nats", ".4f"),
-    ("best_epoch", "best epoch", "d"),
+    ("val_nats_carried", "state carried", ".4f"),
 ]
 
 
