@@ -3,7 +3,7 @@
 Both take turns, one step each, on the same batches (64 x 100 characters of tiny shakespeare), so
 load from other processes falls on both alike; the medians and their ratio are printed per thread
 count. The rnnlab model is built, compiled and stepped as the command does (``build_model``,
-``Model.train_step``: forward, loss, backward, global-norm clipping, Adam).
+``Trainer.train_step``: forward, loss, backward, global-norm clipping, Adam).
 
     python benchmarks/charrnn_speed.py --data ../shared/data/tinyshakespeare.txt --steps 20 --threads 1 2
 """
@@ -21,14 +21,15 @@ from torch import nn
 from rnnlab import set_seed
 from rnnlab.tasks.charrnn import CharTrainConfig, build_model
 from rnnlab.text import Vocabulary, shifted_sequences
+from rnnlab.training.data import Batch
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     text = open(args.data, encoding="utf-8").read()
     vocab = Vocabulary.from_text(text)
     x, y = (torch.from_numpy(a) for a in shifted_sequences(vocab.encode(text), 100))
@@ -48,6 +49,9 @@ def main() -> None:
     ref = CharLSTM(len(vocab))
     opt = torch.optim.Adam(ref.parameters(), lr=2e-3)
 
+    def ours_step(bx: torch.Tensor, by: torch.Tensor) -> None:
+        ours.trainer.train_step(Batch(bx, by))
+
     def ref_step(bx: torch.Tensor, by: torch.Tensor) -> None:
         loss = nn.functional.cross_entropy(ref(bx).flatten(0, 1), by.flatten())
         opt.zero_grad(set_to_none=True)
@@ -60,7 +64,7 @@ def main() -> None:
         times: dict[str, list[float]] = {"reference": [], "rnnlab": []}
         for step in range(args.steps + 2):  # two warm-up steps each
             batch = x[64 * step : 64 * step + 64], y[64 * step : 64 * step + 64]
-            for name, fn in (("reference", ref_step), ("rnnlab", ours.train_step)):
+            for name, fn in (("reference", ref_step), ("rnnlab", ours_step)):
                 started = time.perf_counter()
                 fn(*batch)
                 if step >= 2:

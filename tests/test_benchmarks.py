@@ -30,3 +30,17 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["tiny"] is True
     table = (tmp_path / "results.md").read_text()
     assert "| W3 LSTM | chars / s |" in table and "Keras: skipped (--keras off)" in table
+
+
+def test_charrnn_benchmarks_run(tmp_path, capsys):
+    import charrnn_reference
+    import charrnn_speed
+
+    text = tmp_path / "play.txt"
+    text.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 300)
+    charrnn_speed.main(["--data", str(text), "--steps", "1", "--threads", "1"])
+    assert "rnnlab / reference = " in capsys.readouterr().out
+    budget = ["--minutes", "0.001", "--threads", "1"]  # one epoch of a few steps passes 60 ms
+    charrnn_reference.main(["--data", str(text), *budget, "--out", str(tmp_path / "c.json")])
+    curve = json.loads((tmp_path / "c.json").read_text())["curve"]
+    assert len(curve) == 1 and 0 < curve[0]["val_loss"] < 5  # one epoch: it passes the time budget

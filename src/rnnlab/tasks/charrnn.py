@@ -10,8 +10,8 @@ non-overlapping sequences of ``--seq-length`` from a zero state) is reported aft
 with a short sample; at the end also with the state carried through the held-out text, each
 character predicted from all the text before it (karpathy's char-rnn's measure). Training
 stops after ``--patience`` epochs without a lower validation loss and keeps the best epoch's
-weights. The model is saved after every epoch; ``--resume`` continues an interrupted run (``--out DIR`` names it)
-from its last completed epoch.
+weights. The model is saved after every epoch; ``--resume`` continues an interrupted run
+(``--out DIR`` names it) from its last completed epoch.
 
 ``rnnlab charrnn sample --model DIR --prime "ROMEO:"`` streams text from a trained model,
 carrying the recurrent state from character to character.
@@ -262,9 +262,8 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             device=config.device,
         )
         log = CharLog(config, vocabulary, prime, run_dir, quiet)
-        callbacks: list[Any] = [log, BackupAndRestore(str(run_dir.file("backup")))]
-        if config.patience:
-            callbacks.append(EarlyStopping(patience=config.patience, restore_best_weights=True))
+        stop = EarlyStopping(patience=config.patience, restore_best_weights=True) if config.patience else None
+        callbacks: list[Any] = [log, BackupAndRestore(str(run_dir.file("backup"))), *([stop] if stop else [])]
         if not quiet:
             callbacks.insert(1, EpochProgress(f"{LABELS[config.cell]} x{config.layers} ({config.units} units)"))
         history = model.fit(
@@ -272,8 +271,8 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
         )
         values = history.history
         kept = len(values["val_loss"]) - 1  # the epoch whose weights the model ends with
-        if config.patience:
-            kept = callbacks[-1].best_epoch
+        if stop is not None:
+            kept = stop.best_epoch
             model.save(str(run_dir.file("model.safetensors")), include_optimizer=False)
         row = {
             "model": f"{LABELS[config.cell]} {config.layers}x{config.units}",
