@@ -115,6 +115,9 @@ def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     (killed / ".owner.json").write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
+    saved = json.loads((killed / "config.json").read_text())
+    del saved["options"]["patience"]  # a run begun before the option existed resumes with its default
+    (killed / "config.json").write_text(json.dumps(saved))
     code, _, err = run_cli([*args, "--out", str(out), "--resume", "--learning-rate", "0.1"], capsys)
     assert code == 2 and "changed: --learning-rate" in err
     code, stdout, _ = run_cli([*args, "--out", str(out), "--resume"], capsys)
@@ -130,16 +133,37 @@ def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys
     assert code == 2 and "Nothing to resume" in err
 
 
-def test_charrnn_stops_when_validation_stalls_and_keeps_the_best_weights(tmp_path, text_file, capsys):
-    # A learning rate far below float32's resolution leaves the weights, so the validation loss
-    # never improves after the first epoch.
-    args = ["charrnn", "train", "--text", str(text_file), "--epochs", "6", *TINY, "--learning-rate", "1e-15"]
-    code, _, _ = run_cli([*args, "--patience", "2", "--out", str(tmp_path / "run"), "--quiet"], capsys)
+def test_charrnn_stops_when_validation_worsens_and_keeps_the_best_weights(tmp_path, capsys):
+    # Trained on one line, validated on another: the validation loss rises after the first epoch.
+    text = tmp_path / "two.txt"
+    text.write_text(
+        "To be, or not to be, that is the question:\n" * 40 + "Whether tis nobler in the mind to suffer\n" * 5
+    )
+    args = ["charrnn", "train", "--text", str(text), "--epochs", "6", *TINY, "--learning-rate", "0.02", "--quiet"]
+    code, _, _ = run_cli([*args, "--patience", "2", "--out", str(tmp_path / "run")], capsys)
     row = json.loads((tmp_path / "run" / "metrics.json").read_text())["results"][0]
-    assert code == 0 and row["epochs"] == 3 and row["kept_epoch"] == 1
-    code, _, _ = run_cli([*args, "--patience", "0", "--out", str(tmp_path / "all"), "--quiet"], capsys)
+    with open(tmp_path / "run" / "history.csv") as f:
+        val = [float(r["val_loss"]) for r in csv.DictReader(f)]
+    assert code == 0 and row["epochs"] == len(val) == 3 and row["kept_epoch"] == 1 and val[0] < min(val[1:])
+    model, vocab = load_char_model(tmp_path / "run")  # the file holds the first epoch's weights
+    held_out = vocab.encode(text.read_text())[
+        json.loads((tmp_path / "run" / "metrics.json").read_text())["train_chars"] :
+    ]
+    count = (len(held_out) - 1) // 20  # validation: non-overlapping 20-character sequences from zero states
+    assert stream_loss(model, held_out[: 20 * count + 1], 20, streams=count) == pytest.approx(val[0], rel=1e-5)
+    assert stream_loss(model, held_out, 20, 8) == pytest.approx(row["val_nats_carried"], rel=1e-5)
+    code, _, _ = run_cli([*args, "--patience", "0", "--out", str(tmp_path / "all")], capsys)
     row = json.loads((tmp_path / "all" / "metrics.json").read_text())["results"][0]
     assert code == 0 and row["epochs"] == row["kept_epoch"] == 6
+
+
+def test_charrnn_validates_a_text_shorter_than_a_batch_of_parts(tmp_path, capsys):
+    text = tmp_path / "short.txt"
+    text.write_text("To be, or not to be, that is the question:\n" * 8)  # 344 characters: 34 held out
+    args = ["charrnn", "train", "--text", str(text), "--epochs", "1", *TINY, "--batch-size", "64", "--quiet"]
+    assert run_cli([*args, "--out", str(tmp_path / "run")], capsys)[0] == 0
+    row = json.loads((tmp_path / "run" / "metrics.json").read_text())["results"][0]
+    assert 0 < row["val_nats_carried"] < 5  # 33 parts of one character each
 
 
 def test_charrnn_bad_input_writes_nothing(tmp_path, capsys, monkeypatch):

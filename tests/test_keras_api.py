@@ -131,7 +131,9 @@ def test_file_extensions_choose_the_format(tmp_path):
         def call(self, x):
             return self.dense(x)
 
-    with pytest.raises(ValueError, match="Net cannot be written as a Keras file: only Sequential models can"):
+    with pytest.raises(
+        ValueError, match="Net cannot be written as a Keras file: rnnlab does so for Sequential models only"
+    ):
         Net().save(tmp_path / "net.keras")
     assert list(tmp_path.iterdir()) == []  # nothing written by a refused save
     model.save(tmp_path / "m.keras")

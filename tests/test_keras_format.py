@@ -334,7 +334,7 @@ def test_missing_h5py_says_how_to_install(monkeypatch: pytest.MonkeyPatch):
 def test_keras_files_hold_sequential_models_of_keras_layers(tmp_path: Path):
     generic = rnnlab.Sequential([rnnlab.Input((5, 3)), rnnlab.layers.RNN(rnnlab.layers.LSTMCell(4))])
     unbuilt = rnnlab.Sequential([rnnlab.layers.LSTM(4)])
-    no_form = r"Layer 'rnn' \(RNN\) has no Keras file form in rnnlab; Keras files hold: SimpleRNN, LSTM"
+    no_form = r"Layer 'rnn' \(RNN\) has no Keras file form in rnnlab, which writes and reads Keras files of SimpleRNN"
     for write in (lambda: generic.save(tmp_path / "m.keras"), lambda: generic.save_weights(tmp_path / "m.weights.h5")):
         with pytest.raises(ValueError, match=no_form):
             write()

@@ -126,6 +126,19 @@ def test_generate_restores_model_state_and_mode():
     assert all(not m.stateful and m.states is None for m in model.modules() if isinstance(m, rnnlab.layers.RNN))
 
 
+def test_sampling_and_stream_loss_keep_a_stateful_models_carried_states():
+    vocab = Vocabulary.from_text(TEXT)
+    model = rnnlab.Sequential(
+        [Embedding(len(vocab), 4), LSTM(8, return_sequences=True, stateful=True), Dense(len(vocab))]
+    )
+    model(torch.as_tensor(vocab.encode("To be"))[None])
+    carried = [t.clone() for t in model.layers[1].states]
+    generate(model, vocab, "the", 10, seed=0)
+    stream_loss(model, vocab.encode(TEXT[:200]), 20, streams=1)
+    after = model.layers[1].states
+    assert model.layers[1].stateful and all(torch.equal(a, b) for a, b in zip(after, carried, strict=True))
+
+
 def test_temperature_zero_is_greedy_and_seeds_repeat():
     vocab = Vocabulary.from_text(TEXT)
     model = tiny_model(vocab=len(vocab))

@@ -42,8 +42,9 @@ def _object(module: str, class_name: str, config: dict[str, Any]) -> dict[str, A
 def _keras_layers(model: Any, doing: str) -> list[Layer]:
     """The model's layers and the layers they wrap, each of a kind Keras files hold."""
     if not isinstance(model, Sequential):
+        what = "written as a Keras file" if doing == "written" else "given Keras weights"
         raise ValueError(
-            f"{type(model).__name__} cannot be {doing} as a Keras file: only Sequential models can. "
+            f"{type(model).__name__} cannot be {what}: rnnlab does so for Sequential models only. "
             "Use an rnnlab file (.safetensors) for this model instead."
         )
     if model.input_spec is None:
@@ -60,8 +61,9 @@ def _keras_layers(model: Any, doing: str) -> list[Layer]:
     for each in found:
         if type(each) not in WRITABLE:
             raise ValueError(
-                f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab; Keras files hold: "
-                f"{', '.join(c.__name__ for c in WRITABLE)}. Use an rnnlab file (.safetensors) instead."
+                f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab, which writes and "
+                f"reads Keras files of {', '.join(c.__name__ for c in WRITABLE)}. Use an rnnlab file "
+                "(.safetensors) instead."
             )
     return found
 

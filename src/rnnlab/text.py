@@ -145,10 +145,10 @@ class CharBatches:
 # -- sampling ---------------------------------------------------------------------------------
 def _recurrent_layers(model: torch.nn.Module) -> list[RNN]:
     if any(isinstance(m, Bidirectional) for m in model.modules()):
-        raise ValueError("A Bidirectional layer reads the future; a model that samples text must run forward only.")
+        raise ValueError("A Bidirectional layer reads the future; a character model must run forward only.")
     layers = [m for m in model.modules() if isinstance(m, RNN)]
     if any(layer.go_backwards for layer in layers):
-        raise ValueError("A go_backwards layer reads the future; a model that samples text must run forward only.")
+        raise ValueError("A go_backwards layer reads the future; a character model must run forward only.")
     return layers
 
 
@@ -176,9 +176,11 @@ def _device(model: torch.nn.Module) -> torch.device:
 @contextmanager
 def carried_states(model: torch.nn.Module) -> Iterator[None]:
     """Inside the block ``model`` is in eval mode and its recurrent layers are stateful, starting
-    from zero states: each call continues where the last one ended. On leaving, all is as it was."""
+    from zero states: each call continues where the last one ended. On leaving, all is as it was
+    (a stateful layer's carried states included)."""
     layers = _recurrent_layers(model)
     was_training, was_stateful = model.training, [layer.stateful for layer in layers]
+    was_states = [layer.states for layer in layers]
     model.eval()
     for layer in layers:
         layer.stateful = True
@@ -186,17 +188,17 @@ def carried_states(model: torch.nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for layer, stateful in zip(layers, was_stateful, strict=True):
-            layer.stateful = stateful
-            layer.reset_states()
+        for layer, stateful, states in zip(layers, was_stateful, was_states, strict=True):
+            layer.stateful, layer.states = stateful, states
         model.train(was_training)
 
 
 def stream_loss(model: torch.nn.Module, ids: Any, seq_length: int = 100, streams: int = 64) -> float:
     """Mean cross-entropy (nats per character) of ``model`` predicting each id of ``ids`` from all
-    the ids before it: the text is cut into ``streams`` contiguous parts, read side by side in
-    chunks of ``seq_length`` with the recurrent states carried from chunk to chunk (how karpathy's
-    char-rnn measures its validation loss). Each part's first id is only an input.
+    the ids before it in its part: the text is cut into ``streams`` contiguous parts of
+    ``(len(ids) - 1) // streams`` ids, read side by side in chunks of ``seq_length`` with the
+    recurrent states carried from chunk to chunk (how karpathy's char-rnn measures its validation
+    loss). Each part starts from zero states; the last ``(len(ids) - 1) % streams`` ids are not scored.
     """
     ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
     length = (len(ids) - 1) // streams if streams >= 1 else 0

@@ -8,7 +8,8 @@ epoch is one pass over the training text, cut at a random offset and shuffled. T
 ``--val-fraction`` of the text is held out: its loss (nats and bits per character, on
 non-overlapping sequences of ``--seq-length`` from a zero state) is reported after every epoch
 with a short sample; at the end also with the state carried through the held-out text, each
-character predicted from all the text before it (karpathy's char-rnn's measure). Training
+character predicted from all the text before it in one of ``--batch-size`` parts (karpathy's
+char-rnn's measure). Training
 stops after ``--patience`` epochs without a lower validation loss and keeps the best epoch's
 weights. The model is saved after every epoch; ``--resume`` continues an interrupted run
 (``--out DIR`` names it) from its last completed epoch.
@@ -134,7 +135,7 @@ def build_model(vocabulary_size: int, config: CharTrainConfig) -> Sequential:
     Keras's uniform +-0.05 gives the first LSTM inputs about 35 times smaller, and on tiny
     shakespeare the model then trails the PyTorch reference (mean training loss over steps 41-60:
     3.23 vs 2.55 nats per character; 0.38 to 0.16 nats of validation loss over the first four
-    epochs), while with N(0, 1) it leads (2.40). README.md has the measurements.
+    epochs, run side by side), while with N(0, 1) it leads (2.40).
     """
     embedding = Embedding(vocabulary_size, config.embedding_dim, input_shape=(None,))
     layers: list[Any] = [embedding]
@@ -222,7 +223,9 @@ def _check_resumable(config: CharTrainConfig, out: str | None) -> Path | None:
         raise ValueError(f"Nothing to resume: no interrupted run of {out} with a backup ({out}.incomplete/backup).")
     saved = json.loads((previous / "config.json").read_text())["options"]
     now = {k: v for k, v in dataclasses.asdict(config).items() if k != "resume"}
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)} -> {v}" for k, v in now.items() if saved.get(k) != v]
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}  # options added since the run began
+    saved = {k: saved.get(k, defaults[k]) for k in now}
+    changed = [f"--{k.replace('_', '-')} {saved[k]} -> {v}" for k, v in now.items() if saved[k] != v]
     if changed:
         raise ValueError(f"--resume continues a run with the same options; changed: {', '.join(changed)}.")
     return previous
@@ -282,7 +285,9 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             "kept_epoch": kept + 1,
             "val_nats": values["val_loss"][kept],
             "val_bits": values["val_bpc"][kept],
-            "val_nats_carried": stream_loss(model, ids[split:], config.seq_length, config.batch_size),
+            "val_nats_carried": stream_loss(
+                model, ids[split:], config.seq_length, streams=min(config.batch_size, len(ids) - split - 1)
+            ),
         }
         table = format_table([row], COLUMNS)
         sample = generate(model, vocabulary, prime, 5 * config.sample_length, config.temperature, seed=config.seed)
