@@ -9,10 +9,9 @@ epoch is one pass over the training text, cut at a random offset and shuffled. T
 non-overlapping sequences of ``--seq-length`` from a zero state) is reported after every epoch
 with a short sample; at the end also with the state carried through the held-out text, each
 character predicted from all the text before it in one of ``--batch-size`` parts (karpathy's
-char-rnn's measure). Training
-stops after ``--patience`` epochs without a lower validation loss and keeps the best epoch's
-weights. The model is saved after every epoch; ``--resume`` continues an interrupted run
-(``--out DIR`` names it) from its last completed epoch.
+char-rnn's measure). Training stops after ``--patience`` epochs without a lower validation loss
+and keeps the best epoch's weights. The model is saved after every epoch; ``--resume`` continues
+an interrupted run (``--out DIR`` names it) from its last completed epoch.
 
 ``rnnlab charrnn sample --model DIR --prime "ROMEO:"`` streams text from a trained model,
 carrying the recurrent state from character to character.
