@@ -272,9 +272,9 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             train_batches, epochs=config.epochs, validation_data=val_batches, callbacks=callbacks, verbose=0
         )
         values = history.history
-        kept = len(values["val_loss"]) - 1  # the epoch whose weights the model ends with
-        if stop is not None:
-            kept = stop.best_epoch
+        last = len(values["val_loss"]) - 1
+        kept = stop.best_epoch if stop is not None else last  # the epoch whose weights the model ends with
+        if kept != last:  # CharLog saved the last epoch's weights; the best were restored since
             model.save(str(run_dir.file("model.safetensors")), include_optimizer=False)
         row = {
             "model": f"{LABELS[config.cell]} {config.layers}x{config.units}",
