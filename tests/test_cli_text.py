@@ -119,7 +119,7 @@ def test_charrnn_resume_continues_an_interrupted_run(tmp_path, text_file, capsys
     del saved["options"]["patience"]  # a run begun before the option existed resumes with its default
     (killed / "config.json").write_text(json.dumps(saved))
     code, _, err = run_cli([*args, "--out", str(out), "--resume", "--learning-rate", "0.1"], capsys)
-    assert code == 2 and "changed: --learning-rate" in err
+    assert code == 2 and "cannot resume: --learning-rate was 0.002, now 0.1." in err
     code, stdout, _ = run_cli([*args, "--out", str(out), "--resume"], capsys)
     assert code == 0 and not kept.exists() and not killed.exists() and not (out / "backup").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole.iterdir())  # no stale status.json

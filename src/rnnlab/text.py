@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .layers import RNN, Bidirectional
+from .layers import RNN, Bidirectional, Embedding
 from .model import Sequential
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Vocabulary",
     "generate",
     "load_char_model",
+    "read_vocabulary",
     "sample_chars",
     "save_vocabulary",
     "shifted_sequences",
@@ -86,9 +87,14 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, text: str) -> Vocabulary:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("format") != VOCABULARY_FORMAT or not isinstance(data["chars"], str):
+        try:
+            data = json.loads(text)
+        except RecursionError:  # JSON nested thousands deep
+            raise ValueError("not JSON rnnlab can read: nested too deep") from None
+        if not isinstance(data, dict) or data.get("format") != VOCABULARY_FORMAT:
             raise ValueError(f"not an rnnlab vocabulary (expected format {VOCABULARY_FORMAT!r})")
+        if not isinstance(data.get("chars"), str):
+            raise ValueError("its 'chars' is not a string of characters")
         return cls(data["chars"])
 
 
@@ -311,11 +317,31 @@ def load_char_model(path: str | os.PathLike[str], file: str = "model.safetensors
             f"{path} is not a character model: missing {' and '.join(missing)}. Pass the run directory "
             "written by `rnnlab charrnn train`."
         )
-    try:
-        vocabulary = Vocabulary.from_json(vocabulary_file.read_text())
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"{vocabulary_file} is not a character vocabulary ({err}).") from None
+    vocabulary = read_vocabulary(vocabulary_file)
     model = load_model(model_file, compile=False)
     if not isinstance(model, Sequential):
         raise ValueError(f"{model_file} holds no Sequential model.")
+    embedded = [layer.input_dim for layer in model.layers if isinstance(layer, Embedding)]
+    with carried_states(model), torch.no_grad():  # one step, the model's own states left as they were
+        scored = _scores(model, torch.zeros((1, 1), dtype=torch.int64, device=_device(model))).shape[-1]
+    if any(size != len(vocabulary) for size in [*embedded, scored]):
+        raise ValueError(
+            f"{vocabulary_file} lists {len(vocabulary)} characters, but the model in {model_file} reads "
+            f"{embedded[0] if embedded else '?'} and scores {scored}: the two files are not of the same run."
+        )
     return model, vocabulary
+
+
+MAX_VOCABULARY_BYTES = 2**24  # over a million characters written as JSON escapes
+
+
+def read_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
+    """The vocabulary in ``path`` (a ``vocabulary.json``); a ValueError naming the file when it is damaged."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_VOCABULARY_BYTES:
+            raise ValueError(f"{size:,} bytes, more than the {MAX_VOCABULARY_BYTES:,} a vocabulary may have")
+        return Vocabulary.from_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path} is not a character vocabulary ({err}).") from None

@@ -19,10 +19,7 @@ carrying the recurrent state from character to character.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -36,12 +33,22 @@ from ..callbacks import BackupAndRestore, Callback, EarlyStopping, EpochProgress
 from ..datasets.corpora import load_tiny_shakespeare
 from ..layers import Dense, Dropout, Embedding
 from ..model import Sequential
-from ..text import CharBatches, Vocabulary, generate, load_char_model, save_vocabulary, stream_loss
+from ..text import (
+    VOCABULARY_FILE,
+    CharBatches,
+    Vocabulary,
+    generate,
+    load_char_model,
+    read_vocabulary,
+    save_vocabulary,
+    stream_loss,
+)
 from ..viz import plot_history
 from .multiplication import CELLS, LABELS
-from .options import option
+from .options import option, resume_differences
 from .report import write_report
-from .runs import RunDir, clean_stale_runs, format_table
+from .runs import RunDir, clean_stale_runs, format_table, take_over
+from .saved import read_options
 
 DATASETS = {"shakespeare": load_tiny_shakespeare}
 
@@ -68,19 +75,35 @@ class CharTrainConfig:
     learning_rate: float = option(2e-3, "Adam learning rate")
     lr_decay: float = option(0.97, "the learning rate is multiplied by this after every epoch")
     clipnorm: float = option(5.0, "clip the global gradient norm to this (0: no clipping)")
-    epochs: int = option(50, "passes over the training text")
+    epochs: int = option(50, "passes over the training text", fixed=False)
     patience: int = option(
         5,
         "stop after this many epochs without a lower validation loss and keep the best epoch's weights "
         "(0: train every epoch and keep the last)",
+        fixed=False,
     )
-    max_minutes: float | None = option(None, "stop after the epoch that passes this many minutes of training")
+    max_minutes: float | None = option(
+        None, "stop after the epoch that passes this many minutes of training", fixed=False
+    )
     val_fraction: float = option(0.1, "the last fraction of the text held out for validation")
-    sample_length: int = option(200, "characters sampled after every epoch (0: none); five times as many at the end")
-    temperature: float = option(0.8, "temperature of those samples")
+    sample_length: int = option(
+        200, "characters sampled after every epoch (0: none); five times as many at the end", fixed=False
+    )
+    temperature: float = option(0.8, "temperature of those samples", fixed=False)
     seed: int = option(0, "random seed for initial weights, batches and samples")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
-    resume: bool = option(False, "continue the interrupted run named by --out from its last completed epoch")
+    max_vocabulary: int = option(
+        10_000,
+        "refuse a text with more distinct characters than this: the output layer and its logits grow with it",
+        minimum=1,
+        fixed=False,
+    )
+    resume: bool = option(
+        False,
+        "continue the interrupted run named by --out from its last completed epoch (with the same model and "
+        "training options; what is shown and when to stop may change)",
+        fixed=False,
+    )
 
 
 @dataclass
@@ -212,29 +235,66 @@ def _interrupted(out: Path) -> Path | None:
     return max(kept, key=lambda p: (p / "backup").stat().st_mtime) if kept else None
 
 
-def _check_resumable(config: CharTrainConfig, out: str | None) -> Path | None:
+def _resumable(config: CharTrainConfig, out: str | None) -> Path | None:
+    """The folder of the interrupted run that ``--resume`` continues, its options checked against
+    ``config``; None without ``--resume``."""
     if not config.resume:
         return None
     if out is None:
         raise ValueError("--resume needs --out DIR: the run directory of the interrupted run to continue.")
     previous = _interrupted(Path(out))
-    if previous is None or not (previous / "backup").is_dir():
+    if previous is None:
         raise ValueError(f"Nothing to resume: no interrupted run of {out} with a backup ({out}.incomplete/backup).")
-    saved = json.loads((previous / "config.json").read_text())["options"]
-    now = {k: v for k, v in dataclasses.asdict(config).items() if k != "resume"}
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}  # options added since the run began
-    saved = {k: saved.get(k, defaults[k]) for k in now}
-    changed = [f"--{k.replace('_', '-')} {saved[k]} -> {v}" for k, v in now.items() if saved[k] != v]
-    if changed:
-        raise ValueError(f"--resume continues a run with the same options; changed: {', '.join(changed)}.")
+    began = read_options(previous / "config.json")
+    if not began:
+        raise ValueError(
+            f"Could not read {previous / 'config.json'}: it is damaged or not a run's config.json (no options in it)."
+        )
+    differences = resume_differences(config, began)
+    if differences:
+        raise ValueError(
+            f"cannot resume: {'; '.join(differences)}. The run in {previous} continues with the model and "
+            "training options it began with (what is shown and when to stop may change)."
+        )
     return previous
+
+
+def _check_resumed_files(previous: Path, vocabulary: Vocabulary) -> None:
+    """The interrupted run's vocabulary must be the text's, and its backup readable: checked before
+    the resumed run begins, so a mismatch or a damaged file leaves the folder as it is."""
+    stored = previous / VOCABULARY_FILE
+    if not stored.is_file():
+        raise ValueError(f"Could not read {stored}: it is missing, and the interrupted run's model needs it.")
+    began = read_vocabulary(stored)
+    if began != vocabulary:
+        raise ValueError(
+            f"cannot resume: the text's {len(vocabulary)} distinct characters are not the {len(began)} that "
+            f"{stored} lists; give the text the run began with."
+        )
+    backup = previous / "backup" / BackupAndRestore.FILENAME
+    if backup.exists():
+        BackupAndRestore.read(backup)  # a ValueError naming the file when it is damaged
+
+
+def check_vocabulary_size(vocabulary: Vocabulary, config: CharTrainConfig) -> None:
+    """Refuse a vocabulary larger than ``--max-vocabulary`` before any memory goes to the model."""
+    if len(vocabulary) > config.max_vocabulary:
+        logits = config.batch_size * config.seq_length * len(vocabulary) * 4  # float32 scores of one batch
+        raise ValueError(
+            f"The text has {len(vocabulary):,} distinct characters, more than --max-vocabulary "
+            f"{config.max_vocabulary:,}: the model's output grows with them (the scores of one batch alone "
+            f"take {logits / 1e9:.2f} GB). Raise --max-vocabulary to train on it anyway."
+        )
 
 
 def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
-    previous = _check_resumable(config, out)
+    previous = _resumable(config, out)
     text = load_text(config)
     vocabulary = Vocabulary.from_text(text)
+    check_vocabulary_size(vocabulary, config)
+    if previous is not None:
+        _check_resumed_files(previous, vocabulary)
     ids = vocabulary.encode(text)
     split = int(round(len(ids) * (1 - config.val_fraction)))
     for part, size in (("training", split), ("validation", len(ids) - split)):
@@ -249,8 +309,7 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
 
     with RunDir("charrnn", out) as run_dir:
         if previous is not None:
-            shutil.copytree(previous, run_dir.path, dirs_exist_ok=True)
-            (run_dir.path / "status.json").unlink(missing_ok=True)  # it said "incomplete"
+            take_over(previous, run_dir.path)
         run_dir.write_config(config, resolved={"vocabulary_size": len(vocabulary), "train_chars": split})
         save_vocabulary(vocabulary, run_dir.path)
         set_seed(config.seed)
@@ -317,8 +376,6 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             images=[("Cross-entropy per epoch (nats per character)", "loss.png")],
             notes=[f"Sample at temperature {config.temperature}: {(prime + sample)[:400]!r}"],
         )
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
     print(f"\nCharacter model, {len(vocabulary)} characters, {split:,} training / {len(ids) - split:,} validation:\n")
     print(table)
     print(f"\nSample (temperature {config.temperature}):\n{prime}{sample}")

@@ -45,22 +45,34 @@ class InspectConfig:
     cells: list[str] = option(
         [], "which models of a run directory that holds several (default: all)", choices=sorted(LABELS)
     )
+    max_steps: int = option(
+        10_000, "refuse an --input longer than this many steps (every gate is traced at every step)", minimum=1
+    )
 
 
-def read_input(values: list[str], features: int | None) -> np.ndarray:
-    """``--input`` as a (time, features) array, or (time,) token ids when ``features`` is None."""
+def read_input(values: list[str], features: int | None, max_steps: int = 10_000) -> np.ndarray:
+    """``--input`` as a (time, features) array, or (time,) token ids when ``features`` is None.
+
+    Its length is checked against ``max_steps`` before the values are read into memory, and every
+    value must be finite."""
     items = [v for item in values for v in item.split(",") if v]
     if len(items) == 1 and Path(items[0]).suffix in (".npy", ".csv"):
-        path = Path(items[0])
-        if not path.is_file():
-            raise FileNotFoundError(f"No input file at {path}.")
-        array = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+        array = _read_input_file(Path(items[0]), max_steps)
     else:
+        _check_steps(len(items), max_steps, "--input")
         try:
             array = np.array([float(v) for v in items])
         except ValueError:
             raise ValueError(f"--input takes numbers or one .npy/.csv file, received {' '.join(values)}.") from None
     array = np.asarray(array)
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        flat = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+        step, feature = (int(i) for i in np.argwhere(~np.isfinite(flat))[0])
+        count = int((~np.isfinite(array)).sum())
+        raise ValueError(
+            f"--input holds {count} value(s) that are not finite numbers, the first {flat[step, feature]} "
+            f"at step {step + 1}, feature {feature + 1}; give finite numbers."
+        )
     if features is None:  # token ids for an Embedding
         if array.ndim != 1 and array.shape[-1] == 1:
             array = array.reshape(-1)
@@ -75,6 +87,29 @@ def read_input(values: list[str], features: int | None) -> np.ndarray:
             f"Give a .npy or .csv file of shape (time, {features})."
         )
     return array.astype("float32")
+
+
+def _check_steps(steps: int, max_steps: int, source: str) -> None:
+    if steps > max_steps:
+        raise ValueError(
+            f"{source} has {steps:,} steps, more than --max-steps {max_steps:,} allows (every gate is traced "
+            "and drawn at every step); raise --max-steps to inspect it anyway."
+        )
+
+
+def _read_input_file(path: Path, max_steps: int) -> np.ndarray:
+    """A .npy file (its shape read before its data) or a .csv file (at most ``max_steps`` + 1 rows read)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No input file at {path}.")
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, mmap_mode="r")  # the header now, the data stays on disk
+        else:
+            values = np.loadtxt(path, delimiter=",", ndmin=2, max_rows=max_steps + 1)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"Could not read {path}: not a {path.suffix} file of numbers ({err}).") from None
+    _check_steps(len(values) if values.ndim else 1, max_steps, str(path))
+    return np.array(values)
 
 
 def run_input(options: dict[str, Any], sample: int) -> tuple[np.ndarray, list[str] | None, str]:
@@ -122,6 +157,26 @@ def _check_sample(sample: int, available: int) -> None:
         raise ValueError(f"--sample must lie in 0..{available - 1} (the run's test sequences), received {sample}.")
 
 
+def model_input(
+    model: Any, config: InspectConfig, options: dict[str, Any], source: Path
+) -> tuple[np.ndarray, list[str] | None, str]:
+    """The sequence to run through ``model``: (time, features) or (time,) token ids, feature names, description."""
+    spec = getattr(model, "input_spec", None)
+    features: int | None = 1
+    if spec is not None:
+        features = None if len(spec.shape) == 1 else int(spec.shape[-1])  # None: (time,) token ids
+    if config.input:
+        names = ["marker", "value"] if experiment_of(options) == "marked" and features == 2 else None
+        return read_input(config.input, features, config.max_steps), names, "the given input"
+    try:
+        return run_input(options, config.sample)
+    except (KeyError, TypeError, IndexError) as err:  # options edited by hand
+        recorded = (source if source.is_dir() else source.parent) / "config.json"
+        raise ValueError(
+            f"Could not read {recorded}: it is damaged or not a run's config.json (bad or missing {err})."
+        ) from None
+
+
 def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     if config.model is None:
         raise ValueError("rnnlab inspect needs --model: a run directory or a model file.")
@@ -133,20 +188,13 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
         beside = source if source.is_dir() else source.parent
         out = str(beside / f"inspect-{time.strftime('%Y%m%d-%H%M%S')}")
 
+    inputs = {label: model_input(model, config, options, source) for label, model in models.items()}  # checked first
+
     with RunDir("inspect", out) as run_dir:
         run_dir.write_config(config)
         images, summaries, weight_tables, listing = [], {}, {}, []
         for label, model in models.items():
-            spec = getattr(model, "input_spec", None)
-            features: int | None = 1
-            if spec is not None:
-                features = None if len(spec.shape) == 1 else int(spec.shape[-1])  # None: (time,) token ids
-            if config.input:
-                x, names, described = read_input(config.input, features), None, "the given input"
-                if marked_task and features == 2:
-                    names = ["marker", "value"]
-            else:
-                x, names, described = run_input(options, config.sample)
+            x, names, described = inputs[label]
             marked = [int(t) for t in np.flatnonzero(x[:, 0] == 1.0)] if marked_task and x.ndim == 2 else []
             traced = {layer: {k: v[0] for k, v in values.items()} for layer, values in trace(model, x).items()}
             np.savez(

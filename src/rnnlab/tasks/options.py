@@ -4,7 +4,8 @@ checks their values before an experiment does any work.
 ``validate(config)`` is what every experiment gets: numbers must be finite, fields stay within
 the bounds declared with ``option(..., minimum=, maximum=)``, the fields experiments share
 (``epochs``, ``seed``, ``device``, ``units``, ...) are checked by name, and a config's own
-``validate()`` method, if it has one, comes last.
+``validate()`` method, if it has one, comes last. ``resume_differences`` names the options that
+may not change when an interrupted run resumes (every field not declared ``fixed=False``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..training.trainer import resolve_device
@@ -40,9 +41,14 @@ def option(
     *,
     minimum: float | None = None,
     maximum: float | None = None,
+    fixed: bool = True,
 ) -> Any:
-    """A config field with its help text, allowed values and bounds (inclusive) for ``--help`` and ``validate``."""
-    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
+    """A config field with its help text, allowed values and bounds (inclusive) for ``--help`` and ``validate``.
+
+    ``fixed=False``: the option may change when an interrupted run resumes (what is shown, when to
+    stop); a fixed one shapes the model or its training and must stay as the run began.
+    """
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "fixed": fixed}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -93,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     for field in dataclasses.fields(config_class):
         kind, optional = _unwrap(hints[field.name])
         default = _default(field)
-        shown = "none" if default is None else (" ".join(map(str, default)) if isinstance(default, list) else default)
+        shown = _shown(default)
         kwargs: dict[str, Any] = {
             "dest": field.name,
             "default": default,
@@ -159,6 +165,25 @@ def validate(config: Any) -> None:
     own = getattr(config, "validate", None)
     if callable(own):
         own()
+
+
+def resume_differences(config: Any, began: Mapping[str, Any]) -> list[str]:
+    """``"--units was 256, now 128"`` for each fixed option of ``config`` that differs from ``began``,
+    the options an interrupted run began with (an option added since counts as its default)."""
+    differences = []
+    for field in dataclasses.fields(config):
+        if not field.metadata.get("fixed", True):
+            continue
+        now, then = getattr(config, field.name), began.get(field.name, _default(field))
+        if now != then:
+            differences.append(f"{flag(field.name)} was {_shown(then)}, now {_shown(now)}")
+    return differences
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def max_threads() -> int:

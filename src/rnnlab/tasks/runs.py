@@ -268,6 +268,16 @@ def keep_incomplete(partial: Path, final: Path, why: str) -> Path | None:
     return kept
 
 
+def take_over(previous: Path, partial: Path) -> None:
+    """Move what an interrupted run kept (``previous``, an ``.incomplete`` folder) into ``partial``,
+    the folder of the run that continues it, and remove ``previous``: a continued run that stops
+    again is kept as one ``.incomplete`` folder, never beside a copy of the last one."""
+    for entry in previous.iterdir():
+        if entry.name not in (OWNER, "status.json"):  # the new run's owner; status said "incomplete"
+            os.replace(entry, partial / entry.name)
+    shutil.rmtree(previous)
+
+
 def read_owner(partial: Path) -> dict[str, Any] | None:
     try:
         owner = json.loads((partial / OWNER).read_text())

@@ -34,8 +34,27 @@ def find_models(path: str | Path, cells: Sequence[str] = ()) -> tuple[dict[str, 
         run_config = path.parent / "config.json"
     else:
         raise FileNotFoundError(f"No model file or run directory at {path}.")
-    options = json.loads(run_config.read_text()).get("options", {}) if run_config.is_file() else {}
+    options = read_options(run_config) if run_config.is_file() else {}
     return files, options
+
+
+MAX_CONFIG_BYTES = 2**24  # a run's config.json takes a few kilobytes
+
+
+def read_options(config_file: Path) -> dict[str, Any]:
+    """The options a run's ``config.json`` records (none in another program's config.json); a
+    ValueError naming the file when it is damaged."""
+    try:
+        size = config_file.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a run's config.json may have")
+        recorded = json.loads(config_file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:  # RecursionError: JSON nested thousands deep
+        raise ValueError(f"Could not read {config_file}: it is damaged or not a run's config.json ({err}).") from None
+    options = recorded.get("options", {}) if isinstance(recorded, dict) else None
+    if not isinstance(options, dict):
+        raise ValueError(f"Could not read {config_file}: it is damaged or not a run's config.json (no options in it).")
+    return options
 
 
 def _label(file: Path) -> str:

@@ -163,10 +163,11 @@ class CallbackList:
         return {key: cb.state_dict() for key, cb in self.keyed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = [key for key, _ in self.keyed if key not in state]
+        if missing:
+            raise ValueError(
+                f"The backup was made with the callbacks {sorted(state)}, this fit has {[k for k, _ in self.keyed]}: "
+                "resume with the same callbacks (displays may differ); the backup keeps its epochs until then."
+            )
         for key, cb in self.keyed:
-            if key not in state:
-                raise ValueError(
-                    f"The backup was made with other callbacks ({sorted(state)}); "
-                    "resume with the same callbacks, or delete the backup directory."
-                )
             cb.load_state_dict(state[key])

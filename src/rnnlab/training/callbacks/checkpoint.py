@@ -113,7 +113,7 @@ class BackupAndRestore(Callback):
         self._created_dir = self._created_dir or not self.backup_dir.exists()
         if not self.path.exists():
             return
-        state = saving.load_tree(self.path)
+        state = self.read(self.path)
         saving.load_state(self.model, state["weights"], self.path)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.callback_list.load_state_dict(state["callbacks"])
@@ -121,6 +121,16 @@ class BackupAndRestore(Callback):
         self.trainer.seed_process()
         self._created_dir = bool(state.get("created_dir", False))  # by the run that was interrupted
         log.info("BackupAndRestore: resuming after epoch %d (%s).", self.trainer.state.epoch, self.path)
+
+    @staticmethod
+    def read(path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The state a backup file holds; a ValueError naming the file when it is damaged."""
+        state = saving.load_tree(path)
+        parts = ("loop", "weights", "optimizer", "callbacks")
+        missing = [part for part in parts if not isinstance(state, dict) or not isinstance(state.get(part), dict)]
+        if missing:
+            raise ValueError(f"Could not read {path}: it is damaged or not a backup (no {', '.join(missing)} in it).")
+        return dict(state)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         assert self.trainer is not None and self.callback_list is not None

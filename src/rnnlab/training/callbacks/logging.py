@@ -74,6 +74,7 @@ class EpochProgress(Callback):
     """One progress bar over the epochs of a fit (to stderr), showing the latest logs."""
 
     main_process_only = True
+    backed_up = False  # a display: a run resumes whether or not it shows the bar
 
     def __init__(self, description: str = "") -> None:
         self.description = description
@@ -95,7 +96,7 @@ class EpochProgress(Callback):
             self.bar.set_postfix(
                 {k: f"{v:.4g}" for k, v in (logs or {}).items() if isinstance(v, float)}, refresh=False
             )
-            self.bar.update(1)
+            self.bar.update(epoch + 1 - self.bar.n)  # a resumed fit starts past epoch 0
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self.bar is not None:
