@@ -5,27 +5,45 @@ The library is built once per machine and source: ``$RNNLAB_KERNEL_CACHE``, else
 ``native_cpu-<key>.so``, where the key hashes the source, the compiler, its flags and the
 CPU (the code is tuned to it with ``-march=native``); a changed source builds a new file.
 The build takes a few seconds (plain C++, no PyTorch headers) and is atomic: a half-written
-library never takes a finished one's name. Without a working compiler the native kernel is
-off and a one-line notice says so; layers then run on the next kernel of the dispatcher.
+library never takes a finished one's name, and one process builds while the others wait
+(``native_cpu-<key>.so.lock``). Without a working compiler the native kernel is off and a
+one-line notice says so; layers then run on the next kernel of the dispatcher.
+
+The key is predictable, so the cache trusts only what this user built. The folder is created
+0700 whatever the umask. A library is loaded only if it is a regular file (not a link) owned by
+this user and not writable by group or others, and its sha256 matches the build record written
+beside it (``native_cpu-<key>.so.sha256``, ``sha256sum`` format, held to the same checks); the
+hash is checked on the open file before the loader maps that very file, so a truncated library
+is rebuilt instead of killing the process with SIGBUS. Anything else is rebuilt, with a one-line
+warning naming the file. A cache folder that another user could write (owned by someone else,
+or group/other-writable) is not loaded from at all: the library is built in a private temporary
+folder for the process, with a warning saying how to make the cache private. If a rebuild fails,
+the layers run on ``torch_fused`` and the warning names the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
+import fcntl
 import hashlib
 import logging
 import os
 import platform
+import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native_cpu.cpp")
-ABI_VERSION = 5  # rnnlab_abi_version() of the source this module drives
+ABI_VERSION = 6  # rnnlab_abi_version() of the source this module drives
 FLAGS = (
     "-O3",
     "-march=native",
@@ -37,6 +55,7 @@ FLAGS = (
     "-fPIC",
 )
 FALLBACK_FLAGS = ("-O3", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC")  # compilers without them
+RECORD_SUFFIX = ".sha256"  # the build record beside each library: its hash, written at build time
 
 
 class Args(ctypes.Structure):
@@ -91,24 +110,51 @@ class Args(ctypes.Structure):
     ]
 
 
+class Rejected(OSError):
+    """A cache entry that is not this user's own build; the message says why."""
+
+
+class UntrustedFolder(OSError):
+    """A cache folder that another user could write."""
+
+
 class Library:
     """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success, and
-    ``gate_width(args)``, the row width of the gates buffer."""
+    ``gate_width(args)``, the row width of the gates buffer; ``cell_codes()``, the C ``Cell`` enum.
 
-    def __init__(self, path: Path) -> None:
+    ``opened``, a descriptor of the verified file, is loaded through ``/proc/self/fd`` so that the
+    loader maps the very file whose hash was checked. It is never closed: the loader knows the
+    library by that path, and a reused number would hand a later load the earlier library.
+    """
+
+    def __init__(self, path: Path, opened: int | None = None) -> None:
         self.path = path
-        self._lib = ctypes.CDLL(str(path))
-        version = self._lib.rnnlab_abi_version()
+        proc = f"/proc/self/fd/{opened}"
+        load_path = proc if opened is not None and os.path.exists(proc) else str(path)
+        try:
+            self._lib = ctypes.CDLL(load_path)
+        except OSError as error:
+            raise Rejected(f"could not be loaded ({str(error).replace(load_path, path.name)})") from None
+        version = getattr(self._lib, "rnnlab_abi_version", lambda: None)()
         if version != ABI_VERSION:
-            raise OSError(f"{path} has ABI version {version}, expected {ABI_VERSION}")
+            raise Rejected(f"has ABI version {version}, expected {ABI_VERSION}")
         for name in ("rnnlab_forward", "rnnlab_backward"):
             getattr(self._lib, name).argtypes = [ctypes.POINTER(Args)]
             getattr(self._lib, name).restype = ctypes.c_int
         self._lib.rnnlab_gate_width.argtypes = [ctypes.POINTER(Args)]
         self._lib.rnnlab_gate_width.restype = ctypes.c_int64
+        self._lib.rnnlab_cell_name.argtypes = [ctypes.c_int32]
+        self._lib.rnnlab_cell_name.restype = ctypes.c_char_p
         self.gate_width = self._lib.rnnlab_gate_width
         self.forward = self._lib.rnnlab_forward
         self.backward = self._lib.rnnlab_backward
+
+    def cell_codes(self) -> dict[str, int]:
+        """The C ``Cell`` enum as compiled, name -> value (its values run 0, 1, 2, ...)."""
+        codes: dict[str, int] = {}
+        while (name := self._lib.rnnlab_cell_name(len(codes))) is not None:
+            codes[name.decode()] = len(codes)
+        return codes
 
 
 _library: Library | None = None
@@ -153,38 +199,196 @@ def _key(compiler: str, flags: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _compile(compiler: str, flags: tuple[str, ...], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.stem + ".", suffix=".tmp")
-    os.close(fd)
+def _writable_by_others(info: os.stat_result) -> str | None:
+    """Why another user could have written this file or folder, or None if only this user could."""
+    if info.st_uid != os.geteuid():
+        return f"is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def _open_private_folder(folder: Path) -> int:
+    """A descriptor of ``folder``, created 0700 if absent; UntrustedFolder if another user could write it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = subprocess.run([compiler, *flags, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise OSError(f"{Path(compiler).name} failed: {result.stderr.strip().splitlines()[-1:]}")
-        os.replace(tmp, target)  # atomic: other processes see the finished library or none
+        folder.mkdir(mode=0o700)
+        created = True
+    except FileExistsError:
+        created = False
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if created:
+        os.fchmod(fd, 0o700)  # mkdir's mode went through the umask
+    reason = _writable_by_others(os.fstat(fd))
+    if reason is not None:
+        os.close(fd)
+        raise UntrustedFolder(f"{folder} {reason}")
+    return fd
+
+
+def _open_owned(folder: int, name: str) -> int:
+    """A descriptor of the regular file ``name`` in ``folder`` if only this user could have written it;
+    FileNotFoundError if there is none, Rejected otherwise."""
+    try:  # O_NONBLOCK: a FIFO under the name must not block the open
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        problem = "is a symbolic link" if error.errno == errno.ELOOP else f"cannot be opened ({error.strerror})"
+        raise Rejected(problem) from None
+    info = os.fstat(fd)
+    reason = "is not a regular file" if not stat.S_ISREG(info.st_mode) else _writable_by_others(info)
+    if reason is not None:
+        os.close(fd)
+        raise Rejected(reason)
+    return fd
+
+
+def _sha256(fd: int) -> str:
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record(digest: str, name: str) -> bytes:
+    """The build record beside a library, in ``sha256sum`` format (``sha256sum -c`` checks it)."""
+    return f"{digest}  {name}\n".encode()
+
+
+def _recorded_digest(folder: int, name: str) -> str:
+    """The hash that the build of ``name`` recorded; Rejected if there is no record this user wrote for it."""
+    try:
+        fd = _open_owned(folder, name + RECORD_SUFFIX)
+    except FileNotFoundError:
+        raise Rejected(f"has no build record ({name}{RECORD_SUFFIX})") from None
+    except Rejected as error:
+        raise Rejected(f"has a build record that {error}") from None
+    try:
+        text = os.read(fd, 4096)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.close(fd)
+    digest = text[:64].decode("ascii", "replace")
+    if text != _record(digest, name):
+        raise Rejected(f"has a build record that is not about it ({name}{RECORD_SUFFIX})")
+    return digest
+
+
+def _load(folder: int, name: str, path: Path) -> Library:
+    """The library ``name`` in ``folder`` if it is this user's own build, verified before the loader
+    maps it (a truncated mapped library would kill the process with SIGBUS)."""
+    fd = _open_owned(folder, name)
+    try:
+        verified = _sha256(fd) == _recorded_digest(folder, name)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not verified:
+        os.close(fd)
+        raise Rejected("does not match its build record (truncated or replaced)")
+    return Library(path, opened=fd)  # the descriptor stays open even if this fails: see Library
+
+
+def _write_privately(folder: int, name: str, data: bytes, mode: int) -> None:
+    """Write ``name`` in ``folder`` atomically, with exactly ``mode`` whatever the umask."""
+    temporary = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=folder)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), mode)
+            file.write(data)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+
+
+def _compile(compiler: str, flags: tuple[str, ...], folder: int, name: str) -> None:
+    """Compile into a private scratch folder, then publish the library and, second, its record (a crash
+    between them leaves a mismatch, which the next process rebuilds)."""
+    with tempfile.TemporaryDirectory(prefix="rnnlab-build-") as scratch:
+        output = Path(scratch) / name
+        result = subprocess.run(
+            [compiler, *flags, str(SOURCE), "-o", str(output)], capture_output=True, text=True, timeout=600
+        )
+        if result.returncode != 0:
+            last_line = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            raise OSError(f"{Path(compiler).name} failed: {last_line}")
+        data = output.read_bytes()
+    _write_privately(folder, name, data, 0o700)
+    _write_privately(folder, name + RECORD_SUFFIX, _record(hashlib.sha256(data).hexdigest(), name), 0o600)
+
+
+@contextlib.contextmanager
+def _locked(folder: int, name: str) -> Iterator[None]:
+    """Hold ``name.lock``: one process builds while the others wait for its library."""
+    fd = os.open(name + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _load_or_build(
+    compiler: str, flags: tuple[str, ...], folder: int, folder_path: Path, announce: bool = True
+) -> Library:
+    name = f"native_cpu-{_key(compiler, flags)}.so"
+    path = folder_path / name
+    with _locked(folder, name):
+        try:
+            return _load(folder, name, path)
+        except FileNotFoundError:
+            rejected = None
+            if announce:
+                log.info("compiling the native CPU kernel into %s (first use on this machine)", path)
+        except Rejected as error:
+            rejected = f"{path} {error}"
+        start = time.perf_counter()
+        try:
+            _compile(compiler, flags, folder, name)
+            library = _load(folder, name, path)
+        except (OSError, subprocess.SubprocessError) as error:
+            raise OSError(f"{rejected}, and rebuilding it failed: {error}" if rejected else f"{error}") from None
+    if rejected:
+        log.warning("rnnlab: %s; rebuilt it (%.1f s)", rejected, time.perf_counter() - start)
+    elif announce:
+        log.info("compiled in %.1f s", time.perf_counter() - start)
+    return library
+
+
+def _build_in(compiler: str, folder: int, folder_path: Path, announce: bool = True) -> Library:
+    """Load or build the library in ``folder`` (a descriptor, closed here): the tuned flags first."""
+    errors = []
+    try:
+        for flags in (FLAGS, FALLBACK_FLAGS):
+            try:
+                return _load_or_build(compiler, flags, folder, folder_path, announce)
+            except (OSError, subprocess.SubprocessError) as error:
+                errors.append(str(error))
+    finally:
+        os.close(folder)
+    raise OSError("; ".join(errors))
 
 
 def _build() -> Library:
     compiler = find_compiler()
     if compiler is None:
         raise OSError("no C++ compiler found (install g++ or set CXX)")
-    errors = []
-    for flags in (FLAGS, FALLBACK_FLAGS):
-        target = cache_dir() / f"native_cpu-{_key(compiler, flags)}.so"
-        if not target.exists():
-            start = time.perf_counter()
-            log.info("compiling the native CPU kernel into %s (first use on this machine)", target)
-            try:
-                _compile(compiler, flags, target)
-            except (OSError, subprocess.SubprocessError) as error:
-                errors.append(str(error))
-                continue
-            log.info("compiled in %.1f s", time.perf_counter() - start)
-        return Library(target)
-    raise OSError("; ".join(errors))
+    cache = cache_dir()
+    try:
+        return _build_in(compiler, _open_private_folder(cache), cache)
+    except UntrustedFolder as error:
+        log.warning(
+            "rnnlab: the kernel cache %s, so nothing in it is loaded; the native kernel is built in a private "
+            "temporary folder for this process (use a cache folder only you can write: chmod 700 it, or point "
+            "RNNLAB_KERNEL_CACHE elsewhere)",
+            error,
+        )
+    with tempfile.TemporaryDirectory(prefix="rnnlab-kernels-") as private:
+        return _build_in(compiler, _open_private_folder(Path(private)), Path(private), announce=False)
 
 
 def library() -> Library | None:
