@@ -48,7 +48,7 @@ def _reset_peak() -> bool:
 
 def _calls() -> dict:
     import rnnlab
-    from rnnlab.datasets import read_csv
+    from rnnlab.datasets import mnist, movie_reviews, read_csv, reuters
     from rnnlab.keras_format import load_keras_model
 
     def load_weights(path: str, config: str) -> None:
@@ -59,6 +59,10 @@ def _calls() -> dict:
         "load_keras_model": load_keras_model,
         "load_weights": load_weights,
         "read_csv": lambda path: len(read_csv(path)),
+        "read_reuters": lambda path: len(reuters.read_corpus(path, download=False)),
+        "parse_sgml": lambda path: len(list(reuters.parse_sgml(Path(path).read_bytes()))),
+        "read_idx": lambda path: mnist.read_idx(path).shape,
+        "read_reviews": lambda path: len(movie_reviews.read_reviews(path)),
     }
 
 

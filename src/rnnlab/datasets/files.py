@@ -8,13 +8,19 @@ differ only in header names, quoting, line endings or the spelling of missing va
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import http.client
+import io
 import logging
 import os
 import shutil
+import tarfile
 import urllib.request
-from collections.abc import Callable, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +37,8 @@ __all__ = [
     "data_dir",
     "fetch",
     "load_verified",
+    "open_inflated",
+    "reading",
 ]
 
 #: Seconds to wait for a server before giving up on a download.
@@ -176,3 +184,61 @@ def load_verified(
             raise ValueError(f"{exc} (It had just been downloaded from {remote.url}, and was deleted.)") from exc
         raise
     return result
+
+
+# -- archives --------------------------------------------------------------------------------------
+#: What a damaged compressed file raises while it is read: a truncated stream, corrupt deflate
+#: data, a bad gzip or zip CRC, a broken tar header, an unknown compression method.
+DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, tarfile.TarError, NotImplementedError)
+
+
+@contextlib.contextmanager
+def reading(path: Path, what: str, url: str = "") -> Iterator[None]:
+    """Damage found while the block reads ``path`` becomes one ValueError that names the file
+    (and says where a good copy is: ``url``)."""
+    try:
+        yield
+    except DAMAGE as err:
+        kind = "zlib.error" if isinstance(err, zlib.error) else type(err).__name__
+        reason = " ".join(f"{kind}: {err}".split())
+        source = f" from {url}" if url else ""
+        raise ValueError(f"{path} is damaged or not {what} ({reason}). Replace it with a good copy{source}.") from None
+
+
+class _Bounded(io.RawIOBase):
+    """A stream that raises ValueError as soon as more than ``limit`` bytes have come out of it."""
+
+    def __init__(self, stream: io.BufferedIOBase, limit: int, too_large: Callable[[], ValueError]) -> None:
+        super().__init__()
+        self.stream, self.limit, self.too_large, self.count = stream, limit, too_large, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        count = self.stream.readinto(buffer)
+        self.count += count
+        if self.count > self.limit:
+            raise self.too_large()
+        return count
+
+
+@contextlib.contextmanager
+def open_inflated(path: Path, limit: int, what: str, hint: str = "", url: str = "") -> Iterator[io.BufferedReader]:
+    """``path``'s bytes as a stream, inflated on the fly if it is gzip, that refuses to give more
+    than ``limit`` bytes: a small file that inflates to gigabytes costs ``limit`` bytes of work, and
+    nothing is held but what the reader keeps. ``what`` names the kind of file for messages ("an
+    MNIST IDX file"); damage found inside the block is one ValueError naming the file (and ``url``,
+    where a good copy is), as is data beyond ``limit`` (``hint`` then says how to read more)."""
+
+    def too_large() -> ValueError:
+        return ValueError(
+            f"{path} inflates to more than {limit:,} bytes, more than {what} can be; it is damaged or hostile, "
+            f"and was not inflated further.{hint and ' ' + hint}"
+        )
+
+    with reading(path, what, url), open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if compressed else raw
+        yield io.BufferedReader(_Bounded(stream, limit, too_large))

@@ -7,41 +7,58 @@ else downloaded: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10
 
 from __future__ import annotations
 
-import gzip
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .files import RemoteFile, data_dir, fetch
+from .files import RemoteFile, data_dir, fetch, open_inflated
 
-__all__ = ["load_data", "load_test", "read_idx"]
+__all__ = ["MAX_IDX_BYTES", "load_data", "load_test", "read_idx"]
 
 MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 PARTS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000),
 }
+#: The largest MNIST file inflated is train-images-idx3-ubyte: 16 header bytes and 60,000 x 28 x 28
+#: pixels, 47,040,016 bytes (t10k-images: 7,840,016). Twice that bounds what read_idx inflates.
+MAX_IDX_BYTES = 2 * 47_040_016
 _DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """An IDX file (gzip or plain) as an array of its stored shape and type."""
-    data = Path(path).read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r}).")
-    dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    dtype = np.dtype(_DTYPES[data[2]])
-    start = 4 + 4 * dims
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - start != expected:
-        raise ValueError(
-            f"{path}: the header promises {shape} values ({expected} bytes), the file has {len(data) - start}."
-        )
-    return np.frombuffer(data, dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
+def read_idx(path: str | os.PathLike[str], max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """An IDX file (gzip or plain) as an array of its stored shape and type.
+
+    The file is streamed: the header is read first, a header promising more than ``max_bytes``
+    (default: twice MNIST's largest file) is refused before anything else is inflated, and the
+    values are read into their array.
+    """
+    path = Path(path)
+    hint = "To read a larger IDX data set, pass a larger max_bytes= to read_idx."
+    with open_inflated(path, max_bytes, "an IDX file", hint) as stream:
+        magic = stream.read(4)
+        if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _DTYPES:
+            raise ValueError(f"{path} is not an IDX file (bad magic number {magic!r}).")
+        dims = magic[3]
+        header = stream.read(4 * dims)
+        if len(header) < 4 * dims:
+            raise ValueError(f"{path}: the IDX header promises {dims} dimensions and ends before their sizes.")
+        shape = tuple(int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(dims))
+        dtype = np.dtype(_DTYPES[magic[2]])
+        expected = math.prod(shape) * dtype.itemsize
+        if 4 + 4 * dims + expected > max_bytes:
+            raise ValueError(
+                f"{path}: the header promises {shape} values ({expected:,} bytes), more than the "
+                f"{max_bytes:,} bytes read_idx reads; the file is damaged or not MNIST. {hint}"
+            )
+        values = np.empty(expected, np.uint8)
+        found = stream.readinto(values.data)
+        if found != expected or stream.read(1):
+            has = f"{found:,}" if found != expected else "more"
+            raise ValueError(f"{path}: the header promises {shape} values ({expected:,} bytes), the file has {has}.")
+    return values.view(dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
 def _local(name: str, folder: Path) -> Path | None:

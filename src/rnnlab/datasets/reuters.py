@@ -3,10 +3,11 @@
 The raw corpus is 22 SGML files ``reut2-000.sgm`` .. ``reut2-021.sgm`` (plain or ``.gz``) in the
 data directory (``path=`` a folder, else ``cache_dir=`` / ``$RNNLAB_DATA_DIR`` / ``~/.cache/rnnlab``,
 each also looked up in a ``reuters21578/`` subfolder), else downloaded and unpacked from the UCI
-archive. The parser reads the bytes as Latin-1 (the files hold a few stray bytes), takes each
-``<REUTERS ...>`` element's attributes, ``TOPICS``, ``TITLE`` and ``BODY`` (or the whole ``TEXT``
-for the unprocessed ones), decodes entities (``&lt;``, ``&amp;``, the ``&#N;`` control codes) and
-drops control characters.
+archive (each file inflated to at most ``MAX_SGML_BYTES``, the archive as one stream to at most
+``MAX_ARCHIVE_BYTES``). The parser, linear in its input, reads the bytes as Latin-1 (the files
+hold a few stray bytes), takes each ``<REUTERS ...>`` element's attributes, ``TOPICS``, ``TITLE``
+and ``BODY`` (or the whole ``TEXT`` for the unprocessed ones), decodes entities (``&lt;``,
+``&amp;``, the ``&#N;`` control codes) and drops control characters.
 
 Selections (document counts reproduced from these files by the tests):
 
@@ -23,7 +24,6 @@ Selections (document counts reproduced from these files by the tests):
 from __future__ import annotations
 
 import functools
-import gzip
 import html
 import os
 import re
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import RemoteFile, data_dir, fetch
+from .files import RemoteFile, data_dir, fetch, open_inflated
 
 __all__ = [
     "ARCHIVE",
@@ -60,6 +60,11 @@ ARCHIVE = RemoteFile(
 )
 FILES = tuple(f"reut2-{i:03d}.sgm" for i in range(22))
 DOCUMENTS = 21578
+#: Bounds on inflating, twice what Reuters-21578 holds: its largest SGML file is 1,546,911 bytes
+#: (reut2-017.sgm) and the 22 hold 27,636,762; the archive's other members (README, category
+#: lists, DTD) are small beside them. A file or archive that inflates further is refused.
+MAX_SGML_BYTES = 2 * 1_546_911
+MAX_ARCHIVE_BYTES = 2 * 27_636_762
 
 KERAS_MIN_DOCUMENTS = 16
 #: Keras's 46 topics, in the order of its label ids (``keras.datasets.reuters.get_label_names()``).
@@ -84,37 +89,78 @@ class Document:
         return f"{self.title}\n{self.body}" if self.title else self.body
 
 
-_ELEMENT = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.S)
-_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+# The parser is linear in its input, whatever the input: every search either succeeds or moves on
+# for good (str.find from where the last one ended), and no pattern can run across a "<" it did not
+# start at, so no character is scanned more than a few times. Lazy ".*?" searches retried at every
+# opening tag, and a backtracking "\w+" before "=", cost quadratic time on hostile files.
+_OPEN, _CLOSE = "<REUTERS", "</REUTERS>"
+_ATTRIBUTE = re.compile(r'\b(\w+)="([^"]*)"')  # \b: tried once per word, not once per letter
+_NEWID = re.compile(r"[0-9]{1,9}")
+_TOPIC = re.compile(r"<D>([^<]*)</D>")
+_HEADLINES = re.compile(r"<(TITLE|DATELINE)>[^<]*</\1>")  # what TEXT holds besides the body
+_MARKUP = re.compile(r"<[^<>]+>")
+_HUGE_CHARREF = re.compile(r"&#(?:[0-9]{13,}|[xX][0-9a-fA-F]{13,});?")  # past Unicode; too long for int()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def _elements(text: str) -> Iterator[tuple[str, str]]:
+    """(attributes, content) of each ``<REUTERS ...>...</REUTERS>`` in ``text``, in order."""
+    end = 0
+    while (start := text.find(_OPEN, end)) != -1:
+        end = start + len(_OPEN)
+        if text[end : end + 1].isalnum() or text[end : end + 1] == "_":  # <REUTERSX: another tag
+            continue
+        head_end = text.find(">", end)
+        close = text.find(_CLOSE, head_end) if head_end != -1 else -1
+        if close == -1:  # an element that never ends: nothing after it can be one
+            return
+        yield text[end:head_end], text[head_end + 1 : close]
+        end = close + len(_CLOSE)
+
+
+@functools.cache
+def _opening(name: str) -> re.Pattern[str]:
+    return re.compile(rf"<{name}\b[^<>]*>")
+
+
 def _tag(name: str, text: str) -> str | None:
-    match = re.search(rf"<{name}\b[^>]*>(.*?)</{name}>", text, re.S)
-    return None if match is None else match.group(1)
+    """The content of the first ``<name ...>...</name>`` in ``text``, or None."""
+    opening = _opening(name).search(text)
+    if opening is None:
+        return None
+    close = text.find(f"</{name}>", opening.end())
+    return None if close == -1 else text[opening.end() : close]
 
 
 def _clean(text: str | None) -> str:
     if not text:
         return ""
-    text = re.sub(r"<[^>]+>", " ", text)  # nested markup (TEXT without BODY)
-    text = html.unescape(text)  # &lt; &amp; &#3; ...
+    text = _MARKUP.sub(" ", text)  # nested markup (TEXT without BODY)
+    text = html.unescape(_HUGE_CHARREF.sub("\ufffd", text))  # &lt; &amp; &#3; ...; U+FFFD as html does
     return _CONTROL.sub(" ", text).strip()
 
 
-def parse_sgml(data: bytes | str) -> Iterator[Document]:
-    """The documents of one Reuters-21578 SGML file."""
+def parse_sgml(data: bytes | str, source: str = "the SGML text") -> Iterator[Document]:
+    """The documents of one Reuters-21578 SGML file, in time linear in its length.
+
+    Raises ValueError, naming ``source``, for an element without a numeric ``NEWID``.
+    """
     text = data.decode("latin-1") if isinstance(data, bytes) else data
-    for match in _ELEMENT.finditer(text):
-        attributes = dict(_ATTRIBUTE.findall(match.group(1)))
-        inner = match.group(2)
-        topics = tuple(re.findall(r"<D>(.*?)</D>", _tag("TOPICS", inner) or ""))
+    for head, inner in _elements(text):
+        attributes = dict(_ATTRIBUTE.findall(head))
+        newid = attributes.get("NEWID", "")
+        if not _NEWID.fullmatch(newid):
+            raise ValueError(
+                f"{source}: a <REUTERS> element has NEWID={newid[:20]!r}, expected a number; "
+                "it is not a Reuters-21578 SGML file."
+            )
+        topics = tuple(_TOPIC.findall(_tag("TOPICS", inner) or ""))
         body_text = _tag("TEXT", inner) or ""
         body = _tag("BODY", body_text)
         if body is None:  # TYPE="BRIEF" (title only) or "UNPROC" (raw text)
-            body = re.sub(r"<TITLE>.*?</TITLE>|<DATELINE>.*?</DATELINE>", " ", body_text, flags=re.S)
+            body = _HEADLINES.sub(" ", body_text)
         yield Document(
-            newid=int(attributes["NEWID"]),
+            newid=int(newid),
             lewissplit=attributes.get("LEWISSPLIT", ""),
             has_topics=attributes.get("TOPICS") == "YES",
             topics=topics,
@@ -124,8 +170,8 @@ def parse_sgml(data: bytes | str) -> Iterator[Document]:
 
 
 def _read_file(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    with open_inflated(path, MAX_SGML_BYTES, "a Reuters-21578 SGML file", url=ARCHIVE.url) as stream:
+        return stream.read()
 
 
 def _find_files(folder: Path) -> list[Path] | None:
@@ -173,26 +219,46 @@ def read_corpus(
 
 @functools.lru_cache(maxsize=2)
 def _parse_files(key: tuple[tuple[str, int, int], ...]) -> tuple[Document, ...]:
-    """The parsed corpus, kept for the process (about 4 s to parse); keyed by the files' paths, times, sizes."""
+    """The parsed corpus, kept for the process (about 1 s to read); keyed by the files' paths, times, sizes."""
     files = [Path(name) for name, _, _ in key]
-    documents = [doc for file in files for doc in parse_sgml(_read_file(file))]
+    documents = [
+        doc for name, file in zip(FILES, files, strict=True) for doc in _parse_file(name, _read_file(file), str(file))
+    ]
     return tuple(_checked(documents, str(files[0].parent)))
 
 
 def _read_archive(file: Path) -> list[Document]:
-    try:
-        with tarfile.open(file) as archive:
-            members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
-            missing = [name for name in FILES if name not in members]
-            if missing:
-                raise ValueError(f"{file} lacks {', '.join(missing)}; it is not the Reuters-21578 archive.")
-            documents: list[Document] = []
-            for name in FILES:
-                handle = archive.extractfile(members[name])
-                documents += parse_sgml(handle.read() if handle else b"")
-    except tarfile.TarError as err:
-        raise ValueError(f"{file} is not a readable tar archive ({err}).") from None
-    return _checked(documents, str(file))
+    """The documents of the 22 SGML files in the tar archive ``file``, read as one stream."""
+    parsed: dict[str, list[Document]] = {}
+    with open_inflated(file, MAX_ARCHIVE_BYTES, "the Reuters-21578 archive", url=ARCHIVE.url) as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as archive:
+            for member in archive:
+                name = Path(member.name).name
+                if not member.isfile() or name not in FILES:
+                    continue  # the README, category lists and DTD: skipped, and counted in the bound
+                if member.size > MAX_SGML_BYTES:
+                    raise ValueError(
+                        f"{file}: its {member.name} declares {member.size:,} bytes, more than the "
+                        f"{MAX_SGML_BYTES:,} a Reuters-21578 SGML file can be; it is not inflated."
+                    )
+                handle = archive.extractfile(member)
+                parsed[name] = _parse_file(name, handle.read() if handle else b"", f"{file} ({member.name})")
+    missing = [name for name in FILES if name not in parsed]
+    if missing:
+        raise ValueError(f"{file} lacks {', '.join(missing)}; it is not the Reuters-21578 archive.")
+    return _checked([doc for name in FILES for doc in parsed[name]], str(file))
+
+
+def _parse_file(name: str, data: bytes, source: str) -> list[Document]:
+    """The documents of Reuters-21578's SGML file ``name``: 1,000 each, 578 in the last."""
+    documents = list(parse_sgml(data, source))
+    expected = DOCUMENTS - 1000 * (len(FILES) - 1) if name == FILES[-1] else 1000
+    if len(documents) != expected:
+        raise ValueError(
+            f"{source}: found {len(documents):,} documents, expected the {expected:,} of Reuters-21578's {name}; "
+            f"the file is damaged or not from Reuters-21578. Use the files from {ARCHIVE.url}."
+        )
+    return documents
 
 
 def _checked(documents: list[Document], source: str) -> list[Document]:
