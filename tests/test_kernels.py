@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -17,8 +18,10 @@ import torch
 
 from helpers import ragged_mask, randomize
 from rnnlab import Sequential
+from rnnlab.cells import NativeCell
 from rnnlab.kernels import AUTO_ORDER, KERNELS, SequenceOptions, build, select
-from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnlab.layers import GRU, LSTM, RNN, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from rnnlab.layouts import keras_to_torch, torch_to_keras
 
 B, T, F, U = 4, 7, 3, 5
 FAST = [name for name in KERNELS if name != "reference"]
@@ -290,3 +293,77 @@ def test_stateful_and_initial_state_agree_across_kernels(kernel, rng):
         results.append([t.detach() for t in (*first, *second)])
     for got, want in zip(*results, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_python_cell_codes_are_the_compiled_kernels():
+    library = build.library()
+    assert library is not None
+    assert library.cell_codes() == {cell.name: cell.value for cell in NativeCell}
+    assert list(NativeCell) == [NativeCell(code) for code in range(len(NativeCell))]  # dense, as the C switch
+
+
+ACTIVATIONS = "activation='tanh', recurrent_activation='hard_sigmoid' (fused: tanh and sigmoid)"
+RESET_BEFORE = "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
+FORMS = {  # cell -> native cell, PyTorch op, why neither fused kernel computes it, why PyTorch's cannot
+    "simple_rnn": (lambda: SimpleRNNCell(U), NativeCell.SIMPLE_TANH, "rnn_tanh", None, None),
+    "simple_rnn_relu": (lambda: SimpleRNNCell(U, activation="relu"), NativeCell.SIMPLE_RELU, "rnn_relu", None, None),
+    "simple_rnn_sigmoid": (
+        lambda: SimpleRNNCell(U, activation="sigmoid"),
+        None,
+        None,
+        "SimpleRNN activation 'sigmoid' (fused: tanh or relu)",
+        None,
+    ),
+    "lstm": (lambda: LSTMCell(U), NativeCell.LSTM, "lstm", None, None),
+    "lstm_hard_sigmoid": (lambda: LSTMCell(U, recurrent_activation="hard_sigmoid"), None, None, ACTIVATIONS, None),
+    "gru": (lambda: GRUCell(U), NativeCell.GRU, "gru", None, None),
+    "gru_reset_before": (lambda: GRUCell(U, reset_after=False), NativeCell.GRU_RESET_BEFORE, None, None, RESET_BEFORE),
+    "gru_reset_before_hard_sigmoid": (
+        lambda: GRUCell(U, reset_after=False, recurrent_activation="hard_sigmoid"),
+        None,
+        None,
+        ACTIVATIONS,
+        RESET_BEFORE,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_each_cell_declares_its_fused_form_and_the_kernels_read_it(name):
+    make, native, torch_op, unfused, no_torch_op = FORMS[name]
+    cell = make()
+    cell.ensure_built((None, F))
+    form = cell.fused_form
+    assert (form.native, form.torch_op, form.unfused, form.no_torch_op) == (native, torch_op, unfused, no_torch_op)
+    assert len(form.gates) == cell.gates and form.state_names == cell.state_names
+    assert form.bias_rows == len(cell.bias_shape())  # (G*U,) or (2, G*U)
+    x = torch.zeros(B, T, F)
+    options = SequenceOptions(training=True)
+    assert KERNELS["native"].why_not(cell, x, None, options) == unfused
+    assert KERNELS["torch_fused"].why_not(cell, x, None, options) == (unfused or no_torch_op)
+
+
+def test_stacked_cells_have_no_fused_form_and_run_on_the_reference_kernel():
+    layer = RNN([LSTMCell(U), GRUCell(4)], return_state=True)
+    output, lstm_states, gru_states = layer(torch.zeros(2, T, F))
+    reason = "stacked cells run one after another within each step; stack layers to fuse them"
+    assert layer.cell.fused_form.unfused == reason
+    assert (layer.last_kernel, layer.last_kernel_skipped) == ("reference", {"native": reason, "torch_fused": reason})
+    assert [tuple(s.shape) for s in (output, *lstm_states, *gru_states)] == [(2, 4), (2, U), (2, U), (2, 4)]
+
+
+@pytest.mark.parametrize("name", ["simple_rnn", "lstm", "lstm_hard_sigmoid", "gru", "gru_reset_before"])
+def test_weight_layouts_follow_the_fused_form_both_ways(name, rng):
+    cell = FORMS[name][0]()
+    cell.ensure_built((None, F))
+    randomize(cell, rng)
+    weights = [cell.kernel, cell.recurrent_kernel, cell.bias]
+    if cell.fused_form.torch_order is None:
+        with pytest.raises(ValueError, match=rf"PyTorch has no layout for this cell: {re.escape(RESET_BEFORE)}\."):
+            keras_to_torch(cell.fused_form, *weights)
+        return
+    torch_weights = keras_to_torch(cell.fused_form, *weights)
+    first = 1 if name == "gru" else 0  # PyTorch's GRU starts with r, Keras's second block; the others keep the order
+    torch.testing.assert_close(torch_weights.weight_ih[:U], cell.kernel[:, first * U : (first + 1) * U].t())
+    for got, want in zip(torch_to_keras(cell.fused_form, torch_weights), weights, strict=True):
+        torch.testing.assert_close(got, want.detach())

@@ -1,6 +1,7 @@
 """One time step of each recurrent cell: the equations, nothing else."""
 
 from .base import RecurrentCell
+from .fused_form import FusedForm, NativeCell
 from .gru import GRUCell
 from .lstm import LSTMCell
 from .simple_rnn import SimpleRNNCell
@@ -8,4 +9,13 @@ from .stacked import StackedRNNCells
 
 CELLS: dict[str, type[RecurrentCell]] = {c.__name__: c for c in (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells)}
 
-__all__ = ["CELLS", "RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
+__all__ = [
+    "CELLS",
+    "FusedForm",
+    "NativeCell",
+    "RecurrentCell",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "StackedRNNCells",
+]

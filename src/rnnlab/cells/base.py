@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 
 from .. import activations, initializers
 from ..base import Layer, Shape
+from .fused_form import FusedForm
 
 
 def check_units(units: Any) -> int:
@@ -47,9 +49,11 @@ class RecurrentCell(Layer):
     input sequence by one mask (the same for every step); with recurrent dropout, the cell
     receives per-gate masks ``input_masks (G, B, F)`` and ``recurrent_masks (G, B, U)``,
     drawn once per sequence.
+    The whole-sequence kernels read the cell's ``fused_form``, which ``declare_fused_form()``
+    states once, from the constructor's arguments.
     """
 
-    kind: str = ""  # "simple_rnn" | "lstm" | "gru": which weight layout and fused op fit
+    kind: str = ""  # the family's short name ("simple_rnn", "lstm", "gru"); kernels read fused_form
     gates: int = 1  # G in kernel (F, G*units)
     state_names: tuple[str, ...] = ("h",)  # the values of gate_values() that are the new states, in state order
     weight_options = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
@@ -92,6 +96,20 @@ class RecurrentCell(Layer):
 
     def get_initial_state(self, batch_size: int, like: torch.Tensor) -> list[torch.Tensor]:
         return [like.new_zeros(batch_size, size) for size in self.state_size]
+
+    def nest_states(self, states: list[Any]) -> list[Any]:
+        """The final states as ``return_state`` gives them: flat, one per ``state_size`` entry."""
+        return states
+
+    @cached_property
+    def fused_form(self) -> FusedForm:
+        """This cell as the fused kernels compute it, or why they cannot; fixed at construction,
+        like the activation functions, and read on every call."""
+        return self.declare_fused_form()
+
+    def declare_fused_form(self) -> FusedForm:
+        """The fused form of this configuration; a cell with one overrides this."""
+        return FusedForm.none(f"{type(self).__name__} has no fused form")
 
     def gate_values(
         self,

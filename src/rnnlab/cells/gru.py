@@ -7,6 +7,9 @@ from typing import Any
 import torch
 
 from .base import RecurrentCell, masked_matmul
+from .fused_form import FusedForm, NativeCell, gated_unfused
+
+RESET_BEFORE = "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
 
 
 class GRUCell(RecurrentCell):
@@ -48,6 +51,16 @@ class GRUCell(RecurrentCell):
 
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def declare_fused_form(self) -> FusedForm:
+        gates = ("z", "r", "h")
+        unfused = gated_unfused(self.activation, self.recurrent_activation)
+        if not self.reset_after:  # the native kernel has this GRU; PyTorch has none
+            native = None if unfused else NativeCell.GRU_RESET_BEFORE
+            return FusedForm(gates, None, 1, self.state_names, native, None, unfused, no_torch_op=RESET_BEFORE)
+        native, torch_op = (None, None) if unfused else (NativeCell.GRU, "gru")
+        torch_order = (1, 0, 2)  # z, r, h -> PyTorch's r, z, n
+        return FusedForm(gates, torch_order, 2, self.state_names, native, torch_op, unfused)
 
     def gate_values(
         self,

@@ -8,6 +8,7 @@ import torch
 
 from ..base import Shape
 from .base import RecurrentCell, masked_matmul
+from .fused_form import FusedForm, NativeCell, gated_unfused
 
 
 class LSTMCell(RecurrentCell):
@@ -50,6 +51,12 @@ class LSTMCell(RecurrentCell):
     @property
     def state_size(self) -> list[int]:
         return [self.units, self.units]
+
+    def declare_fused_form(self) -> FusedForm:
+        unfused = gated_unfused(self.activation, self.recurrent_activation)
+        native, torch_op = (None, None) if unfused else (NativeCell.LSTM, "lstm")
+        gates, torch_order = ("i", "f", "c", "o"), (0, 1, 2, 3)  # PyTorch's i, f, g, o: the same order
+        return FusedForm(gates, torch_order, 1, self.state_names, native, torch_op, unfused)
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)

@@ -7,6 +7,9 @@ from typing import Any
 import torch
 
 from .base import RecurrentCell, masked_matmul
+from .fused_form import FusedForm, NativeCell
+
+NATIVE = {"tanh": NativeCell.SIMPLE_TANH, "relu": NativeCell.SIMPLE_RELU}  # the activations the fused loops compute
 
 
 class SimpleRNNCell(RecurrentCell):
@@ -34,6 +37,14 @@ class SimpleRNNCell(RecurrentCell):
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
         kwargs.pop("recurrent_activation", None)  # a SimpleRNN has no gates
         super().__init__(units, activation=activation, **kwargs)
+
+    def declare_fused_form(self) -> FusedForm:
+        native = NATIVE.get(str(self.activation))
+        if native is None:
+            unfused, torch_op = f"SimpleRNN activation {self.activation!r} (fused: tanh or relu)", None
+        else:
+            unfused, torch_op = None, f"rnn_{self.activation}"
+        return FusedForm(("h",), (0,), 1, self.state_names, native, torch_op, unfused)
 
     def gate_values(
         self,

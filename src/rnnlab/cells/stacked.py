@@ -10,6 +10,7 @@ from torch import nn
 
 from ..base import Shape
 from .base import RecurrentCell
+from .fused_form import FusedForm
 
 
 class StackedRNNCells(RecurrentCell):
@@ -21,7 +22,6 @@ class StackedRNNCells(RecurrentCell):
     is not supported: stack whole layers (``LSTM(..., dropout=...)``) instead.
     """
 
-    kind = "stacked"
     cells: nn.ModuleList
 
     def __init__(self, cells: Sequence[RecurrentCell], **layer_kwargs: Any) -> None:
@@ -59,6 +59,9 @@ class StackedRNNCells(RecurrentCell):
         for cell in self.members:
             cell.ensure_built((input_shape[0], dim))
             dim = cell.units
+
+    def declare_fused_form(self) -> FusedForm:
+        return FusedForm.none("stacked cells run one after another within each step; stack layers to fuse them")
 
     def nest_states(self, states: Sequence[Any]) -> list[Any]:
         """Keras's grouping of the final states: per cell, the list of its states."""

@@ -11,8 +11,8 @@ gradients are then one large multiply over all steps (PyTorch)::
 
 The batch is split into one block of rows per thread (``torch.get_num_threads()``), each
 running the whole sequence. The kernel works on Keras's weight layout, float32 and float64
-CPU tensors, any mask, and the cells of ``layouts.fused_activation_incompatibility``: both
-GRU variants, unlike PyTorch's fused ops.
+CPU tensors, any mask, and every cell whose ``fused_form`` names a ``NativeCell``: both GRU
+variants, unlike PyTorch's fused ops.
 """
 
 from __future__ import annotations
@@ -21,21 +21,11 @@ from typing import Any
 
 import torch
 
-from ..cells import RecurrentCell
-from ..layouts import fused_activation_incompatibility
+from ..cells import FusedForm, NativeCell, RecurrentCell
 from . import build
 from .contract import SequenceOptions, SequenceResult
 
 DTYPES = {torch.float32: 0, torch.float64: 1}
-
-
-def _cell_code(cell: RecurrentCell) -> int:
-    """The C ``Cell``: SimpleRNN tanh 0 / relu 1, LSTM 2, GRU 3 (reset after) / 4 (reset before)."""
-    if cell.kind == "simple_rnn":
-        return 0 if cell.activation == "tanh" else 1
-    if cell.kind == "lstm":
-        return 2
-    return 3 if getattr(cell, "reset_after", True) else 4
 
 
 def why_not(
@@ -48,7 +38,7 @@ def why_not(
     weights = getattr(cell, "kernel", None)  # None before the cell is built
     if weights is not None and weights.dtype != inputs.dtype:
         return f"the weights ({weights.dtype}) and the inputs ({inputs.dtype}) differ in dtype"
-    reason = fused_activation_incompatibility(cell.kind, cell.activation, cell.recurrent_activation)
+    reason = cell.fused_form.unfused
     if reason is not None:
         return reason
     if options.record:
@@ -85,10 +75,15 @@ def _time_pointer(tensor: torch.Tensor, go_backwards: bool) -> tuple[int, int, i
     return last, batch_stride, -time_stride
 
 
+def _native(form: FusedForm) -> NativeCell:
+    assert form.native is not None, "why_not() admits cells with a native form only"
+    return form.native
+
+
 def _args(cell: RecurrentCell, dtype: torch.dtype, shape: tuple[int, ...], zero_output: bool) -> build.Args:
     B, T, F = shape
     args = build.Args()
-    args.dtype, args.cell, args.zero_output = DTYPES[dtype], _cell_code(cell), int(zero_output)
+    args.dtype, args.cell, args.zero_output = DTYPES[dtype], _native(cell.fused_form), int(zero_output)
     args.threads = torch.get_num_threads()
     args.batch, args.time, args.features, args.units = B, T, F, cell.units
     return args
@@ -111,6 +106,7 @@ def _forward(
     """Outputs (B, T, U), final h and c, and (with ``save``) what backward reads, time-major."""
     B, T, F = x.shape
     U = cell.units
+    form = cell.fused_form
     args = _args(cell, x.dtype, tuple(x.shape), zero_output)
     new = x.new_empty
     outputs, hT = new(B, T, U), new(B, U)
@@ -118,9 +114,9 @@ def _forward(
     saved: dict[str, torch.Tensor] = {}
     if save:
         saved["xh"] = new(T, B, F + U)  # [x_t | h_{t-1}]
-        if cell.kind == "lstm":
+        if c0 is not None:  # LSTM: the cell state c_t
             saved["cells"] = new(T, B, U)
-        if cell.kind != "simple_rnn":
+        if len(form.gates) > 1:
             saved["gates"] = new(T, B, _library().gate_width(args))
             saved["extra"] = new(T, B, U)  # LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}
     args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
@@ -182,10 +178,10 @@ class _Sequence(torch.autograd.Function):
         U, GU = cell.units, cell.gates * cell.units
         needs = ctx.needs_input_grad  # cell, go_backwards, zero_output, inputs, kernel, recurrent_kernel,
         # input_bias, recurrent_bias, mask, h0, c0
-        code = _cell_code(cell)
+        native = _native(cell.fused_form)
         new = outputs.new_empty
         d_gates = new(T * B, GU)
-        d_gates_rec = new(T * B, GU) if code == 3 else None
+        d_gates_rec = new(T * B, GU) if native is NativeCell.GRU else None  # reset after: the recurrent side's own
         d_inputs = new(B, T, F) if needs[3] else None
         d_h0 = new(B, U)
         d_c0 = new(B, U) if c0 is not None else None
@@ -213,7 +209,7 @@ class _Sequence(torch.autograd.Function):
         # The weight gradients, one multiply over every step: [x | h_prev]^T @ dg
         xh = saved["xh"].view(T * B, F + U)
         d_kernel = d_recurrent = None
-        if code in (0, 1, 2):
+        if native not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
             both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
             d_kernel, d_recurrent = both[:F], both[F:]
         else:
@@ -256,16 +252,17 @@ def run(
         inputs = inputs.contiguous()
     if options.go_backwards and mask is not None:  # the loop reads x backwards through its strides
         mask = mask.flip(1)
+    form = cell.fused_form
     input_bias = recurrent_bias = None
     if cell.bias is not None:
-        if cell.kind == "gru" and getattr(cell, "reset_after", True):
-            input_bias, recurrent_bias = cell.bias[0], cell.bias[1]  # (2, 3U): input row, recurrent row
+        if form.bias_rows == 2:
+            input_bias, recurrent_bias = cell.bias[0], cell.bias[1]  # (2, G*U): input row, recurrent row
         else:
             input_bias = cell.bias
     kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
     mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
     h0 = states[0].contiguous()
-    c0 = states[1].contiguous() if cell.kind == "lstm" else None
+    c0 = states[1].contiguous() if len(form.state_names) == 2 else None  # LSTM: [h, c]
     call = (inputs, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in call):
         outputs, *final = _Sequence.apply(  # type: ignore[no-untyped-call]

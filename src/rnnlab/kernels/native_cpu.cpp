@@ -224,6 +224,7 @@ inline void tanh_block(double* x, int64_t n) {
     for (int64_t j = 0; j < n; ++j) x[j] = std::tanh(x[j]);
 }
 
+// Python's copy: NativeCell in cells/fused_form.py, checked against rnnlab_cell_name().
 enum Cell : int32_t { kSimpleTanh = 0, kSimpleRelu = 1, kLSTM = 2, kGRU = 3, kGRUResetBefore = 4 };
 
 constexpr int64_t gates_of(int32_t cell) { return cell == kLSTM ? 4 : cell >= kGRU ? 3 : 1; }
@@ -778,7 +779,25 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 5; }
+int rnnlab_abi_version() { return 6; }
+
+// The name of each Cell value (null past the last), so that Python checks its copy of the enum.
+const char* rnnlab_cell_name(int32_t cell) {
+    switch (cell) {
+        case kSimpleTanh:
+            return "SIMPLE_TANH";
+        case kSimpleRelu:
+            return "SIMPLE_RELU";
+        case kLSTM:
+            return "LSTM";
+        case kGRU:
+            return "GRU";
+        case kGRUResetBefore:
+            return "GRU_RESET_BEFORE";
+        default:
+            return nullptr;
+    }
+}
 
 // The row width of the gates buffer: G*U padded for the vectors (the GRU's candidate apart).
 int64_t rnnlab_gate_width(const Args* a) {

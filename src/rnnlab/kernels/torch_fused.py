@@ -1,7 +1,8 @@
 """PyTorch's own fused recurrent ops (oneDNN/ATen on CPU, cuDNN on GPU), fed Keras weights.
 
-The Keras weights are mapped on the fly by ``layouts.keras_to_torch``, so gradients flow
-back to ``kernel`` / ``recurrent_kernel`` / ``bias``. A mask whose valid steps form one
+The cell's ``fused_form`` names the op; the Keras weights are mapped on the fly by
+``layouts.keras_to_torch``, so gradients flow back to ``kernel`` / ``recurrent_kernel`` /
+``bias``. A mask whose valid steps form one
 contiguous block per row (right padding, left padding, or both) runs as a packed sequence;
 the outputs are then put back where Keras has them: zeros before the block, the last
 valid output repeated after it.
@@ -14,16 +15,14 @@ from torch import _VF  # the fused entry points nn.RNN / nn.LSTM / nn.GRU call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..cells import RecurrentCell
-from ..layouts import fused_incompatibility, keras_to_torch
+from ..layouts import keras_to_torch
 from .contract import SequenceOptions, SequenceResult
 
 
 def why_not(
     cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
 ) -> str | None:
-    reason = fused_incompatibility(
-        cell.kind, cell.activation, cell.recurrent_activation, getattr(cell, "reset_after", True)
-    )
+    reason = cell.fused_form.why_not_torch
     if reason is not None:
         return reason
     if options.record:
@@ -47,7 +46,7 @@ def _blocks(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def _fused_params(cell: RecurrentCell) -> list[torch.Tensor]:
     """PyTorch's flat weight list for one layer: w_ih, w_hh (+ b_ih, b_hh), views of the Keras weights."""
-    w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
+    w = keras_to_torch(cell.fused_form, cell.kernel, cell.recurrent_kernel, cell.bias)
     if w.bias_ih is None or w.bias_hh is None:
         return [w.weight_ih, w.weight_hh]
     return [w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh]
@@ -64,13 +63,15 @@ def _fused_call(
     its ``batch_sizes``; states are (1, B, S): one layer, one direction."""
     params = _fused_params(cell)
     has_bias = len(params) == 4
-    if cell.kind == "lstm":
+    op_name = cell.fused_form.torch_op  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    assert op_name is not None, "why_not() admits cells with a PyTorch op only"
+    op = getattr(_VF, op_name)
+    if len(states) == 2:  # LSTM: the op takes and returns (h, c)
         if batch_sizes is None:
-            out, h, c = _VF.lstm(data, tuple(states), params, has_bias, 1, 0.0, training, False, True)
+            out, h, c = op(data, tuple(states), params, has_bias, 1, 0.0, training, False, True)
         else:
-            out, h, c = _VF.lstm(data, batch_sizes, tuple(states), params, has_bias, 1, 0.0, training, False)
+            out, h, c = op(data, batch_sizes, tuple(states), params, has_bias, 1, 0.0, training, False)
         return out, [h, c]
-    op = _VF.gru if cell.kind == "gru" else (_VF.rnn_tanh if cell.activation == "tanh" else _VF.rnn_relu)
     if batch_sizes is None:
         out, h = op(data, states[0], params, has_bias, 1, 0.0, training, False, True)
     else:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..base import snake_case
 from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
-from ..layouts import TorchWeights, fused_incompatibility, keras_to_torch, torch_to_keras
+from ..layouts import TorchWeights, keras_to_torch, torch_to_keras
 from .rnn import RNN
 
 SEQUENCE_ARGS = (
@@ -83,11 +83,11 @@ class _CellLayer(RNN):
         if isinstance(module, nn.RNN):
             kwargs.setdefault("activation", module.nonlinearity)
         flat = dict(module.named_parameters())
+        layer = cls(module.hidden_size, use_bias=module.bias, **kwargs)
         weights = torch_to_keras(
-            cls.cell_class.kind,
+            layer.cell.fused_form,
             TorchWeights(flat["weight_ih_l0"], flat["weight_hh_l0"], flat.get("bias_ih_l0"), flat.get("bias_hh_l0")),
         )
-        layer = cls(module.hidden_size, use_bias=module.bias, **kwargs)
         layer.ensure_built((None, None, module.input_size))
         layer.set_weights([w.detach().cpu().numpy() for w in weights if w is not None])
         return layer.to(flat["weight_ih_l0"].device)
@@ -101,19 +101,17 @@ class _CellLayer(RNN):
                 "to_torch() converts forward, non-stateful layers only "
                 "(PyTorch modules have no go_backwards or stateful)."
             )
-        reason = fused_incompatibility(
-            cell.kind, cell.activation, cell.recurrent_activation, getattr(cell, "reset_after", True)
-        )
-        if reason:
-            raise ValueError(f"Layer '{self.name}' has no PyTorch equivalent: {reason}.")
+        form = cell.fused_form
+        if form.why_not_torch:
+            raise ValueError(f"Layer '{self.name}' has no PyTorch equivalent: {form.why_not_torch}.")
         assert cell.input_dim is not None  # built
         module: nn.RNNBase
-        if cell.kind == "simple_rnn":
+        if self.torch_class is nn.RNN:  # PyTorch's SimpleRNN names its activation
             module = nn.RNN(cell.input_dim, cell.units, nonlinearity=str(cell.activation), bias=cell.use_bias)
         else:
             module = self.torch_class(cell.input_dim, cell.units, bias=cell.use_bias)
         module.batch_first = batch_first
-        w = keras_to_torch(cell.kind, cell.kernel, cell.recurrent_kernel, cell.bias, getattr(cell, "reset_after", True))
+        w = keras_to_torch(form, cell.kernel, cell.recurrent_kernel, cell.bias)
         flat = dict(module.named_parameters())
         with torch.no_grad():
             for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), w, strict=True):

@@ -133,7 +133,7 @@ class RNN(Layer):
         output = (batch, time, units) if self.return_sequences else (batch, units)
         if self.return_state:
             states = [(batch, size) for size in self.cell.state_size]
-            return [output, *(self.cell.nest_states(states) if isinstance(self.cell, StackedRNNCells) else states)]
+            return [output, *self.cell.nest_states(states)]
         return output
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -199,7 +199,7 @@ class RNN(Layer):
         output = outputs if self.return_sequences else outputs[:, -1]
         if not self.return_state:
             return output
-        return (output, *(cell.nest_states(states) if isinstance(cell, StackedRNNCells) else states))
+        return (output, *cell.nest_states(states))
 
     def kernel_label(self) -> str:
         """Which kernel runs (ran) this layer, for summaries: 'torch_fused', 'auto -> reference', ..."""
