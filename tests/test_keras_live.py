@@ -30,6 +30,7 @@ from rnnlab.layers import (  # noqa: E402
     SimpleRNN,
     TimeDistributed,
 )
+from rnnlab.training.optimizers import from_spec  # noqa: E402
 
 ko = keras.optimizers
 
@@ -77,6 +78,20 @@ OPTIMIZERS = {
     "adam_clipvalue": (lambda: ko.Adam(0.01, clipvalue=1e-3), lambda: ro.Adam(0.01, clipvalue=1e-3)),
     "adam_global_clipnorm": (lambda: ko.Adam(0.01, global_clipnorm=0.01), lambda: ro.Adam(0.01, global_clipnorm=0.01)),
     "sgd_weight_decay": (lambda: ko.SGD(0.1, weight_decay=0.1), lambda: ro.SGD(0.1, weight_decay=0.1)),
+    "nadam": (lambda: ko.Nadam(0.01), lambda: ro.Nadam(0.01)),
+    "nadam_by_name": (lambda: ko.Nadam(), lambda: "nadam"),
+    "adagrad": (lambda: ko.Adagrad(0.1), lambda: ro.Adagrad(0.1)),
+    "adadelta": (lambda: ko.Adadelta(1.0), lambda: ro.Adadelta(1.0)),
+    "adamax": (lambda: ko.Adamax(0.01), lambda: ro.Adamax(0.01)),
+    "lion": (lambda: ko.Lion(1e-3), lambda: ro.Lion(1e-3)),
+    "nadam_clipnorm": (lambda: ko.Nadam(0.01, clipnorm=0.01), lambda: ro.Nadam(0.01, clipnorm=0.01)),
+    "adagrad_clipvalue": (lambda: ko.Adagrad(0.1, clipvalue=1e-3), lambda: ro.Adagrad(0.1, clipvalue=1e-3)),
+    "adadelta_global_clipnorm_weight_decay": (
+        lambda: ko.Adadelta(1.0, global_clipnorm=0.01, weight_decay=0.1),
+        lambda: ro.Adadelta(1.0, global_clipnorm=0.01, weight_decay=0.1),
+    ),
+    "adamax_weight_decay": (lambda: ko.Adamax(0.01, weight_decay=0.1), lambda: ro.Adamax(0.01, weight_decay=0.1)),
+    "lion_weight_decay": (lambda: ko.Lion(1e-3, weight_decay=0.5), lambda: ro.Lion(1e-3, weight_decay=0.5)),
 }
 
 
@@ -94,6 +109,63 @@ def test_training_matches_keras_step_for_step(name, rng):
         y,
     )
     assert same_weights(keras_model, model) < ATOL
+
+
+KERAS_NAMED = ["SGD", "Adam", "AdamW", "RMSprop", "Nadam", "Adagrad", "Adadelta", "Adamax", "Lion"]
+
+
+@pytest.mark.parametrize("name", KERAS_NAMED)
+def test_optimizer_configs_are_keras_configs(name):
+    """The same keys in the same order, the same defaults (Keras keeps the learning rate in float32)."""
+    keras_config, config = getattr(ko, name)().get_config(), getattr(ro, name)().get_config()
+    assert list(config) == list(keras_config)
+    assert config == {**keras_config, "learning_rate": pytest.approx(keras_config["learning_rate"], rel=1e-7)}
+    chosen = {"learning_rate": 0.5, "weight_decay": 0.01, "clipnorm": 2.0, "name": "mine"}
+    assert getattr(ro, name).from_config({**keras_config, **chosen}).get_config() == {**keras_config, **chosen}
+
+
+NEW_OPTIMIZERS = {
+    "Nadam": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6, "clipnorm": 0.5},
+    "Adagrad": {"learning_rate": 0.05, "initial_accumulator_value": 0.2, "epsilon": 1e-6, "weight_decay": 0.01},
+    "Adadelta": {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6, "global_clipnorm": 1.0},
+    "Adamax": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6, "clipvalue": 0.1},
+    "Lion": {"learning_rate": 3e-4, "beta_1": 0.8, "beta_2": 0.95, "weight_decay": 0.1},
+}
+
+
+def _lstm_regression():
+    return rnnlab.Sequential([Input((5, 3)), LSTM(4), Dense(1)])
+
+
+@pytest.mark.parametrize("name", sorted(NEW_OPTIMIZERS))
+def test_keras_reads_the_optimizer_rnnlab_writes(name, tmp_path):
+    arguments = NEW_OPTIMIZERS[name]
+    model = _lstm_regression()
+    model.compile(optimizer=getattr(ro, name)(**arguments), loss="mse")
+    model.save(tmp_path / "m.keras")
+    keras_model = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(keras_model.optimizer).__name__ == name
+    keras_config = keras_model.optimizer.get_config()
+    assert {k: keras_config[k] for k in arguments} == pytest.approx(arguments, rel=1e-7)
+
+
+@pytest.mark.parametrize("name", sorted(NEW_OPTIMIZERS))
+def test_rnnlab_reads_the_optimizer_keras_writes(name, tmp_path):
+    arguments = NEW_OPTIMIZERS[name]
+    keras_model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(1)])
+    keras_model.compile(optimizer=getattr(ko, name)(**arguments), loss="mse")
+    keras_model.save(tmp_path / "k.keras")
+    model = rnnlab.load_model(tmp_path / "k.keras")
+    assert type(model.build_optimizer()).__name__ == f"Keras{name}"
+    compiled = model.compile_config
+    described = from_spec(
+        compiled["optimizer"], **{k: compiled[k] for k in ("clipnorm", "clipvalue", "global_clipnorm")}
+    )
+    assert isinstance(described, getattr(ro, name))
+    assert {k: described.get_config()[k] for k in arguments} == pytest.approx(arguments, rel=1e-7)
+    model.save(tmp_path / "again.keras")  # and back to Keras: the same optimizer config
+    again = keras.saving.load_model(tmp_path / "again.keras").optimizer.get_config()
+    assert {k: again[k] for k in arguments} == pytest.approx(arguments, rel=1e-7)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])

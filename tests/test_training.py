@@ -78,8 +78,8 @@ def test_optimizers_by_name_use_keras_defaults():
     model.compile(optimizer="rmsprop", loss="mse", learning_rate=0.05)
     group = model.build_optimizer().param_groups[0]
     assert (group["lr"], group["alpha"], group["eps"]) == (0.05, 0.9, 1e-7)
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamax'"):
-        model.compile(optimizer="adamax", loss="mse")
+    with pytest.raises(ValueError, match="Unknown optimizer 'adafactor'"):  # Keras has it, rnnlab not yet
+        model.compile(optimizer="adafactor", loss="mse")
     with pytest.raises(ValueError, match="Unknown loss 'mean_squared'"):
         model.compile(optimizer="adam", loss="mean_squared")
     with pytest.raises(ValueError, match="Unknown metric 'precision'"):

@@ -59,7 +59,6 @@ IGNORED = {
     "lora_alpha",
     "lora_enabled",
 }
-KERAS_OPTIMIZER_ARGS = {"learning_rate", "epsilon", "rho", "momentum", "nesterov", "amsgrad", "centered"}
 
 
 def _h5py(doing: str = "Reading") -> Any:
@@ -430,27 +429,23 @@ def _compile(model: Sequential, config: dict[str, Any]) -> None:
                 warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.", stacklevel=2)
     if config.get("loss_weights") is not None:
         warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.", stacklevel=2)
-    spec, clipping = _optimizer(config.get("optimizer") or "rmsprop")
     model.compile(
-        optimizer=spec,
+        optimizer=_optimizer(config.get("optimizer") or "rmsprop"),
         loss=loss,
         metrics=names["metrics"],
         weighted_metrics=names["weighted_metrics"],
         from_logits=from_logits,
-        **clipping,
     )
 
 
-def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(rnnlab optimizer spec, clipping kwargs of compile) for a serialised Keras optimizer."""
+def _optimizer(keras_spec: str | dict[str, Any]) -> optimizers.Optimizer:
+    """The optimizer of a serialised Keras one (clipping included), less what rnnlab has not, with a warning."""
     if isinstance(keras_spec, str):
         keras_spec = {"class_name": keras_spec, "config": {}}
-    name, config = keras_spec.get("class_name", "").lower(), dict(keras_spec.get("config", {}))
-    if name not in optimizers.OPTIMIZERS:
-        warnings.warn(
-            f"Keras optimizer {keras_spec.get('class_name')!r} has no rnnlab equivalent; using Adam.", stacklevel=2
-        )
-        name, config = "adam", {}
+    class_name, config = keras_spec.get("class_name", ""), dict(keras_spec.get("config") or {})
+    if class_name.lower() not in optimizers.CLASSES:
+        warnings.warn(f"Keras optimizer {class_name!r} has no rnnlab equivalent; using Adam.", stacklevel=2)
+        return optimizers.Adam()
     lr = config.get("learning_rate")
     if isinstance(lr, dict):  # a LearningRateSchedule
         warnings.warn(
@@ -459,12 +454,13 @@ def _optimizer(keras_spec: str | dict[str, Any]) -> tuple[dict[str, Any], dict[s
             stacklevel=2,
         )
         config["learning_rate"] = lr.get("config", {}).get("initial_learning_rate")
-    kwargs = {k: v for k, v in config.items() if k in KERAS_OPTIMIZER_ARGS and v is not None}
-    if "beta_1" in config or "beta_2" in config:
-        kwargs["betas"] = (config.get("beta_1", 0.9), config.get("beta_2", 0.999))
-    if config.get("weight_decay") is not None:  # decoupled, before the update, in every Keras-exact optimizer
-        kwargs["weight_decay"] = config["weight_decay"]
-    if config.get("use_ema") or config.get("gradient_accumulation_steps"):
-        warnings.warn("Keras optimizer EMA / gradient accumulation are not mapped; dropped.", stacklevel=2)
-    clipping = {k: config.get(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")}
-    return optimizers.spec(name, **kwargs), clipping
+    known = optimizers.CLASSES[class_name.lower()]().get_config()
+    dropped = sorted(k for k, v in config.items() if k not in known or (k in optimizers.REFUSED and v))
+    if dropped:
+        warnings.warn(
+            f"Keras optimizer settings {dropped} are not mapped (no EMA, loss scaling or gradient "
+            "accumulation in rnnlab); dropped.",
+            stacklevel=2,
+        )
+    kept = {k: v for k, v in config.items() if k not in dropped and v is not None}
+    return optimizers.deserialize({"class_name": class_name, "config": kept})

@@ -23,11 +23,11 @@ from .keras_format import _h5py, _read_weights, _weights_limit
 from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Masking, SimpleRNN, TimeDistributed
 from .model import Sequential
 from .saving import atomic_path, regular_file
+from .training import optimizers
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
 RECURRENT = (SimpleRNN, LSTM, GRU)
 WRITABLE: tuple[type[Layer], ...] = (*RECURRENT, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed)
-KERAS_OPTIMIZERS = {"KerasSGD": "SGD", "KerasAdam": "Adam", "KerasAdamW": "AdamW", "KerasRMSprop": "RMSprop"}
 KERAS_LOSS_CLASSES = {
     "binary_crossentropy": "BinaryCrossentropy",
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -164,32 +164,21 @@ def model_config(model: Any) -> dict[str, Any]:
 
 def _compile_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
     """Keras's ``compile_config`` for rnnlab's compile settings, or None where they have no Keras form."""
-    if not config or config["optimizer"].get("class_name") not in KERAS_OPTIMIZERS:
+    if not config:
         return None
-    class_name = KERAS_OPTIMIZERS[config["optimizer"]["class_name"]]
-    own = config["optimizer"]["config"]
-    keras_optimizer: dict[str, Any] = {"learning_rate": own["lr"]}
-    if "betas" in own:
-        keras_optimizer.update(beta_1=own["betas"][0], beta_2=own["betas"][1], amsgrad=own.get("amsgrad", False))
-    if "eps" in own:
-        keras_optimizer["epsilon"] = own["eps"]
-    if "alpha" in own:
-        keras_optimizer.update(rho=own["alpha"], momentum=own.get("momentum", 0.0), centered=own.get("centered", False))
-    elif "momentum" in own:
-        keras_optimizer.update(momentum=own["momentum"], nesterov=own.get("nesterov", False))
-    if own.get("weight_decay"):
-        keras_optimizer["weight_decay"] = own["weight_decay"]
-    for key in ("clipnorm", "clipvalue", "global_clipnorm"):
-        keras_optimizer[key] = config.get(key)
-    if sum(keras_optimizer[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
+    clipping = {k: config.get(k) for k in optimizers.CLIPPING}
+    if sum(v is not None for v in clipping.values()) > 1:
         return None  # Keras allows one kind of clipping
+    optimizer = optimizers.from_spec(config["optimizer"], **clipping)
+    if optimizer is None:
+        return None  # a torch.optim class: Keras has no name for it
     loss: Any = config["loss"]
     if config.get("from_logits"):
         if loss not in KERAS_LOSS_CLASSES:
             return None
         loss = _object("keras.losses", KERAS_LOSS_CLASSES[loss], {"from_logits": True})
     return {
-        "optimizer": _object("keras.optimizers", class_name, keras_optimizer),
+        "optimizer": optimizers.serialize(optimizer),
         "loss": loss,
         "loss_weights": None,
         "metrics": list(config.get("metrics") or []) or None,

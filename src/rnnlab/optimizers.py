@@ -1,6 +1,35 @@
-"""Keras's ``optimizers`` module: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` with Keras's arguments and
-update rules (defined in :mod:`rnnlab.training.optimizers` and :mod:`rnnlab.training.optim`)."""
+"""Keras's ``optimizers`` module: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Nadam``, ``Adagrad``,
+``Adadelta``, ``Adamax``, ``Lion`` with Keras's arguments, configs and update rules (described in
+:mod:`rnnlab.training.optimizers`, the update rules in :mod:`rnnlab.training.optim`)."""
 
-from .training.optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, get
+from .training.optimizers import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    Nadam,
+    Optimizer,
+    RMSprop,
+    deserialize,
+    get,
+    serialize,
+)
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Lion",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "deserialize",
+    "get",
+    "serialize",
+]

@@ -1,15 +1,17 @@
 """Keras 3's update rules as ``torch.optim.Optimizer`` subclasses.
 
 Each class takes PyTorch's argument names (``lr``, ``betas``, ``eps``, ``alpha`` for Keras's
-``rho``), so schedulers and callbacks that change ``param_groups[i]["lr"]`` work, and applies
-exactly the equations of the Keras optimizer of the same name, in Keras's order: the decoupled
+``rho`` in RMSprop), so schedulers and callbacks that change ``param_groups[i]["lr"]`` work;
+its Keras-named description in :mod:`rnnlab.training.optimizers` is the one map between the
+two. Each applies exactly the equations of the Keras optimizer of the same name, in Keras's order: the decoupled
 weight decay ``w <- w * (1 - lr * weight_decay)`` first (when ``weight_decay`` is set), then the
 update. ``t`` counts steps from 1. Updates run as ``torch._foreach_*`` operations over all the
 parameters of a group at once on accelerators, and tensor by tensor on the CPU, where keeping
 one tensor's state in cache through all the operations is faster (as torch's own CPU default).
 
-State tensors live in ``self.state[p]`` (``step`` included, as a tensor), so ``state_dict()``
-and ``load_state_dict()`` work as for torch's optimizers.
+State tensors live in ``self.state[p]`` (``step`` included, as a tensor; Nadam's momentum
+product too), so ``state_dict()`` and ``load_state_dict()`` work as for torch's optimizers, and
+the trainer's finite-weights guard puts a step back by copying them.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 class KerasOptimizer(torch.optim.Optimizer):
     """The shared loop: collect the parameters that have gradients, decay, then ``update``."""
 
-    state_names: tuple[str, ...] = ()  # zero tensors shaped like the parameter, created on first use
+    state_names: tuple[str, ...] = ()  # state tensors, created on first use by ``_initial_state``
 
     def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
         return self.state_names
+
+    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        """A state tensor before the first step: zeros shaped like the parameter, unless a rule says otherwise."""
+        return torch.zeros_like(p, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
@@ -49,20 +55,24 @@ class KerasOptimizer(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.zeros((), dtype=torch.float32)
-                    for name in names:
-                        state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state.update({name: self._initial_state(name, p, group) for name in names})
                 steps.append(state["step"])
             torch._foreach_add_(steps, 1.0)
             t = float(steps[0])
             states = {name: [self.state[p][name] for p in params] for name in names}
             if group.get("weight_decay"):  # Keras: decoupled, before the update
                 torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
-            if params[0].device.type == "cpu":  # one tensor at a time: its state stays in cache across the ops
+            if self._per_tensor(params):
                 for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                     self.update(group, [p], [g], {k: [v[i]] for k, v in states.items()}, t)
             else:  # one launch per operation over the whole group
                 self.update(group, params, grads, states, t)
         return loss
+
+    @staticmethod
+    def _per_tensor(params: list[torch.Tensor]) -> bool:
+        """On the CPU, one tensor at a time: its state stays in cache across the operations."""
+        return params[0].device.type == "cpu"
 
     def update(
         self,
@@ -120,12 +130,15 @@ class KerasSGD(KerasOptimizer):
             torch._foreach_add_(params, m)
 
 
+def _scalar(value: float, dtype: torch.dtype) -> torch.Tensor:
+    """A number in the weights' precision (float32 for half precision), where Keras computes its step scalars."""
+    return torch.tensor(value, dtype=dtype if dtype in (torch.float32, torch.float64) else torch.float32)
+
+
 def _bias_corrected_rate(lr: float, beta_1: float, beta_2: float, t: float, dtype: torch.dtype) -> float:
     """``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``, computed in the weights' precision as Keras does."""
-    if dtype not in (torch.float32, torch.float64):
-        dtype = torch.float32
-    one = torch.ones((), dtype=dtype)
-    b1, b2 = torch.full((), beta_1, dtype=dtype) ** t, torch.full((), beta_2, dtype=dtype) ** t
+    one = _scalar(1.0, dtype)
+    b1, b2 = _scalar(beta_1, dtype) ** t, _scalar(beta_2, dtype) ** t
     return float(lr * torch.sqrt(one - b2) / (one - b1))
 
 
@@ -268,6 +281,253 @@ class KerasRMSprop(KerasOptimizer):
             torch._foreach_addcdiv_(params, grads, denominator, value=-lr)
 
 
+def _check(name: str, lr: float, eps: float = 0.0, **betas: float) -> None:
+    """Keras's limits: a learning rate and epsilon >= 0, each beta in [0, 1]."""
+    if lr < 0 or eps < 0 or not all(0.0 <= b <= 1.0 for b in betas.values()):
+        raise ValueError(
+            f"{name} needs lr >= 0, eps >= 0 and {', '.join(betas)} in [0, 1]; received lr={lr}, eps={eps}, {betas}."
+        )
+
+
+class KerasNadam(KerasOptimizer):
+    r"""Keras's ``Nadam``: Adam with Nesterov momentum and Keras's momentum schedule.
+
+    .. math::
+        \begin{aligned}
+        u_t &= \beta_1 (1 - \tfrac12\, 0.96^{t}) \qquad \Pi_t = \Pi_{t-1} u_t \quad (\Pi_0 = 1) \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        \hat m &= \frac{u_{t+1} m}{1 - \Pi_t u_{t+1}} + \frac{(1 - u_t) g}{1 - \Pi_t} \qquad
+        \hat v = \frac{v}{1 - \beta_2^t} \\
+        w &\leftarrow w - \eta\, \hat m / (\sqrt{\hat v} + \epsilon)
+        \end{aligned}
+
+    The product :math:`\Pi_t` is a state of its own (``mu_product``, Keras's ``u_product``), kept
+    in the weights' precision, so a resumed run continues the schedule exactly.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-7,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _check("Nadam", lr, eps, beta_1=betas[0], beta_2=betas[1])
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    state_names = ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        return _scalar(1.0, p.dtype) if name == "mu_product" else super()._initial_state(name, p, group)
+
+    def update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: dict[str, list[torch.Tensor]],
+        t: float,
+    ) -> None:
+        beta_1, beta_2 = group["betas"]
+        m, v, products = states["exp_avg"], states["exp_avg_sq"], states["mu_product"]
+        dtype = products[0].dtype
+        u_t = _scalar(beta_1, dtype) * (1.0 - 0.5 * _scalar(0.96, dtype) ** t)
+        u_next = _scalar(beta_1, dtype) * (1.0 - 0.5 * _scalar(0.96, dtype) ** (t + 1))
+        torch._foreach_mul_(products, float(u_t))  # Keras's u_product, now Pi_t
+        product = products[0].cpu()
+        torch._foreach_mul_(m, beta_1)
+        torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
+        torch._foreach_mul_(v, beta_2)
+        torch._foreach_addcmul_(v, grads, grads, value=1.0 - beta_2)
+        m_hat = torch._foreach_mul(m, float(u_next / (1.0 - product * u_next)))
+        torch._foreach_add_(m_hat, grads, alpha=float((1.0 - u_t) / (1.0 - product)))
+        denominator = torch._foreach_div(v, float(1.0 - _scalar(beta_2, dtype) ** t))
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_add_(denominator, group["eps"])
+        torch._foreach_addcdiv_(params, m_hat, denominator, value=-group["lr"])
+
+
+class KerasAdagrad(KerasOptimizer):
+    r"""Keras's ``Adagrad``.
+
+    .. math::
+        a \leftarrow a + g^2 \quad (a_0 = \text{initial\_accumulator\_value}) \qquad
+        w \leftarrow w - \eta\, g / \sqrt{a + \epsilon}
+
+    Epsilon is inside the square root and the accumulator starts at 0.1, where torch's Adagrad
+    adds epsilon to :math:`\sqrt{a}` and starts at 0.
+    """
+
+    state_names = ("sum",)
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        initial_accumulator_value: float = 0.1,
+        eps: float = 1e-7,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _check("Adagrad", lr, eps)
+        if initial_accumulator_value < 0:
+            raise ValueError(f"Adagrad needs initial_accumulator_value >= 0, received {initial_accumulator_value}.")
+        defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        return torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
+
+    def update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: dict[str, list[torch.Tensor]],
+        t: float,
+    ) -> None:
+        accumulators = states["sum"]
+        torch._foreach_addcmul_(accumulators, grads, grads)
+        denominator = torch._foreach_add(accumulators, group["eps"])
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_addcdiv_(params, grads, denominator, value=-group["lr"])
+
+
+class KerasAdadelta(KerasOptimizer):
+    r"""Keras's ``Adadelta``.
+
+    .. math::
+        \begin{aligned}
+        a &\leftarrow \rho a + (1 - \rho) g^2 \qquad
+        \Delta = -\sqrt{d + \epsilon}\; g / \sqrt{a + \epsilon} \\
+        d &\leftarrow \rho d + (1 - \rho) \Delta^2 \qquad w \leftarrow w + \eta \Delta
+        \end{aligned}
+
+    Keras's default learning rate is 0.001 (torch's is 1.0): its steps are a thousandth of the
+    textbook's unless ``learning_rate=1.0``.
+    """
+
+    state_names = ("square_avg", "acc_delta")
+
+    def __init__(
+        self, params: Params, lr: float = 1e-3, rho: float = 0.95, eps: float = 1e-7, weight_decay: float = 0.0
+    ) -> None:
+        _check("Adadelta", lr, eps, rho=rho)
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: dict[str, list[torch.Tensor]],
+        t: float,
+    ) -> None:
+        rho, eps = group["rho"], group["eps"]
+        a, d = states["square_avg"], states["acc_delta"]
+        torch._foreach_mul_(a, rho)
+        torch._foreach_addcmul_(a, grads, grads, value=1.0 - rho)
+        delta = torch._foreach_add(d, eps)
+        torch._foreach_sqrt_(delta)
+        torch._foreach_mul_(delta, grads)
+        rms_a = torch._foreach_add(a, eps)
+        torch._foreach_sqrt_(rms_a)
+        torch._foreach_div_(delta, rms_a)  # -Delta
+        torch._foreach_mul_(d, rho)
+        torch._foreach_addcmul_(d, delta, delta, value=1.0 - rho)
+        torch._foreach_add_(params, delta, alpha=-group["lr"])
+
+
+class KerasAdamax(KerasOptimizer):
+    r"""Keras's ``Adamax``: Adam with the infinity norm.
+
+    .. math::
+        m \leftarrow \beta_1 m + (1 - \beta_1) g \qquad u \leftarrow \max(\beta_2 u, |g|) \qquad
+        w \leftarrow w - \eta\, m / \big((u + \epsilon)(1 - \beta_1^t)\big)
+    """
+
+    state_names = ("exp_avg", "exp_inf")
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-7,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _check("Adamax", lr, eps, beta_1=betas[0], beta_2=betas[1])
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: dict[str, list[torch.Tensor]],
+        t: float,
+    ) -> None:
+        beta_1, beta_2 = group["betas"]
+        m, u = states["exp_avg"], states["exp_inf"]
+        torch._foreach_mul_(m, beta_1)
+        torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
+        torch._foreach_mul_(u, beta_2)
+        torch._foreach_maximum_(u, torch._foreach_abs(grads))
+        denominator = torch._foreach_add(u, group["eps"])
+        torch._foreach_mul_(denominator, float(1.0 - _scalar(beta_1, params[0].dtype) ** t))
+        torch._foreach_addcdiv_(params, m, denominator, value=-group["lr"])
+
+
+class KerasLion(KerasOptimizer):
+    r"""Keras's ``Lion``: the sign of an interpolated momentum.
+
+    .. math::
+        w \leftarrow w - \eta\, \operatorname{sign}(\beta_1 m + (1 - \beta_1) g) \qquad
+        m \leftarrow \beta_2 m + (1 - \beta_2) g
+
+    Every coordinate moves by exactly the learning rate, so Lion wants a learning rate 3-10x
+    smaller than Adam's.
+    """
+
+    state_names = ("exp_avg",)
+
+    def __init__(
+        self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0
+    ) -> None:
+        _check("Lion", lr, beta_1=betas[0], beta_2=betas[1])
+        if betas[0] == 0:
+            raise ValueError("Lion needs beta_1 in (0, 1] (as Keras): with beta_1=0 it ignores its momentum.")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    def update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: dict[str, list[torch.Tensor]],
+        t: float,
+    ) -> None:
+        beta_1, beta_2 = group["betas"]
+        m = states["exp_avg"]
+        direction = torch._foreach_mul(m, beta_1)
+        torch._foreach_add_(direction, grads, alpha=1.0 - beta_1)
+        torch._foreach_sign_(direction)
+        torch._foreach_add_(params, direction, alpha=-group["lr"])
+        torch._foreach_mul_(m, beta_2)
+        torch._foreach_add_(m, grads, alpha=1.0 - beta_2)
+
+
 KERAS_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {
-    c.__name__: c for c in (KerasSGD, KerasAdam, KerasAdamW, KerasRMSprop)
+    c.__name__: c
+    for c in (
+        KerasSGD,
+        KerasAdam,
+        KerasAdamW,
+        KerasRMSprop,
+        KerasNadam,
+        KerasAdagrad,
+        KerasAdadelta,
+        KerasAdamax,
+        KerasLion,
+    )
 }

@@ -1,63 +1,67 @@
-"""Optimizers by Keras name with Keras's defaults and update rules, Keras-style optimizer objects,
-and their (de)serialisation.
+"""Optimizers by Keras name: one description each, with Keras's arguments, defaults and config.
 
-A *spec* ``{"class_name": ..., "config": {...}}`` describes an optimizer before the weights
-exist; ``build`` makes it once they do. The names "sgd", "adam", "adamw" and "rmsprop" map to
-the Keras-exact classes of :mod:`rnnlab.training.optim`; ``SGD(learning_rate=...)``,
-``Adam(...)``, ``AdamW(...)`` and ``RMSprop(...)`` take Keras's arguments (clipping included)
-and describe themselves with ``spec()``.
+``Adam(learning_rate=1e-3, clipnorm=1.0)`` and the others exist before the weights do. Each
+names its Keras-exact torch optimizer (:mod:`rnnlab.training.optim`, which holds the update
+rules) and the few arguments that optimizer names the torch way (``learning_rate`` -> ``lr``,
+``epsilon`` -> ``eps``, ``beta_1, beta_2`` -> ``betas``): that is the only map between the two.
+
+- ``get_config()`` is Keras's config; ``serialize`` / ``deserialize`` are Keras's
+  ``{"class_name": "Adam", "config": ...}``, which the ``.keras`` reader and writer use as they are.
+- ``spec()`` is what compile stores and rnnlab's files keep: ``{"class_name": "KerasAdam",
+  "config": {torch arguments}}``; ``build`` makes the optimizer from it once the weights exist, and
+  ``from_spec`` gives the description back. A spec may also name a class of ``torch.optim``.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from .optim import KERAS_OPTIMIZERS, KerasAdam, KerasAdamW, KerasRMSprop, KerasSGD
+from .optim import (
+    KERAS_OPTIMIZERS,
+    KerasAdadelta,
+    KerasAdagrad,
+    KerasAdam,
+    KerasAdamax,
+    KerasAdamW,
+    KerasLion,
+    KerasNadam,
+    KerasOptimizer,
+    KerasRMSprop,
+    KerasSGD,
+)
 
-# name -> (class, Keras's defaults expressed in the class's (torch's) argument names)
-OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
-    "adam": (KerasAdam, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7}),
-    "sgd": (KerasSGD, {"lr": 1e-2, "momentum": 0.0}),
-    "rmsprop": (KerasRMSprop, {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7, "momentum": 0.0}),
-    "adamw": (KerasAdamW, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.004}),
-}
-KERAS_ARGS = {"learning_rate": "lr", "epsilon": "eps", "rho": "alpha"}  # Keras name -> torch name
 CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
+REFUSED = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")  # Keras features rnnlab has not
 
 
 def spec(name: str, **kwargs: Any) -> dict[str, Any]:
-    """A serialisable description: ``{"class_name": "KerasAdam", "config": {...torch kwargs}}``."""
-    key = name.lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(
-            f"Unknown optimizer {name!r}. Expected one of {sorted(OPTIMIZERS)}, or a torch.optim.Optimizer instance."
-        )
-    cls, defaults = OPTIMIZERS[key]
-    config = dict(defaults)
-    for k, v in kwargs.items():
-        config[KERAS_ARGS.get(k, k)] = v
-    if "beta_1" in config or "beta_2" in config:
-        beta_1, beta_2 = config.pop("beta_1", config["betas"][0]), config.pop("beta_2", config["betas"][1])
-        config["betas"] = (beta_1, beta_2)
-    return {"class_name": cls.__name__, "config": _json_ready(config)}
+    """The spec of the optimizer Keras calls ``name`` ("adam", "nadam", ...) with Keras's arguments."""
+    return _class(name)(**kwargs).spec()
 
 
 def from_object(optimizer: Any, learning_rate: float | None = None) -> dict[str, Any]:
     """The spec of an optimizer object that describes itself (``spec()``), e.g. ``rnnlab.optimizers.Adam``."""
-    describe_self = getattr(optimizer, "spec", None)
-    if not callable(describe_self):
+    if not isinstance(optimizer, Optimizer):
         raise TypeError(
-            f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}), a torch.optim.Optimizer or an "
+            f"optimizer must be a name ({', '.join(sorted(CLASSES))}), a torch.optim.Optimizer or an "
             f"rnnlab optimizer, received {type(optimizer).__name__}."
         )
-    found: dict[str, Any] = describe_self()
+    found: Optimizer = optimizer
     if learning_rate is not None:
-        found = {**found, "config": {**found["config"], "lr": learning_rate}}
-    return found
+        found = type(optimizer).from_config({**optimizer.get_config(), "learning_rate": learning_rate})
+    return found.spec()
+
+
+def from_spec(description: dict[str, Any], **clipping: Any) -> Optimizer | None:
+    """The Keras-named optimizer a spec describes (with the compiled ``clipping``), or None for a
+    class of ``torch.optim``, which Keras has no name for."""
+    cls = BY_TORCH_CLASS.get(description.get("class_name", ""))
+    return None if cls is None else cls.from_torch(description.get("config") or {}, **clipping)
 
 
 def describe(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -97,16 +101,19 @@ def _fusable(params: list[torch.nn.Parameter]) -> bool:
     )
 
 
-# -- Keras-style optimizer objects ------------------------------------------------------------
+# -- the descriptions, by Keras name ---------------------------------------------------------
 class Optimizer:
-    """A Keras-style optimizer: its hyper-parameters under Keras's names, before any weights exist.
+    """A Keras optimizer: its hyper-parameters under Keras's names, before any weights exist.
 
-    ``model.compile(optimizer=Adam(learning_rate=1e-3, clipnorm=1.0))`` builds the Keras-exact
-    torch optimizer once the weights exist; ``clipnorm`` / ``clipvalue`` / ``global_clipnorm``
-    clip the gradients as Keras does (only one of them, as Keras allows).
+    ``model.compile(optimizer=Adam(learning_rate=1e-3, clipnorm=1.0))`` builds ``torch_class``
+    once the weights exist; ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` clip the gradients
+    as Keras does (only one of them, as Keras allows), and ``weight_decay`` decays the weights
+    decoupled, before the update, in every optimizer. EMA, loss scaling and gradient accumulation
+    are stated in the config at Keras's defaults and refused otherwise.
     """
 
-    key = ""  # the name in OPTIMIZERS
+    torch_class: ClassVar[type[KerasOptimizer]]
+    torch_names: ClassVar[dict[str, str]] = {"learning_rate": "lr", "epsilon": "eps"}  # where torch_class differs
 
     def __init__(
         self,
@@ -115,13 +122,25 @@ class Optimizer:
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        unsupported = sorted(k for k, v in kwargs.items() if v not in (None, False))
-        if unsupported:
+        if kwargs:
             raise TypeError(
-                f"{type(self).__name__} does not support {unsupported} in rnnlab (no EMA, loss scaling or gradient "
+                f"{type(self).__name__} got unexpected arguments {sorted(kwargs)}; Keras's are "
+                f"{sorted(type(self)().get_config())}."
+            )
+        refused = [
+            k for k, v in zip(REFUSED, (use_ema, loss_scale_factor, gradient_accumulation_steps), strict=True) if v
+        ]
+        if refused:
+            raise TypeError(
+                f"{type(self).__name__} does not support {refused} in rnnlab (no EMA, loss scaling or gradient "
                 "accumulation); remove them."
             )
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -135,42 +154,74 @@ class Optimizer:
                 "learning-rate schedules: change it from a callback, ReduceLROnPlateau or a LambdaCallback that sets "
                 "model.optimizer.param_groups[i]['lr'])."
             )
+        self.name = name or _snake_case(type(self).__name__)
         self.learning_rate = float(learning_rate)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.name = name or self.key
+        self.ema_momentum, self.ema_overwrite_frequency = ema_momentum, ema_overwrite_frequency
 
     def hyperparameters(self) -> dict[str, Any]:
-        """The update rule's own arguments, Keras names."""
+        """The update rule's own arguments, Keras's names, in Keras's order."""
         return {}
-
-    def spec(self) -> dict[str, Any]:
-        kwargs = {"learning_rate": self.learning_rate, **self.hyperparameters()}
-        if self.weight_decay is not None:
-            kwargs["weight_decay"] = self.weight_decay
-        return spec(self.key, **kwargs)
 
     def clipping(self) -> dict[str, float | None]:
         return {k: getattr(self, k) for k in CLIPPING}
 
     def get_config(self) -> dict[str, Any]:
+        """Keras's config: the same keys, in the same order, with the same defaults."""
         return {
             "name": self.name,
             "learning_rate": self.learning_rate,
             "weight_decay": self.weight_decay,
-            **self.clipping(),
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": False,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": None,
+            "gradient_accumulation_steps": None,
             **self.hyperparameters(),
         }
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        return cls(**config)
+
+    def spec(self) -> dict[str, Any]:
+        """What compile stores: ``torch_class`` and its arguments under its own names."""
+        arguments = {"learning_rate": self.learning_rate, **self.hyperparameters()}
+        if self.weight_decay is not None:  # Keras's None is torch's 0.0, torch_class's default
+            arguments["weight_decay"] = self.weight_decay
+        config = {self.torch_names.get(k, k): v for k, v in arguments.items()}
+        if "beta_1" in config:
+            config["betas"] = [config.pop("beta_1"), config.pop("beta_2")]
+        return {"class_name": self.torch_class.__name__, "config": config}
+
+    @classmethod
+    def from_torch(cls, arguments: dict[str, Any], **clipping: Any) -> Optimizer:
+        """The description of ``torch_class(params, **arguments)`` (a spec's config, or a param group)."""
+        keras_names = {torch_name: name for name, torch_name in cls.torch_names.items()}
+        config = {keras_names.get(k, k): v for k, v in arguments.items()}
+        if "betas" in config:
+            config["beta_1"], config["beta_2"] = config.pop("betas")
+        defaults = cls()
+        accepted = {"learning_rate", "weight_decay", *defaults.hyperparameters()}
+        config = {k: v for k, v in config.items() if k in accepted}
+        if not config.get("weight_decay") and defaults.weight_decay is None:
+            config.pop("weight_decay", None)  # torch's 0.0 is Keras's None
+        return cls(**config, **clipping)
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None and k != "name")
+        defaults = type(self)().get_config()
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v != defaults[k] and k != "name")
         return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):
-    """Keras's ``SGD``: ``learning_rate=0.01``, ``momentum=0.0``, ``nesterov=False`` (see ``KerasSGD``)."""
+    """Keras's ``SGD`` (the equations: ``KerasSGD``)."""
 
-    key = "sgd"
+    torch_class = KerasSGD
 
     def __init__(
         self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any
@@ -183,9 +234,9 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Keras's ``Adam`` (see ``KerasAdam`` for the equations)."""
+    """Keras's ``Adam`` (the equations: ``KerasAdam``)."""
 
-    key = "adam"
+    torch_class = KerasAdam
 
     def __init__(
         self,
@@ -206,16 +257,17 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Keras's ``AdamW``: ``Adam`` with decoupled ``weight_decay=0.004``."""
 
-    key = "adamw"
+    torch_class = KerasAdamW
 
     def __init__(self, learning_rate: float = 0.001, weight_decay: float = 0.004, **kwargs: Any) -> None:
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class RMSprop(Optimizer):
-    """Keras's ``RMSprop`` (see ``KerasRMSprop`` for the equations)."""
+    """Keras's ``RMSprop`` (the equations: ``KerasRMSprop``, which names ``rho`` ``alpha`` as torch does)."""
 
-    key = "rmsprop"
+    torch_class = KerasRMSprop
+    torch_names = {**Optimizer.torch_names, "rho": "alpha"}
 
     def __init__(
         self,
@@ -233,13 +285,120 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
 
 
-KERAS_CLASSES: dict[str, type[Optimizer]] = {c.key: c for c in (SGD, Adam, AdamW, RMSprop)}
+class Nadam(Optimizer):
+    """Keras's ``Nadam`` (the equations and the momentum schedule: ``KerasNadam``)."""
+
+    torch_class: ClassVar[type[KerasOptimizer]] = KerasNadam
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adamax(Nadam):
+    """Keras's ``Adamax`` (the equations: ``KerasAdamax``); the same arguments as ``Nadam``."""
+
+    torch_class = KerasAdamax
+
+
+class Adagrad(Optimizer):
+    """Keras's ``Adagrad`` (the equations: ``KerasAdagrad``)."""
+
+    torch_class = KerasAdagrad
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Keras's ``Adadelta`` (the equations: ``KerasAdadelta``; ``rho`` keeps its name, as in torch)."""
+
+    torch_class = KerasAdadelta
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs: Any) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Keras's ``Lion`` (the equations: ``KerasLion``)."""
+
+    torch_class = KerasLion
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.99, **kwargs: Any) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+ALL = (SGD, Adam, AdamW, RMSprop, Nadam, Adagrad, Adadelta, Adamax, Lion)
+CLASSES: dict[str, type[Optimizer]] = {c.__name__.lower(): c for c in ALL}  # Keras's names for compile
+BY_TORCH_CLASS: dict[str, type[Optimizer]] = {c.torch_class.__name__: c for c in ALL}
+
+
+def _snake_case(name: str) -> str:
+    """Keras's default optimizer name: ``AdamW`` -> ``adam_w``, ``RMSprop`` -> ``rm_sprop``."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _class(name: str) -> type[Optimizer]:
+    key = name.lower().replace("_", "") if isinstance(name, str) else ""
+    if key not in CLASSES:
+        raise ValueError(
+            f"Unknown optimizer {name!r}. Expected one of {sorted(CLASSES)}, or a torch.optim.Optimizer instance."
+        )
+    return CLASSES[key]
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """Keras's ``optimizers.serialize``: the form a ``.keras`` file's ``compile_config`` holds."""
+    return {
+        "module": "keras.optimizers",
+        "class_name": type(optimizer).__name__,
+        "config": optimizer.get_config(),
+        "registered_name": None,
+    }
+
+
+def deserialize(config: dict[str, Any] | str) -> Optimizer:
+    """Keras's ``optimizers.deserialize``: an optimizer from ``{"class_name": ..., "config": ...}`` or a name."""
+    if isinstance(config, str):
+        return _class(config)()
+    return _class(config.get("class_name", "")).from_config(config.get("config") or {})
 
 
 def get(identifier: Any) -> Optimizer:
-    """Keras's ``optimizers.get``: an optimizer object from a name (or the object itself)."""
+    """Keras's ``optimizers.get``: an optimizer from a name, a serialised config or the object itself."""
     if isinstance(identifier, Optimizer):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in KERAS_CLASSES:
-        return KERAS_CLASSES[identifier.lower()]()
-    raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(KERAS_CLASSES)}.")
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    raise ValueError(
+        f"Unknown optimizer {identifier!r}; expected a name ({sorted(CLASSES)}), a config or an optimizer."
+    )
