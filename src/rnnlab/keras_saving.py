@@ -22,7 +22,7 @@ from .base import Layer, snake_case
 from .keras_format import _h5py, _read_weights, _weights_limit
 from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Masking, SimpleRNN, TimeDistributed
 from .model import Sequential
-from .saving import atomic_path, regular_file
+from .saving import atomic_path, regular_file, write_bytes
 from .training import optimizers
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
@@ -205,9 +205,13 @@ def _layer_groups(layer: Layer) -> list[tuple[str, Layer | None]]:
     return [("vars", layer if layer.keras_weights() else None)]
 
 
-def _write_weights(model: Any, target: Any) -> None:
+def _weights_file(model: Any) -> bytes:
+    """The HDF5 file of the weights, built in memory: HDF5 cannot survive a failed write to disk
+    (closing the file retries it, and h5py crashes the process, h5py issues #914 and #2160), so
+    the disk sees only finished bytes, through the same atomic write as every other file."""
     h5py = _h5py("Writing")
-    with h5py.File(target, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.create_group("vars")
         layers = f.create_group("layers")
         used: dict[str, int] = {}
@@ -220,6 +224,7 @@ def _write_weights(model: Any, target: Any) -> None:
                 if owner is not None:
                     for i, weight in enumerate(owner.get_weights()):
                         variables.create_dataset(str(i), data=weight)
+    return buffer.getvalue()
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -227,20 +232,18 @@ def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
     _check_writable(model)
     config = model_config(model)
-    weights = io.BytesIO()
-    _write_weights(model, weights)
+    weights = _weights_file(model)
     metadata = {"keras_version": KERAS_VERSION, "date_saved": "1980-01-01@00:00:00"}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
         archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", weights.getvalue())
+        archive.writestr("model.weights.h5", weights)
 
 
 def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Write the weights as Keras's ``.weights.h5`` (``keras_model.load_weights`` reads them)."""
     _check_writable(model)
-    with atomic_path(path) as tmp:
-        _write_weights(model, str(tmp))
+    write_bytes(path, _weights_file(model))
 
 
 def load_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:

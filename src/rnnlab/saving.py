@@ -8,7 +8,9 @@ when it is read (no pickle).
 Writing: every file goes to a temporary name next to its destination (``.<name>.<pid>-<hex>.tmp``)
 and is renamed onto it when complete. New files get the permissions the umask allows, a
 replaced file keeps its own; the same model gives the same bytes (the header's keys are
-sorted). Temporaries left by a killed process are deleted by the next write to that name.
+sorted). Temporaries left by a killed process are deleted by the next write to that name; a full
+disk or a file size limit is one ``NoRoomError`` (an ``OSError``) naming the file, with the file it
+would have replaced untouched and no temporary left.
 
 Reading never trusts the file: it must be a regular file; the header (metadata, dtypes and
 shapes) is read and checked before any tensor data; anything wrong is a ``ValueError`` that
@@ -18,6 +20,7 @@ names the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -104,15 +107,58 @@ def remove_stale_temporaries(path: Path) -> None:
                         os.unlink(entry.path)
 
 
+#: Writes that fail for want of room, in words with the remedy. The file-size limit needs no signal
+#: handling here: Python ignores SIGXFSZ at start-up, so exceeding RLIMIT_FSIZE is an EFBIG from
+#: write(), never a kill.
+NO_ROOM = {
+    errno.ENOSPC: "the disk is full (no space left on device); free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is exhausted; free some space or write elsewhere",
+    errno.EFBIG: "the file size limit was reached (file too large); raise it (ulimit -f) or write elsewhere",
+}
+
+
+class NoRoomError(OSError):
+    """A file that could not be written because the disk is full or a size limit was reached;
+    reads ``<file>: the disk is full (...)``. The file it would have replaced is untouched."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def write_failure(path: Path, err: BaseException) -> BaseException:
+    """The error to raise for a failed write to ``path``: a full disk or size limit as one
+    ``NoRoomError`` naming the file; another system error of safetensors as an ``OSError``."""
+    code = err.errno if isinstance(err, OSError) else None
+    if isinstance(err, SafetensorError) and (found := re.search(r"os error (\d+)", str(err))):
+        code = int(found[1])
+    if code in NO_ROOM:
+        return NoRoomError(code, NO_ROOM[code], str(path))
+    if isinstance(err, SafetensorError) and code is not None:
+        return OSError(code, os.strerror(code), str(path))
+    return err
+
+
 @contextmanager
 def atomic_path(path: StrPath) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; renames it onto ``path`` only if the block succeeds,
     so an interrupted write never replaces a good file with a partial one.
 
     The file gets the permissions of a new file (what the umask allows), or those of the file it
-    replaces.
+    replaces. A full disk or file size limit is a ``NoRoomError`` naming ``path``.
     """
     path = Path(path)
+    try:
+        with _replacing(path) as tmp:
+            yield tmp
+    except (OSError, SafetensorError) as err:
+        failure = write_failure(path, err)
+        if failure is err:
+            raise
+        raise failure from err
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     while True:
@@ -138,6 +184,11 @@ def atomic_path(path: StrPath) -> Iterator[Path]:
 def write_text(path: StrPath, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_bytes(path: StrPath, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _sort_header(path: Path) -> None:

@@ -146,7 +146,9 @@ class RunDir:
                 print(f"The run completed with warnings (in {self.final / 'status.json'}):{listed}", file=sys.stderr)
             return
         kept = keep_incomplete(self.path, self.final, f"{type(error).__name__}: {error}")
-        if kept is not None:
+        if isinstance(error, OSError) and error.strerror:  # the command's one line says it all
+            name_kept(error, self.path, self.final, kept)
+        elif kept is not None:
             print(f"The run stopped early; what it finished is in {kept}", file=sys.stderr)
 
     def warn(self, message: str) -> None:
@@ -276,6 +278,16 @@ def take_over(previous: Path, partial: Path) -> None:
         if entry.name not in (OWNER, "status.json"):  # the new run's owner; status said "incomplete"
             os.replace(entry, partial / entry.name)
     shutil.rmtree(previous)
+
+
+def name_kept(error: OSError, partial: Path, final: Path, kept: Path | None) -> None:
+    """Let the error of a run stopped by its disk say where things are now: the file it names
+    moved with the folder, and the folder that keeps what the run finished."""
+    if error.filename is not None:
+        with contextlib.suppress(ValueError):
+            error.filename = str((kept or final) / Path(error.filename).relative_to(partial))
+    if kept is not None:
+        error.strerror = f"{error.strerror}; what the run finished is in {kept}"
 
 
 def read_owner(partial: Path) -> dict[str, Any] | None:
