@@ -22,6 +22,9 @@ from typing import Any
 import torch
 
 Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
+Group = dict[str, Any]  # a param group: its hyper-parameters under torch's names
+Tensors = list[torch.Tensor]
+States = dict[str, Tensors]  # state name -> one tensor per parameter
 
 
 class KerasOptimizer(torch.optim.Optimizer):
@@ -29,10 +32,10 @@ class KerasOptimizer(torch.optim.Optimizer):
 
     state_names: tuple[str, ...] = ()  # state tensors, created on first use by ``_initial_state``
 
-    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+    def _state_names(self, group: Group) -> tuple[str, ...]:
         return self.state_names
 
-    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    def _initial_state(self, name: str, p: torch.Tensor, group: Group) -> torch.Tensor:
         """A state tensor before the first step: zeros shaped like the parameter, unless a rule says otherwise."""
         return torch.zeros_like(p, memory_format=torch.preserve_format)
 
@@ -70,18 +73,11 @@ class KerasOptimizer(torch.optim.Optimizer):
         return loss
 
     @staticmethod
-    def _per_tensor(params: list[torch.Tensor]) -> bool:
+    def _per_tensor(params: Tensors) -> bool:
         """On the CPU, one tensor at a time: its state stays in cache across the operations."""
         return params[0].device.type == "cpu"
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         raise NotImplementedError
 
 
@@ -105,17 +101,10 @@ class KerasSGD(KerasOptimizer):
             raise ValueError(f"SGD needs lr >= 0 and momentum in [0, 1], received lr={lr}, momentum={momentum}.")
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay))
 
-    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+    def _state_names(self, group: Group) -> tuple[str, ...]:
         return ("momentum_buffer",) if group["momentum"] else ()
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         lr, mu = group["lr"], group["momentum"]
         if not mu:
             torch._foreach_add_(params, grads, alpha=-lr)
@@ -171,17 +160,10 @@ class KerasAdam(KerasOptimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
-    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+    def _state_names(self, group: Group) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         beta_1, beta_2 = group["betas"]
         m, v = states["exp_avg"], states["exp_avg_sq"]
         alpha = _bias_corrected_rate(group["lr"], beta_1, beta_2, t, params[0].dtype)
@@ -245,7 +227,7 @@ class KerasRMSprop(KerasOptimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+    def _state_names(self, group: Group) -> tuple[str, ...]:
         names = ["square_avg"]
         if group["centered"]:
             names.append("grad_avg")
@@ -253,14 +235,7 @@ class KerasRMSprop(KerasOptimizer):
             names.append("momentum_buffer")
         return tuple(names)
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         rho, lr = group["alpha"], group["lr"]
         v = states["square_avg"]
         torch._foreach_mul_(v, rho)
@@ -289,7 +264,22 @@ def _check(name: str, lr: float, eps: float = 0.0, **betas: float) -> None:
         )
 
 
-class KerasNadam(KerasOptimizer):
+class _Moments(KerasOptimizer):
+    """Adam's arguments without ``amsgrad``, which Nadam and Adamax take."""
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-7,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _check(type(self).__name__.removeprefix("Keras"), lr, eps, beta_1=betas[0], beta_2=betas[1])
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+
+class KerasNadam(_Moments):
     r"""Keras's ``Nadam``: Adam with Nesterov momentum and Keras's momentum schedule.
 
     .. math::
@@ -305,30 +295,12 @@ class KerasNadam(KerasOptimizer):
     in the weights' precision, so a resumed run continues the schedule exactly.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-7,
-        weight_decay: float = 0.0,
-    ) -> None:
-        _check("Nadam", lr, eps, beta_1=betas[0], beta_2=betas[1])
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
-
     state_names = ("exp_avg", "exp_avg_sq", "mu_product")
 
-    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    def _initial_state(self, name: str, p: torch.Tensor, group: Group) -> torch.Tensor:
         return _scalar(1.0, p.dtype) if name == "mu_product" else super()._initial_state(name, p, group)
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         beta_1, beta_2 = group["betas"]
         m, v, products = states["exp_avg"], states["exp_avg_sq"], states["mu_product"]
         dtype = products[0].dtype
@@ -375,17 +347,10 @@ class KerasAdagrad(KerasOptimizer):
         defaults = dict(lr=lr, initial_accumulator_value=initial_accumulator_value, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    def _initial_state(self, name: str, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    def _initial_state(self, name: str, p: torch.Tensor, group: Group) -> torch.Tensor:
         return torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         accumulators = states["sum"]
         torch._foreach_addcmul_(accumulators, grads, grads)
         denominator = torch._foreach_add(accumulators, group["eps"])
@@ -415,14 +380,7 @@ class KerasAdadelta(KerasOptimizer):
         _check("Adadelta", lr, eps, rho=rho)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         rho, eps = group["rho"], group["eps"]
         a, d = states["square_avg"], states["acc_delta"]
         torch._foreach_mul_(a, rho)
@@ -438,7 +396,7 @@ class KerasAdadelta(KerasOptimizer):
         torch._foreach_add_(params, delta, alpha=-group["lr"])
 
 
-class KerasAdamax(KerasOptimizer):
+class KerasAdamax(_Moments):
     r"""Keras's ``Adamax``: Adam with the infinity norm.
 
     .. math::
@@ -448,25 +406,7 @@ class KerasAdamax(KerasOptimizer):
 
     state_names = ("exp_avg", "exp_inf")
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-7,
-        weight_decay: float = 0.0,
-    ) -> None:
-        _check("Adamax", lr, eps, beta_1=betas[0], beta_2=betas[1])
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
-
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         beta_1, beta_2 = group["betas"]
         m, u = states["exp_avg"], states["exp_inf"]
         torch._foreach_mul_(m, beta_1)
@@ -499,14 +439,7 @@ class KerasLion(KerasOptimizer):
             raise ValueError("Lion needs beta_1 in (0, 1] (as Keras): with beta_1=0 it ignores its momentum.")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
 
-    def update(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        states: dict[str, list[torch.Tensor]],
-        t: float,
-    ) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
         beta_1, beta_2 = group["betas"]
         m = states["exp_avg"]
         direction = torch._foreach_mul(m, beta_1)

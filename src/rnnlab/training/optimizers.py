@@ -285,10 +285,8 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
 
 
-class Nadam(Optimizer):
-    """Keras's ``Nadam`` (the equations and the momentum schedule: ``KerasNadam``)."""
-
-    torch_class: ClassVar[type[KerasOptimizer]] = KerasNadam
+class _Moments(Optimizer):
+    """Adam's arguments without ``amsgrad``, which Nadam and Adamax take."""
 
     def __init__(
         self,
@@ -305,8 +303,14 @@ class Nadam(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
-class Adamax(Nadam):
-    """Keras's ``Adamax`` (the equations: ``KerasAdamax``); the same arguments as ``Nadam``."""
+class Nadam(_Moments):
+    """Keras's ``Nadam`` (the equations and the momentum schedule: ``KerasNadam``)."""
+
+    torch_class = KerasNadam
+
+
+class Adamax(_Moments):
+    """Keras's ``Adamax`` (the equations: ``KerasAdamax``)."""
 
     torch_class = KerasAdamax
 
