@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from .interrupts import Stops, Terminated
 from .tasks import GROUPS, experiments
 from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
-from .training.distributed import launched_by_torchrun
+from .training.distributed import launch, launched_by_torchrun
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,8 +49,8 @@ def parser() -> argparse.ArgumentParser:
                 type=int,
                 default=1,
                 metavar="N",
-                help="train with N data-parallel processes on this machine (relaunches itself with "
-                "torch.distributed.run); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
+                help="train with N data-parallel processes on this machine (started as torchrun --standalone "
+                "does); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
             )
         faster = "one" if experiment.threads == 1 else str(experiment.threads)
         p.add_argument(
@@ -66,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _relaunch(argv: Sequence[str], nproc: int) -> int:
-    """Run the same command in ``nproc`` processes under torch.distributed.run; its exit status."""
+    """Run the same command in ``nproc`` data-parallel processes; its exit status."""
     rest, skip = [], False
     for arg in argv:  # drop --nproc N / --nproc=N: each process is one of the N
         if skip:
@@ -75,9 +74,7 @@ def _relaunch(argv: Sequence[str], nproc: int) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             rest.append(arg)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.call([*launcher, "-m", "rnnlab.cli", *rest], env=env)
+    return launch(["-m", "rnnlab.cli", *rest], nproc)
 
 
 def check_processes(nproc: int) -> None:
@@ -92,15 +89,34 @@ def check_processes(nproc: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one experiment. Bad options and bad input files are a one-line error (exit code 2),
-    trouble with the disk or memory one line too (exit code 1); anything else is a bug and
+    trouble with the disk or memory one line too (exit code 1); SIGTERM and Ctrl-C stop the run,
+    which keeps what it finished as .incomplete (exit code 143 or 130); anything else is a bug and
     surfaces with its traceback."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    stops = Stops(last=argv is None)  # the command: its process ends when main returns
+    try:
+        stops.install()
+        code = _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        code = 130
+    except Terminated:
+        code = 143
+    finally:
+        stops.restore()
+    if stops.received and launched_by_torchrun():
+        # One of several processes, its files safe: leave now. Python's own exit would wait in the
+        # process group's teardown for peers that wait in a collective for this process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stops.status(code))
+    return stops.status(code)
+
+
+def _run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     name = f"{args.experiment} {args.command}" if getattr(args, "command", None) else args.experiment
     experiment = experiments()[name]
     nproc = getattr(args, "nproc", 1)
-    # A terminated run unwinds like an interrupted one: its run directory is kept as .incomplete.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         check_threads(args.threads)
         check_processes(nproc)
@@ -119,9 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error(name, describe(err), 1)
     except (MemoryError, torch.OutOfMemoryError) as err:
         return error(name, f"not enough memory ({err or 'MemoryError'}); use smaller settings", 1)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
     return 0
 
 

@@ -8,8 +8,11 @@ is then created on first use, gloo on CPU and nccl on CUDA.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
+import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +59,46 @@ def init(backend: str | None = None) -> Process:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend, timeout=TIMEOUT)
     return current()
+
+
+#: Seconds the processes of a stopped launch have to unwind before they are killed.
+GRACE_SECONDS = 3
+
+
+def launch(args: Sequence[str], nproc: int) -> int:
+    """Run ``python args`` in ``nproc`` processes on this machine as ``torchrun --standalone`` does;
+    0 when every process succeeds, else the first failed process's exit status.
+
+    The launcher runs in this process and leaves SIGTERM and SIGINT to the caller's handlers: the
+    exception they raise ends the launch, which sends SIGTERM to every process and SIGKILL to those
+    still alive ``GRACE_SECONDS`` later, then propagates. (torchrun as a child process would be
+    killed at once with its workers left running, or would answer Ctrl-C with its traceback.)
+    """
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig
+    from torch.distributed.run import parse_args, run
+
+    hangups = [signal.SIGHUP, signal.SIGQUIT]  # handled by the launcher, which stops the processes with them
+    previous = {s: signal.getsignal(s) for s in (*hangups, signal.SIGTERM, signal.SIGINT)}
+    options = ["--standalone", f"--nproc-per-node={nproc}"]
+    known = {field.name for field in dataclasses.fields(LaunchConfig)}
+    if "shutdown_timeout" in known and "signals_to_handle" in known:  # an older launcher takes SIGTERM
+        # and SIGINT itself: it stops the processes as well, allowing them 30 s, and raises SignalException
+        options += [f"--shutdown-timeout={GRACE_SECONDS}", "--signals-to-handle=" + ",".join(s.name for s in hangups)]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's choice for the processes, without its warning
+    try:
+        run(parse_args([*options, *args]))  # type: ignore[no-untyped-call]
+    except ChildFailedError as err:
+        status = err.get_first_failure()[1].exitcode
+        return status if status > 0 else 128 - status  # killed by signal n: 128 + n, as a shell says
+    except SignalException as err:
+        return 128 + err.sigval
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+    return 0
 
 
 def _on_backend(tensor: torch.Tensor, process: Process) -> torch.Tensor:
