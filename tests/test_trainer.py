@@ -183,7 +183,7 @@ def test_an_update_that_makes_weights_non_finite_is_undone(rng):
     model = Sequential([SimpleRNN(4, input_shape=(5, 2)), Dense(1)])
     model.compile(optimizer="sgd", loss="mse", learning_rate=1e38)  # the first update overflows
     before = model.get_weights()
-    with pytest.warns(RuntimeWarning, match=r"Epoch 1, batch 1: the update made weights non-finite, so it was undone"):
+    with pytest.warns(RuntimeWarning, match=r"Epoch 1, batch 0: the update made weights non-finite, so it was undone"):
         history = model.fit(x, y * 1e3, epochs=3, batch_size=16, verbose=0)
     assert history.epoch == [0]
     for got, want in zip(model.get_weights(), before, strict=True):
@@ -204,7 +204,7 @@ def test_non_finite_gradients_skip_the_step_and_keep_the_optimizer_state(rng):
     model.compile(optimizer="adam", loss=sqrt_loss)
     snapshots = []
     keep = LambdaCallback(on_train_batch_end=lambda b, logs: snapshots.append(model.get_weights()))
-    with pytest.warns(RuntimeWarning, match=r"batch 2: the gradients are not finite"):
+    with pytest.warns(RuntimeWarning, match=r"batch 1: the gradients are not finite"):
         model.fit(x, y, epochs=2, batch_size=16, shuffle=False, callbacks=[keep], verbose=0)
     assert len(snapshots) == 2
     for got, want in zip(snapshots[1], snapshots[0], strict=True):

@@ -130,7 +130,7 @@ def test_a_blow_up_keeps_finite_weights_that_early_stopping_restores(rng):
     model = rnnlab.Sequential([rnnlab.Input((5, 1)), SimpleRNN(8), Dense(1)])
     model.compile(optimizer="sgd", loss="mse", learning_rate=1e6)
     stop = EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
-    with pytest.warns(RuntimeWarning, match="training stops here with the last finite weights"):
+    with pytest.warns(RuntimeWarning, match="the model holds the weights that gave the last finite loss"):
         model.fit(x, y, epochs=20, batch_size=8, callbacks=[stop], verbose=0)
     assert all(np.isfinite(w).all() for w in model.get_weights())
     assert np.isfinite(model.predict(x)).all()
@@ -149,7 +149,7 @@ def test_a_run_that_blows_up_writes_strict_json_and_says_so(tmp_path, capsys):
         strict_json(out / name)
     status = strict_json(out / "status.json")
     assert status["status"] == "warned"
-    assert any("training stops here with the last finite weights" in w for w in status["warnings"])
+    assert any("the model holds the weights that gave the last finite loss" in w for w in status["warnings"])
     assert any(w.startswith("history.csv: loss is ") for w in status["warnings"])
     assert "The run completed with warnings" in err
     model = rnnlab.load_model(out / "model.safetensors")

@@ -31,6 +31,8 @@ from .state import TrainState
 
 log = logging.getLogger("rnnlab.training")
 
+KEEPS = "the model holds the weights that gave the last finite loss"
+
 
 def resolve_device(device: str | torch.device | None) -> torch.device | None:
     if device is None:
@@ -47,13 +49,19 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
 
 
 class FiniteGuard:
-    """Keeps the weights finite: an optimizer step that makes any weight NaN or infinite is undone,
-    weights and optimizer state alike, from copies taken just before it."""
+    """Keeps the weights that gave the last finite loss.
+
+    Before each update it copies the weights and the optimizer state into buffers allocated once,
+    and keeps the copy until the next loss is known. The loss of step k is computed from the
+    weights W_k, so when loss_k is finite and loss_{k+1} is not, the update of step k did the
+    harm: ``step_back`` puts W_k back from the copy taken just before that update. An update that
+    makes a weight non-finite is undone from the same copy (``restore``)."""
 
     def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
         self.params, self.optimizer = params, optimizer
         self.saved: list[torch.Tensor] = []
         self.saved_state: list[torch.Tensor] = []
+        self.holds_last_finite = False  # the copy is from before the last update, whose loss was finite
 
     def _state_tensors(self) -> list[torch.Tensor]:
         return [t for p in self.params for t in self.optimizer.state.get(p, {}).values() if isinstance(t, torch.Tensor)]
@@ -80,6 +88,15 @@ class FiniteGuard:
         else:  # the step created the state: forget it
             for p in self.params:
                 self.optimizer.state.pop(p, None)
+        self.holds_last_finite = False
+
+    def step_back(self) -> bool:
+        """Puts back the weights and optimizer state from before the last update, if the copy still
+        holds them; True when it did."""
+        if not self.holds_last_finite:
+            return False
+        self.restore()
+        return True
 
     @torch.no_grad()
     def all_finite(self, tensors: Iterable[torch.Tensor | None]) -> bool:
@@ -194,9 +211,10 @@ class Trainer:
         return loss
 
     def train_step(self, batch: Batch) -> tuple[float, torch.Tensor, torch.Tensor | None, str | None]:
-        """One optimizer step: (loss, predictions, output mask, problem). A step that would make the
-        weights non-finite is skipped, or undone, and names the problem; the model keeps its last
-        finite weights."""
+        """One optimizer step: (loss, predictions, output mask, problem). The model keeps the weights
+        that gave the last finite loss: a non-finite loss puts back those from before the previous
+        update, non-finite gradients skip the step, an update that makes weights non-finite is
+        undone; each names the problem."""
         assert batch.y is not None
         optimizer = self.optimizer
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -206,23 +224,37 @@ class Trainer:
         y_pred, mask = forward(self.module, batch.x, training=True)
         loss = self.compute_loss(batch.y, y_pred, batch.sample_weight, mask)
         value = float(loss.detach())
-        if math.isfinite(value) or self.process.world > 1:  # every process takes part in the all-reduce
+        loss_finite = math.isfinite(value)
+        if loss_finite or self.process.world > 1:  # every process takes part in the all-reduce
             loss.backward()  # type: ignore[no-untyped-call]
             self.compiled.clip_gradients(params)
-        if not math.isfinite(value):
-            return value, y_pred.detach(), mask, f"the loss is {value}"
+        if self.process.world > 1:  # the mean loss is non-finite when one process's is: all step back
+            loss_finite = not distributed.any_process(not loss_finite, self.process)
+        if not loss_finite:
+            return value, y_pred.detach(), mask, self._loss_problem(value)
         if not self._guard.all_finite(p.grad for p in params):  # all-reduced: every process agrees
-            return value, y_pred.detach(), mask, "the gradients are not finite"
+            self._guard.holds_last_finite = False
+            return value, y_pred.detach(), mask, f"the gradients are not finite, so the step was skipped: {KEEPS}"
         self._guard.save()
         optimizer.step()
         if not self._guard.all_finite(params):
             self._guard.restore()
-            return value, y_pred.detach(), mask, "the update made weights non-finite, so it was undone"
+            return value, y_pred.detach(), mask, f"the update made weights non-finite, so it was undone: {KEEPS}"
         constrain = getattr(self.model, "apply_constraints", None)  # Keras projects after each step
         if callable(constrain):
             constrain()
+        self._guard.holds_last_finite = True
         self.state.step += 1
         return value, y_pred.detach(), mask, None
+
+    def _loss_problem(self, value: float) -> str:
+        """Steps back to the weights of the last finite loss (those before the previous update) and says so."""
+        assert self._guard is not None
+        loss = f"the loss is {value}" if not math.isfinite(value) else "another process's loss is not finite"
+        if not self._guard.step_back():
+            return f"{loss} and no update of this fit came before it: the model holds the weights it had"
+        self.state.step -= 1
+        return f"{loss}, so the update before it was undone: {KEEPS}"
 
     def _update_logs(
         self,
@@ -291,6 +323,8 @@ class Trainer:
             [*display, *(callbacks or []), history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
         )
         self.state.epoch, self.state.stop_training = initial_epoch, False
+        if self._guard is not None:  # weights may have been set since the last fit: its copy is stale
+            self._guard.holds_last_finite = False
         callback_list.on_train_begin()
         if shard is not None:  # a resumed run shuffles with the seed of the run it continues
             train.shard = distributed.shard(self.process, self.state.seed)
@@ -340,9 +374,8 @@ class Trainer:
             self._update_logs(running, loss, batch, y_pred, mask)
             if problem is not None:
                 warnings.warn(
-                    f"Epoch {self.state.epoch + 1}, batch {step + 1}: {problem}; training stops here with the last "
-                    "finite weights. Lower the learning rate, clip gradients (compile(clipnorm=1.0)) or check the "
-                    "data.",
+                    f"Epoch {self.state.epoch + 1}, batch {step}: {problem}. Training stops here: lower the learning "
+                    "rate, clip gradients (compile(clipnorm=1.0)) or check the data.",
                     RuntimeWarning,
                     stacklevel=4,
                 )
