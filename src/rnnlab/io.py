@@ -49,8 +49,14 @@ def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
     """The model an architecture describes, built with shapes only; layers without an input shape
     take their sizes from the stored tensors, as loading a state_dict builds them."""
     name = architecture.get("class_name") if isinstance(architecture, dict) else None
+    if name is None:
+        raise ValueError(
+            f"{path}: the architecture it stores names no model class (expected a JSON object with 'class_name', "
+            f"one of {sorted(MODELS)}, and 'config', as model.save writes it). The file is damaged: save the model "
+            "again."
+        )
     if name not in MODELS:
-        raise ValueError(f"{path} holds a {name!r} model; load_model rebuilds {sorted(MODELS)}.")
+        raise ValueError(f"{path} holds a {name!r} model; load_model rebuilds {sorted(MODELS)} only.")
     saving.check_layer_count(architecture.get("config"), path)
     with saving.shapes_only():
         try:

@@ -86,8 +86,13 @@ def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
     path = saving.regular_file(path)
     with _archive(path) as archive:
         config = _config(archive, path)
-        if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-            kind = config.get("class_name") if isinstance(config, dict) else None
+        kind = config.get("class_name") if isinstance(config, dict) else None
+        if kind is None:
+            raise ValueError(
+                f"{path}: config.json names no model class ('class_name' is missing); expected a Keras "
+                "Sequential model as keras.Sequential(...).save('model.keras') writes it. Save the model again."
+            )
+        if kind != "Sequential":
             raise ValueError(
                 f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
                 "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
@@ -199,6 +204,11 @@ def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
             "The Keras model was saved unbuilt (no input shape): build it, e.g. with "
             "keras.Input(...) as its first layer, and save it again."
         )
+    if not _is_batch_shape(shape):
+        raise ValueError(
+            f"config.json: the input's batch_shape must be [batch, *sample_shape], each a positive integer or "
+            f"null, received {shape!r}. The file is damaged: save the model from Keras again."
+        )
     dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
     wrapped = [s["config"].get("layer") or s for s in specs]  # Bidirectional/TimeDistributed: the inner layer
     stateful = [s["config"]["name"] for s, w in zip(specs, wrapped, strict=True) if w["config"].get("stateful")]
@@ -208,6 +218,13 @@ def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
             "batch_shape[0] = None; give keras.Input(batch_size=...) and save again."
         )
     return Input(tuple(shape[1:]), dtype=dtype if dtype and "int" in dtype else None, batch_size=shape[0])
+
+
+def _is_batch_shape(shape: Any) -> bool:
+    """[batch, *sample_shape]: two or more sizes, each a positive integer or None (not known)."""
+    if not isinstance(shape, list | tuple) or len(shape) < 2:
+        return False
+    return all(size is None or (type(size) is int and size > 0) for size in shape)
 
 
 def _unsupported(name: str, class_name: str, what: str = "is not supported by rnnlab") -> ValueError:

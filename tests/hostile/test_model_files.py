@@ -127,7 +127,11 @@ def test_lazy_model_gets_its_sizes_from_the_file(model_file, tmp_path):
 DAMAGED = {
     "model-not-json": (entry("model", "{not json"), "the architecture it stores is damaged"),
     "model-missing": (entry("model", None), r"the architecture it stores is damaged .*no 'model' entry"),
-    "model-a-list": (entry("model", "[1, 2]"), r"holds a None model"),
+    "model-a-list": (
+        entry("model", "[1, 2]"),
+        r"the architecture it stores names no model class \(expected a JSON object with 'class_name', one of "
+        r"\['Sequential'\], and 'config', as model.save writes it\)\. The file is damaged: save the model again\.$",
+    ),
     "model-deeply-nested": (entry("model", "[" * 100_000 + "]" * 100_000), "the architecture it stores is damaged"),
     "class-unknown": (architecture(lambda c: c.__setitem__("class_name", "Functional")), "holds a 'Functional' model"),
     "config-missing": (architecture(lambda c: c.pop("config")), r"architecture .*KeyError"),

@@ -9,7 +9,7 @@ import io
 import itertools
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,10 +105,22 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
+def _text_lines(path: Path, handle: Iterable[str]) -> Iterator[str]:
+    """The file's lines, refusing a NUL byte where it is: the csv module keeps it in a field, and a
+    NumPy text array then drops it from the end of a value, so it would be blamed on the wrong row."""
+    for number, line in enumerate(handle, start=1):
+        if "\x00" in line:
+            raise ValueError(
+                f"{path}, line {number}: a NUL byte (\\x00), which CSV text cannot hold; expected UTF-8 text. "
+                "Save the file as UTF-8 (not UTF-16), or remove the NUL bytes (tr -d '\\000')."
+            )
+        yield line
+
+
 def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each non-blank row; quotes are removed by the csv module."""
     with _open_text(path) as handle:
-        reader = csv.reader(handle, skipinitialspace=True)
+        reader = csv.reader(_text_lines(path, handle), skipinitialspace=True)
         try:
             for row in reader:
                 if len(row) > 1 or (row and row[0].strip()):  # skip blank lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +34,27 @@ class Input:
         if self.batch_shape is not None:
             if shape is not None:
                 raise ValueError("Input takes shape= or batch_shape=, not both.")
+            if not isinstance(self.batch_shape, list | tuple) or len(self.batch_shape) < 2:
+                raise ValueError(
+                    f"Input(batch_shape=...) takes (batch, *sample_shape), e.g. (32, 10, 3) or (None, 10, 3) "
+                    f"for batches of 10 steps of 3 features; received {self.batch_shape!r}."
+                )
             shape = tuple(self.batch_shape)[1:]
             object.__setattr__(self, "batch_size", self.batch_size or tuple(self.batch_shape)[0])
             object.__setattr__(self, "batch_shape", None)
         if shape is None:
             raise ValueError("Input needs the shape of one sample, e.g. Input(shape=(time, features)).")
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        object.__setattr__(self, "shape", shape)
+        shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+        if not all(_is_size(size) for size in (*shape, self.batch_size)):
+            raise ValueError(
+                f"Input sizes must be positive integers or None (not known), received shape={shape!r}, "
+                f"batch_size={self.batch_size!r}."
+            )
+        object.__setattr__(self, "shape", tuple(None if size is None else int(size) for size in shape))
+
+
+def _is_size(size: Any) -> bool:
+    return size is None or (isinstance(size, numbers.Integral) and not isinstance(size, bool) and int(size) > 0)
 
 
 def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:

@@ -43,6 +43,13 @@ class SequenceConfig:
                 f"--predict takes a window of 3 values (the model reads 3 steps), received "
                 f"{len(self.predict)}: {self.predict}."
             )
+        largest = float(np.finfo(np.float32).max)  # the model computes in float32
+        outside = [v for v in self.predict if not abs(v) <= largest]
+        if outside:
+            raise ValueError(
+                f"--predict takes finite values within float32's range (|v| <= {largest:.4g}), received "
+                f"{', '.join(f'{v:g}' for v in outside)}. Give a window such as 50 60 70."
+            )
 
 
 def training_data() -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from ..saving import atomic_path
@@ -25,7 +27,9 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> str:
     FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
+    for text in fig.findobj(Text):  # names come from users' files: "$" is a dollar sign, not mathtext
+        text.set_parse_math(False)
+    with atomic_path(path) as tmp, rc_context({"text.parse_math": False}):  # and in tick labels made now
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     return str(path)
 
