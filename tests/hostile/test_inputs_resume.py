@@ -40,7 +40,7 @@ def error_line(err: str, experiment: str) -> str:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m.safetensors"
-    Sequential([SimpleRNN(3, input_shape=(None, 1)), Dense(1)]).save(str(path))
+    Sequential([SimpleRNN(3, input_shape=(None, 1), name="simple_rnn"), Dense(1)]).save(str(path))
     return path
 
 
