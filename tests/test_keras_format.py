@@ -273,13 +273,17 @@ def test_configs_rnnlab_cannot_honour_raise(tmp_path: Path, edit: Callable, mess
         load_keras_model(rewrite(tmp_path, "lstm_compiled", edit))
 
 
-def test_unsupported_layer_is_named():
+def test_unsupported_layer_is_named(tmp_path: Path):
+    def edit(config: dict[str, Any]) -> None:
+        conv = next(s for s in config["config"]["layers"] if s["class_name"] == "Conv1D")
+        conv["class_name"] = "Conv3D"
+
     with pytest.raises(
         ValueError,
-        match=r"Layer 'conv1d' \(Conv1D\) is not supported by rnnlab; supported: "
+        match=r"Layer 'conv1d' \(Conv3D\) is not supported by rnnlab; supported: "
         r"InputLayer, SimpleRNN, LSTM, GRU",
     ):
-        rnnlab.load_model(KERAS / "unsupported.keras")
+        rnnlab.load_model(rewrite(tmp_path, "unsupported", edit))
 
 
 def test_unsupported_layer_inside_a_wrapper(tmp_path: Path):

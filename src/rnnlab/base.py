@@ -107,6 +107,8 @@ class Layer(nn.Module):
     uses_training = False  # behaves differently in training (dropout)
     # Keras argument prefix -> weight attribute, for ``<prefix>_regularizer`` / ``<prefix>_constraint``
     weight_options: dict[str, str] = {}
+    # weights only the layer itself updates (BatchNormalization's moving statistics), never the optimizer
+    non_trainable_names: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -163,8 +165,9 @@ class Layer(nn.Module):
         for module in self.modules():
             if isinstance(module, Layer):
                 module._trainable = value
-        for p in self.parameters():
-            p.requires_grad_(value)
+            frozen = getattr(module, "non_trainable_names", ())
+            for name, p in module.named_parameters(recurse=False):
+                p.requires_grad_(value and name not in frozen)
 
     @property
     def dtype(self) -> str:

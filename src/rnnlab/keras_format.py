@@ -24,7 +24,23 @@ import numpy as np
 
 from . import activations, constraints, initializers, regularizers, saving
 from .base import Layer, snake_case
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, Input, Masking, SimpleRNN, TimeDistributed
+from .layers import (
+    CONVOLUTION_AND_NORMALIZATION,
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Input,
+    Masking,
+    SimpleRNN,
+    TimeDistributed,
+)
+from .layers.pooling import GlobalPooling1D
 from .model import Sequential
 from .training import losses, metrics, optimizers
 
@@ -35,6 +51,7 @@ PLAIN: dict[str, type[Layer]] = {
     "Dropout": Dropout,
     "Embedding": Embedding,
     "Masking": Masking,
+    **{c.__name__: c for c in CONVOLUTION_AND_NORMALIZATION},
 }
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
 # Where a layer's arrays live below its group, in Keras's get_weights() order.
@@ -44,6 +61,7 @@ WEIGHT_PATHS: dict[str, tuple[str, ...]] = {
     "TimeDistributed": ("layer",),
     "Dense": ("",),
     "Embedding": ("",),
+    **{c.__name__: ("",) for c in CONVOLUTION_AND_NORMALIZATION},
 }
 # Keras-only keys that do not change what the layer computes.
 IGNORED = {
@@ -275,7 +293,8 @@ _ACCEPTED: dict[str, frozenset[str]] = {}
 def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
     """The constructor arguments an rnnlab layer class takes: the keys of its config."""
     if cls.__name__ not in _ACCEPTED:
-        args = {Dropout: (0.0,), Embedding: (1, 1)}.get(cls, (1,))
+        args = {Dropout: (0.0,), Embedding: (1, 1), Conv1D: (1, 1), Conv2D: (1, 1)}.get(cls, (1,))
+        args = () if issubclass(cls, GlobalPooling1D) else args
         _ACCEPTED[cls.__name__] = frozenset(cls(*args, name="probe").get_config())
     return _ACCEPTED[cls.__name__]
 

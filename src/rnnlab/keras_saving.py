@@ -20,14 +20,37 @@ from typing import Any
 from . import constraints, regularizers
 from .base import Layer, snake_case
 from .keras_format import _h5py, _read_weights, _weights_limit
-from .layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Masking, SimpleRNN, TimeDistributed
+from .layers import (
+    CONVOLUTION_AND_NORMALIZATION,
+    GRU,
+    LSTM,
+    Bidirectional,
+    Dense,
+    Dropout,
+    Embedding,
+    Masking,
+    SimpleRNN,
+    TimeDistributed,
+)
 from .model import Sequential
 from .saving import atomic_path, regular_file, write_bytes
 from .training import optimizers
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
 RECURRENT = (SimpleRNN, LSTM, GRU)
-WRITABLE: tuple[type[Layer], ...] = (*RECURRENT, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed)
+WRITABLE: tuple[type[Layer], ...] = (
+    *RECURRENT,
+    Bidirectional,
+    Dense,
+    Dropout,
+    Embedding,
+    Masking,
+    TimeDistributed,
+    *CONVOLUTION_AND_NORMALIZATION,
+)
+# rnnlab-only keys of a layer's get_config(); the options (regularizers, constraints) are written as Keras objects
+NOT_KERAS_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_size")
+OPTION_KEYS = ("_regularizer", "_constraint")
 KERAS_LOSS_CLASSES = {
     "binary_crossentropy": "BinaryCrossentropy",
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -134,6 +157,12 @@ def layer_config(layer: Layer) -> dict[str, Any]:
         config["seed"] = layer.seed
     elif isinstance(layer, Masking):
         config["mask_value"] = layer.mask_value
+    elif isinstance(layer, CONVOLUTION_AND_NORMALIZATION):  # their configs use Keras's keys throughout
+        own = layer.get_config()
+        config.update({k: v for k, v in own.items() if k not in NOT_KERAS_KEYS and not k.endswith(OPTION_KEYS)})
+        if "activation" in config:
+            config["activation"] = config["activation"] or "linear"
+        config.update(_options(layer))
     return _object("keras.layers", type(layer).__name__, config)
 
 

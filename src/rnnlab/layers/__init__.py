@@ -7,7 +7,17 @@ from typing import Any
 from ..base import Layer
 from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
 from .bidirectional import Bidirectional
+from .convolutional import Conv1D, Conv2D
 from .core import Dense, Dropout, Embedding, Input, Masking, TimeDistributed
+from .normalization import BatchNormalization, LayerNormalization
+from .pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from .recurrent import GRU, LSTM, SimpleRNN
 from .rnn import RNN
 
@@ -15,6 +25,19 @@ LAYERS: dict[str, type[Layer]] = {
     c.__name__: c
     for c in (RNN, SimpleRNN, LSTM, GRU, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed)
 }
+CONVOLUTION_AND_NORMALIZATION: tuple[type[Layer], ...] = (
+    Conv1D,
+    Conv2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    BatchNormalization,
+    LayerNormalization,
+)
+LAYERS.update({c.__name__: c for c in CONVOLUTION_AND_NORMALIZATION})
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
@@ -38,6 +61,16 @@ __all__ = [
     "Embedding",
     "Masking",
     "TimeDistributed",
+    "Conv1D",
+    "Conv2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "BatchNormalization",
+    "LayerNormalization",
     "SimpleRNNCell",
     "LSTMCell",
     "GRUCell",
