@@ -29,15 +29,21 @@ from .layers import (
     GRU,
     LSTM,
     RNN,
+    Activation,
     Bidirectional,
     Conv1D,
     Conv2D,
     Dense,
     Dropout,
     Embedding,
+    Flatten,
     Input,
     Masking,
+    Permute,
+    RepeatVector,
+    Reshape,
     SimpleRNN,
+    SpatialDropout1D,
     TimeDistributed,
 )
 from .layers.pooling import GlobalPooling1D
@@ -45,6 +51,9 @@ from .model import Sequential
 from .training import losses, metrics, optimizers
 
 RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+# Weightless layers a Keras Sequential holds (the merging layers need a functional model; a Lambda's
+# bytecode is refused, as Keras refuses it without safe_mode=False).
+RESHAPING: tuple[type[Layer], ...] = (RepeatVector, Flatten, Reshape, Permute, Activation, SpatialDropout1D)
 PLAIN: dict[str, type[Layer]] = {
     **RECURRENT,
     "Dense": Dense,
@@ -52,6 +61,7 @@ PLAIN: dict[str, type[Layer]] = {
     "Embedding": Embedding,
     "Masking": Masking,
     **{c.__name__: c for c in CONVOLUTION_AND_NORMALIZATION},
+    **{c.__name__: c for c in RESHAPING},
 }
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
 # Where a layer's arrays live below its group, in Keras's get_weights() order.
@@ -295,6 +305,8 @@ def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
     if cls.__name__ not in _ACCEPTED:
         args = {Dropout: (0.0,), Embedding: (1, 1), Conv1D: (1, 1), Conv2D: (1, 1)}.get(cls, (1,))
         args = () if issubclass(cls, GlobalPooling1D) else args
+        weightless: dict[type[Layer], tuple[Any, ...]] = {Reshape: ((1,),), Permute: ((1,),), Flatten: ()}
+        args = {**weightless, Activation: ("linear",)}.get(cls, args)
         _ACCEPTED[cls.__name__] = frozenset(cls(*args, name="probe").get_config())
     return _ACCEPTED[cls.__name__]
 

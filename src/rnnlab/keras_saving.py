@@ -19,7 +19,7 @@ from typing import Any
 
 from . import constraints, regularizers
 from .base import Layer, snake_case
-from .keras_format import _h5py, _read_weights, _weights_limit
+from .keras_format import RESHAPING, _h5py, _read_weights, _weights_limit
 from .layers import (
     CONVOLUTION_AND_NORMALIZATION,
     GRU,
@@ -30,6 +30,7 @@ from .layers import (
     Embedding,
     Masking,
     SimpleRNN,
+    SpatialDropout1D,
     TimeDistributed,
 )
 from .model import Sequential
@@ -47,7 +48,10 @@ WRITABLE: tuple[type[Layer], ...] = (
     Masking,
     TimeDistributed,
     *CONVOLUTION_AND_NORMALIZATION,
+    *RESHAPING,
 )
+# The arguments of the weightless layers, under Keras's names
+RESHAPING_KEYS = {"RepeatVector": "n", "Flatten": "data_format", "Reshape": "target_shape", "Permute": "dims"}
 # rnnlab-only keys of a layer's get_config(); the options (regularizers, constraints) are written as Keras objects
 NOT_KERAS_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_size")
 OPTION_KEYS = ("_regularizer", "_constraint")
@@ -157,6 +161,11 @@ def layer_config(layer: Layer) -> dict[str, Any]:
         config["seed"] = layer.seed
     elif isinstance(layer, Masking):
         config["mask_value"] = layer.mask_value
+    elif isinstance(layer, SpatialDropout1D):  # Keras's takes rate, seed, name and dtype only
+        config = layer.get_config()
+    elif isinstance(layer, RESHAPING):
+        key = RESHAPING_KEYS.get(type(layer).__name__, "activation")
+        config[key] = layer.get_config()[key]
     elif isinstance(layer, CONVOLUTION_AND_NORMALIZATION):  # their configs use Keras's keys throughout
         own = layer.get_config()
         config.update({k: v for k, v in own.items() if k not in NOT_KERAS_KEYS and not k.endswith(OPTION_KEYS)})

@@ -6,9 +6,29 @@ from typing import Any
 
 from ..base import Layer
 from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
+from .activation import Activation
 from .bidirectional import Bidirectional
 from .convolutional import Conv1D, Conv2D
 from .core import Dense, Dropout, Embedding, Input, Masking, TimeDistributed
+from .lambda_layer import Lambda
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
@@ -19,6 +39,8 @@ from .pooling import (
     MaxPooling2D,
 )
 from .recurrent import GRU, LSTM, SimpleRNN
+from .regularization import SpatialDropout1D
+from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .rnn import RNN
 
 LAYERS: dict[str, type[Layer]] = {
@@ -38,6 +60,24 @@ CONVOLUTION_AND_NORMALIZATION: tuple[type[Layer], ...] = (
     LayerNormalization,
 )
 LAYERS.update({c.__name__: c for c in CONVOLUTION_AND_NORMALIZATION})
+RESHAPING_AND_MERGING: tuple[type[Layer], ...] = (
+    RepeatVector,
+    Flatten,
+    Reshape,
+    Permute,
+    Concatenate,
+    Add,
+    Subtract,
+    Multiply,
+    Average,
+    Maximum,
+    Minimum,
+    Dot,
+    Activation,
+    Lambda,
+    SpatialDropout1D,
+)
+LAYERS.update({c.__name__: c for c in RESHAPING_AND_MERGING})
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
@@ -71,6 +111,29 @@ __all__ = [
     "GlobalMaxPooling1D",
     "BatchNormalization",
     "LayerNormalization",
+    "RepeatVector",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Concatenate",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Dot",
+    "concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "dot",
+    "Activation",
+    "Lambda",
+    "SpatialDropout1D",
     "SimpleRNNCell",
     "LSTMCell",
     "GRUCell",
