@@ -21,7 +21,7 @@ from torch import nn
 from rnnlab import set_seed
 from rnnlab.tasks.charrnn import CharTrainConfig, build_model
 from rnnlab.text import Vocabulary, shifted_sequences
-from rnnlab.training.data import Batch
+from rnnlab.training.batches import Batch
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,7 +21,7 @@ import torch
 
 import rnnlab
 from rnnlab.layers import LSTM, Dense, Embedding
-from rnnlab.training.data import Batch
+from rnnlab.training.batches import Batch
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]
 

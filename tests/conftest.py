@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.base import reset_names
+from rnnlab.core.layer import reset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from rnnlab.data import make_windows, pad_sequences, split_x, to_categorical
+from rnnlab.preprocessing.arrays import make_windows, pad_sequences, split_x, to_categorical
 
 SERIES_2D = np.array([[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]])  # (T=5, F=2)
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from rnnlab import load_model
-from rnnlab.base import reset_names
 from rnnlab.cli import main, parser
+from rnnlab.core.layer import reset_names
 from rnnlab.datasets import multiplication_problem
 from rnnlab.diagnostics import gradient_flow
 

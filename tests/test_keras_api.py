@@ -11,7 +11,7 @@ import rnnlab
 from rnnlab import regularizers
 from rnnlab.layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, GRUCell, Input, LSTMCell, Masking
 from rnnlab.models import Sequential
-from rnnlab.training.optim import KerasAdam, KerasRMSprop
+from rnnlab.training.update_rules import KerasAdam, KerasRMSprop
 
 
 def test_weights_are_keras_variables_viewing_the_parameters():

@@ -1,4 +1,4 @@
-"""Loading Keras 3 ``.keras`` files (``rnnlab.load_model`` -> ``rnnlab.keras_format``).
+"""Loading Keras 3 ``.keras`` files (``rnnlab.load_model`` -> ``rnnlab.saving.keras_read``).
 
 The archives in tests/fixtures/keras were saved by real Keras 3.15.1 (see
 scripts/keras_fixtures/make_fixtures.py); models.npz holds Keras's ``predict`` on them.
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.keras_format import load_keras_model
-from rnnlab.training import optim
-from rnnlab.training.optim import KerasAdam
+from rnnlab.saving.keras_read import load_keras_model
+from rnnlab.training import update_rules as optim
+from rnnlab.training.update_rules import KerasAdam
 
 KERAS = Path(__file__).resolve().parent / "fixtures" / "keras"
 MODELS = dict(np.load(KERAS / "models.npz"))

@@ -116,7 +116,7 @@ def test_sequential_outputs_gradients_and_training(case):
         train_both(keras_model, model, x, y)
 
 
-ACTIVATIONS = sorted(rnnlab.activations.ACTIVATIONS)
+ACTIVATIONS = sorted(rnnlab.core.activations.ACTIVATIONS)
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -20,8 +20,8 @@ from helpers import ragged_mask, randomize
 from rnnlab import Sequential
 from rnnlab.cells import NativeCell
 from rnnlab.kernels import AUTO_ORDER, KERNELS, SequenceOptions, build, select
+from rnnlab.kernels.layouts import keras_to_torch, torch_to_keras
 from rnnlab.layers import GRU, LSTM, RNN, Bidirectional, Dense, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
-from rnnlab.layouts import keras_to_torch, torch_to_keras
 
 B, T, F, U = 4, 7, 3, 5
 FAST = [name for name in KERNELS if name != "reference"]

@@ -15,7 +15,7 @@ import torch
 import rnnlab
 from rnnlab import optimizers as ro
 from rnnlab.layers import LSTM, Dense, Input
-from rnnlab.training import optim
+from rnnlab.training import update_rules as optim
 from rnnlab.training.optimizers import ALL, build, from_spec
 
 NEW = ["nadam", "adagrad", "adadelta", "adamax", "lion"]

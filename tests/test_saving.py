@@ -14,8 +14,9 @@ import torch
 
 import rnnlab
 from helpers import randomize
-from rnnlab import Input, Sequential, saving
+from rnnlab import Input, Sequential
 from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, SimpleRNN
+from rnnlab.saving import native
 
 
 def trained_model(rng):
@@ -137,7 +138,7 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, rng, monkeypatch):
         Path(filename).write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(saving, "save_file", crash)
+    monkeypatch.setattr(native, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         model.save(path)
     assert path.read_bytes() == good
@@ -147,7 +148,7 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, rng, monkeypatch):
 def test_files_carry_json_architecture_and_no_pickle(tmp_path, rng):
     model, _, _ = trained_model(rng)
     model.save(tmp_path / "m.safetensors")
-    tensors, metadata = saving.read(tmp_path / "m.safetensors")
+    tensors, metadata = native.read(tmp_path / "m.safetensors")
     assert metadata["format"] == "rnnlab.model/1"
     assert '"class_name": "Bidirectional"' in metadata["model"]
     assert all(k.startswith(("weights/", "optimizer/")) for k in tensors)
@@ -193,8 +194,8 @@ def test_backup_and_restore_survives_sigkill(tmp_path):
     assert second.returncode == 0, second.stderr
     assert "BackupAndRestore: resuming after epoch 2" in second.stderr
 
-    want, _ = saving.read(clean / "final.safetensors")
-    got, _ = saving.read(killed / "final.safetensors")
+    want, _ = native.read(clean / "final.safetensors")
+    got, _ = native.read(killed / "final.safetensors")
     assert want.keys() == got.keys()
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import require_data
-from rnnlab.data import pad_sequences, to_categorical
 from rnnlab.datasets import load_tiny_shakespeare, mnist, movie_reviews, reuters
+from rnnlab.preprocessing.arrays import pad_sequences, to_categorical
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from rnnlab.callbacks import (
     TerminateOnNaN,
 )
 from rnnlab.layers import GRU, LSTM, Dense, Dropout, SimpleRNN
-from rnnlab.training import optim
-from rnnlab.training.optim import KerasAdam
+from rnnlab.training import update_rules as optim
+from rnnlab.training.update_rules import KerasAdam
 
 
 def regression_data(rng, n=64, t=5, f=2):

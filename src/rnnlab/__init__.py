@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from . import (
+    activations,
     callbacks,
     constraints,
     data,
     datasets,
     diagnostics,
+    initializers,
     layers,
-    logs,
     losses,
     metrics,
     models,
@@ -20,10 +22,10 @@ from . import (
     regularizers,
     utils,
 )
-from .io import load_model
+from .core import logs
+from .core.seed import set_seed
 from .layers import Input
-from .model import Model, Sequential
-from .seed import set_seed
+from .models import Model, Sequential, load_model
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,8 @@ def __getattr__(name: str) -> Any:
         from .viz import plot_history
 
         return plot_history
+    if name == "text":  # the character-model helpers load with their experiment
+        return importlib.import_module(".text", __name__)
     raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
 
 
@@ -42,11 +46,13 @@ __all__ = [
     "Input",
     "Model",
     "Sequential",
+    "activations",
     "callbacks",
     "constraints",
     "data",
     "datasets",
     "diagnostics",
+    "initializers",
     "layers",
     "load_model",
     "losses",
@@ -57,6 +63,7 @@ __all__ = [
     "preprocessing",
     "regularizers",
     "set_seed",
+    "text",
     "utils",
     "__version__",
 ]

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from .interrupts import Stops, Terminated
 from .tasks import GROUPS, experiments
+from .tasks.interrupts import Stops, Terminated
 from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
 from .training.distributed import launch, launched_by_torchrun
 

@@ -1,6 +1,6 @@
 """Keras's ``optimizers`` module: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Nadam``, ``Adagrad``,
 ``Adadelta``, ``Adamax``, ``Lion`` with Keras's arguments, configs and update rules (described in
-:mod:`rnnlab.training.optimizers`, the update rules in :mod:`rnnlab.training.optim`)."""
+:mod:`rnnlab.training.optimizers`, the update rules in :mod:`rnnlab.training.update_rules`)."""
 
 from .training.optimizers import (
     SGD,

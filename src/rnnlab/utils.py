@@ -1,7 +1,7 @@
 """Keras's ``utils`` module: ``to_categorical``, ``pad_sequences``, ``set_random_seed``
-(defined in :mod:`rnnlab.data` and :mod:`rnnlab.seed`)."""
+(defined in :mod:`rnnlab.preprocessing.arrays` and :mod:`rnnlab.core.seed`)."""
 
-from .data import pad_sequences, to_categorical
-from .seed import set_seed as set_random_seed
+from .core.seed import set_seed as set_random_seed
+from .preprocessing.arrays import pad_sequences, to_categorical
 
 __all__ = ["pad_sequences", "set_random_seed", "to_categorical"]

@@ -49,7 +49,7 @@ def _reset_peak() -> bool:
 def _calls() -> dict:
     import rnnlab
     from rnnlab.datasets import mnist, movie_reviews, read_csv, reuters
-    from rnnlab.keras_format import load_keras_model
+    from rnnlab.saving.keras_read import load_keras_model
 
     def load_weights(path: str, config: str) -> None:
         rnnlab.Sequential.from_config(json.loads(config)).load_weights(path)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from conftest import DATA_DIR
-from rnnlab import saving
 from rnnlab.cli import main
+from rnnlab.saving import native
 from rnnlab.tasks import options
 
 
@@ -133,7 +133,7 @@ def fill_the_disk(monkeypatch) -> None:
         Path(filename).write_bytes(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
 
-    monkeypatch.setattr(saving, "save_file", full)
+    monkeypatch.setattr(native, "save_file", full)
 
 
 def test_a_full_disk_is_one_line_and_keeps_what_finished(tmp_path, capsys, monkeypatch):

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import saving
 from rnnlab.cli import main
+from rnnlab.core import files
 
 FORMATS = ["m.safetensors", "m.keras", "m.weights.h5"]
 DISK_FULL = "the disk is full (no space left on device); free some space or write elsewhere"
@@ -176,7 +176,7 @@ def test_a_full_disk_is_one_error_and_keeps_the_previous_file(small_disk, name):
     save(previous, path)
     written = path.read_bytes()
     fill(small_disk)
-    with pytest.raises(saving.NoRoomError) as raised:
+    with pytest.raises(files.NoRoomError) as raised:
         save(model(1), path)
     assert str(raised.value) == f"{path}: {DISK_FULL}"
     assert_kept(path, written, previous)

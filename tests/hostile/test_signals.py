@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.interrupts import Stops
+from rnnlab.tasks.interrupts import Stops
 
 #: A character model small enough that an epoch takes milliseconds.
 CHARRNN = [

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import saving
+from rnnlab.core import files
 from rnnlab.layers import GRU, Dense
+from rnnlab.saving import native
 
 
 def model() -> rnnlab.Sequential:
@@ -44,7 +45,7 @@ def test_new_files_follow_the_umask(tmp_path, umask, mask, expected):
     umask(mask)
     net.save(tmp_path / "m.safetensors")
     net.save_weights(tmp_path / "w.safetensors")
-    saving.write_text(tmp_path / "notes.txt", "x")
+    files.write_text(tmp_path / "notes.txt", "x")
     rnnlab.plot_history(net.history, tmp_path / "loss.png")
     for name in ("m.safetensors", "w.safetensors", "notes.txt", "loss.png"):
         assert mode(tmp_path / name) == expected, name
@@ -75,7 +76,7 @@ def test_files_in_the_old_order_still_load(tmp_path):
 
     net = model()
     net.save(tmp_path / "sorted.safetensors")
-    stored = saving.StoredFile(tmp_path / "sorted.safetensors")
+    stored = native.StoredFile(tmp_path / "sorted.safetensors")
     metadata = dict(reversed(list(stored.metadata.items())))
     save_file(stored.tensors(), str(tmp_path / "old.safetensors"), metadata=metadata)
     x = np.ones((2, 4, 2), "float32")

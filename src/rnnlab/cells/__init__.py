@@ -1,9 +1,9 @@
 """One time step of each recurrent cell: the equations, nothing else."""
 
-from .base import RecurrentCell
 from .fused_form import FusedForm, NativeCell
 from .gru import GRUCell
 from .lstm import LSTMCell
+from .recurrent_cell import RecurrentCell
 from .simple_rnn import SimpleRNNCell
 from .stacked import StackedRNNCells
 

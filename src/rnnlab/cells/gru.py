@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .base import RecurrentCell, masked_matmul
 from .fused_form import FusedForm, NativeCell, gated_unfused
+from .recurrent_cell import RecurrentCell, masked_matmul
 
 RESET_BEFORE = "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
 

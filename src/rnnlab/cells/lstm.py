@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from ..base import Shape
-from .base import RecurrentCell, masked_matmul
+from ..core.layer import Shape
 from .fused_form import FusedForm, NativeCell, gated_unfused
+from .recurrent_cell import RecurrentCell, masked_matmul
 
 
 class LSTMCell(RecurrentCell):

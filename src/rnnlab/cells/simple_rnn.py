@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .base import RecurrentCell, masked_matmul
 from .fused_form import FusedForm, NativeCell
+from .recurrent_cell import RecurrentCell, masked_matmul
 
 NATIVE = {"tanh": NativeCell.SIMPLE_TANH, "relu": NativeCell.SIMPLE_RELU}  # the activations the fused loops compute
 

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..base import Shape
-from .base import RecurrentCell
+from ..core.layer import Shape
 from .fused_form import FusedForm
+from .recurrent_cell import RecurrentCell
 
 
 class StackedRNNCells(RecurrentCell):

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..saving import atomic_path
+from ..core.files import atomic_path
 
 __all__ = [
     "DOWNLOAD_TIMEOUT",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..saving import regular_file
+from ..core.files import regular_file
 
 __all__ = ["MISSING", "Table", "read_csv"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..base import Layer, snake_case
 from ..cells import RecurrentCell
+from ..core.layer import Layer, snake_case
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from torch import _VF  # the fused entry points nn.RNN / nn.LSTM / nn.GRU call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..cells import RecurrentCell
-from ..layouts import keras_to_torch
 from .contract import SequenceOptions, SequenceResult
+from .layouts import keras_to_torch
 
 
 def why_not(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import Layer
 from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
+from ..core.layer import Layer
 from .activation import Activation
 from .bidirectional import Bidirectional
 from .convolutional import Conv1D, Conv2D

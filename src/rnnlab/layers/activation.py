@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .. import activations
-from ..base import Layer
+from ..core import activations
+from ..core.layer import Layer
 
 
 class Activation(Layer):

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ..base import Layer, Shape
+from ..core.layer import Layer, Shape
 from .rnn import RNN
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)

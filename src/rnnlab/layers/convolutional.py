@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import activations, initializers
-from ..base import Layer, Shape
+from ..core import activations, initializers
+from ..core.layer import Layer, Shape
 
 DATA_FORMATS = ("channels_last", "channels_first")
 

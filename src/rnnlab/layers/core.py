@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import activations, initializers
-from ..base import Layer, Shape, resolve_training
-from ..cells.base import check_rate, check_units
+from ..cells.recurrent_cell import check_rate, check_units
+from ..core import activations, initializers
+from ..core.layer import Layer, Shape, resolve_training
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from .. import activations
-from ..base import Layer, Shape, inside_model_call, resolve_training, to_tensor
+from ..core import activations
+from ..core.layer import Layer, Shape, inside_model_call, resolve_training, to_tensor
 
 UNSAFE_LAMBDA = (
     "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. This carries a "

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..base import Layer, Shape, to_tensor
+from ..core.layer import Layer, Shape, to_tensor
 
 Masks = Sequence[torch.Tensor | None] | None
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import initializers
-from ..base import Layer, Shape, resolve_training
+from ..core import initializers
+from ..core.layer import Layer, Shape, resolve_training
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): keeps a fully masked batch from dividing by zero
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from ..base import Layer, Shape
+from ..core.layer import Layer, Shape
 from .convolutional import (
     channels_first,
     channels_last,

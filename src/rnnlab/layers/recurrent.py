@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from ..base import snake_case
 from ..cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
-from ..layouts import TorchWeights, keras_to_torch, torch_to_keras
+from ..core.layer import snake_case
+from ..kernels.layouts import TorchWeights, keras_to_torch, torch_to_keras
 from .rnn import RNN
 
 SEQUENCE_ARGS = (

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..base import Layer, Shape, resolve_training
+from ..core.layer import Layer, Shape, resolve_training
 
 
 class SpatialDropout1D(Layer):

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..base import Layer, Shape
+from ..core.layer import Layer, Shape
 
 
 def _check_rank(layer: Layer, shape: Shape, rank: int, what: str) -> None:

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 import torch
 
 from .. import kernels
-from ..base import Layer, Shape, resolve_training
 from ..cells import RecurrentCell, StackedRNNCells
+from ..core.layer import Layer, Shape, resolve_training
 from ..kernels import SequenceOptions
 
 

@@ -1,5 +1,5 @@
-"""Keras's ``preprocessing.sequence``: ``pad_sequences`` (defined in :mod:`rnnlab.data`)."""
+"""Keras's ``preprocessing.sequence``: ``pad_sequences`` (defined in :mod:`rnnlab.preprocessing.arrays`)."""
 
-from ..data import pad_sequences
+from .arrays import pad_sequences
 
 __all__ = ["pad_sequences"]

@@ -28,12 +28,14 @@ from typing import Any
 
 import torch
 
-from .. import saving, set_seed
+from .. import set_seed
 from ..callbacks import BackupAndRestore, Callback, EarlyStopping, EpochProgress
+from ..core import files
 from ..datasets.corpora import load_tiny_shakespeare
 from ..layers import Dense, Dropout, Embedding
-from ..model import Sequential
-from ..text import (
+from ..models.model import Sequential
+from ..viz import plot_history
+from .charmodel import (
     VOCABULARY_FILE,
     CharBatches,
     Vocabulary,
@@ -43,7 +45,6 @@ from ..text import (
     save_vocabulary,
     stream_loss,
 )
-from ..viz import plot_history
 from .multiplication import CELLS, LABELS
 from .options import option, resume_differences
 from .report import write_report
@@ -366,7 +367,7 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             run_dir.file("loss.png"),
             title="character model: cross-entropy (nats per character)",
         )
-        saving.write_text(run_dir.file("sample.txt"), prime + sample + "\n")
+        files.write_text(run_dir.file("sample.txt"), prime + sample + "\n")
         write_report(
             run_dir,
             "Character-level language model",

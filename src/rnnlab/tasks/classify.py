@@ -34,10 +34,10 @@ import numpy as np
 
 from .. import set_seed
 from ..callbacks import EpochProgress
-from ..data import pad_sequences, to_categorical
 from ..datasets import mnist, movie_reviews, reuters
 from ..layers import Bidirectional, Dense, Embedding
-from ..model import Sequential
+from ..models.model import Sequential
+from ..preprocessing.arrays import pad_sequences, to_categorical
 from ..viz import plot_confusion, plot_history
 from .multiplication import CELLS, LABELS
 from .options import option

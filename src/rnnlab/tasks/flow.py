@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import saving
+from ..core import files
 from ..diagnostics import gradient_flows
 from ..viz import plot_gradient_flow
 
@@ -96,4 +96,4 @@ def write_csv(path: str | os.PathLike[str], flows: Mapping[str, Mapping[str, Flo
     length = max((len(v) for v in columns.values()), default=0)
     for t in range(length):
         writer.writerow([t + 1, *(f"{v[t]:.6e}" if t < len(v) else "" for v in columns.values())])
-    saving.write_text(path, buffer.getvalue())
+    files.write_text(path, buffer.getvalue())

@@ -25,7 +25,7 @@ from .. import set_seed
 from ..callbacks import EarlyStopping, EpochProgress
 from ..datasets import Table, load_airline_passengers, load_beijing_pm25, read_csv
 from ..layers import Dense
-from ..model import Sequential
+from ..models.model import Sequential
 from ..viz import plot_history, plot_series
 from .multiplication import CELLS, LABELS
 from .options import option, validate

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import set_seed
 from ..callbacks import EpochProgress
-from ..io import load_model
+from ..saving.load import load_model
 from ..viz import plot_histories
 from . import flow
 from .multiplication import CELLS, LABELS, PROBLEMS, build_model

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import saving
+from ..core.files import write_text
 from ..diagnostics import GATE_LABELS, format_weights, trace, weight_stats
-from ..io import load_model
+from ..saving.load import load_model
 from ..viz import plot_gates
 from .multiplication import PROBLEMS
 from .options import option
@@ -217,7 +217,7 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
             listing.append(f"{label} ({files[label]})\n{format_weights(stats)}")
             summaries[label] = model.summary(print_fn=None)
         text = "\n\n".join(listing)
-        saving.write_text(run_dir.file("weights.txt"), text + "\n")
+        write_text(run_dir.file("weights.txt"), text + "\n")
         write_report(
             run_dir,
             f"Inside {source.name}",

@@ -21,7 +21,7 @@ from .. import set_seed
 from ..callbacks import EarlyStopping, EpochProgress
 from ..datasets import adding_problem, multiplication_problem
 from ..layers import GRU, LSTM, Dense, SimpleRNN
-from ..model import Sequential
+from ..models.model import Sequential
 from ..viz import plot_histories, plot_scatter
 from . import flow
 from .options import option, validate

@@ -19,7 +19,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..training.trainer import resolve_device
+from ..core.devices import resolve_device
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding takes no more
 #: Bounds every experiment's field of that name obeys (a field's own minimum/maximum wins).

@@ -22,7 +22,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, saving
+from .. import __version__
+from ..core import files
 from .runs import RunDir
 
 Columns = Sequence[tuple[str, str, str]]  # (key, header, format spec), as format_table takes them
@@ -195,5 +196,5 @@ def write_report(
     directory = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
     page = render_report(title, directory, config, tables, summaries, images, notes, intro)
     target = directory / "report.html"
-    saving.write_text(target, page)
+    files.write_text(target, page)
     return target

@@ -26,7 +26,8 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from .. import __version__, saving
+from .. import __version__
+from ..core import files
 from ..training import distributed
 
 
@@ -103,7 +104,7 @@ class RunDir:
             self.path.mkdir()
         except FileExistsError:
             return False
-        saving.write_text(self.path / OWNER, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+        files.write_text(self.path / OWNER, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         return True
 
     def __enter__(self) -> RunDir:
@@ -165,7 +166,7 @@ class RunDir:
         clean = finite_json(data, "", replaced)
         if replaced:
             self.warn(f"{name}: {', '.join(replaced)} not finite, written as null")
-        saving.write_text(self.file(name), json.dumps(clean, indent=2, allow_nan=False) + "\n")
+        files.write_text(self.file(name), json.dumps(clean, indent=2, allow_nan=False) + "\n")
         return self.file(name)
 
     def write_config(self, config: Any, **extra: Any) -> Path:
@@ -199,7 +200,7 @@ class RunDir:
             bad = [i for i, v in enumerate(values[key]) if isinstance(v, float) and not math.isfinite(v)]
             if bad:
                 self.warn(f"{name}: {key} is {values[key][bad[0]]} from epoch {bad[0] + 1}")
-        saving.write_text(self.file(name), buffer.getvalue())
+        files.write_text(self.file(name), buffer.getvalue())
         return self.file(name)
 
 
@@ -261,7 +262,7 @@ def keep_incomplete(partial: Path, final: Path, why: str) -> Path | None:
         shutil.rmtree(partial, ignore_errors=True)
         return None
     with contextlib.suppress(OSError):  # a full disk must not hide the first error
-        saving.write_text(partial / "status.json", json.dumps({"status": "incomplete", "error": why}, indent=2) + "\n")
+        files.write_text(partial / "status.json", json.dumps({"status": "incomplete", "error": why}, indent=2) + "\n")
     try:
         kept = claim(final.with_name(final.name + ".incomplete"))
         os.replace(partial, kept)
@@ -309,11 +310,11 @@ def clean_stale_runs(parent: Path) -> None:
         stale = False
         if owner is None:
             with contextlib.suppress(OSError):
-                stale = time.time() - partial.stat().st_mtime > saving.STALE_SECONDS
+                stale = time.time() - partial.stat().st_mtime > files.STALE_SECONDS
         elif owner.get("host", socket.gethostname()) != socket.gethostname():
             stale = False
         else:
-            stale = isinstance(owner.get("pid"), int) and not saving.pid_alive(owner["pid"])
+            stale = isinstance(owner.get("pid"), int) and not files.pid_alive(owner["pid"])
         if stale:
             why = f"killed: its process ({owner['pid'] if owner else 'unknown'}) ended before the run completed"
             with contextlib.suppress(OSError):

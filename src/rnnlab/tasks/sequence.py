@@ -18,9 +18,9 @@ import numpy as np
 
 from .. import set_seed
 from ..callbacks import EarlyStopping, EpochProgress
-from ..data import split_x
 from ..layers import LSTM, Dense, Dropout, SimpleRNN
-from ..model import Sequential
+from ..models.model import Sequential
+from ..preprocessing.arrays import split_x
 from ..viz import plot_history
 from .options import option, validate
 from .report import write_report

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import make_windows
 from ..datasets import Table
+from ..preprocessing.arrays import make_windows
 
 
 def fill_missing(values: np.ndarray, how: str, name: str) -> tuple[np.ndarray, str]:

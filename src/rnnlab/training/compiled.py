@@ -1,6 +1,6 @@
 """What ``compile`` chose: the optimizer, the loss, the metrics and gradient clipping.
 
-``Compiled.config()`` is the JSON form a model file stores (``io.restore_compiled`` compiles a loaded
+``Compiled.config()`` is the JSON form a model file stores (``rnnlab.saving.load.restore_compiled`` compiles a loaded
 model with it); callables (custom losses and metrics) work but are not stored.
 """
 

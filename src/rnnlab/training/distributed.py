@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .data import Shard
+from .batches import Shard
 
 if TYPE_CHECKING:
     from .metrics import Mean

@@ -1,7 +1,7 @@
 """Optimizers by Keras name: one description each, with Keras's arguments, defaults and config.
 
 ``Adam(learning_rate=1e-3, clipnorm=1.0)`` and the others exist before the weights do. Each
-names its Keras-exact torch optimizer (:mod:`rnnlab.training.optim`, which holds the update
+names its Keras-exact torch optimizer (:mod:`rnnlab.training.update_rules`, which holds the update
 rules) and the few arguments that optimizer names the torch way (``learning_rate`` -> ``lr``,
 ``epsilon`` -> ``eps``, ``beta_1, beta_2`` -> ``betas``): that is the only map between the two.
 
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .optim import (
+from .update_rules import (
     KERAS_OPTIMIZERS,
     KerasAdadelta,
     KerasAdagrad,

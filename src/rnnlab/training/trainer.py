@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from . import distributed
+from .batches import ArrayBatches, Batch, IterableBatches, batches, split_validation
 from .callbacks import Callback, CallbackList, History, ProgressBar
 from .callbacks.logging import report_evaluation
 from .compiled import Compiled, MetricSet
-from .data import ArrayBatches, Batch, IterableBatches, batches, split_validation
 from .losses import reduce
 from .metrics import Mean
 from .state import TrainState
@@ -32,20 +32,6 @@ from .state import TrainState
 log = logging.getLogger("rnnlab.training")
 
 KEEPS = "the model holds the weights that gave the last finite loss"
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device | None:
-    if device is None:
-        return None
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"Unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'.") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Device {device!r} asked for, but no CUDA GPU is available here; use 'cpu' or 'auto'.")
-    return resolved
 
 
 class FiniteGuard:

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from ..saving import atomic_path
+from ..core.files import atomic_path
 
 
 def _history_dict(history: Any) -> dict[str, list[float]]:

@@ -1,6 +1,6 @@
 """Callbacks for ``fit``, named and behaving as in Keras."""
 
-from .base import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
+from .callback import Callback, CallbackList, History, LambdaCallback, TerminateOnNaN
 from .checkpoint import BackupAndRestore, ModelCheckpoint
 from .logging import CSVLogger, EpochProgress, ProgressBar, TensorBoard
 from .monitor import EarlyStopping, ReduceLROnPlateau

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ... import saving
-from .base import Callback, CallbackList, Logs, log
+from ...saving import native
+from .callback import Callback, CallbackList, Logs, log
 from .monitor import monitor_op, monitored
 
 
@@ -114,7 +114,7 @@ class BackupAndRestore(Callback):
         if not self.path.exists():
             return
         state = self.read(self.path)
-        saving.load_state(self.model, state["weights"], self.path)
+        native.load_state(self.model, state["weights"], self.path)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.callback_list.load_state_dict(state["callbacks"])
         self.trainer.state.load_state_dict(state["loop"])  # process 0's random state, in every process
@@ -125,7 +125,7 @@ class BackupAndRestore(Callback):
     @staticmethod
     def read(path: str | os.PathLike[str]) -> dict[str, Any]:
         """The state a backup file holds; a ValueError naming the file when it is damaged."""
-        state = saving.load_tree(path)
+        state = native.load_tree(path)
         parts = ("loop", "weights", "optimizer", "callbacks")
         missing = [part for part in parts if not isinstance(state, dict) or not isinstance(state.get(part), dict)]
         if missing:
@@ -136,7 +136,7 @@ class BackupAndRestore(Callback):
         assert self.trainer is not None and self.callback_list is not None
         if not self.trainer.is_main_process:
             return
-        saving.save_tree(
+        native.save_tree(
             self.path,
             {
                 "loop": self.trainer.state.state_dict(),

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ... import saving
-from .base import Callback, Logs
+from ...core import files
+from .callback import Callback, Logs
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -131,7 +131,7 @@ class CSVLogger(Callback):
         writer = csv.DictWriter(buffer, fieldnames=keys, delimiter=self.separator, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        saving.write_text(self.filename, buffer.getvalue())
+        files.write_text(self.filename, buffer.getvalue())
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [{k: str(v) for k, v in row.items()} for row in self.rows]}

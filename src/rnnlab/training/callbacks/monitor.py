@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Callback, Logs, log
+from .callback import Callback, Logs, log
 
 
 def monitor_op(monitor: str, mode: str) -> Callable[[float, float], bool]:

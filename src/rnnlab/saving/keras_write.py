@@ -2,7 +2,7 @@
 
 A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the architecture as Keras
 serialises it, plus ``compile_config`` when the settings map to Keras's) and ``model.weights.h5``.
-The HDF5 layout is the one :mod:`rnnlab.keras_format` reads: ``layers/<snake_case class>[_n]``
+The HDF5 layout is the one :mod:`rnnlab.saving.keras_h5` describes and :mod:`rnnlab.saving.keras_read` reads: ``layers/<snake_case class>[_n]``
 numbered by class in layer order, each layer's arrays under ``vars/0, vars/1, ...`` in
 ``get_weights()`` order, below ``cell/`` for recurrent layers, ``forward_layer/cell`` and
 ``backward_layer/cell`` for ``Bidirectional`` and ``layer/`` for ``TimeDistributed``.
@@ -11,16 +11,15 @@ Everything is checked before anything is written; the file appears whole or not 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
 from typing import Any
 
-from . import constraints, regularizers
-from .base import Layer, snake_case
-from .keras_format import RESHAPING, _h5py, _read_weights, _weights_limit
-from .layers import (
+from ..core import constraints, regularizers
+from ..core.files import atomic_path, write_bytes
+from ..core.layer import Layer
+from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
     GRU,
     LSTM,
@@ -29,27 +28,13 @@ from .layers import (
     Dropout,
     Embedding,
     Masking,
-    SimpleRNN,
     SpatialDropout1D,
     TimeDistributed,
 )
-from .model import Sequential
-from .saving import atomic_path, regular_file, write_bytes
-from .training import optimizers
+from ..training import optimizers
+from .keras_h5 import RECURRENT, RESHAPING, keras_layers, weights_file
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
-RECURRENT = (SimpleRNN, LSTM, GRU)
-WRITABLE: tuple[type[Layer], ...] = (
-    *RECURRENT,
-    Bidirectional,
-    Dense,
-    Dropout,
-    Embedding,
-    Masking,
-    TimeDistributed,
-    *CONVOLUTION_AND_NORMALIZATION,
-    *RESHAPING,
-)
 # The arguments of the weightless layers, under Keras's names
 RESHAPING_KEYS = {"RepeatVector": "n", "Flatten": "data_format", "Reshape": "target_shape", "Permute": "dims"}
 # rnnlab-only keys of a layer's get_config(); the options (regularizers, constraints) are written as Keras objects
@@ -66,37 +51,8 @@ def _object(module: str, class_name: str, config: dict[str, Any]) -> dict[str, A
     return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
 
 
-def _keras_layers(model: Any, doing: str) -> list[Layer]:
-    """The model's layers and the layers they wrap, each of a kind Keras files hold."""
-    if not isinstance(model, Sequential):
-        what = "written as a Keras file" if doing == "written" else "given Keras weights"
-        raise ValueError(
-            f"{type(model).__name__} cannot be {what}: rnnlab does so for Sequential models only. "
-            "Use an rnnlab file (.safetensors) for this model instead."
-        )
-    if model.input_spec is None:
-        raise ValueError(
-            f"The model has no input shape yet, so it has no weights to be {doing}: start it with "
-            "rnnlab.Input(...) or call it on data first."
-        )
-    found: list[Layer] = []
-    for layer in model.layers:
-        inner = [m for m in (layer.layer,) if isinstance(m, Layer)] if isinstance(layer, TimeDistributed) else []
-        if isinstance(layer, Bidirectional):
-            inner = [layer.forward_layer, layer.backward_layer]
-        found += [m for m in (layer, *inner) if isinstance(m, Layer)]
-    for each in found:
-        if type(each) not in WRITABLE:
-            raise ValueError(
-                f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab, which writes and "
-                f"reads Keras files of {', '.join(c.__name__ for c in WRITABLE)}. Use an rnnlab file "
-                "(.safetensors) instead."
-            )
-    return found
-
-
 def _check_writable(model: Any) -> None:
-    for each in _keras_layers(model, "written"):
+    for each in keras_layers(model, "written"):
         for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
             if value is not None and not isinstance(value, regularizers.Regularizer):
                 raise ValueError(
@@ -228,41 +184,6 @@ def _compile_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # -- the weights ------------------------------------------------------------------------------
-def _layer_groups(layer: Layer) -> list[tuple[str, Layer | None]]:
-    """(path below the layer's group, the layer whose arrays go there) for every ``vars`` group Keras has."""
-    if isinstance(layer, RECURRENT):
-        return [("vars", None), ("cell/vars", layer)]
-    if isinstance(layer, Bidirectional):
-        return [("vars", None)] + [
-            (f"{side}/{sub}", owner)
-            for side, inner in (("forward_layer", layer.forward_layer), ("backward_layer", layer.backward_layer))
-            for sub, owner in _layer_groups(inner)
-        ]
-    if isinstance(layer, TimeDistributed):
-        return [("vars", None)] + [(f"layer/{sub}", owner) for sub, owner in _layer_groups(layer.layer)]
-    return [("vars", layer if layer.keras_weights() else None)]
-
-
-def _weights_file(model: Any) -> bytes:
-    """The HDF5 file of the weights, built in memory: HDF5 cannot survive a failed write to disk
-    (closing the file retries it, and h5py crashes the process, h5py issues #914 and #2160), so
-    the disk sees only finished bytes, through the same atomic write as every other file."""
-    h5py = _h5py("Writing")
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        f.create_group("vars")
-        layers = f.create_group("layers")
-        used: dict[str, int] = {}
-        for layer in model.layers:
-            key = snake_case(type(layer).__name__)
-            used[key] = used.get(key, -1) + 1
-            group = layers.create_group(key + (f"_{used[key]}" if used[key] else ""))
-            for sub, owner in _layer_groups(layer):
-                variables = group.create_group(sub)
-                if owner is not None:
-                    for i, weight in enumerate(owner.get_weights()):
-                        variables.create_dataset(str(i), data=weight)
-    return buffer.getvalue()
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -270,7 +191,7 @@ def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
     _check_writable(model)
     config = model_config(model)
-    weights = _weights_file(model)
+    weights = weights_file(model)
     metadata = {"keras_version": KERAS_VERSION, "date_saved": "1980-01-01@00:00:00"}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
@@ -281,18 +202,4 @@ def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
 def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Write the weights as Keras's ``.weights.h5`` (``keras_model.load_weights`` reads them)."""
     _check_writable(model)
-    write_bytes(path, _weights_file(model))
-
-
-def load_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
-    """Read a Keras ``.weights.h5`` file into a Sequential model of the same layers."""
-    _keras_layers(model, "read")
-    file = regular_file(path)
-    if file.stat().st_size > _weights_limit(model):
-        raise ValueError(f"{file} is larger than the weights of this model can be; refusing to read it.")
-    specs = [{"class_name": type(layer).__name__} for layer in model.layers]
-    for layer, values in _read_weights(model, specs, file.read_bytes(), file):
-        layer.set_weights(values)
-
-
-KERAS_EXTENSIONS = (".keras", ".weights.h5")
+    write_bytes(path, weights_file(model))

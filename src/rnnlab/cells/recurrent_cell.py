@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import activations, initializers
-from ..base import Layer, Shape
+from ..core import activations, initializers
+from ..core.layer import Layer, Shape
 from .fused_form import FusedForm
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from .cells import FusedForm
+from ..cells import FusedForm
 
 
 class TorchWeights(NamedTuple):

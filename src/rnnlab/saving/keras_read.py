@@ -11,7 +11,6 @@ under ``cell/`` for recurrent layers, ``forward_layer/cell`` and ``backward_laye
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import warnings
 import zipfile
@@ -20,11 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import activations, constraints, initializers, regularizers, saving
-from .base import Layer, snake_case
-from .layers import (
+from ..core import activations, constraints, files, initializers, regularizers
+from ..core.layer import Layer, snake_case
+from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
     GRU,
     LSTM,
@@ -40,20 +37,17 @@ from .layers import (
     Input,
     Masking,
     Permute,
-    RepeatVector,
     Reshape,
     SimpleRNN,
-    SpatialDropout1D,
     TimeDistributed,
 )
-from .layers.pooling import GlobalPooling1D
-from .model import Sequential
-from .training import losses, metrics, optimizers
+from ..layers.pooling import GlobalPooling1D
+from ..models.model import Sequential
+from ..training import losses, metrics, optimizers
+from . import native
+from .keras_h5 import MAX_RATIO, RESHAPING, SLACK_BYTES, read_weights, weights_limit
 
 RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
-# Weightless layers a Keras Sequential holds (the merging layers need a functional model; a Lambda's
-# bytecode is refused, as Keras refuses it without safe_mode=False).
-RESHAPING: tuple[type[Layer], ...] = (RepeatVector, Flatten, Reshape, Permute, Activation, SpatialDropout1D)
 PLAIN: dict[str, type[Layer]] = {
     **RECURRENT,
     "Dense": Dense,
@@ -64,15 +58,6 @@ PLAIN: dict[str, type[Layer]] = {
     **{c.__name__: c for c in RESHAPING},
 }
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
-# Where a layer's arrays live below its group, in Keras's get_weights() order.
-WEIGHT_PATHS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(RECURRENT, ("cell",)),
-    "Bidirectional": ("forward_layer/cell", "backward_layer/cell"),
-    "TimeDistributed": ("layer",),
-    "Dense": ("",),
-    "Embedding": ("",),
-    **{c.__name__: ("",) for c in CONVOLUTION_AND_NORMALIZATION},
-}
 # Keras-only keys that do not change what the layer computes.
 IGNORED = {
     "dtype",
@@ -89,17 +74,7 @@ IGNORED = {
 }
 
 
-def _h5py(doing: str = "Reading") -> Any:
-    """h5py, imported only when a Keras file is read or written (an optional dependency)."""
-    try:
-        import h5py
-    except ImportError as err:
-        message = f"{doing} Keras files needs h5py: pip install 'rnnlab[keras]' (or pip install h5py)."
-        raise ImportError(message) from err
-    return h5py
-
-
-def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
+def load_keras_model(path: files.StrPath, compile: bool = True) -> Sequential:
     """The rnnlab ``Sequential`` equal to a Keras 3 ``.keras`` Sequential model, weights loaded.
 
     With ``compile`` and a ``compile_config`` in the file, the model is also compiled with the
@@ -111,7 +86,7 @@ def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
     archive members are inflated only up to what that architecture can need, and every weight
     array's link, storage, dtype and shape is checked before it is read.
     """
-    path = saving.regular_file(path)
+    path = files.regular_file(path)
     with _archive(path) as archive:
         config = _config(archive, path)
         kind = config.get("class_name") if isinstance(config, dict) else None
@@ -126,16 +101,16 @@ def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
                 "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
             )
         layers, model = _architecture(config, path)
-        weights_file = _member(archive, WEIGHTS, _weights_limit(model), path)
-    arrays = _read_weights(model, layers, weights_file, path)
-    saving.materialize(model)
+        weights_file = _member(archive, WEIGHTS, weights_limit(model), path)
+    arrays = read_weights(model, layers, weights_file, path)
+    native.materialize(model)
     for layer, values in arrays:
         layer.set_weights(values)
     if compile and config.get("compile_config"):
         try:
             _compile(model, config["compile_config"])
-        except saving.MALFORMED as err:
-            raise saving.damaged(path, "the compile_config in its config.json", err) from err
+        except files.MALFORMED as err:
+            raise files.damaged(path, "the compile_config in its config.json", err) from err
     return model
 
 
@@ -143,12 +118,6 @@ def load_keras_model(path: saving.StrPath, compile: bool = True) -> Sequential:
 CONFIG, WEIGHTS = "config.json", "model.weights.h5"
 #: config.json is kilobytes; this bounds what a hostile one costs to parse.
 MAX_CONFIG_BYTES = 4 * 2**20
-#: model.weights.h5 holds the weights and up to four optimizer slots each, float32 or float64,
-#: plus HDF5's own structures: at most this many bytes per parameter, plus the slack.
-BYTES_PER_PARAMETER = 40
-SLACK_BYTES = 64 * 2**20
-#: Data that inflates more than this from its compressed size, beyond the slack, is refused.
-MAX_RATIO = 100
 
 
 @contextlib.contextmanager
@@ -196,9 +165,9 @@ def _config(archive: zipfile.ZipFile, path: Path) -> Any:
 
 def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], Sequential]:
     """(the layer specs that have weights' groups, the model built with shapes only)."""
-    saving.check_layer_count(config.get("config"), path)
+    native.check_layer_count(config.get("config"), path)
     try:
-        with saving.shapes_only():
+        with native.shapes_only():
             specs = config["config"]["layers"]
             layers = [s for s in specs if s["class_name"] != "InputLayer"]
             model = Sequential(
@@ -206,15 +175,11 @@ def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, An
             )
     except ValueError as err:
         raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
-    except saving.MALFORMED + (RuntimeError,) as err:
+    except files.MALFORMED + (RuntimeError,) as err:
         raise ValueError(
             f"{path}: config.json is not a Keras Sequential config (missing or bad {type(err).__name__}: {err})."
         ) from None
     return layers, model
-
-
-def _weights_limit(model: Sequential) -> int:
-    return BYTES_PER_PARAMETER * sum(p.numel() for p in model.parameters()) + SLACK_BYTES
 
 
 # -- the architecture -------------------------------------------------------------------------
@@ -359,97 +324,6 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
 
 
 # -- the weights ------------------------------------------------------------------------------
-def _child(group: Any, name: str, where: str) -> Any:
-    """``group[name]`` if it is stored in this file: a hard link, not a soft or external link."""
-    h5py = _h5py()
-    link = group.get(name, getlink=True)
-    if link is None:
-        raise KeyError(f"no {where!r}")
-    if not isinstance(link, h5py.HardLink):
-        raise _Outside(f"{where} is a {type(link).__name__}")
-    return group[name]
-
-
-class _Outside(Exception):
-    """A weights file that points at data outside itself."""
-
-
-def _datasets(f: Any, vars_path: str) -> list[Any]:
-    """The datasets ``vars/0``, ``vars/1``, ... under ``vars_path``, each stored in the file itself."""
-    h5py = _h5py()
-    group = f
-    for i, part in enumerate(vars_path.split("/")):
-        group = _child(group, part, "/".join(vars_path.split("/")[: i + 1]))
-    if not isinstance(group, h5py.Group):
-        raise KeyError(f"{vars_path!r} is not a group")
-    found = []
-    for name in sorted(group.keys(), key=lambda n: int(n) if n.isdigit() else -1):
-        where = f"{vars_path}/{name}"
-        dataset = _child(group, name, where)
-        if not isinstance(dataset, h5py.Dataset) or not name.isdigit():
-            raise KeyError(f"{where!r} is not a weight array")
-        if dataset.external or dataset.is_virtual:
-            raise _Outside(f"{where} is stored {'externally' if dataset.external else 'as a virtual dataset'}")
-        if dataset.dtype.kind != "f":
-            raise ValueError(f"{where} holds {dataset.dtype}, not floating point numbers")
-        found.append(dataset)
-    return found
-
-
-def _read_weights(
-    model: Sequential, specs: list[dict[str, Any]], data: bytes, path: Any
-) -> list[tuple[Layer, list[np.ndarray]]]:
-    """Each layer with weights and its arrays, read only once every array's storage, dtype and
-    shape has been checked against the model (built with shapes only)."""
-    h5py = _h5py()
-    used: dict[str, int] = {}
-    planned: list[tuple[Layer, list[Any]]] = []
-    try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            for spec, layer in zip(specs, _layers(model), strict=True):
-                key = snake_case(spec["class_name"])  # Keras numbers groups by class, in layer order
-                used[key] = used.get(key, -1) + 1
-                group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
-                if not layer.count_params():  # Dropout, TimeDistributed(Dropout)
-                    continue
-                datasets = []
-                for sub in WEIGHT_PATHS[spec["class_name"]]:
-                    vars_path = "/".join(p for p in (group, sub, "vars") if p)
-                    try:
-                        datasets += _datasets(f, vars_path)
-                    except KeyError as err:
-                        raise ValueError(f"{err.args[0]} for layer '{layer.name}'") from None
-                expected = [tuple(p.shape) for p in layer.keras_weights()]
-                if [d.shape for d in datasets] != expected:
-                    raise ValueError(
-                        f"Layer '{layer.name}' expects {len(expected)} weight arrays of shapes {expected}, "
-                        f"the file has {[d.shape for d in datasets]}"
-                    )
-                planned.append((layer, datasets))
-            _check_inflation([d for _, datasets in planned for d in datasets])
-            return [(layer, [np.asarray(d[()]) for d in datasets]) for layer, datasets in planned]
-    except _Outside as err:
-        raise ValueError(
-            f"{path}: model.weights.h5 refers to data outside itself ({err}); rnnlab reads only weights "
-            "stored in the file, so it refuses this one."
-        ) from None
-    except (OSError, KeyError, RuntimeError) as err:
-        raise ValueError(f"{path}: model.weights.h5 is damaged or not a Keras weights file ({err}).") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: the weights do not fit the model in its config.json: {err}") from None
-
-
-def _layers(model: Sequential) -> list[Layer]:
-    return [layer for layer in model.layers if isinstance(layer, Layer)]
-
-
-def _check_inflation(datasets: list[Any]) -> None:
-    """Refuse arrays whose stored bytes (compressed chunks, or none: a fill value) would inflate far
-    beyond the file: Keras stores weights uncompressed."""
-    logical = sum(d.size * d.dtype.itemsize for d in datasets)
-    stored = sum(d.id.get_storage_size() for d in datasets)
-    if logical > SLACK_BYTES and logical > MAX_RATIO * stored:
-        raise OSError(f"its arrays hold {logical:,} bytes in {stored:,} stored bytes")
 
 
 # -- compile settings -------------------------------------------------------------------------

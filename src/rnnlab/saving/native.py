@@ -1,16 +1,10 @@
-"""Files rnnlab writes and reads: atomic writes, and safetensors files with a JSON header.
+"""rnnlab's own files: safetensors with a JSON header.
 
 A model file is one safetensors file: the weights under ``weights/<state_dict key>``, the
 optimizer state under ``optimizer/...``, and in the header metadata the architecture
 (``model``, JSON), the compile settings and the rnnlab version. Nothing in it is executed
-when it is read (no pickle).
-
-Writing: every file goes to a temporary name next to its destination (``.<name>.<pid>-<hex>.tmp``)
-and is renamed onto it when complete. New files get the permissions the umask allows, a
-replaced file keeps its own; the same model gives the same bytes (the header's keys are
-sorted). Temporaries left by a killed process are deleted by the next write to that name; a full
-disk or a file size limit is one ``NoRoomError`` (an ``OSError``) naming the file, with the file it
-would have replaced untouched and no temporary left.
+when it is read (no pickle). The same model gives the same bytes (the header's keys are
+sorted); how files are written and replaced is :mod:`rnnlab.core.files`.
 
 Reading never trusts the file: it must be a regular file; the header (metadata, dtypes and
 shapes) is read and checked before any tensor data; anything wrong is a ``ValueError`` that
@@ -19,14 +13,7 @@ names the file.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
-import re
-import secrets
-import stat
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +24,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from . import initializers
+from ..core import initializers
+from ..core.files import MALFORMED, StrPath, atomic_path, damaged, regular_file
 
 MODEL_FORMAT = "rnnlab.model/1"
 WEIGHTS_FORMAT = "rnnlab.weights/1"
@@ -45,150 +33,8 @@ TREE_FORMAT = "rnnlab.state/1"
 
 #: The largest safetensors header (metadata and tensor table) rnnlab reads; its own are kilobytes.
 MAX_HEADER_BYTES = 16 * 2**20
-#: A temporary whose writer is gone is deleted only once it is this old (seconds), so that a
-#: writer on another machine sharing the folder is never disturbed.
-STALE_SECONDS = 60.0
 
-StrPath = str | os.PathLike[str]
 Header = dict[str, tuple[str, tuple[int, ...]]]  # tensor key -> (safetensors dtype, shape)
-
-
-# -- files that may be read ----------------------------------------------------------------
-def regular_file(path: StrPath) -> Path:
-    """``path`` if it names an existing regular file (symbolic links followed).
-
-    Raises FileNotFoundError when nothing is there, and ValueError for a folder, a device such
-    as /dev/zero, a FIFO or a socket: reading those could run forever or never return.
-    """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise FileNotFoundError(f"No such file: {path}") from None
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read it ({err.strerror or err}).") from None
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
-        raise ValueError(f"{path} is {kind}, not a regular file; rnnlab reads models and data only from files.")
-    return path
-
-
-def damaged(path: Any, what: str, err: BaseException | str) -> ValueError:
-    """The one error for a file whose content is wrong: ``<path>: <what> ... (<detail>)``."""
-    detail = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
-    return ValueError(f"{path}: {what} is damaged or not written by rnnlab ({str(detail)[:300]}).")
-
-
-# -- writing ---------------------------------------------------------------------------------
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (signal 0 only probes; it sends nothing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
-def _temporaries(path: Path) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete the temporaries of writes to ``path`` whose process died (a kill during a save)."""
-    pattern = _temporaries(path)
-    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
-        for entry in entries:
-            found = pattern.fullmatch(entry.name)
-            if found and not pid_alive(int(found[1])):
-                with contextlib.suppress(OSError):
-                    if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
-                        os.unlink(entry.path)
-
-
-#: Writes that fail for want of room, in words with the remedy. The file-size limit needs no signal
-#: handling here: Python ignores SIGXFSZ at start-up, so exceeding RLIMIT_FSIZE is an EFBIG from
-#: write(), never a kill.
-NO_ROOM = {
-    errno.ENOSPC: "the disk is full (no space left on device); free some space or write elsewhere",
-    errno.EDQUOT: "the disk quota is exhausted; free some space or write elsewhere",
-    errno.EFBIG: "the file size limit was reached (file too large); raise it (ulimit -f) or write elsewhere",
-}
-
-
-class NoRoomError(OSError):
-    """A file that could not be written because the disk is full or a size limit was reached;
-    reads ``<file>: the disk is full (...)``. The file it would have replaced is untouched."""
-
-    def __str__(self) -> str:
-        return f"{self.filename}: {self.strerror}"
-
-
-def write_failure(path: Path, err: BaseException) -> BaseException:
-    """The error to raise for a failed write to ``path``: a full disk or size limit as one
-    ``NoRoomError`` naming the file; another system error of safetensors as an ``OSError``."""
-    code = err.errno if isinstance(err, OSError) else None
-    if isinstance(err, SafetensorError) and (found := re.search(r"os error (\d+)", str(err))):
-        code = int(found[1])
-    if code in NO_ROOM:
-        return NoRoomError(code, NO_ROOM[code], str(path))
-    if isinstance(err, SafetensorError) and code is not None:
-        return OSError(code, os.strerror(code), str(path))
-    return err
-
-
-@contextmanager
-def atomic_path(path: StrPath) -> Iterator[Path]:
-    """Yields a temporary path next to ``path``; renames it onto ``path`` only if the block succeeds,
-    so an interrupted write never replaces a good file with a partial one.
-
-    The file gets the permissions of a new file (what the umask allows), or those of the file it
-    replaces. A full disk or file size limit is a ``NoRoomError`` naming ``path``.
-    """
-    path = Path(path)
-    try:
-        with _replacing(path) as tmp:
-            yield tmp
-    except (OSError, SafetensorError) as err:
-        failure = write_failure(path, err)
-        if failure is err:
-            raise
-        raise failure from err
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    while True:
-        tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-    try:
-        try:
-            permissions = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            permissions = stat.S_IMODE(os.stat(tmp).st_mode)  # 0o666 less the umask
-        yield tmp
-        os.chmod(tmp, permissions)  # whatever the writer did (safetensors makes its files 0600)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_text(path: StrPath, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_bytes(path: StrPath, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def _sort_header(path: Path) -> None:
@@ -262,10 +108,6 @@ def pack_tree(tree: Any, prefix: str) -> tuple[str, dict[str, torch.Tensor]]:
 def unpack_tree(skeleton: str, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
     return _unflatten(json.loads(skeleton), own)
-
-
-# Everything malformed JSON or a malformed tree of it can raise.
-MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, OverflowError)
 
 
 def save_tree(path: StrPath, tree: Any) -> None:
@@ -458,7 +300,7 @@ def materialize(model: torch.nn.Module) -> None:
 
 # -- whole models ---------------------------------------------------------------------------
 def save_model(model: Any, path: StrPath, include_optimizer: bool = True) -> None:
-    from . import __version__
+    from .. import __version__
 
     config = {"class_name": type(model).__name__, "config": model.get_config()}
     tensors = _weights(model)

@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import saving
-from .base import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
-from .layers import Input, deserialize
+from ..core.devices import resolve_device
+from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
+from ..layers import Input, deserialize
+from ..saving import keras_h5, keras_write, native
+from ..training.callbacks import History
+from ..training.compiled import Compiled
+from ..training.trainer import Trainer, predict
 from .summary import format_summary
-from .training.callbacks import History
-from .training.compiled import Compiled
-from .training.trainer import Trainer, predict, resolve_device
 
 
 class Model(Layer):
@@ -280,29 +281,33 @@ class Model(Layer):
         Any other extension is an error, raised before anything is written.
         """
         if _extension(path, "save") == ".keras":
-            from .keras_saving import save_keras_model
-
-            save_keras_model(self, path)
+            self._check_keras_file("written as a Keras file")
+            keras_write.save_keras_model(self, path)
         else:
-            saving.save_model(self, path, include_optimizer=include_optimizer)
+            native.save_model(self, path, include_optimizer=include_optimizer)
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
         """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""
         if _extension(path, "save_weights") == ".weights.h5":
-            from .keras_saving import save_keras_weights
-
-            save_keras_weights(self, path)
+            self._check_keras_file("written as a Keras file")
+            keras_write.save_keras_weights(self, path)
         else:
-            saving.save_weights(self, path)
+            native.save_weights(self, path)
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Weights from a Keras ``.weights.h5`` file, or from an rnnlab weights or model file."""
         if str(path).endswith(".weights.h5"):
-            from .keras_saving import load_keras_weights
-
-            load_keras_weights(self, path)
+            self._check_keras_file("given Keras weights")
+            keras_h5.load_keras_weights(self, path)
         else:
-            saving.load_weights(self, path)
+            native.load_weights(self, path)
+
+    def _check_keras_file(self, what: str) -> None:
+        if not isinstance(self, Sequential):
+            raise ValueError(
+                f"{type(self).__name__} cannot be {what}: rnnlab does so for Sequential models only. "
+                "Use an rnnlab file (.safetensors) for this model instead."
+            )
 
 
 RNNLAB_EXTENSIONS = (".safetensors", ".rnnlab")

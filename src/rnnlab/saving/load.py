@@ -13,39 +13,40 @@ from typing import Any
 
 import torch
 
-from . import saving
-from .model import Model, Sequential
+from ..core import files
+from ..models.model import Model, Sequential
+from . import native
 
 MODELS: dict[str, type[Model]] = {"Sequential": Sequential}
 
 
-def load_model(path: saving.StrPath, compile: bool = True) -> Model:
+def load_model(path: files.StrPath, compile: bool = True) -> Model:
     """Rebuild a saved model: same architecture, same weights, and (with ``compile``) the same
     optimizer, loss and metrics with the optimizer state, so training can resume.
 
     A Keras 3 ``.keras`` file of a Sequential model built from layers rnnlab has is converted
     (needs h5py: ``pip install 'rnnlab[keras]'``).
     """
-    path = saving.regular_file(path)
+    path = files.regular_file(path)
     if zipfile.is_zipfile(path):
-        from .keras_format import load_keras_model
+        from .keras_read import load_keras_model
 
         return load_keras_model(path, compile=compile)
-    stored = saving.StoredFile(path)
-    saving.check_format(path, stored.metadata, (saving.MODEL_FORMAT,))
-    keys = saving.weight_keys(stored, saving.MODEL_FORMAT)
+    stored = native.StoredFile(path)
+    native.check_format(path, stored.metadata, (native.MODEL_FORMAT,))
+    keys = native.weight_keys(stored, native.MODEL_FORMAT)
     header = {k: stored.header[v] for k, v in keys.items()}
     model = rebuild(stored.json("model", "the architecture it stores"), header, path)
-    saving.check_fits(model, header, path)
+    native.check_fits(model, header, path)
     tensors = stored.tensors(keys.values())
-    saving.materialize(model)
-    saving.load_state(model, {k: tensors[v] for k, v in keys.items()}, path)
+    native.materialize(model)
+    native.load_state(model, {k: tensors[v] for k, v in keys.items()}, path)
     if compile and "compile" in stored.metadata:
         restore_compiled_from(model, stored, path)
     return model
 
 
-def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
+def rebuild(architecture: Any, header: native.Header, path: Any) -> Model:
     """The model an architecture describes, built with shapes only; layers without an input shape
     take their sizes from the stored tensors, as loading a state_dict builds them."""
     name = architecture.get("class_name") if isinstance(architecture, dict) else None
@@ -57,8 +58,8 @@ def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
         )
     if name not in MODELS:
         raise ValueError(f"{path} holds a {name!r} model; load_model rebuilds {sorted(MODELS)} only.")
-    saving.check_layer_count(architecture.get("config"), path)
-    with saving.shapes_only():
+    native.check_layer_count(architecture.get("config"), path)
+    with native.shapes_only():
         try:
             model = MODELS[name].from_config(architecture["config"])
             if any(not getattr(m, "built", True) for m in model.modules()):
@@ -67,29 +68,29 @@ def rebuild(architecture: Any, header: saving.Header, path: Any) -> Model:
                     model.load_state_dict(shapes, strict=False)
                 except RuntimeError:
                     pass  # sizes that do not fit are reported, by name, by check_fits
-        except saving.MALFORMED + (RuntimeError,) as err:
-            raise saving.damaged(path, "the architecture it stores", err) from err
+        except files.MALFORMED + (RuntimeError,) as err:
+            raise files.damaged(path, "the architecture it stores", err) from err
     return model
 
 
-def restore_compiled_from(model: Model, stored: saving.StoredFile, path: Any) -> None:
+def restore_compiled_from(model: Model, stored: native.StoredFile, path: Any) -> None:
     """Compile ``model`` as the file says, with the optimizer state it stores (checked against the weights)."""
     config = stored.json("compile", "the compile settings it stores")
     state = None
     if "optimizer" in stored.metadata:
         keys = [k for k in stored.header if k.startswith("optimizer/")]
-        if any(not saving.is_floating(stored.header[k][0]) and stored.header[k][1] for k in keys):
-            raise saving.damaged(path, "the optimizer state it stores", "a tensor that is not floating point")
+        if any(not native.is_floating(stored.header[k][0]) and stored.header[k][1] for k in keys):
+            raise files.damaged(path, "the optimizer state it stores", "a tensor that is not floating point")
         try:
-            state = saving.unpack_tree(stored.metadata["optimizer"], stored.tensors(keys), "optimizer")
-        except saving.MALFORMED as err:
-            raise saving.damaged(path, "the optimizer state it stores", err) from err
+            state = native.unpack_tree(stored.metadata["optimizer"], stored.tensors(keys), "optimizer")
+        except files.MALFORMED as err:
+            raise files.damaged(path, "the optimizer state it stores", err) from err
     try:
         restore_compiled(model, config, state)
         if state is not None:
             check_optimizer_state(model)
-    except saving.MALFORMED + (RuntimeError,) as err:
-        raise saving.damaged(path, "the compile settings or optimizer state it stores", err) from err
+    except files.MALFORMED + (RuntimeError,) as err:
+        raise files.damaged(path, "the compile settings or optimizer state it stores", err) from err
 
 
 def check_optimizer_state(model: Model) -> None:
