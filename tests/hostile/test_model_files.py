@@ -138,8 +138,8 @@ DAMAGED = {
     "layers-not-a-list": (architecture(lambda c: c["config"].__setitem__("layers", 7)), "architecture it stores"),
     "layer-not-a-dict": (architecture(lambda c: c["config"]["layers"].__setitem__(0, "LSTM")), "architecture"),
     "layer-class-unknown": (
-        architecture(lambda c: c["config"]["layers"][0].__setitem__("class_name", "Lambda")),
-        r"Unknown layer class 'Lambda'",
+        architecture(lambda c: c["config"]["layers"][0].__setitem__("class_name", "Conv3D")),
+        r"Unknown layer class 'Conv3D'",
     ),
     "layer-config-missing": (architecture(lambda c: c["config"]["layers"][0].pop("config")), "architecture"),
     "unknown-argument": (architecture(lstm("function", "os.system")), r"unexpected keyword argument 'function'"),
