@@ -208,14 +208,16 @@ class Model(Layer):
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
-        initial_epoch: int = 0,
-        sample_weight: Any = None,
         class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        *,
         strategy: str | None = None,
     ) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` (``history.history["loss"]``, ...).
 
-        ``x, y``: arrays or tensors, or ``x`` an iterable of ``(x, y[, sample_weight])`` batches
+        The arguments up to ``initial_epoch`` are Keras's, in Keras's order; ``strategy`` (rnnlab's
+        own) is by name only. ``x, y``: arrays or tensors, or ``x`` an iterable of ``(x, y[, sample_weight])`` batches
         (a DataLoader). ``validation_split`` holds out the last fraction of the samples, before
         shuffling. ``validation_data``: ``(x_val, y_val[, sample_weight])`` or batches.
         ``sample_weight`` / ``class_weight`` weigh each sample's loss as in Keras. Stateful
@@ -230,17 +232,17 @@ class Model(Layer):
         history = self._require_trainer().fit(
             x,
             y,
-            batch_size,
-            epochs,
-            verbose,
-            callbacks,
-            validation_split,
-            validation_data,
-            shuffle,
-            initial_epoch,
-            sample_weight,
-            class_weight,
-            strategy,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
+            initial_epoch=initial_epoch,
+            strategy=strategy,
         )
         self.history = history
         return history
@@ -252,17 +254,21 @@ class Model(Layer):
         batch_size: int | None = None,
         verbose: int | str = "auto",
         sample_weight: Any = None,
+        *,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) over the data, without building autograd graphs.
 
         Returns the loss alone when there are no metrics, else ``[loss, *metrics]``, as Keras.
+        ``return_dict`` is by name only: Keras's sixth argument is ``steps``, which rnnlab does not take.
         """
-        return self._require_trainer().evaluate(x, y, batch_size, verbose, sample_weight, return_dict)
+        return self._require_trainer().evaluate(
+            x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, return_dict=return_dict
+        )
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> np.ndarray:
         """Outputs for ``x`` as a NumPy array, batch by batch, in inference mode."""
-        return predict(self, x, batch_size)
+        return predict(self, x, batch_size=batch_size)
 
     # -- saving -------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

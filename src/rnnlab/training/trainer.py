@@ -3,8 +3,9 @@
 ``Trainer`` holds the model it trains and the module that runs the batches (the model itself,
 or the model wrapped in ``DistributedDataParallel``), the compiled settings, the optimizer and
 a ``TrainState`` that callbacks read and write (how many epochs are done, optimizer steps,
-whether to stop). It knows nothing of layers: only ``forward``, parameters and, when the model
-offers one, the output mask.
+whether to stop). It knows nothing of layers: it needs ``forward`` and ``parameters()``, and uses
+the optional hooks of ``protocol.TrainerHooks`` (the output mask, penalties, constraints, lazy weights)
+where a model has them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from .callbacks.logging import report_evaluation
 from .compiled import Compiled, MetricSet
 from .losses import reduce
 from .metrics import Mean
+from .protocol import Hooks, TrainerHooks, check_callbacks
 from .state import TrainState
 
 log = logging.getLogger("rnnlab.training")
@@ -101,11 +103,12 @@ def kept_states(model: nn.Module) -> Iterator[None]:
             module.states = states
 
 
-def forward(module: nn.Module, x: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(outputs, output mask) of one call. rnnlab models take ``training`` and give their output
-    mask; any other module runs in its own train/eval mode and has no mask."""
-    inner = getattr(module, "module", module)  # DistributedDataParallel keeps the model as .module
-    if getattr(inner, "takes_call_options", False):
+def forward(
+    module: nn.Module, x: torch.Tensor, training: bool, call_options: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(outputs, output mask) of one call. A model with ``call_options`` takes ``training`` and gives
+    its output mask; any other module runs in its own train/eval mode and has no mask."""
+    if call_options:
         y_pred, mask = module(x, training=training, return_mask=True)
         return y_pred, mask
     return module(x), None
@@ -123,10 +126,27 @@ def mode(module: nn.Module, training: bool) -> Iterator[None]:
 
 
 class Trainer:
-    """Runs ``fit`` / ``evaluate`` / ``predict`` for ``model`` with the ``compiled`` settings."""
+    """Runs ``fit`` / ``evaluate`` / ``predict`` for ``model`` with the ``compiled`` settings.
+
+    ``model`` is any ``torch.nn.Module``: the Trainer calls ``model(x)`` and trains
+    ``model.parameters()``, and uses the optional hooks of ``TrainerHooks`` where the model has them
+    (looked up once, here): the output mask and the ``training`` flag, regularization penalties,
+    constraints after each step, lazy weights built by a first call, ``stop_training`` set by a
+    callback. A callback that calls a Keras model method the model lacks (``ModelCheckpoint``:
+    ``save``; ``EarlyStopping(restore_best_weights=True)``: ``get_weights``; ``ReduceLROnPlateau``:
+    ``optimizer``) is a TypeError before training starts.
+
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 1))
+    >>> trainer = Trainer(net, Compiled.create("sgd", "mse"))
+    >>> history = trainer.fit(np.ones((4, 3, 2), "float32"), np.zeros((4, 1), "float32"), epochs=2, verbose=0)
+    >>> len(history.history["loss"])
+    2
+    """
 
     def __init__(self, model: nn.Module, compiled: Compiled) -> None:
         self.model = model
+        self.hooks = Hooks.of(model)
+        self.hooked = cast(TrainerHooks, model)  # the model's optional hooks: used where self.hooks has them
         self.module: nn.Module = model  # what runs the batches: the model, or DDP(model)
         self.compiled = compiled
         self.metrics = MetricSet(compiled)
@@ -173,7 +193,7 @@ class Trainer:
         )
         if unbuilt:
             with torch.no_grad(), kept_states(self.model), mode(self.model, False):
-                forward(self.model, batch.x.to(self.device), training=False)
+                forward(self.model, batch.x.to(self.device), False, self.hooks.call_options)
         self.optimizer  # noqa: B018 - create it now that every weight exists
         if self.process.world > 1 and self.module is self.model:
             self.state.seed = distributed.agreed_seed(self.process)
@@ -191,8 +211,8 @@ class Trainer:
         self, y: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None, mask: torch.Tensor | None
     ) -> torch.Tensor:
         loss = reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
-        penalties = getattr(self.model, "losses", None)  # Keras adds the layers' regularization losses
-        if isinstance(penalties, list) and penalties:
+        penalties = self.hooked.losses if self.hooks.penalties else None  # Keras adds regularization losses
+        if penalties:
             loss = loss + torch.stack([p.to(loss.dtype).reshape(()) for p in penalties]).sum()
         return loss
 
@@ -207,7 +227,7 @@ class Trainer:
         if self._guard is None or len(self._guard.params) != len(params):  # trainable changed: guard anew
             self._guard = FiniteGuard(params, optimizer)
         optimizer.zero_grad(set_to_none=True)
-        y_pred, mask = forward(self.module, batch.x, training=True)
+        y_pred, mask = forward(self.module, batch.x, True, self.hooks.call_options)
         loss = self.compute_loss(batch.y, y_pred, batch.sample_weight, mask)
         value = float(loss.detach())
         loss_finite = math.isfinite(value)
@@ -226,9 +246,8 @@ class Trainer:
         if not self._guard.all_finite(params):
             self._guard.restore()
             return value, y_pred.detach(), mask, f"the update made weights non-finite, so it was undone: {KEEPS}"
-        constrain = getattr(self.model, "apply_constraints", None)  # Keras projects after each step
-        if callable(constrain):
-            constrain()
+        if self.hooks.constraints:  # Keras projects constrained weights after each step
+            self.hooked.apply_constraints()
         self._guard.holds_last_finite = True
         self.state.step += 1
         return value, y_pred.detach(), mask, None
@@ -268,6 +287,7 @@ class Trainer:
         self,
         x: Any = None,
         y: Any = None,
+        *,
         batch_size: int | None = None,
         epochs: int = 1,
         verbose: int | str = "auto",
@@ -275,13 +295,16 @@ class Trainer:
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
-        initial_epoch: int = 0,
-        sample_weight: Any = None,
         class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
         strategy: str | None = None,
     ) -> History:
+        """Keras's ``fit`` (``Model.fit`` documents the arguments); every argument after ``x, y`` by name."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, received {epochs!r}.")
+        callbacks = list(callbacks or [])
+        check_callbacks(self.model, callbacks)
         if validation_split and validation_data is None:
             x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
         self.use_strategy(strategy)
@@ -306,9 +329,11 @@ class Trainer:
         history = History()
         display = [ProgressBar(verbose)] if verbose and self.is_main_process else []
         callback_list = CallbackList(
-            [*display, *(callbacks or []), history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
+            [*display, *callbacks, history], self, {"epochs": epochs, "steps": len(train), "verbose": verbose}
         )
         self.state.epoch, self.state.stop_training = initial_epoch, False
+        if not self.hooks.own_stop_flag:
+            self.hooked.stop_training = False  # a callback's flag from an earlier fit is spent, as in Keras
         if self._guard is not None:  # weights may have been set since the last fit: its copy is stale
             self._guard.holds_last_finite = False
         callback_list.on_train_begin()
@@ -324,9 +349,16 @@ class Trainer:
                 logs.update({f"val_{k}": v for k, v in self._evaluate_batches(val).items()})
             self.state.epoch = epoch + 1
             callback_list.on_epoch_end(epoch, logs)
+            self._take_stop_flag()
             self.state.stop_training = distributed.any_process(self.state.stop_training, self.process)
         callback_list.on_train_end(logs)
         return history
+
+    def _take_stop_flag(self) -> None:
+        """A callback stops the run as in Keras, with ``model.stop_training = True``; on a model
+        without the property that sets ``state`` itself, the flag is carried over here."""
+        if not self.hooks.own_stop_flag and self.hooked.stop_training:
+            self.state.stop_training = True
 
     def _validation_batches(
         self, data: Any, batch_size: int | None, shard: Any
@@ -367,6 +399,7 @@ class Trainer:
                 )
                 self.state.stop_training = True
             callback_list.on_train_batch_end(step, {k: m.result() for k, m in running.items()})
+            self._take_stop_flag()
             if self.process.world > 1:
                 self.state.stop_training = distributed.any_process(self.state.stop_training, self.process)
             if self.state.stop_training:
@@ -386,7 +419,7 @@ class Trainer:
     def _evaluate_batch(self, batch: Batch, running: dict[str, Mean]) -> None:
         if batch.y is None:
             raise ValueError("evaluate needs targets: pass y, or batches of (x, y).")
-        y_pred, mask = forward(self.model, batch.x, training=False)
+        y_pred, mask = forward(self.model, batch.x, False, self.hooks.call_options)
         loss = float(self.compute_loss(batch.y, y_pred, batch.sample_weight, mask))
         self._update_logs(running, loss, batch, y_pred, mask)
 
@@ -394,6 +427,7 @@ class Trainer:
         self,
         x: Any = None,
         y: Any = None,
+        *,
         batch_size: int | None = None,
         verbose: int | str = "auto",
         sample_weight: Any = None,
@@ -410,16 +444,17 @@ class Trainer:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        return predict(self.model, x, batch_size)
+    def predict(self, x: Any, *, batch_size: int | None = None) -> np.ndarray:
+        return predict(self.model, x, batch_size=batch_size)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: Any, batch_size: int | None = None) -> np.ndarray:
+def predict(model: nn.Module, x: Any, *, batch_size: int | None = None) -> np.ndarray:
     """Outputs of ``model`` for ``x``, batch by batch, in inference mode, as one NumPy array."""
     data = batches(x, None, batch_size, False)
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
+    call_options = Hooks.of(model).call_options
     with mode(model, False):
-        outputs = [forward(model, batch.x.to(device), training=False)[0].cpu() for batch in data]
+        outputs = [forward(model, batch.x.to(device), False, call_options)[0].cpu() for batch in data]
     return torch.cat(outputs).numpy()
