@@ -1,4 +1,5 @@
-"""One module per experiment: each builds data and models, trains, and writes a run directory."""
+"""One module per experiment: its data, its models and its measurements; ``experiment.Run`` does the
+rest (seeds, fit, timing, the files of the run directory, figures, report.html, the printed table)."""
 
 from __future__ import annotations
 

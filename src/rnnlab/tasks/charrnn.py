@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 
-from .. import set_seed
-from ..callbacks import BackupAndRestore, Callback, EarlyStopping, EpochProgress
+from ..callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..core import files
 from ..datasets.corpora import load_tiny_shakespeare
 from ..layers import Dense, Dropout, Embedding
@@ -45,10 +44,10 @@ from .charmodel import (
     save_vocabulary,
     stream_loss,
 )
+from .experiment import EPOCHS, PARAMS, Figure, Results, Run
 from .multiplication import CELLS, LABELS
 from .options import option, resume_differences
-from .report import write_report
-from .runs import RunDir, clean_stale_runs, format_table, take_over
+from .runs import RunDir, clean_stale_runs
 from .saved import read_options
 
 DATASETS = {"shakespeare": load_tiny_shakespeare}
@@ -288,6 +287,19 @@ def check_vocabulary_size(vocabulary: Vocabulary, config: CharTrainConfig) -> No
         )
 
 
+def split_text(length: int, config: CharTrainConfig) -> int:
+    """Where the validation part of a text of ``length`` characters begins; a ValueError when a part is
+    shorter than one sequence."""
+    split = int(round(length * (1 - config.val_fraction)))
+    for part, size in (("training", split), ("validation", length - split)):
+        if size < config.seq_length + 1:
+            raise ValueError(
+                f"The {part} part of the text has {size} characters, fewer than --seq-length + 1 "
+                f"({config.seq_length + 1}); use a longer text or a shorter --seq-length."
+            )
+    return split
+
+
 def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     previous = _resumable(config, out)
@@ -297,24 +309,15 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
     if previous is not None:
         _check_resumed_files(previous, vocabulary)
     ids = vocabulary.encode(text)
-    split = int(round(len(ids) * (1 - config.val_fraction)))
-    for part, size in (("training", split), ("validation", len(ids) - split)):
-        if size < config.seq_length + 1:
-            raise ValueError(
-                f"The {part} part of the text has {size} characters, fewer than --seq-length + 1 "
-                f"({config.seq_length + 1}); use a longer text or a shorter --seq-length."
-            )
+    split = split_text(len(ids), config)
     train_batches = CharBatches(ids[:split], config.seq_length, config.batch_size)
     val_batches = CharBatches(ids[split:], config.seq_length, 4 * config.batch_size, shuffle=False)
     prime = "\n" if "\n" in vocabulary.chars else vocabulary.chars[0]
 
-    with RunDir("charrnn", out) as run_dir:
-        if previous is not None:
-            take_over(previous, run_dir.path)
-        run_dir.write_config(config, resolved={"vocabulary_size": len(vocabulary), "train_chars": split})
-        save_vocabulary(vocabulary, run_dir.path)
-        set_seed(config.seed)
-        model = build_model(len(vocabulary), config)
+    resolved = {"vocabulary_size": len(vocabulary), "train_chars": split}
+    with Run("charrnn", config, out, quiet, continues=previous, resolved=resolved) as run:
+        save_vocabulary(vocabulary, run.dir.path)
+        model = run.model(build_model, len(vocabulary), config)
         model.compile(
             optimizer="adam",
             loss="sparse_categorical_crossentropy",
@@ -323,71 +326,80 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             global_clipnorm=config.clipnorm or None,
             device=config.device,
         )
-        log = CharLog(config, vocabulary, prime, run_dir, quiet)
+        log = CharLog(config, vocabulary, prime, run.dir, quiet)
         stop = EarlyStopping(patience=config.patience, restore_best_weights=True) if config.patience else None
-        callbacks: list[Any] = [log, BackupAndRestore(str(run_dir.file("backup"))), *([stop] if stop else [])]
-        if not quiet:
-            callbacks.insert(1, EpochProgress(f"{LABELS[config.cell]} x{config.layers} ({config.units} units)"))
-        history = model.fit(
-            train_batches, epochs=config.epochs, validation_data=val_batches, callbacks=callbacks, verbose=0
-        )
+        history = run.fit(
+            model,
+            f"{LABELS[config.cell]} x{config.layers} ({config.units} units)",
+            train_batches,
+            epochs=config.epochs,
+            validation_data=val_batches,
+            callbacks=[log, BackupAndRestore(str(run.file("backup"))), *([stop] if stop else [])],
+        ).history
         values = history.history
         last = len(values["val_loss"]) - 1
         kept = stop.best_epoch if stop is not None else last  # the epoch whose weights the model ends with
         if kept != last:  # CharLog saved the last epoch's weights; the best were restored since
-            model.save(str(run_dir.file("model.safetensors")), include_optimizer=False)
-        row = {
-            "model": f"{LABELS[config.cell]} {config.layers}x{config.units}",
-            "params": model.count_params(),
-            "epochs": len(values["val_loss"]),
-            "minutes": values["seconds"][-1] / 60,
-            "kept_epoch": kept + 1,
-            "val_nats": values["val_loss"][kept],
-            "val_bits": values["val_bpc"][kept],
-            "val_nats_carried": stream_loss(
-                model, ids[split:], config.seq_length, streams=min(config.batch_size, len(ids) - split - 1)
-            ),
-        }
-        table = format_table([row], COLUMNS)
+            model.save(str(run.file("model.safetensors")), include_optimizer=False)
+        run.keep("Model", model, history, save=False)
+        row = measure(model, config, values, kept, ids[split:])
+        results = Results("Validation (nats and bits per character)", [row], COLUMNS)
         sample = generate(model, vocabulary, prime, 5 * config.sample_length, config.temperature, seed=config.seed)
-        run_dir.write_json(
-            "metrics.json",
+        files.write_text(run.file("sample.txt"), prime + sample + "\n")
+        run.finish(
+            "Character-level language model",
             {
                 "vocabulary_size": len(vocabulary),
                 "train_chars": split,
                 "val_chars": len(ids) - split,
                 "results": [row],
-                "table": table,
+                "table": results.text,
                 "sample": prime + sample,
             },
-        )
-        run_dir.write_history("history.csv", history)
-        plot_history(
-            {k: v for k, v in values.items() if k in ("loss", "val_loss")},
-            run_dir.file("loss.png"),
-            title="character model: cross-entropy (nats per character)",
-        )
-        files.write_text(run_dir.file("sample.txt"), prime + sample + "\n")
-        write_report(
-            run_dir,
-            "Character-level language model",
-            config,
-            tables={"Validation (nats and bits per character)": ([row], COLUMNS)},
-            summaries={"Model": model.summary(print_fn=None)},
-            images=[("Cross-entropy per epoch (nats per character)", "loss.png")],
+            tables=[results],
+            figures=[loss_figure(values)],
             notes=[f"Sample at temperature {config.temperature}: {(prime + sample)[:400]!r}"],
         )
-    print(f"\nCharacter model, {len(vocabulary)} characters, {split:,} training / {len(ids) - split:,} validation:\n")
-    print(table)
-    print(f"\nSample (temperature {config.temperature}):\n{prime}{sample}")
-    print(f"\nRun directory: {run_dir.final}")
-    return {"results": [row], "run_dir": str(run_dir.final)}
+        run.say(
+            f"\nCharacter model, {len(vocabulary)} characters, {split:,} training / {len(ids) - split:,} validation:\n",
+            results.text,
+            f"\nSample (temperature {config.temperature}):\n{prime}{sample}",
+        )
+    return {"results": [row], "run_dir": str(run.final)}
+
+
+def measure(
+    model: Sequential, config: CharTrainConfig, values: dict[str, list[float]], kept: int, held_out: Any
+) -> dict[str, Any]:
+    """The results row: the kept epoch's validation loss, and the loss with the state carried
+    through the ``held_out`` character ids."""
+    return {
+        "model": f"{LABELS[config.cell]} {config.layers}x{config.units}",
+        "params": model.count_params(),
+        "epochs": len(values["val_loss"]),
+        "minutes": values["seconds"][-1] / 60,
+        "kept_epoch": kept + 1,
+        "val_nats": values["val_loss"][kept],
+        "val_bits": values["val_bpc"][kept],
+        "val_nats_carried": stream_loss(
+            model, held_out, config.seq_length, streams=min(config.batch_size, len(held_out) - 1)
+        ),
+    }
+
+
+def loss_figure(values: dict[str, list[float]]) -> Figure:
+    losses = {k: v for k, v in values.items() if k in ("loss", "val_loss")}
+    return Figure(
+        "loss.png",
+        "Cross-entropy per epoch (nats per character)",
+        lambda path: plot_history(losses, path, title="character model: cross-entropy (nats per character)"),
+    )
 
 
 COLUMNS = [
     ("model", "model", ""),
-    ("params", "params", ","),
-    ("epochs", "epochs", "d"),
+    PARAMS,
+    EPOCHS,
     ("minutes", "minutes", ".1f"),
     ("kept_epoch", "kept epoch", "d"),
     ("val_nats", "val nats/char", ".4f"),

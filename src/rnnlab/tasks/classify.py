@@ -25,24 +25,20 @@ The table reports test accuracy and macro-F1; with at most 20 classes a confusio
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import set_seed
-from ..callbacks import EpochProgress
 from ..datasets import mnist, movie_reviews, reuters
 from ..layers import Bidirectional, Dense, Embedding
 from ..models.model import Sequential
 from ..preprocessing.arrays import pad_sequences, to_categorical
 from ..viz import plot_confusion, plot_history
+from .experiment import TRAINED, Figure, Results, Run
 from .multiplication import CELLS, LABELS
 from .options import option
-from .report import write_report
-from .runs import RunDir, format_table
 
 
 @dataclass(frozen=True)
@@ -206,11 +202,11 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
     preset = validate(config)
     data = load(config, preset)
     classes = len(data.class_names)
-    epochs = config.epochs or preset.epochs
-    with RunDir(f"classify-{config.dataset}", out) as run_dir:
-        run_dir.write_config(config, resolved={"preset": preset.__dict__, "classes": classes})
-        set_seed(config.seed)
-        model = build_model(config, preset, data)
+    name = f"{'Bi-' if config.bidirectional else ''}{LABELS[config.cell]}"
+    with Run(
+        f"classify-{config.dataset}", config, out, quiet, resolved={"preset": preset.__dict__, "classes": classes}
+    ) as run:
+        model = run.model(build_model, config, preset, data)
         model.compile(
             optimizer="adam",
             loss="categorical_crossentropy",
@@ -218,65 +214,62 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
             learning_rate=config.learning_rate or preset.learning_rate,
             device=config.device,
         )
-        label = f"{'Bi-' if config.bidirectional else ''}{LABELS[config.cell]} {config.dataset}"
-        started = time.perf_counter()
-        history = model.fit(
+        fitted = run.fit(
+            model,
+            f"{name} {config.dataset}",
             data.x_train,
             to_categorical(data.y_train, classes),
             batch_size=config.batch_size or preset.batch_size,
-            epochs=epochs,
+            epochs=config.epochs or preset.epochs,
             validation_split=config.validation_split,
-            callbacks=[] if quiet else [EpochProgress(label)],
-            verbose=0,
         )
-        seconds = time.perf_counter() - started
+        run.keep("Model", model, fitted.history)
         predicted = model.predict(data.x_test, batch_size=256).argmax(axis=-1)
         row = {
             "dataset": config.dataset,
-            "model": f"{label.rsplit(' ', 1)[0]} {config.layers or preset.layers}x{config.units or preset.units}",
+            "model": f"{name} {config.layers or preset.layers}x{config.units or preset.units}",
             "classes": classes,
             "train": len(data.y_train),
             "test": len(data.y_test),
             "accuracy": float(np.mean(predicted == data.y_test)),
             "macro_f1": macro_f1(data.y_test, predicted, classes),
-            "epochs": len(history.epoch),
-            "seconds": seconds,
+            **fitted.measures,
         }
-        table = format_table([row], COLUMNS)
+        results = Results(f"Test set ({len(data.y_test)} samples, {classes} classes)", [row], COLUMNS)
         matrix = confusion(data.y_test, predicted, classes)
-        run_dir.write_json(
-            "metrics.json",
+        run.finish(
+            f"Classifying {config.dataset}",
             {
                 "results": [row],
                 "class_names": data.class_names,
                 "confusion": matrix.tolist(),
                 "notes": data.notes,
-                "table": table,
+                "table": results.text,
             },
-        )
-        run_dir.write_history("history.csv", history)
-        plot_history(history, run_dir.file("curves.png"), title=f"{config.dataset}: loss and accuracy")
-        if classes <= 20:
-            plot_confusion(matrix, data.class_names, run_dir.file("confusion.png"), title=f"{config.dataset}: test set")
-        model.save(str(run_dir.file("model.safetensors")))
-        images = [("Loss and accuracy per epoch", "curves.png")]
-        if classes <= 20:
-            images.append(("Confusion matrix of the test set", "confusion.png"))
-        write_report(
-            run_dir,
-            f"Classifying {config.dataset}",
-            config,
-            tables={f"Test set ({len(data.y_test)} samples, {classes} classes)": ([row], COLUMNS)},
-            summaries={"Model": model.summary(print_fn=None)},
-            images=images,
+            tables=[results],
+            figures=figures(str(config.dataset), fitted.history, matrix, data.class_names),
             notes=data.notes,
         )
-    print(f"\nClassifying {config.dataset}:\n")
-    print(table)
-    for note in data.notes:
-        print(f"  note: {note}")
-    print(f"\nRun directory: {run_dir.final}")
-    return {"results": [row], "run_dir": str(run_dir.final)}
+        run.say(f"\nClassifying {config.dataset}:\n", results.text)
+        run.note(data.notes)
+    return {"results": [row], "run_dir": str(run.final)}
+
+
+def figures(dataset: str, history: Any, matrix: np.ndarray, class_names: list[str]) -> list[Figure]:
+    """The loss and accuracy curves, and with at most 20 classes the confusion matrix."""
+    curves = Figure(
+        "curves.png",
+        "Loss and accuracy per epoch",
+        lambda path: plot_history(history, path, title=f"{dataset}: loss and accuracy"),
+    )
+    if len(class_names) > 20:
+        return [curves]
+    confused = Figure(
+        "confusion.png",
+        "Confusion matrix of the test set",
+        lambda path: plot_confusion(matrix, class_names, path, title=f"{dataset}: test set"),
+    )
+    return [curves, confused]
 
 
 COLUMNS = [
@@ -287,6 +280,5 @@ COLUMNS = [
     ("test", "test", ","),
     ("accuracy", "accuracy", ".4f"),
     ("macro_f1", "macro-F1", ".4f"),
-    ("epochs", "epochs", "d"),
-    ("seconds", "seconds", ".1f"),
+    *TRAINED,
 ]

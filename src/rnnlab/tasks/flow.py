@@ -14,6 +14,7 @@ import numpy as np
 from ..core import files
 from ..diagnostics import gradient_flows
 from ..viz import plot_gradient_flow
+from .experiment import Figure, Results
 
 PROBE = 256  # held-out sequences the norms are averaged over
 
@@ -72,6 +73,16 @@ COLUMNS = [
     ("hidden_ratio", "h_1/h_T (layer 1)", ".1e"),
     ("loss", "loss", ".4f"),
 ]
+
+
+def table(heading: str, flows: Mapping[str, Mapping[str, Flow]]) -> Results:
+    """The flow table (``rows``) under ``heading``."""
+    return Results(heading, rows(flows), COLUMNS)
+
+
+def figure(flows: Mapping[str, Mapping[str, Flow]], caption: str | None, title: str) -> Figure:
+    """``gradients.png``: the plot of ``plot`` as a figure of the run."""
+    return Figure("gradients.png", caption, lambda path: plot(flows, path, title))
 
 
 def plot(flows: Mapping[str, Mapping[str, Flow]], path: str | os.PathLike[str], title: str) -> str:

@@ -15,23 +15,20 @@ all 24 test months from the end of 1958, which is ``--horizon 24``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import set_seed
-from ..callbacks import EarlyStopping, EpochProgress
+from ..callbacks import EarlyStopping
 from ..datasets import Table, load_airline_passengers, load_beijing_pm25, read_csv
 from ..layers import Dense
 from ..models.model import Sequential
 from ..viz import plot_history, plot_series
+from .experiment import Figure, Results, Run
 from .multiplication import CELLS, LABELS
 from .options import option, validate
-from .report import write_report
-from .runs import RunDir, format_table
-from .series import TRANSFORMS, persistence, prepare, seasonal_naive
+from .series import TRANSFORMS, Prepared, persistence, prepare, seasonal_naive
 
 # dataset -> (loader, target, time label columns, season, test rows, validation rows, transform)
 PRESETS = {
@@ -114,107 +111,109 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
     data = prepare(
         table, target, config.features, config.window, config.horizon, val_size, test_size, config.missing, transform
     )
-    parts = {name: data.split == name for name in ("train", "val", "test")}
-    if not parts["train"].any() or not parts["test"].any():
-        raise ValueError(
-            f"No complete {'training' if not parts['train'].any() else 'test'} window: with "
-            f"--window {config.window} and --horizon {config.horizon}, enlarge --test-size "
-            f"({test_size} rows) or shorten the horizon."
-        )
-    test_origin = data.origin[parts["test"]]
-    if season is not None and test_origin.min() < season - 1:
-        raise ValueError(f"The seasonal-naive baseline needs a full season ({season} rows) before each test window.")
-
-    with RunDir("forecast", out) as run_dir:
-        run_dir.write_config(
-            config,
-            resolved={
-                "target": target,
-                "season": season,
-                "test_size": test_size,
-                "val_size": val_size,
-                "transform": transform,
-                "input_columns": data.feature_names,
-            },
-        )
-        set_seed(config.seed)
-        model = Sequential([CELLS[config.cell](config.units, input_shape=data.x.shape[1:]), Dense(config.horizon)])
+    train, val, test = split(data, config, test_size, season)
+    test_origin = data.origin[test]
+    resolved = {
+        "target": target,
+        "season": season,
+        "test_size": test_size,
+        "val_size": val_size,
+        "transform": transform,
+        "input_columns": data.feature_names,
+    }
+    label = f"{LABELS[config.cell]} (window {config.window})"
+    with Run("forecast", config, out, quiet, resolved=resolved) as run:
+        model = run.model(build_model, config.cell, config.units, data.x.shape[1:], config.horizon)
         model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
-        has_val = bool(parts["val"].any())
-        callbacks: list[Any] = [] if quiet else [EpochProgress(f"{LABELS[config.cell]} forecast")]
-        if has_val:
-            callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
-        started = time.perf_counter()
-        history = model.fit(
-            data.x[parts["train"]],
-            data.y[parts["train"]],
+        has_val = bool(val.any())
+        stop = EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        fitted = run.fit(
+            model,
+            f"{LABELS[config.cell]} forecast",
+            data.x[train],
+            data.y[train],
             batch_size=config.batch_size,
             epochs=config.epochs,
-            callbacks=callbacks,
-            verbose=0,
-            validation_data=(data.x[parts["val"]], data.y[parts["val"]]) if has_val else None,
+            callbacks=[stop] if has_val else [],
+            validation_data=(data.x[val], data.y[val]) if has_val else None,
         )
-        seconds = time.perf_counter() - started
-        actual = data.y_raw[parts["test"]]  # (N, horizon)
+        run.keep("Model", model, fitted.history)
+        actual = data.y_raw[test]  # (N, horizon)
         forecasts = {
-            f"{LABELS[config.cell]} (window {config.window})": data.to_original_units(
-                model.predict(data.x[parts["test"]]), parts["test"]
-            ),
+            label: data.to_original_units(model.predict(data.x[test]), test),
             "persistence": persistence(data.target, test_origin, config.horizon),
         }
         if season is not None:
             forecasts[f"seasonal naive ({season})"] = seasonal_naive(data.target, test_origin, config.horizon, season)
-        rows = [
-            {
-                "model": name,
-                "rmse": float(np.sqrt(np.mean((f - actual) ** 2))),
-                "mae": float(np.mean(np.abs(f - actual))),
-            }
-            for name, f in forecasts.items()
-        ]
-        table_text = format_table(rows, COLUMNS)
-        run_dir.write_json(
-            "metrics.json",
+        rows = [{"model": name, **errors(f, actual)} for name, f in forecasts.items()]
+        results = Results(f"Test errors ({int(test.sum())} windows, horizon {config.horizon})", rows, COLUMNS)
+        times = [" ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r) for r in test_origin + 1]
+        run.finish(
+            f"Forecasting {target}",
             {
                 "target": target,
-                "test_windows": int(parts["test"].sum()),
-                "train_windows": int(parts["train"].sum()),
-                "val_windows": int(parts["val"].sum()),
-                "epochs": len(history.epoch),
-                "seconds": seconds,
+                "test_windows": int(test.sum()),
+                "train_windows": int(train.sum()),
+                "val_windows": int(val.sum()),
+                **fitted.measures,
                 "results": rows,
                 "notes": data.notes,
-                "table": table_text,
+                "table": results.text,
             },
-        )
-        run_dir.write_history("history.csv", history)
-        plot_history(history, run_dir.file("loss.png"), title="forecast: scaled MSE", log_scale=True)
-        labels = [
-            " ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r) for r in test_origin + 1
-        ]
-        plot_series(
-            labels,
-            {"actual": actual[:, 0].tolist(), **{k: v[:, 0].tolist() for k, v in forecasts.items()}},
-            run_dir.file("forecast.png"),
-            ylabel=target,
-            title=f"test period: {target}, one step after each window",
-        )
-        model.save(str(run_dir.file("model.safetensors")))
-        write_report(
-            run_dir,
-            f"Forecasting {target}",
-            config,
-            tables={f"Test errors ({int(parts['test'].sum())} windows, horizon {config.horizon})": (rows, COLUMNS)},
-            summaries={"Model": model.summary(print_fn=None)},
-            images=[("Training and validation loss (scaled MSE)", "loss.png"), ("Test period", "forecast.png")],
+            tables=[results],
+            figures=figures(fitted.history, target, times, {"actual": actual, **forecasts}),
             notes=data.notes,
         )
-    print(f"\nForecasting {target} ({int(parts['test'].sum())} test windows, horizon {config.horizon}):\n")
-    print(table_text)
-    for note in data.notes:
-        print(f"  note: {note}")
-    print(f"\nRun directory: {run_dir.final}")
-    return {"results": rows, "run_dir": str(run_dir.final)}
+        run.say(f"\nForecasting {target} ({int(test.sum())} test windows, horizon {config.horizon}):\n", results.text)
+        run.note(data.notes)
+    return {"results": rows, "run_dir": str(run.final)}
+
+
+def split(
+    data: Prepared, config: ForecastConfig, test_size: int, season: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training, validation and test windows (boolean masks); a ValueError when one the run needs is empty."""
+    train, val, test = (data.split == name for name in ("train", "val", "test"))
+    if not train.any() or not test.any():
+        raise ValueError(
+            f"No complete {'training' if not train.any() else 'test'} window: with "
+            f"--window {config.window} and --horizon {config.horizon}, enlarge --test-size "
+            f"({test_size} rows) or shorten the horizon."
+        )
+    if season is not None and data.origin[test].min() < season - 1:
+        raise ValueError(f"The seasonal-naive baseline needs a full season ({season} rows) before each test window.")
+    return train, val, test
+
+
+def figures(history: Any, target: str, times: list[str], series: dict[str, np.ndarray]) -> list[Figure]:
+    """The loss curves, and the test period: the actual series and each forecast, one step after each window."""
+    first_steps = {name: values[:, 0].tolist() for name, values in series.items()}
+    return [
+        Figure(
+            "loss.png",
+            "Training and validation loss (scaled MSE)",
+            lambda path: plot_history(history, path, title="forecast: scaled MSE", log_scale=True),
+        ),
+        Figure(
+            "forecast.png",
+            "Test period",
+            lambda path: plot_series(
+                times, first_steps, path, ylabel=target, title=f"test period: {target}, one step after each window"
+            ),
+        ),
+    ]
+
+
+def build_model(cell: str, units: int, input_shape: tuple[int, ...], horizon: int) -> Sequential:
+    return Sequential([CELLS[cell](units, input_shape=input_shape), Dense(horizon)])
+
+
+def errors(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Root mean squared and mean absolute error, in the series' units."""
+    return {
+        "rmse": float(np.sqrt(np.mean((forecast - actual) ** 2))),
+        "mae": float(np.mean(np.abs(forecast - actual))),
+    }
 
 
 COLUMNS = [("model", "model", ""), ("rmse", "RMSE", ".2f"), ("mae", "MAE", ".2f")]

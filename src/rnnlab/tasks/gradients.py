@@ -15,22 +15,18 @@ that run's own test sequences), or one model file.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import set_seed
-from ..callbacks import EpochProgress
 from ..saving.load import load_model
 from ..viz import plot_histories
 from . import flow
-from .multiplication import CELLS, LABELS, PROBLEMS, build_model
+from .experiment import Figure, Run
+from .multiplication import CELLS, LABELS, PROBLEMS, compiled_model
 from .options import option
-from .report import write_report
-from .runs import RunDir, format_table
 from .saved import find_models
 
 
@@ -86,103 +82,94 @@ def probe_data(config: GradientsConfig, options: dict[str, Any], length: int) ->
     return x[start : start + config.probe], y[start : start + config.probe]
 
 
-def measure_saved(config: GradientsConfig, out: str | None) -> tuple[dict[str, dict[str, flow.Flow]], RunDir]:
-    models, options = saved_models(config)
-    flows: dict[str, flow.Flow] = {}
-    with RunDir("gradients", out) as run_dir:
-        run_dir.write_config(config, source_options=options)
-        for label, model in models.items():
-            spec = getattr(model, "input_spec", None)
-            shape = tuple(spec.shape) if spec is not None else (options.get("length", config.length), 2)
-            if shape[-1] != 2:
-                raise ValueError(
-                    f"{config.model}: the model reads {shape[-1]} features per step; rnnlab gradients measures "
-                    "models of the marked problems (2 features: marker, value). "
-                    f"rnnlab inspect --model {config.model} shows its gates."
-                )
-            x, y = probe_data(config, options, int(shape[0] or options.get("length", config.length)))
-            flows[label] = flow.measure(model, x, y)
-        stages = {"saved model": flows}
-        finish(run_dir, config, stages, {label: m.summary(print_fn=None) for label, m in models.items()}, {})
-    return stages, run_dir
-
-
-def finish(
-    run_dir: RunDir,
-    config: GradientsConfig,
-    stages: dict[str, dict[str, flow.Flow]],
-    summaries: dict[str, str],
-    histories: dict[str, Any],
-) -> None:
-    rows = flow.rows(stages)
-    table = format_table(rows, flow.COLUMNS)
-    run_dir.write_json("metrics.json", {"results": rows, "table": table})
-    length = len(next(iter(next(iter(stages.values())).values())).input)
-    flow.plot(stages, run_dir.file("gradients.png"), title=f"gradient flow over {length} steps")
-    flow.write_csv(run_dir.file("gradients.csv"), stages)
-    images = ["gradients.png"]
-    if histories:
-        plot_histories(histories, run_dir.file("loss.png"), log_scale=True, title="training and validation loss")
-        images.append("loss.png")
-    write_report(
-        run_dir,
-        "Gradient flow",
-        config,
-        tables={"How much gradient reaches the first step": (rows, flow.COLUMNS)},
-        summaries=summaries,
-        images=images,
-        intro="The norm of the gradient of each sample's loss with respect to the input at every time step "
-        "(solid) and to the first recurrent layer's hidden state (dashed), averaged over held-out sequences. "
-        "first/last: the share of the error signal that reaches back to the first step.",
-    )
-    print("\n" + table)
-
-
 def run(config: GradientsConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     if config.model is not None:
-        stages, run_dir = measure_saved(config, out)
+        models, options = saved_models(config)
+        with Run("gradients", config, out, quiet, source_options=options) as run:
+            stages = {"saved model": measure_saved(run, config, models, options)}
+            finish(run, config, stages, histories={})
     else:
-        stages, run_dir = train_and_measure(config, out, quiet)
-    print(f"\nRun directory: {run_dir.final}")
-    return {"results": flow.rows(stages), "run_dir": str(run_dir.final)}
+        x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
+        with Run("gradients", config, out, quiet) as run:
+            stages, histories = train_and_measure(run, config, x, y)
+            finish(run, config, stages, histories)
+    return {"results": flow.rows(stages), "run_dir": str(run.final)}
+
+
+def measure_saved(
+    run: Run, config: GradientsConfig, models: dict[str, Any], options: dict[str, Any]
+) -> dict[str, flow.Flow]:
+    flows: dict[str, flow.Flow] = {}
+    for label, model in models.items():
+        spec = getattr(model, "input_spec", None)
+        shape = tuple(spec.shape) if spec is not None else (options.get("length", config.length), 2)
+        if shape[-1] != 2:
+            raise ValueError(
+                f"{config.model}: the model reads {shape[-1]} features per step; rnnlab gradients measures "
+                "models of the marked problems (2 features: marker, value). "
+                f"rnnlab inspect --model {config.model} shows its gates."
+            )
+        x, y = probe_data(config, options, int(shape[0] or options.get("length", config.length)))
+        flows[label] = flow.measure(model, x, y)
+        run.keep(label, model, save=False)
+    return flows
 
 
 def train_and_measure(
-    config: GradientsConfig, out: str | None, quiet: bool
-) -> tuple[dict[str, dict[str, flow.Flow]], RunDir]:
-    x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
+    run: Run, config: GradientsConfig, x: np.ndarray, y: np.ndarray
+) -> tuple[dict[str, dict[str, flow.Flow]], dict[str, Any]]:
     x_train, y_train = x[: config.train_samples], y[: config.train_samples]
     x_probe = x[config.train_samples : config.train_samples + config.probe]
     y_probe = y[config.train_samples : config.train_samples + config.probe]
     trained = f"after {config.epochs} epochs"
     stages: dict[str, dict[str, flow.Flow]] = {"at initialisation": {}, **({trained: {}} if config.epochs else {})}
-    summaries, histories = {}, {}
-    with RunDir("gradients", out) as run_dir:
-        run_dir.write_config(config)
-        for cell in config.cells:
-            label = LABELS[cell]
-            set_seed(config.seed)
-            model = build_model(cell, config.units, config.length)
-            model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
-            stages["at initialisation"][label] = flow.measure(model, x_probe, y_probe)
-            if config.epochs:
-                started = time.perf_counter()
-                history = model.fit(
-                    x_train,
-                    y_train,
-                    batch_size=config.batch_size,
-                    epochs=config.epochs,
-                    validation_split=0.2,
-                    callbacks=[] if quiet else [EpochProgress(label)],
-                    verbose=0,
-                )
-                if not quiet:
-                    print(f"{label}: trained {config.epochs} epochs in {time.perf_counter() - started:.1f} s")
-                stages[trained][label] = flow.measure(model, x_probe, y_probe)
-                histories[label] = history
-                run_dir.write_history(f"history-{cell}.csv", history)
-            model.save(str(run_dir.file(f"model-{cell}.safetensors")))
-            summaries[label] = model.summary(print_fn=None)
-        finish(run_dir, config, stages, summaries, histories)
-    return stages, run_dir
+    histories = {}
+    for cell in config.cells:
+        label = LABELS[cell]
+        model = run.model(compiled_model, cell, config)
+        stages["at initialisation"][label] = flow.measure(model, x_probe, y_probe)
+        history = None
+        if config.epochs:
+            fitted = run.fit(
+                model,
+                label,
+                x_train,
+                y_train,
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                validation_split=0.2,
+            )
+            if not run.quiet:
+                print(f"{label}: trained {config.epochs} epochs in {fitted.seconds:.1f} s")
+            stages[trained][label] = flow.measure(model, x_probe, y_probe)
+            history = histories[label] = fitted.history
+        run.keep(label, model, history, name=cell, at_once=True)
+    return stages, histories
+
+
+def finish(
+    run: Run, config: GradientsConfig, stages: dict[str, dict[str, flow.Flow]], histories: dict[str, Any]
+) -> None:
+    flow.write_csv(run.file("gradients.csv"), stages)
+    length = len(next(iter(next(iter(stages.values())).values())).input)
+    figures = [flow.figure(stages, None, title=f"gradient flow over {length} steps")]
+    if histories:
+        figures.append(
+            Figure(
+                "loss.png",
+                None,
+                lambda path: plot_histories(histories, path, log_scale=True, title="training and validation loss"),
+            )
+        )
+    results = flow.table("How much gradient reaches the first step", stages)
+    run.finish(
+        "Gradient flow",
+        {"results": results.rows, "table": results.text},
+        tables=[results],
+        figures=figures,
+        intro="The norm of the gradient of each sample's loss with respect to the input at every time step "
+        "(solid) and to the first recurrent layer's hidden state (dashed), averaged over held-out sequences. "
+        "first/last: the share of the error signal that reaches back to the first step.",
+    )
+    run.say("\n" + results.text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,9 @@ from ..core.files import write_text
 from ..diagnostics import GATE_LABELS, format_weights, trace, weight_stats
 from ..saving.load import load_model
 from ..viz import plot_gates
+from .experiment import Figure, Results, Run
 from .multiplication import PROBLEMS
 from .options import option
-from .report import write_report
-from .runs import RunDir
 from .saved import LABELS, experiment_of, find_models
 
 
@@ -190,56 +190,50 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
 
     inputs = {label: model_input(model, config, options, source) for label, model in models.items()}  # checked first
 
-    with RunDir("inspect", out) as run_dir:
-        run_dir.write_config(config)
-        images, summaries, weight_tables, listing = [], {}, {}, []
+    with Run("inspect", config, out, closing="Gate heatmaps, weights and report") as run:
+        figures, weight_tables, listing = [], [], []
         for label, model in models.items():
             x, names, described = inputs[label]
             marked = [int(t) for t in np.flatnonzero(x[:, 0] == 1.0)] if marked_task and x.ndim == 2 else []
             traced = {layer: {k: v[0] for k, v in values.items()} for layer, values in trace(model, x).items()}
             np.savez(
-                run_dir.file(f"trace-{label}.npz"),
+                run.file(f"trace-{label}.npz"),
                 **{f"{layer}/{k}": v for layer, d in traced.items() for k, v in d.items()},
             )
-            image = f"gates-{label}.png"
-            plot_gates(
+            title = f"{label}: gates and states over {described}"
+            draw = partial(
+                plot_gates,
                 traced,
-                run_dir.file(image),
                 inputs=x if x.ndim == 2 else None,
                 input_names=names,
                 labels=GATE_LABELS,
                 marked=marked,
-                title=f"{label}: gates and states over {described}",
+                title=title,
             )
-            images.append((f"{label}: gates and states over {described}", image))
+            figures.append(Figure(f"gates-{label}.png", title, draw))
             stats = weight_stats(model)
-            weight_tables[f"{label}: weights"] = ([vars(s) | {"shape": str(s.shape)} for s in stats], WEIGHT_COLUMNS)
+            rows = [vars(s) | {"shape": str(s.shape)} for s in stats]
+            weight_tables.append(Results(f"{label}: weights", rows, WEIGHT_COLUMNS))
             listing.append(f"{label} ({files[label]})\n{format_weights(stats)}")
-            summaries[label] = model.summary(print_fn=None)
+            run.keep(label, model, save=False)
         text = "\n\n".join(listing)
-        write_text(run_dir.file("weights.txt"), text + "\n")
-        write_report(
-            run_dir,
+        write_text(run.file("weights.txt"), text + "\n")
+        run.finish(
             f"Inside {source.name}",
-            config,
+            None,
             tables=weight_tables,
-            summaries=summaries,
-            images=images,
+            figures=figures,
             intro="Gate values lie in [0, 1] (0: closed, 1: open); candidates and states in [-1, 1] for tanh. "
             + ("Dashed magenta lines: the two marked steps. " if marked_task else "")
             + "Weights are named as Keras 3 names its variables.",
         )
-    print(text)
-    print(f"\nGate heatmaps, weights and report: {run_dir.final}")
-    return {"run_dir": str(run_dir.final), "models": list(models)}
+        run.say(text)
+    return {"run_dir": str(run.final), "models": list(models)}
 
 
 WEIGHT_COLUMNS = [
     ("name", "weight", ""),
     ("shape", "shape", ""),
-    ("mean", "mean", ".4f"),
-    ("std", "std", ".4f"),
-    ("min", "min", ".4f"),
-    ("max", "max", ".4f"),
+    *((statistic, statistic, ".4f") for statistic in ("mean", "std", "min", "max")),
     ("abs_mean", "mean |w|", ".4f"),
 ]

@@ -11,22 +11,19 @@ prediction is correct when it lies within ``--tolerance`` of the target.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .. import set_seed
-from ..callbacks import EarlyStopping, EpochProgress
+from ..callbacks import EarlyStopping
 from ..datasets import adding_problem, multiplication_problem
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models.model import Sequential
 from ..viz import plot_histories, plot_scatter
 from . import flow
+from .experiment import PARAMS, TRAINED, Figure, Results, Run
 from .options import option, validate
-from .report import write_report
-from .runs import RunDir, format_table
 
 CELLS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 LABELS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -90,6 +87,22 @@ def build_model(cell: str, units: int, length: int) -> Sequential:
     return Sequential([layer(units, return_sequences=True, input_shape=(length, 2)), layer(units), Dense(1)])
 
 
+class ModelOptions(Protocol):
+    """What the model of the marked problems is built and compiled from (here and in ``gradients``)."""
+
+    units: int
+    length: int
+    learning_rate: float
+    device: str
+
+
+def compiled_model(cell: str, options: ModelOptions) -> Sequential:
+    """``build_model`` compiled for the marked problems: Adam on the mean squared error."""
+    model = build_model(cell, options.units, options.length)
+    model.compile(optimizer="adam", loss="mse", learning_rate=options.learning_rate, device=options.device)
+    return model
+
+
 def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     x, y = PROBLEMS[config.task](config.samples, config.length, rng=config.seed, positions=config.positions)
@@ -97,98 +110,106 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
     x_test, y_test = x[config.train_samples :], y[config.train_samples :]
     x_probe, y_probe = x_test[: flow.PROBE], y_test[: flow.PROBE]  # gradient flow is measured on these
 
-    rows, histories, scatter, summaries = [], {}, {}, {}
+    rows, histories, scatter = [], {}, {}
     flows: dict[str, dict[str, flow.Flow]] = {"at initialisation": {}, "after training": {}}
-    with RunDir(config.task, out) as run_dir:
-        run_dir.write_config(config)
+    with Run(config.task, config, out, quiet) as run:
         for cell in config.cells:
-            set_seed(config.seed)
-            model = build_model(cell, config.units, config.length)
-            model.compile(optimizer="adam", loss="mse", learning_rate=config.learning_rate, device=config.device)
-            flows["at initialisation"][LABELS[cell]] = flow.measure(model, x_probe, y_probe)
-            callbacks: list[Any] = [] if quiet else [EpochProgress(LABELS[cell])]
-            if config.patience is not None:
-                callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
-            started = time.perf_counter()
-            history = model.fit(
+            label = LABELS[cell]
+            model = run.model(compiled_model, cell, config)
+            flows["at initialisation"][label] = flow.measure(model, x_probe, y_probe)
+            fitted = run.fit(
+                model,
+                label,
                 x_train,
                 y_train,
+                callbacks=early_stopping(config.patience),
+                validation_split=config.validation_split,
                 batch_size=config.batch_size,
                 epochs=config.epochs,
-                validation_split=config.validation_split,
-                callbacks=callbacks,
-                verbose=0,
             )
-            seconds = time.perf_counter() - started
             predictions = model.predict(x_test, batch_size=256)[:, 0]
             errors = predictions - y_test
             rows.append(
                 {
-                    "cell": LABELS[cell],
+                    "cell": label,
                     "params": model.count_params(),
                     "test_mse": float(np.mean(errors**2)),
                     "correct_percent": float(100 * np.mean(np.abs(errors) <= config.tolerance)),
-                    "epochs": len(history.epoch),
-                    "seconds": seconds,
+                    **fitted.measures,
                 }
             )
-            histories[LABELS[cell]] = history
-            scatter[LABELS[cell]] = (y_test.tolist(), predictions.tolist())
-            flows["after training"][LABELS[cell]] = flow.measure(model, x_probe, y_probe)
-            summaries[LABELS[cell]] = model.summary(print_fn=None)
-            run_dir.write_history(f"history-{cell}.csv", history)
-            model.save(str(run_dir.file(f"model-{cell}.safetensors")))
-        table = format_table(rows, COLUMNS)
-        flow_rows = flow.rows(flows)
-        flow_table = format_table(flow_rows, flow.COLUMNS)
-        run_dir.write_json(
-            "metrics.json",
+            histories[label] = fitted.history
+            scatter[label] = (y_test.tolist(), predictions.tolist())
+            flows["after training"][label] = flow.measure(model, x_probe, y_probe)
+            run.keep(label, model, fitted.history, name=cell, at_once=True)
+        flow.write_csv(run.file("gradients.csv"), flows)
+        results = Results("Test results", rows, COLUMNS)
+        gradients = flow.table("Gradient flow (first step vs last)", flows)
+        run.finish(
+            f"The {config.task} problem, {config.length} steps",
             {
                 "task": config.task,
                 "tolerance": config.tolerance,
                 "results": rows,
-                "table": table,
-                "gradient_flow": flow_rows,
-                "gradient_flow_table": flow_table,
+                "table": results.text,
+                "gradient_flow": gradients.rows,
+                "gradient_flow_table": gradients.text,
             },
+            tables=[results, gradients],
+            figures=figures(config, histories, scatter, flows, probes=len(y_probe)),
         )
-        plot_histories(
-            histories,
-            run_dir.file("loss.png"),
-            log_scale=True,
-            title=f"{config.task} problem, {config.length} steps: training and validation MSE",
+        run.say(f"\nThe {config.task} problem, sequences of {config.length} steps, {len(y_test)} test samples:\n")
+        run.say(results.text)
+        run.say(
+            "\nGradient flow (how much of the loss's gradient reaches the first step; gradients.png):\n\n"
+            + gradients.text
         )
-        plot_scatter(
-            scatter,
-            run_dir.file("predictions.png"),
-            title=f"test set: prediction vs target (correct within ±{config.tolerance})",
-        )
-        flow.plot(flows, run_dir.file("gradients.png"), title=f"gradient flow over {config.length} steps")
-        flow.write_csv(run_dir.file("gradients.csv"), flows)
-        write_report(
-            run_dir,
-            f"The {config.task} problem, {config.length} steps",
-            config,
-            tables={"Test results": (rows, COLUMNS), "Gradient flow (first step vs last)": (flow_rows, flow.COLUMNS)},
-            summaries=summaries,
-            images=[
-                ("Training and validation MSE", "loss.png"),
-                ("Test predictions against targets", "predictions.png"),
-                (f"Gradient of the loss at every step, averaged over {len(y_probe)} test sequences", "gradients.png"),
-            ],
-        )
-    print(f"\nThe {config.task} problem, sequences of {config.length} steps, {len(y_test)} test samples:\n")
-    print(table)
-    print(f"\nGradient flow (how much of the loss's gradient reaches the first step; gradients.png):\n\n{flow_table}")
-    print(f"\nRun directory: {run_dir.final}")
-    return {"results": rows, "run_dir": str(run_dir.final)}
+    return {"results": rows, "run_dir": str(run.final)}
+
+
+def figures(
+    config: MultiplicationConfig,
+    histories: dict[str, Any],
+    scatter: dict[str, tuple[list[float], list[float]]],
+    flows: dict[str, dict[str, flow.Flow]],
+    probes: int,
+) -> list[Figure]:
+    """The loss curves, test predictions against targets, and the gradient flow."""
+    problem = f"{config.task} problem, {config.length} steps"
+    return [
+        Figure(
+            "loss.png",
+            "Training and validation MSE",
+            lambda path: plot_histories(
+                histories, path, log_scale=True, title=f"{problem}: training and validation MSE"
+            ),
+        ),
+        Figure(
+            "predictions.png",
+            "Test predictions against targets",
+            lambda path: plot_scatter(
+                scatter, path, title=f"test set: prediction vs target (correct within ±{config.tolerance})"
+            ),
+        ),
+        flow.figure(
+            flows,
+            f"Gradient of the loss at every step, averaged over {probes} test sequences",
+            title=f"gradient flow over {config.length} steps",
+        ),
+    ]
+
+
+def early_stopping(patience: int | None) -> list[EarlyStopping]:
+    """Stop after ``patience`` epochs without a lower val_loss, keeping the best weights; none: never."""
+    if patience is None:
+        return []
+    return [EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
 
 
 COLUMNS = [
     ("cell", "cell", ""),
-    ("params", "params", ","),
+    PARAMS,
     ("test_mse", "test MSE", ".5f"),
     ("correct_percent", "correct %", ".1f"),
-    ("epochs", "epochs", "d"),
-    ("seconds", "seconds", ".1f"),
+    *TRAINED,
 ]

@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per run directory, readable offline in any browser.
 
-Every experiment ends with one call::
+Every experiment writes one through ``Run.finish`` (``experiment.py``); any folder can have one::
 
     write_report(run_dir, "The multiplication problem", config,
                  tables={"Results": (rows, COLUMNS)}, summaries={"LSTM": model.summary(print_fn=None)},
@@ -105,21 +105,8 @@ def _key_values(values: Mapping[str, Any]) -> str:
     return f"<table><thead><tr><th>option</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
-def render_report(
-    title: str,
-    directory: str | os.PathLike[str],
-    config: Any = None,
-    tables: Mapping[str, Table] | None = None,
-    summaries: Mapping[str, str] | None = None,
-    images: Sequence[Image] = (),
-    notes: Sequence[str] = (),
-    intro: str | None = None,
-) -> str:
-    """The page as a string; images are read from ``directory`` unless their paths are absolute."""
-    directory = Path(directory)
-    recorded: dict[str, Any] = {}
-    if (directory / "config.json").is_file():  # what RunDir.write_config stored: versions, command, ...
-        recorded = json.loads((directory / "config.json").read_text())
+def _head(title: str, recorded: Mapping[str, Any]) -> list[str]:
+    """The page's head, its title, version and date, and the command that made the run."""
     meta = [f"rnnlab {__version__}", recorded.get("started") or time.strftime("%Y-%m-%d %H:%M:%S")]
     parts = [
         "<!DOCTYPE html>",
@@ -137,38 +124,27 @@ def render_report(
     ]
     if recorded.get("command"):
         parts.append(f"<pre>{_escape(' '.join(['rnnlab', *recorded['command'][1:]]))}</pre>")
-    if intro:
-        parts.append(f"<p>{_escape(intro)}</p>")
-    if tables:
-        parts.append('<section id="results"><h2>Results</h2>')
-        for heading, table in tables.items():
-            parts.append((f"<h3>{_escape(heading)}</h3>" if heading else "") + _table(table))
-        parts.append("</section>")
-    if notes:
-        items = "".join(f"<li>{_escape(n)}</li>" for n in notes)
-        parts.append(f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>')
-    if images:
-        parts.append('<section id="plots"><h2>Plots</h2>')
-        parts += [_image(directory, image) for image in images]
-        parts.append("</section>")
-    if summaries:
-        parts.append('<section id="models"><h2>Models</h2>')
-        for heading, text in summaries.items():
-            parts.append(f"<h3>{_escape(heading)}</h3><pre>{_escape(text)}</pre>")
-        parts.append("</section>")
+    return parts
+
+
+def _section(name: str, heading: str, parts: Sequence[str]) -> list[str]:
+    return [f'<section id="{name}"><h2>{heading}</h2>', *parts, "</section>"] if parts else []
+
+
+def _configuration(config: Any, recorded: Mapping[str, Any]) -> list[str]:
+    """The options, what was resolved from the data, and the versions that ran."""
+    parts = []
     options = _options(config)
-    if options or recorded:
-        parts.append('<section id="configuration"><h2>Configuration</h2>')
-        if options:
-            parts.append(_key_values(options))
-        if recorded.get("resolved"):
-            parts.append("<h3>Resolved from the data</h3>" + _key_values(recorded["resolved"]))
-        if recorded.get("versions"):
-            extra = {**recorded["versions"], "threads": recorded.get("threads")}
-            parts.append("<h3>Versions</h3>" + _key_values(extra))
-        parts.append("</section>")
-    parts += ["</main>", "</body>", "</html>", ""]
-    return "\n".join(parts)
+    if options:
+        parts.append(_key_values(options))
+    if recorded.get("resolved"):
+        parts.append("<h3>Resolved from the data</h3>" + _key_values(recorded["resolved"]))
+    if recorded.get("versions"):
+        extra = {**recorded["versions"], "threads": recorded.get("threads")}
+        parts.append("<h3>Versions</h3>" + _key_values(extra))
+    if not (options or recorded):
+        return []
+    return ['<section id="configuration"><h2>Configuration</h2>', *parts, "</section>"]
 
 
 def write_report(
@@ -194,7 +170,27 @@ def write_report(
         intro: a paragraph under the title.
     """
     directory = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
-    page = render_report(title, directory, config, tables, summaries, images, notes, intro)
+    recorded: dict[str, Any] = {}
+    if (directory / "config.json").is_file():  # what RunDir.write_config stored: versions, command, ...
+        recorded = json.loads((directory / "config.json").read_text())
+    results = [(f"<h3>{_escape(heading)}</h3>" if heading else "") + _table(t) for heading, t in (tables or {}).items()]
+    items = "".join(f"<li>{_escape(n)}</li>" for n in notes)
+    models = [f"<h3>{_escape(heading)}</h3><pre>{_escape(text)}</pre>" for heading, text in (summaries or {}).items()]
+    page = "\n".join(
+        [
+            *_head(title, recorded),
+            *([f"<p>{_escape(intro)}</p>"] if intro else []),
+            *_section("results", "Results", results),
+            *([f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>'] if notes else []),
+            *_section("plots", "Plots", [_image(directory, image) for image in images]),
+            *_section("models", "Models", models),
+            *_configuration(config, recorded),
+            "</main>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
     target = directory / "report.html"
     files.write_text(target, page)
     return target

@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import set_seed
-from ..callbacks import EarlyStopping, EpochProgress
+from ..callbacks import EarlyStopping
 from ..layers import LSTM, Dense, Dropout, SimpleRNN
 from ..models.model import Sequential
 from ..preprocessing.arrays import split_x
 from ..viz import plot_history
+from .experiment import EPOCHS, Figure, Results, Run
 from .options import option, validate
-from .report import write_report
-from .runs import RunDir, format_table
 
 
 @dataclass
@@ -59,31 +57,34 @@ def training_data() -> tuple[np.ndarray, np.ndarray]:
     return rows[:, :3, None], rows[:, 3]  # x (13, 3, 1), y (13,)
 
 
+def build_model(units: int) -> Sequential:
+    return Sequential(
+        [
+            LSTM(units, return_sequences=True, input_shape=(3, 1)),
+            SimpleRNN(units),
+            Dense(units, activation="relu"),
+            Dropout(0.2),
+            Dense(1),
+        ]
+    )
+
+
 def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     x, y = training_data()
     window = np.asarray(config.predict, dtype="float32")
-    with RunDir("sequence", out) as run_dir:
-        run_dir.write_config(config)
-        set_seed(config.seed)
-        model = Sequential(
-            [
-                LSTM(config.units, return_sequences=True, input_shape=(3, 1)),
-                SimpleRNN(config.units),
-                Dense(config.units, activation="relu"),
-                Dropout(0.2),
-                Dense(1),
-            ]
-        )
+    beyond = float(max(0.0, window.max() - x.max(), x.min() - window.min()))
+    with Run("sequence", config, out, quiet) as run:
+        model = run.model(build_model, config.units)
         model.compile(optimizer="adam", loss="mse", device=config.device)
         stop = EarlyStopping(monitor="loss", mode="min", patience=config.patience, restore_best_weights=True)
-        callbacks = [stop] if quiet else [stop, EpochProgress("sequence")]
-        history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks, verbose=0)
-        prediction = float(model.predict(window[None, :, None])[0, 0])
-        beyond = float(max(0.0, window.max() - x.max(), x.min() - window.min()))
+        history = run.fit(
+            model, "sequence", x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=[stop]
+        ).history
+        run.keep("Model", model, history)
         result = {
             "window": config.predict,
-            "prediction": prediction,
+            "prediction": float(model.predict(window[None, :, None])[0, 0]),
             "epochs": len(history.epoch),
             "stopped_early": stop.stopped_epoch > 0,
             "best_epoch": stop.best_epoch + 1,
@@ -92,29 +93,28 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
             "training_input_range": [float(x.min()), float(x.max())],
             "beyond_training_range": beyond,
         }
-        table = format_table([result], COLUMNS)
-        run_dir.write_json("metrics.json", {**result, "table": table})
-        run_dir.write_history("history.csv", history)
-        plot_history(history, run_dir.file("loss.png"), title="sequence toy: training loss", log_scale=True)
-        model.save(str(run_dir.file("model.safetensors")))
-        write_report(
-            run_dir,
+        prediction = Results("Prediction", [result], COLUMNS)
+        run.finish(
             "The tutorial toy: the next value of a counting sequence",
-            config,
-            tables={"Prediction": ([result], COLUMNS)},
-            summaries={"Model": model.summary(print_fn=None)},
-            images=[("Training loss", "loss.png")],
+            {**result, "table": prediction.text},
+            tables=[prediction],
+            figures=[
+                Figure(
+                    "loss.png",
+                    "Training loss",
+                    lambda path: plot_history(history, path, title="sequence toy: training loss", log_scale=True),
+                )
+            ],
             notes=[f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else [],
         )
-    print("\n" + table)
-    if beyond > 0:
-        print(
-            f"\nThe window {config.predict} lies {beyond:g} outside the training inputs "
-            f"({x.min():g}..{x.max():g}): this is extrapolation, where recurrent nets are unreliable. "
-            "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run)."
-        )
-    print(f"\nRun directory: {run_dir.final}")
-    return {**result, "run_dir": str(run_dir.final)}
+        run.say("\n" + prediction.text)
+        if beyond > 0:
+            run.say(
+                f"\nThe window {config.predict} lies {beyond:g} outside the training inputs "
+                f"({x.min():g}..{x.max():g}): this is extrapolation, where recurrent nets are unreliable. "
+                "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run)."
+            )
+    return {**result, "run_dir": str(run.final)}
 
 
 def train_loss(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
@@ -126,7 +126,7 @@ def train_loss(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
 COLUMNS = [
     ("window", "window", ""),
     ("prediction", "prediction", ".2f"),
-    ("epochs", "epochs", "d"),
+    EPOCHS,
     ("best_epoch", "best epoch", "d"),
     ("best_loss", "best loss", ".3f"),
     ("train_loss", "train MSE", ".3f"),
