@@ -129,10 +129,10 @@ class Trainer:
     """Runs ``fit`` / ``evaluate`` / ``predict`` for ``model`` with the ``compiled`` settings.
 
     ``model`` is any ``torch.nn.Module``: the Trainer calls ``model(x)`` and trains
-    ``model.parameters()``, and uses the optional hooks of ``TrainerHooks`` where the model has them
-    (looked up once, here): the output mask and the ``training`` flag, regularization penalties,
-    constraints after each step, lazy weights built by a first call, ``stop_training`` set by a
-    callback. A callback that calls a Keras model method the model lacks (``ModelCheckpoint``:
+    ``model.parameters()``, and uses the optional hooks of ``protocol.TrainerHooks`` where the model
+    has them: the output mask and the ``training`` flag, regularization penalties, constraints after
+    each step, ``stop_training`` set by a callback (these looked up once, here), and lazy weights
+    built by a first call. A callback that uses a Keras model method the model lacks (``ModelCheckpoint``:
     ``save``; ``EarlyStopping(restore_best_weights=True)``: ``get_weights``; ``ReduceLROnPlateau``:
     ``optimizer``) is a TypeError before training starts.
 
