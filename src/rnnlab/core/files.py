@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import secrets
+import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -75,16 +76,32 @@ def _temporaries(path: Path) -> re.Pattern[str]:
     return re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp")
 
 
+def abandoned(path: Path, pid: int | None, host: str | None) -> bool:
+    """Whether ``path`` was left behind by a writer that is gone: a process ``pid`` that has ended
+    on this host. A writer on another host sharing the disk is never judged; one whose host is not
+    known (``None``), or whose process is not known either, only once ``path`` is ``STALE_SECONDS``
+    old, since it may run on another machine."""
+    if host is not None and host != socket.gethostname():
+        return False
+    if pid is not None and pid_alive(pid):
+        return False
+    if pid is not None and host is not None:
+        return True
+    try:
+        return time.time() - path.stat(follow_symlinks=False).st_mtime > STALE_SECONDS
+    except OSError:
+        return False
+
+
 def remove_stale_temporaries(path: Path) -> None:
     """Delete the temporaries of writes to ``path`` whose process died (a kill during a save)."""
     pattern = _temporaries(path)
     with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
         for entry in entries:
             found = pattern.fullmatch(entry.name)
-            if found and not pid_alive(int(found[1])):
+            if found and abandoned(Path(entry.path), int(found[1]), host=None):
                 with contextlib.suppress(OSError):
-                    if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
-                        os.unlink(entry.path)
+                    os.unlink(entry.path)
 
 
 #: Writes that fail for want of room, in words with the remedy. The file-size limit needs no signal

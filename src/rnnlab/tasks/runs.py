@@ -307,16 +307,11 @@ def clean_stale_runs(parent: Path) -> None:
         found = [(Path(e.path), m) for e in entries if (m := PARTIAL.fullmatch(e.name)) and e.is_dir()]
     for partial, match in found:
         owner = read_owner(partial) or ({"pid": int(match["pid"])} if match["pid"] else None)
-        stale = False
-        if owner is None:
-            with contextlib.suppress(OSError):
-                stale = time.time() - partial.stat().st_mtime > files.STALE_SECONDS
-        elif owner.get("host", socket.gethostname()) != socket.gethostname():
-            stale = False
-        else:
-            stale = isinstance(owner.get("pid"), int) and not files.pid_alive(owner["pid"])
-        if stale:
-            why = f"killed: its process ({owner['pid'] if owner else 'unknown'}) ended before the run completed"
+        pid = owner.get("pid") if owner else None
+        pid = pid if isinstance(pid, int) else None
+        host = owner.get("host", socket.gethostname()) if owner else None  # older records: this host
+        if files.abandoned(partial, pid, host):
+            why = f"killed: its process ({pid or 'unknown'}) ended before the run completed"
             with contextlib.suppress(OSError):
                 keep_incomplete(partial, parent / match["name"], why)
 
