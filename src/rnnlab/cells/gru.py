@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .fused_form import FusedForm, NativeCell, gated_unfused
-from .recurrent_cell import RecurrentCell, masked_matmul
+from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor, masked_matmul
 
 RESET_BEFORE = "GRU(reset_after=False) applies the reset gate before the matmul; PyTorch's GRU after it"
 
@@ -62,13 +62,7 @@ class GRUCell(RecurrentCell):
         torch_order = (1, 0, 2)  # z, r, h -> PyTorch's r, z, n
         return FusedForm(gates, torch_order, 2, self.state_names, native, torch_op, unfused)
 
-    def gate_values(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def gate_values(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Gates:
         h_prev = states[0]
         U = self.units
         if self.bias is None:

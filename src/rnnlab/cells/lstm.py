@@ -8,7 +8,7 @@ import torch
 
 from ..core.layer import Shape
 from .fused_form import FusedForm, NativeCell, gated_unfused
-from .recurrent_cell import RecurrentCell, masked_matmul
+from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor, masked_matmul
 
 
 class LSTMCell(RecurrentCell):
@@ -64,13 +64,7 @@ class LSTMCell(RecurrentCell):
             with torch.no_grad():
                 self.bias[self.units : 2 * self.units].fill_(1.0)  # f gate
 
-    def gate_values(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def gate_values(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Gates:
         h_prev, c_prev = states
         z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
             h_prev, self.recurrent_kernel, recurrent_masks

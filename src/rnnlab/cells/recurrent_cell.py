@@ -12,6 +12,12 @@ from ..core import activations, initializers
 from ..core.layer import Layer, Shape
 from .fused_form import FusedForm
 
+Tensor = torch.Tensor
+States = list[torch.Tensor]  # h (and c): each (batch, units)
+Mask = torch.Tensor | None  # a dropout mask for the step's input or recurrent state, or none
+Gates = dict[str, torch.Tensor]  # every value one step computes, by name
+Step = tuple[torch.Tensor, States]  # the output and the next states
+
 
 def check_units(units: Any) -> int:
     if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
@@ -111,23 +117,11 @@ class RecurrentCell(Layer):
         """The fused form of this configuration; a cell with one overrides this."""
         return FusedForm.none(f"{type(self).__name__} has no fused form")
 
-    def gate_values(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def gate_values(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Gates:
         """Every value one step computes, by name, each ``(B, units)``: the equations of the cell."""
         raise NotImplementedError(f"{type(self).__name__} must define gate_values()")
 
-    def forward(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Step:
         values = self.gate_values(x_t, states, input_masks, recurrent_masks)
         return values["h"], [values[name] for name in self.state_names]
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from .fused_form import FusedForm, NativeCell
-from .recurrent_cell import RecurrentCell, masked_matmul
+from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor, masked_matmul
 
 NATIVE = {"tanh": NativeCell.SIMPLE_TANH, "relu": NativeCell.SIMPLE_RELU}  # the activations the fused loops compute
 
@@ -46,13 +44,7 @@ class SimpleRNNCell(RecurrentCell):
             unfused, torch_op = None, f"rnn_{self.activation}"
         return FusedForm(("h",), (0,), 1, self.state_names, native, torch_op, unfused)
 
-    def gate_values(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def gate_values(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Gates:
         h_prev = states[0]
         z = masked_matmul(x_t, self.kernel, input_masks) + masked_matmul(
             h_prev, self.recurrent_kernel, recurrent_masks

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..core.layer import Shape
 from .fused_form import FusedForm
-from .recurrent_cell import RecurrentCell
+from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor
 
 
 class StackedRNNCells(RecurrentCell):
@@ -77,13 +77,7 @@ class StackedRNNCells(RecurrentCell):
     def state_names(self) -> tuple[str, ...]:  # type: ignore[override]  # derived from the cells
         return tuple(f"{k}/{name}" for k, cell in enumerate(self.members) for name in cell.state_names)
 
-    def gate_values(
-        self,
-        x_t: torch.Tensor,
-        states: list[torch.Tensor],
-        input_masks: torch.Tensor | None = None,
-        recurrent_masks: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def gate_values(self, x_t: Tensor, states: States, input_masks: Mask = None, recurrent_masks: Mask = None) -> Gates:
         """Each cell's values under ``"<k>/<name>"`` (cell k from 0), and ``"h"``: the last cell's output."""
         values: dict[str, torch.Tensor] = {}
         start = 0
