@@ -2,10 +2,8 @@
 
 A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the architecture as Keras
 serialises it, plus ``compile_config`` when the settings map to Keras's) and ``model.weights.h5``.
-The HDF5 layout is the one :mod:`rnnlab.saving.keras_h5` describes and :mod:`rnnlab.saving.keras_read` reads: ``layers/<snake_case class>[_n]``
-numbered by class in layer order, each layer's arrays under ``vars/0, vars/1, ...`` in
-``get_weights()`` order, below ``cell/`` for recurrent layers, ``forward_layer/cell`` and
-``backward_layer/cell`` for ``Bidirectional`` and ``layer/`` for ``TimeDistributed``.
+The weights file is laid out as :mod:`rnnlab.saving.keras_h5` describes (and
+:mod:`rnnlab.saving.keras_read` reads).
 Everything is checked before anything is written; the file appears whole or not at all.
 """
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .. import set_seed
 from ..callbacks import Callback, EpochProgress, History
+from ..core.seed import set_seed
 from .report import Columns, write_report
 from .runs import RunDir, format_table, take_over
 
