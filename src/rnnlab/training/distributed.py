@@ -8,6 +8,7 @@ is then created on first use, gloo on CPU and nccl on CUDA.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import os
@@ -58,7 +59,15 @@ def init(backend: str | None = None) -> Process:
         if backend == "nccl":  # one GPU per process: "cuda" means this process's own
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend, timeout=TIMEOUT)
+        atexit.register(leave)
     return current()
+
+
+def leave() -> None:
+    """Leave the process group at exit: a gloo group left to the interpreter's teardown can abort
+    the process ("terminate called without an active exception") while its threads still run."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 #: Seconds the processes of a stopped launch have to unwind before they are killed.
