@@ -9,12 +9,17 @@ left.
 
 Reading: a file must be a regular file (never a device, FIFO or folder); content that is wrong
 is one ``ValueError`` naming the file (``damaged``).
+
+Names and leftovers: ``claim`` takes a fresh folder name atomically (``base``, ``base-1``, ...);
+``abandoned`` judges whether something a writer left behind may be cleaned up, for temporaries
+and run folders alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import re
 import secrets
@@ -190,3 +195,15 @@ def write_bytes(path: StrPath, data: bytes) -> None:
 
 # Everything malformed JSON or a malformed tree of it can raise.
 MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, OverflowError)
+
+
+def claim(base: Path) -> Path:
+    """A new empty folder ``base``, else ``base-1``, ``base-2``, ...: whichever mkdir creates first."""
+    for n in itertools.count():
+        candidate = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")

@@ -227,16 +227,6 @@ def finite_json(value: Any, where: str, replaced: list[str]) -> Any:
 
 
 # -- naming and leftovers ---------------------------------------------------------------------------
-def claim(base: Path) -> Path:
-    """A new empty folder ``base``, else ``base-1``, ``base-2``, ...: whichever mkdir creates first."""
-    for n in itertools.count():
-        candidate = base if n == 0 else base.with_name(f"{base.name}-{n}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def move_into_place(partial: Path, final: Path) -> Path:
@@ -246,7 +236,7 @@ def move_into_place(partial: Path, final: Path) -> Path:
         return final
     except OSError:  # taken in the meantime: not empty, or not a folder
         pass
-    fresh = claim(final.with_name(final.name + "-1"))
+    fresh = files.claim(final.with_name(final.name + "-1"))
     os.replace(partial, fresh)
     print(f"{final} was taken while the run worked; the run is in {fresh}", file=sys.stderr)
     return fresh
@@ -264,7 +254,7 @@ def keep_incomplete(partial: Path, final: Path, why: str) -> Path | None:
     with contextlib.suppress(OSError):  # a full disk must not hide the first error
         files.write_text(partial / "status.json", json.dumps({"status": "incomplete", "error": why}, indent=2) + "\n")
     try:
-        kept = claim(final.with_name(final.name + ".incomplete"))
+        kept = files.claim(final.with_name(final.name + ".incomplete"))
         os.replace(partial, kept)
     except OSError:
         return partial
