@@ -21,6 +21,7 @@ class SimpleRNNCell(RecurrentCell):
     ``units * (units + input_dim + 1)``. ``recurrent_activation`` is not used.
     ``gate_values()`` returns ``h`` alone: the cell has no gates.
 
+    >>> import torch
     >>> cell = SimpleRNNCell(4)
     >>> h, states = cell(torch.zeros(2, 3), [torch.zeros(2, 4)])
     >>> tuple(h.shape), cell.count_params()
