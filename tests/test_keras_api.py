@@ -58,7 +58,7 @@ def test_keras2_shape_arguments():
     spec = Sequential([LSTM(4, batch_input_shape=(2, 5, 3), stateful=True)]).input_spec
     assert (spec.shape, spec.batch_size) == ((5, 3), 2)
     assert Sequential([Dense(2, input_dim=8)]).count_params() == 18
-    assert Input(batch_shape=(4, 7, 1)) == Input((7, 1), batch_size=4)
+    assert Input(batch_shape=(4, 7, 1)).shape == Input((7, 1), batch_size=4).shape == (4, 7, 1)
 
 
 def test_dtype_and_weight_options_round_trip_through_configs():

@@ -94,7 +94,7 @@ def test_layer_names_and_param_counts_equal_keras(name: str):
 
 def test_embedding_input_keeps_int_dtype_and_mask():
     model = load_keras_model(KERAS / "embed_lstm.keras")
-    assert model.input_spec == rnnlab.Input((6,), dtype="int32")
+    assert model.input_spec == rnnlab.layers.InputSpec((6,), dtype="int32")
     assert model.layers[0].mask_zero
     float_model = load_keras_model(KERAS / "stacked.keras")
     assert float_model.input_spec.shape == (7, 3) and float_model.input_spec.dtype is None

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import constraints, regularizers
+from . import constraints, regularizers, symbolic
 from .variables import Variable
 
 Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
@@ -139,6 +139,7 @@ class Layer(nn.Module):
         self._path_prefix = ""  # the path of the model that holds this layer, for weight paths
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._activity_losses: list[torch.Tensor] = []
+        self._inbound_nodes: list[symbolic.Node] = []  # its calls on symbolic tensors (functional models)
         self.weight_regularizers: dict[str, Any] = {}
         self.weight_constraints: dict[str, Any] = {}
         for key, value in options.items():
@@ -216,6 +217,8 @@ class Layer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if symbolic.is_symbolic(inputs, args, kwargs):  # building a functional model: record the call
+            return symbolic.call_layer(self, inputs, args, kwargs)
         inputs = to_tensor(inputs)
         if not self.built:
             self.ensure_built(tuple(inputs.shape))

@@ -9,7 +9,7 @@ from ..core.layer import Layer
 from .activation import Activation
 from .bidirectional import Bidirectional
 from .convolutional import Conv1D, Conv2D
-from .core import Dense, Dropout, Embedding, Input, Masking, TimeDistributed
+from .core import Dense, Dropout, Embedding, Input, InputLayer, InputSpec, Masking, TimeDistributed, input_layer_of
 from .lambda_layer import Lambda
 from .merging import (
     Add,
@@ -78,6 +78,7 @@ RESHAPING_AND_MERGING: tuple[type[Layer], ...] = (
     SpatialDropout1D,
 )
 LAYERS.update({c.__name__: c for c in RESHAPING_AND_MERGING})
+LAYERS["InputLayer"] = InputLayer
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
@@ -91,6 +92,9 @@ def deserialize(spec: dict[str, Any]) -> Layer:
 __all__ = [
     "Layer",
     "Input",
+    "InputLayer",
+    "InputSpec",
+    "input_layer_of",
     "RNN",
     "SimpleRNN",
     "LSTM",

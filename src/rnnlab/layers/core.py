@@ -1,4 +1,4 @@
-"""Dense, Dropout, Embedding, TimeDistributed, and the ``Input`` marker that starts a model."""
+"""Dense, Dropout, Embedding, TimeDistributed, and ``Input`` / ``InputLayer``, which start a model."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ import torch
 from torch import nn
 
 from ..cells.recurrent_cell import check_rate, check_units
-from ..core import activations, initializers
-from ..core.layer import Layer, Shape, resolve_training
+from ..core import activations, initializers, symbolic
+from ..core.layer import Layer, Shape, resolve_training, unique_name
 
 
 @dataclass(frozen=True)
-class Input:
-    """The shape of one sample, without the batch axis: ``Input((time, features))``.
+class InputSpec:
+    """The shape of one sample, without the batch axis: ``InputSpec((time, features))``.
 
-    As in Keras 3, a ``Sequential`` that starts with it is built at once, so ``summary()``
-    works before any data is seen. ``dtype="int32"`` marks token ids (Embedding inputs).
+    ``dtype="int32"`` marks token ids (Embedding inputs); None means the float type.
     """
 
     shape: tuple[int | None, ...] | None = None
@@ -51,6 +50,85 @@ class Input:
                 f"batch_size={self.batch_size!r}."
             )
         object.__setattr__(self, "shape", tuple(None if size is None else int(size) for size in shape))
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input(...)``: it has no weights and outputs the model's input as given.
+
+    ``output`` is the symbolic tensor that stands for that input.
+    """
+
+    def __init__(
+        self,
+        shape: Any = None,
+        batch_size: int | None = None,
+        dtype: Any = None,
+        sparse: bool | None = None,
+        ragged: bool | None = None,
+        batch_shape: Any = None,
+        name: str | None = None,
+        optional: bool = False,
+        **layer_kwargs: Any,
+    ) -> None:
+        if sparse or ragged or optional:
+            raise ValueError("rnnlab inputs are dense tensors: sparse, ragged and optional inputs are not supported.")
+        if isinstance(dtype, dict):  # Keras's serialised DTypePolicy
+            dtype = dtype.get("config", {}).get("name")
+        layer_kwargs.pop("input_shape", None)
+        super().__init__(name=name or unique_name("input_layer"), **layer_kwargs)
+        float_type = dtype in (None, "float32")
+        self.spec = InputSpec(shape, None if float_type else str(dtype), self.name, batch_size, batch_shape)
+        self.batch_shape = (self.spec.batch_size, *(self.spec.shape or ()))
+        self.built = True
+        self.output = symbolic.KerasTensor(self.batch_shape, self.spec.dtype or "float32", name)
+        symbolic.Node(self, (), {}, self.output)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return self.batch_shape
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "batch_shape": list(self.batch_shape),
+            "dtype": self.spec.dtype or "float32",
+            "sparse": False,
+            "ragged": False,
+            "name": self.name,
+        }
+
+
+def Input(
+    shape: Any = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    sparse: bool | None = None,
+    ragged: bool | None = None,
+    batch_shape: Any = None,
+    name: str | None = None,
+    tensor: Any = None,
+    optional: bool = False,
+) -> symbolic.KerasTensor:
+    """A symbolic tensor standing for a model's input: ``Input(shape=(time, features))``, the batch axis
+    left out (``batch_size=`` or ``batch_shape=`` fix it). Call layers on it and give it to
+    ``Model(inputs, outputs)``, or put it first in a ``Sequential`` (built at once, so ``summary()``
+    works before any data). ``dtype="int32"`` marks token ids (Embedding inputs).
+
+    >>> Input(shape=(5, 3)).shape
+    (None, 5, 3)
+    """
+    if tensor is not None:
+        raise ValueError("Input(tensor=...) wraps a backend tensor in Keras; rnnlab inputs are symbolic only.")
+    layer = InputLayer(shape, batch_size, dtype, sparse, ragged, batch_shape, name, optional)
+    return layer.output
+
+
+def input_layer_of(value: Any) -> InputLayer | None:
+    """The InputLayer behind ``Input(...)``'s tensor (or the layer itself); None for anything else."""
+    if isinstance(value, symbolic.KerasTensor) and value.node is not None and isinstance(value.node.layer, InputLayer):
+        return value.node.layer
+    return value if isinstance(value, InputLayer) else None
 
 
 def _is_size(size: Any) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..core import activations
+from ..core import activations, symbolic
 from ..core.layer import Layer, Shape, inside_model_call, resolve_training, to_tensor
 
 UNSAFE_LAMBDA = (
@@ -65,6 +65,8 @@ class Lambda(Layer):
         self.uses_training = "training" in parameters
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if symbolic.is_symbolic(inputs, args, kwargs):  # building a functional model: record the call
+            return symbolic.call_layer(self, inputs, args, kwargs)
         if isinstance(inputs, list | tuple):  # a function of several tensors: Lambda(lambda xs: xs[0] + xs[1])
             return torch.nn.Module.__call__(self, [to_tensor(x) for x in inputs], *args, **kwargs)
         return super().__call__(inputs, *args, **kwargs)

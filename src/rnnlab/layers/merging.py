@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core import symbolic
 from ..core.layer import Layer, Shape, to_tensor
 
 Masks = Sequence[torch.Tensor | None] | None
@@ -26,11 +27,13 @@ class Merge(Layer):
 
     supports_masking = True
 
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(inputs, list | tuple):
             raise ValueError(
                 f"A merge layer should be called on a list of inputs. Received: inputs={inputs} (not a list of tensors)"
             )
+        if symbolic.is_symbolic(inputs, args, kwargs):  # building a functional model: record the call
+            return symbolic.call_layer(self, list(inputs), args, kwargs)
         tensors = [to_tensor(x) for x in inputs]
         if not self.built:
             self.ensure_built(tuple(tuple(t.shape) for t in tensors))
@@ -390,41 +393,41 @@ def batch_dot(x: torch.Tensor, y: torch.Tensor, x_axis: int, y_axis: int) -> tor
 
 
 # -- functional forms: build the layer and call it at once ----------------------------------------
-def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> torch.Tensor:
+def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
     """``Concatenate(axis=axis, **kwargs)(inputs)``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
-def add(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Add(**kwargs)(inputs)``."""
     return Add(**kwargs)(inputs)
 
 
-def subtract(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def subtract(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Subtract(**kwargs)(inputs)``."""
     return Subtract(**kwargs)(inputs)
 
 
-def multiply(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def multiply(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Multiply(**kwargs)(inputs)``."""
     return Multiply(**kwargs)(inputs)
 
 
-def average(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def average(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Average(**kwargs)(inputs)``."""
     return Average(**kwargs)(inputs)
 
 
-def maximum(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def maximum(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Maximum(**kwargs)(inputs)``."""
     return Maximum(**kwargs)(inputs)
 
 
-def minimum(inputs: Sequence[Any], **kwargs: Any) -> torch.Tensor:
+def minimum(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Minimum(**kwargs)(inputs)``."""
     return Minimum(**kwargs)(inputs)
 
 
-def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, **kwargs: Any) -> torch.Tensor:
+def dot(inputs: Sequence[Any], axes: int | Sequence[int] = -1, **kwargs: Any) -> Any:
     """``Dot(axes=axes, **kwargs)(inputs)``; ``normalize=True`` gives the cosine similarity."""
     return Dot(axes=axes, **kwargs)(inputs)

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core import symbolic
 from ..core.devices import resolve_device
 from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
-from ..layers import Input, deserialize
+from ..layers import InputSpec, deserialize, input_layer_of
 from ..saving import keras_h5, keras_write, native
 from ..training.callbacks import History
 from ..training.compiled import Compiled
@@ -35,6 +36,13 @@ class Model(Layer):
 
     takes_call_options = True  # __call__ takes training= and return_mask= (what a Trainer uses)
     returns_mask = False  # forward(..., return_mask=True) gives (outputs, output mask)
+    functional_class: type[Model]  # what Model(inputs, outputs) builds (models.functional sets it)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        """``Model(inputs, outputs)`` builds a functional model, as in Keras; ``Model()`` a subclass's."""
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(cls.functional_class)
+        return super().__new__(cls)
 
     def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
@@ -46,8 +54,11 @@ class Model(Layer):
     def __call__(
         self, inputs: Any, *args: Any, training: bool | None = None, return_mask: bool = False, **kwargs: Any
     ) -> Any:
+        if symbolic.is_symbolic(inputs, args, kwargs):  # a model used as a layer of a functional model
+            return symbolic.call_layer(self, inputs, args, kwargs)
         if training is None:
             training = resolve_training(self, None) if inside_model_call() else False
+        inputs = self._prepare_inputs(inputs)
         if "training" in self._forward_parameters():
             kwargs["training"] = training
         for child in self.children():  # weight paths start with the model's name, as in Keras
@@ -55,9 +66,13 @@ class Model(Layer):
                 child._path_prefix = self.name
         with call_training(bool(training)):
             if return_mask and self.returns_mask:
-                return nn.Module.__call__(self, to_tensor(inputs), *args, return_mask=True, **kwargs)
-            outputs = nn.Module.__call__(self, to_tensor(inputs), *args, **kwargs)
+                return nn.Module.__call__(self, inputs, *args, return_mask=True, **kwargs)
+            outputs = nn.Module.__call__(self, inputs, *args, **kwargs)
         return (outputs, None) if return_mask else outputs
+
+    def _prepare_inputs(self, inputs: Any) -> Any:
+        """What ``forward`` receives: one tensor (a functional model takes its inputs' structure)."""
+        return to_tensor(inputs)
 
     def _forward_parameters(self) -> Mapping[str, inspect.Parameter]:
         method = getattr(type(self), "call", None) or type(self).forward
@@ -341,12 +356,10 @@ class Sequential(Model):
     491
     """
 
-    def __init__(
-        self, layers: Iterable[Layer | Input] | None = None, name: str | None = None, trainable: bool = True
-    ) -> None:
+    def __init__(self, layers: Iterable[Any] | None = None, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name=name, trainable=trainable)
         self.layers = torch.nn.ModuleList()
-        self.input_spec: Input | None = None
+        self.input_spec: InputSpec | None = None
         self.built = False
         self._output_shapes: list[Any] = []
         for layer in layers or []:  # built once at the end: building after each add costs O(layers^2)
@@ -359,16 +372,18 @@ class Sequential(Model):
         """The layers, in order (``self.layers`` is the ModuleList that registers them)."""
         return [layer for layer in self.layers if isinstance(layer, Layer)]
 
-    def add(self, layer: Layer | Input) -> None:
+    def add(self, layer: Any) -> None:
+        """Append a layer (or, first, ``Input(...)`` / an InputLayer, which builds the model)."""
         self._append(layer)
-        if self.input_spec is not None and not isinstance(layer, Input):
+        if self.input_spec is not None and input_layer_of(layer) is None and not isinstance(layer, InputSpec):
             self.build((self.input_spec.batch_size, *(self.input_spec.shape or ())))
 
-    def _append(self, layer: Layer | Input) -> None:
-        if isinstance(layer, Input):
+    def _append(self, layer: Any) -> None:
+        input_layer = input_layer_of(layer)
+        if input_layer is not None or isinstance(layer, InputSpec):
             if len(self.layers) or self.input_spec is not None:
                 raise ValueError("rnnlab.Input(...) must come first in a Sequential model.")
-            self.input_spec = layer
+            self.input_spec = input_layer.spec if input_layer is not None else layer
             return
         if not isinstance(layer, Layer):
             raise TypeError(
@@ -376,7 +391,7 @@ class Sequential(Model):
                 "Wrap plain torch modules in a Model subclass instead."
             )
         if not len(self.layers) and self.input_spec is None and layer.input_shape is not None:
-            self.input_spec = Input(layer.input_shape, batch_size=layer.batch_size)
+            self.input_spec = InputSpec(layer.input_shape, batch_size=layer.batch_size)
         layer._path_prefix = self.name
         self.layers.append(layer)
 
@@ -403,6 +418,11 @@ class Sequential(Model):
         self._output_shapes = shapes
         self.built = True
 
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        if not self.built:
+            self.build(input_shape)
+        return self._output_shapes[-1] if self._output_shapes else tuple(input_shape)
+
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         shapes = self._output_shapes + [None] * (len(self.layers) - len(self._output_shapes))
         return list(zip(self.stack, shapes, strict=True))
@@ -414,7 +434,7 @@ class Sequential(Model):
         the loss honours as Keras does)."""
         x = to_tensor(inputs)
         if self.input_spec is None and not self.built:
-            self.input_spec = Input(tuple(x.shape[1:]))
+            self.input_spec = InputSpec(tuple(x.shape[1:]))
             self.build((None, *x.shape[1:]))
             self.to(x.device)
         for previous, layer in zip([None, *self.stack[:-1]], self.stack, strict=True):
@@ -445,6 +465,6 @@ class Sequential(Model):
         layers: list[Any] = []
         if config.get("input") is not None:
             spec = config["input"]
-            layers.append(Input(tuple(spec["shape"]), spec.get("dtype"), batch_size=spec.get("batch_size")))
+            layers.append(InputSpec(tuple(spec["shape"]), spec.get("dtype"), batch_size=spec.get("batch_size")))
         layers += [deserialize(spec) for spec in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

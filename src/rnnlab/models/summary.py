@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 WIDTHS = (33, 24, 15)  # Layer (type) | Output Shape | Param #
+CONNECTED_WIDTHS = (21, 19, 12, 19)  # ... | Connected to: Keras's table of a functional model that is no chain
 
 
 def _shape_text(shape: Any) -> str:
@@ -23,8 +24,9 @@ def _memory(n_bytes: float) -> str:
     raise AssertionError
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    """Break a cell at spaces (or mid-word when a word is too long), as Keras's table does."""
+def _wrap(text: str, width: int, ellipsis: bool = False) -> list[str]:
+    """Break a cell at spaces, as Keras's table does; a word too long is cut mid-word (or, in the
+    "Connected to" column, ends in an ellipsis)."""
     lines, line = [], ""
     for word in text.split(" "):
         candidate = f"{line} {word}" if line else word
@@ -33,42 +35,51 @@ def _wrap(text: str, width: int) -> list[str]:
             continue
         if line:
             lines.append(line)
+        if ellipsis and len(word) > width:
+            lines.append(word[: width - 1] + "…")
+            word = ""
         while len(word) > width:
             lines.append(word[:width])
             word = word[width:]
         line = word
-    return lines + [line]
+    return lines + [line] if line or not lines else lines
 
 
-def _row(cells: tuple[str, str, str], edge: str = "│") -> str:
-    w0, w1, w2 = WIDTHS
-    columns = [_wrap(cell, w - 2) for cell, w in zip(cells, WIDTHS, strict=True)]
+def _row(cells: tuple[str, ...], widths: tuple[int, ...], edge: str = "│") -> str:
+    columns = [_wrap(cell, w - 2, ellipsis=i == 3) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))]
     height = max(len(c) for c in columns)
-    name, shape, params = (c + [""] * (height - len(c)) for c in columns)
-    return "\n".join(
-        f"{edge} {n:<{w0 - 2}} {edge} {s:<{w1 - 2}} {edge} {p:>{w2 - 2}} {edge}"
-        for n, s, p in zip(name, shape, params, strict=True)
-    )
+    padded = [c + [""] * (height - len(c)) for c in columns]
+    lines = []
+    for parts in zip(*padded, strict=True):
+        texts = [
+            f"{p:>{w - 2}}" if i == 2 else f"{p:<{w - 2}}" for i, (p, w) in enumerate(zip(parts, widths, strict=True))
+        ]
+        lines.append(edge + edge.join(f" {t} " for t in texts) + edge)
+    return "\n".join(lines)
 
 
-def _rule(left: str, fill: str, mid: str, right: str) -> str:
-    return left + mid.join(fill * w for w in WIDTHS) + right
+def _rule(widths: tuple[int, ...], left: str, fill: str, mid: str, right: str) -> str:
+    return left + mid.join(fill * w for w in widths) + right
 
 
 def format_summary(model: Any) -> str:
     rows = model.summary_rows()
+    connections = getattr(model, "summary_connections", lambda: None)()
+    widths = WIDTHS if connections is None else CONNECTED_WIDTHS
+    header: tuple[str, ...] = ("Layer (type)", "Output Shape", "Param #")
     lines = [
         f'Model: "{model.name}"',
-        _rule("┏", "━", "┳", "┓"),
-        _row(("Layer (type)", "Output Shape", "Param #"), "┃"),
-        _rule("┡", "━", "╇", "┩"),
+        _rule(widths, "┏", "━", "┳", "┓"),
+        _row(header if connections is None else (*header, "Connected to"), widths, "┃"),
+        _rule(widths, "┡", "━", "╇", "┩"),
     ]
     for i, (layer, shape) in enumerate(rows):
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        lines.append(_row((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params)))
+        cells: tuple[str, ...] = (f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params)
+        lines.append(_row(cells if connections is None else (*cells, connections[i]), widths))
         if i < len(rows) - 1:
-            lines.append(_rule("├", "─", "┼", "┤"))
-    lines.append(_rule("└", "─", "┴", "┘"))
+            lines.append(_rule(widths, "├", "─", "┼", "┤"))
+    lines.append(_rule(widths, "└", "─", "┴", "┘"))
 
     weights = list(model.parameters())
     trainable = [p for p in weights if p.requires_grad]

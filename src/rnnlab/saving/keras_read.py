@@ -34,7 +34,7 @@ from ..layers import (
     Dropout,
     Embedding,
     Flatten,
-    Input,
+    InputSpec,
     Masking,
     Permute,
     Reshape,
@@ -183,8 +183,8 @@ def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, An
 
 
 # -- the architecture -------------------------------------------------------------------------
-def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
-    """``rnnlab.Input`` from the InputLayer's batch_shape and dtype (or the model's build shape)."""
+def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> InputSpec:
+    """The input's spec from the InputLayer's batch_shape and dtype (or the model's build shape)."""
     first = specs[0] if specs else {}
     if first.get("class_name") == "InputLayer":
         shape = first["config"].get("batch_shape") or first["config"].get("batch_input_shape")
@@ -210,7 +210,7 @@ def _input(specs: list[dict[str, Any]], config: dict[str, Any]) -> Input:
             f"Stateful layer(s) {stateful} need a fixed batch size, but the Keras input has "
             "batch_shape[0] = None; give keras.Input(batch_size=...) and save again."
         )
-    return Input(tuple(shape[1:]), dtype=dtype if dtype and "int" in dtype else None, batch_size=shape[0])
+    return InputSpec(tuple(shape[1:]), dtype=dtype if dtype and "int" in dtype else None, batch_size=shape[0])
 
 
 def _is_batch_shape(shape: Any) -> bool:

@@ -1,0 +1,282 @@
+"""`Functional`: the model ``Model(inputs, outputs)`` builds from layers called on symbolic tensors.
+
+The layer calls recorded from ``Input(...)`` to the outputs form a graph; ``forward`` runs its
+nodes in topological order on real tensors, passing masks from layer to layer as Keras does
+(a layer that supports masking receives its inputs' masks, and ``compute_mask`` gives its
+output's). It is still a ``torch.nn.Module``: its layers are registered in ``layers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..core.layer import Layer, Shape, to_tensor, unique_name
+from ..core.symbolic import KerasTensor, Node, flatten, map_structure
+from ..layers import InputLayer
+from .model import Model
+
+
+class Functional(Model):
+    """A model given by its inputs and outputs: ``Model(inputs, outputs)``, Keras's functional API.
+
+    ``inputs`` / ``outputs``: one symbolic tensor, a list of them or a dict of them; the model is
+    then called with (and returns) the same structure. ``model.layers`` lists the layers from
+    the inputs on (InputLayers first), each once, as Keras does.
+
+    >>> from rnnlab.layers import Dense, Input
+    >>> inputs = Input(shape=(4,))
+    >>> model = Model(inputs, Dense(2)(inputs))
+    >>> model(torch.ones(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    returns_mask = True
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
+        super().__init__(name=name or unique_name("functional"), trainable=trainable)
+        self._inputs_struct = _as_structure(inputs, "inputs")
+        self._outputs_struct = _as_structure(outputs, "outputs")
+        self.inputs: list[KerasTensor] = flatten(self._inputs_struct)
+        self.outputs: list[KerasTensor] = flatten(self._outputs_struct)
+        for tensor in self.inputs:
+            if not isinstance(tensor.node.layer if tensor.node else None, InputLayer):
+                raise ValueError(
+                    f"Model inputs must come from rnnlab.Input(...); {tensor.name} is the output of layer "
+                    f"'{tensor.node.layer.name if tensor.node else '?'}'. Start the graph at Input tensors."
+                )
+        self._nodes = self._topological_nodes()
+        self._inbound_nodes.append(_OWN_GRAPH)  # Keras counts the model's own graph as its first call
+        self._graph_layers = self._layers_by_depth()
+        self.layers = torch.nn.ModuleList(self._graph_layers)
+        for layer in self._graph_layers:
+            if not layer._path_prefix:
+                layer._path_prefix = self.name
+        names = [layer.name for layer in self._graph_layers]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"The name(s) {repeated} are used by more than one layer in model '{self.name}'. "
+                "All layer names should be unique: rename the layers (name=...)."
+            )
+
+    # -- the graph ------------------------------------------------------------------------------
+    def _topological_nodes(self) -> list[Node]:
+        """The nodes from the inputs to the outputs, each after the nodes it reads (post-order DFS)."""
+        inputs = {id(t) for t in self.inputs}
+        order: list[Node] = []
+        seen: set[int] = set()
+
+        def visit(tensor: KerasTensor, path: list[str]) -> None:
+            node = tensor.node
+            assert node is not None
+            if id(node) in seen:
+                return
+            if isinstance(node.layer, InputLayer) and id(tensor) not in inputs:
+                raise ValueError(
+                    f"Graph disconnected: cannot reach input {tensor.name!r} (layer '{node.layer.name}') from the "
+                    f"model's inputs {[t.name for t in self.inputs]}, yet the output depends on it through "
+                    f"{' <- '.join(path) or 'the outputs'}. Add it to the model's inputs."
+                )
+            seen.add(id(node))
+            for parent in node.input_tensors:
+                visit(parent, [*path, node.layer.name])
+            order.append(node)
+
+        for tensor in self.inputs:
+            visit(tensor, [])
+        for tensor in self.outputs:
+            visit(tensor, [])
+        return order
+
+    def _layers_by_depth(self) -> list[Layer]:
+        """Keras's order of ``model.layers``: the deepest (farthest from the outputs) first, ties in the
+        order the graph reaches them."""
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        for node in reversed(self._nodes):
+            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+            for parent in node.parents:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        first_seen: dict[int, int] = {}
+        layers: dict[int, Layer] = {}
+        for index, node in enumerate(self._nodes):
+            first_seen.setdefault(id(node.layer), index)
+            layers[id(node.layer)] = node.layer
+        return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+
+    def _model_nodes(self, layer: Layer) -> list[Node]:
+        """The calls of ``layer`` that belong to this model, in the order they were made."""
+        own = {id(node) for node in self._nodes}
+        return [node for node in layer._inbound_nodes if id(node) in own]
+
+    # -- running it -----------------------------------------------------------------------------
+    def _prepare_inputs(self, inputs: Any) -> Any:
+        return map_structure(to_tensor, inputs)
+
+    def _flat_inputs(self, inputs: Any, what: str = "inputs") -> list[Any]:
+        """The given inputs (or masks) in the order of ``self.inputs``."""
+        if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
+            missing = [key for key in self._inputs_struct if key not in inputs]
+            if missing:
+                raise ValueError(f"Model '{self.name}' expects {what} {list(self._inputs_struct)}; missing {missing}.")
+            return [inputs[key] for key in self._inputs_struct]
+        if isinstance(inputs, dict):
+            names = [t.name for t in self.inputs]
+            if all(name in inputs for name in names):
+                return [inputs[name] for name in names]
+            raise ValueError(
+                f"Model '{self.name}' received a dict of {what} with keys {list(inputs)}; its inputs are named {names}."
+            )
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(flat) != len(self.inputs):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self.inputs)} input(s) "
+                f"{[t.shape for t in self.inputs]}, received {len(flat)}."
+            )
+        return flat
+
+    def forward(self, inputs: Any, mask: Any = None, training: bool | None = None, return_mask: bool = False) -> Any:
+        """The outputs (with ``return_mask``: and their masks) for ``inputs`` of the model's input structure."""
+        flat = self._flat_inputs(inputs)
+        masks = [None] * len(flat) if mask is None else self._flat_inputs(mask, "masks")
+        values: dict[int, tuple[torch.Tensor, Any]] = {}
+        for tensor, x, m in zip(self.inputs, flat, masks, strict=True):
+            self._check_input(tensor, x)
+            values[id(tensor)] = (x, m)
+        for node in self._nodes:
+            if not isinstance(node.layer, InputLayer):
+                self._run_node(node, values, training)
+        outputs = map_structure(lambda t: values[id(t)][0], self._outputs_struct)
+        if not return_mask:
+            return outputs
+        return outputs, map_structure(lambda t: values[id(t)][1], self._outputs_struct)
+
+    def _check_input(self, tensor: KerasTensor, x: torch.Tensor) -> None:
+        expected = tensor.shape[1:]
+        received = tuple(x.shape[1:])
+        if len(expected) != len(received) or any(
+            e is not None and e != r for e, r in zip(expected, received, strict=True)
+        ):
+            raise ValueError(
+                f"Input {tensor.name!r} of model '{self.name}' expects samples of shape {expected} "
+                f"(batch shape {tensor.shape}), received data of shape {tuple(x.shape)}."
+            )
+
+    def _run_node(self, node: Node, values: dict[int, tuple[torch.Tensor, Any]], training: bool | None) -> None:
+        layer = node.layer
+
+        def value(item: Any) -> Any:
+            return values[id(item)][0] if isinstance(item, KerasTensor) else item
+
+        first, *rest = node.args
+        x = map_structure(value, first)
+        mask = map_structure(lambda t: values[id(t)][1], first)
+        args = map_structure(value, tuple(rest))
+        kwargs = map_structure(value, node.kwargs)
+        if layer.supports_masking and "mask" not in kwargs and any(m is not None for m in flatten(mask)):
+            kwargs["mask"] = mask
+        if layer.uses_training and training is not None and "training" not in kwargs:
+            kwargs["training"] = training
+        if isinstance(layer, Model):
+            outputs, output_mask = layer(x, *args, return_mask=True, **kwargs)
+        else:
+            outputs = layer(x, *args, **kwargs)
+            output_mask = layer.compute_mask(x, kwargs.get("mask", mask))
+        flat = flatten(outputs)
+        if len(flat) != len(node.output_tensors):
+            raise ValueError(
+                f"Layer '{layer.name}' returned {len(flat)} tensor(s) where its compute_output_shape promised "
+                f"{len(node.output_tensors)}."
+            )
+        flat_masks = flatten(output_mask) if isinstance(output_mask, (list, tuple)) else [output_mask]
+        flat_masks += [None] * (len(flat) - len(flat_masks))
+        for tensor, out, out_mask in zip(node.output_tensors, flat, flat_masks, strict=False):
+            values[id(tensor)] = (out, out_mask)
+
+    # -- shapes and description -----------------------------------------------------------------
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        return map_structure(lambda t: t.shape, self._outputs_struct)
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @input_shape.setter
+    def input_shape(self, value: Any) -> None:  # Layer.__init__ sets it; a functional model's comes from its inputs
+        pass
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input(self) -> Any:
+        return self._inputs_struct
+
+    @property
+    def output(self) -> Any:
+        return self._outputs_struct
+
+    @property
+    def output_names(self) -> list[str]:
+        """Keras's names of the outputs (the layers that produce them), which name per-output losses."""
+        return [t.node.layer.name if t.node else t.name for t in self.outputs]
+
+    def summary_rows(self) -> list[tuple[Layer, Any]]:
+        rows = []
+        for layer in self._graph_layers:
+            nodes = self._model_nodes(layer)
+            outputs = nodes[-1].outputs if nodes else None
+            rows.append((layer, None if outputs is None else map_structure(lambda t: t.shape, _listed(outputs))))
+        return rows
+
+    def summary_connections(self) -> list[str] | None:
+        """Keras's "Connected to" column, one entry per layer; None for a chain (Keras then prints the
+        three-column table of a Sequential)."""
+        if self._is_chain():
+            return None
+        column = []
+        for layer in self._graph_layers:
+            sources = [
+                f"{t.node.layer.name}[{t._keras_history.node_index}][{t.index}]"
+                for node in self._model_nodes(layer)
+                for t in node.input_tensors
+                if t.node is not None
+            ]
+            column.append(", ".join(sources) or "-")
+        return column
+
+    def _is_chain(self) -> bool:
+        """One node per layer, each reading one tensor: Keras's "sequential-like" functional model."""
+        return all(len(node.input_tensors) <= 1 for node in self._nodes) and len(self._nodes) == len(self._graph_layers)
+
+
+_OWN_GRAPH: Any = object()  # stands for that first call in layer._inbound_nodes
+
+
+def _listed(outputs: Any) -> Any:
+    return list(outputs) if isinstance(outputs, tuple) else outputs
+
+
+def _as_structure(value: Any, what: str) -> Any:
+    """Inputs or outputs as given (one tensor, a list, or a dict), checked to be symbolic tensors."""
+    structure = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+    for leaf in flatten(structure):
+        if not isinstance(leaf, KerasTensor):
+            raise ValueError(
+                f"Model(inputs, outputs) takes symbolic tensors: rnnlab.Input(...) and the outputs of layers "
+                f"called on them. Its {what} include {type(leaf).__name__}, which is not one. Call a functional "
+                "model on data after building it, or subclass Model for a model of plain tensors."
+            )
+    if not flatten(structure):
+        raise ValueError(f"Model(inputs, outputs) needs at least one tensor in {what}.")
+    return structure[0] if isinstance(structure, list) and len(structure) == 1 and what == "outputs" else structure
+
+
+Model.functional_class = Functional

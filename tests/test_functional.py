@@ -1,0 +1,184 @@
+"""The functional API: Input, layers called on symbolic tensors, Model(inputs, outputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rnnlab
+from rnnlab import layers
+from rnnlab.core.layer import reset_names
+from rnnlab.core.symbolic import KerasTensor
+from rnnlab.models import Functional, Model, Sequential
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    reset_names()
+    rnnlab.set_seed(0)
+
+
+def two_input_model() -> Model:
+    a = layers.Input(shape=(5, 3), name="a")
+    b = layers.Input(shape=(4,), name="b")
+    x = layers.LSTM(4)(a)
+    y = layers.Dense(4)(b)
+    z = layers.concatenate([x, y])
+    return Model([a, b], layers.Dense(1)(z))
+
+
+def test_input_is_a_symbolic_tensor_with_keras_shape_dtype_and_name():
+    x = layers.Input(shape=(5, 3))
+    assert isinstance(x, KerasTensor)
+    assert (x.shape, x.dtype, x.ndim) == ((None, 5, 3), "float32", 3)
+    assert layers.Input((4,), batch_size=8, dtype="int32", name="ids").shape == (8, 4)
+    assert layers.Input(batch_shape=(2, 7)).shape == (2, 7)
+    ids = layers.Input((4,), dtype="int32", name="ids")
+    assert (ids.name, ids.dtype) == ("ids", "int32")
+    assert repr(x).startswith("<KerasTensor shape=(None, 5, 3), dtype=float32")
+
+
+def test_layers_called_on_symbolic_tensors_give_compute_output_shape():
+    inputs = layers.Input(shape=(None, 3))
+    sequences = layers.LSTM(4, return_sequences=True)(inputs)
+    assert sequences.shape == (None, None, 4)
+    output, h, c = layers.LSTM(5, return_state=True)(sequences)
+    assert [t.shape for t in (output, h, c)] == [(None, 5)] * 3
+    ids = layers.Input(shape=(6,), dtype="int32")
+    assert layers.Embedding(10, 2)(ids).dtype == "float32"
+    assert layers.Reshape((3, 2))(ids).dtype == "int32"
+
+
+def test_functional_model_equals_the_sequential_of_the_same_layers_with_masks():
+    ids = layers.Input(shape=(None,), dtype="int32")
+    embedded = layers.Embedding(10, 4, mask_zero=True)(ids)
+    model = Model(ids, layers.Dense(1)(layers.LSTM(3)(embedded)))
+    stack = Sequential(
+        [layers.Input((None,), dtype="int32"), layers.Embedding(10, 4, mask_zero=True), layers.LSTM(3), layers.Dense(1)]
+    )
+    stack.set_weights(model.get_weights())
+    x = np.array([[1, 2, 0, 0], [3, 4, 5, 0]])
+    torch.testing.assert_close(model(x), stack(x), rtol=0, atol=0)
+    # the mask reached the LSTM: padding changes nothing
+    torch.testing.assert_close(model(x[:, :3]), model(x), rtol=0, atol=0)
+    assert isinstance(model, Functional) and isinstance(model, torch.nn.Module)
+    assert [name for name, _ in model.named_parameters()][:1] == ["layers.1.embeddings"]
+
+
+def test_keyword_construction_and_model_attributes():
+    inputs = layers.Input(shape=(3,))
+    outputs = layers.Dense(2, name="out")(layers.Dense(5, name="hidden")(inputs))
+    model = Model(inputs=inputs, outputs=outputs, name="mlp")
+    assert model.name == "mlp"
+    assert [layer.name for layer in model.layers] == ["input_layer", "hidden", "out"]
+    assert model.inputs == [inputs] and model.outputs == [outputs]
+    assert (model.input_shape, model.output_shape) == ((None, 3), (None, 2))
+    assert model.get_layer("hidden") is model.layers[1]
+    assert model.get_layer(index=2).name == "out"
+    with pytest.raises(ValueError, match="No such layer: 'nope'"):
+        model.get_layer("nope")
+
+
+def test_summary_has_keras_connected_to_column():
+    expected = """Model: "functional"
+┏━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓
+┃ Layer (type)        ┃ Output Shape      ┃    Param # ┃ Connected to      ┃
+┡━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩
+│ a (InputLayer)      │ (None, 5, 3)      │          0 │ -                 │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ b (InputLayer)      │ (None, 4)         │          0 │ -                 │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ lstm (LSTM)         │ (None, 4)         │        128 │ a[0][0]           │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dense (Dense)       │ (None, 4)         │         20 │ b[0][0]           │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ concatenate         │ (None, 8)         │          0 │ lstm[0][0],       │
+│ (Concatenate)       │                   │            │ dense[0][0]       │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dense_1 (Dense)     │ (None, 1)         │          9 │ concatenate[0][0] │
+└─────────────────────┴───────────────────┴────────────┴───────────────────┘
+ Total params: 157 (628.00 B)
+ Trainable params: 157 (628.00 B)
+ Non-trainable params: 0 (0.00 B)"""  # real Keras 3.15's text for the same model
+    text = two_input_model().summary(print_fn=None)
+    assert text.rpartition("\n Recurrent kernels")[0] == expected
+
+
+def test_encoder_decoder_summary_wraps_and_cuts_like_keras():
+    encoder_inputs = layers.Input(shape=(None, 3))
+    _, h, c = layers.LSTM(4, return_state=True)(encoder_inputs)
+    decoder_inputs = layers.Input(shape=(None, 2))
+    decoded = layers.LSTM(4, return_sequences=True)(decoder_inputs, initial_state=[h, c])
+    text = Model([encoder_inputs, decoder_inputs], layers.Dense(2)(decoded)).summary(print_fn=None)
+    assert "\n│ lstm (LSTM)         │ [(None, 4),       │        128 │ input_layer[0][0] │\n" in text
+    assert "│                     │ (None, 4), (None, │            │                   │\n" in text
+    assert "│ lstm_1 (LSTM)       │ (None, None, 4)   │        112 │ input_layer_1[0]… │\n" in text
+    assert "│                     │                   │            │ lstm[0][1],       │\n" in text
+
+
+def test_encoder_decoder_states_feed_the_decoder():
+    encoder_inputs = layers.Input(shape=(None, 3))
+    encoder = layers.LSTM(4, return_state=True)
+    _, h, c = encoder(encoder_inputs)
+    decoder_inputs = layers.Input(shape=(None, 2))
+    decoder = layers.LSTM(4, return_sequences=True)
+    dense = layers.Dense(2)
+    model = Model([encoder_inputs, decoder_inputs], dense(decoder(decoder_inputs, initial_state=[h, c])))
+    x, y = torch.randn(2, 6, 3), torch.randn(2, 5, 2)
+    _, h_real, c_real = encoder(x)
+    torch.testing.assert_close(model([x, y]), dense(decoder(y, initial_state=[h_real, c_real])))
+
+
+def test_shared_layer_and_nested_models():
+    shared = layers.Dense(2)
+    a = layers.Input((3,))
+    inner = Model(a, shared(a))
+    c, d = layers.Input((3,)), layers.Input((3,))
+    outer = Model([c, d], layers.add([inner(c), shared(d)]))
+    x, y = torch.randn(4, 3), torch.randn(4, 3)
+    torch.testing.assert_close(outer([x, y]), shared(x) + shared(y))
+    assert len(list(outer.parameters())) == 2  # the shared kernel and bias, once
+    assert "functional[1][0]" in outer.summary(print_fn=None)  # Keras counts a model's own graph as call 0
+    stack = Sequential([layers.Dense(2)])
+    q = layers.Input((4,))
+    assert Model(q, stack(q))(torch.ones(2, 4)).shape == (2, 2)
+
+
+def test_dict_inputs_and_several_outputs():
+    a, b = layers.Input((3,), name="a"), layers.Input((2,), name="b")
+    merged = layers.concatenate([a, b])
+    model = Model({"a": a, "b": b}, [layers.Dense(1, name="y1")(merged), layers.Dense(2, name="y2")(merged)])
+    y1, y2 = model({"b": torch.ones(5, 2), "a": torch.ones(5, 3)})
+    assert (y1.shape, y2.shape) == ((5, 1), (5, 2))
+    assert model.output_names == ["y1", "y2"]
+
+
+def test_fit_and_predict_train_a_functional_model():
+    inputs = layers.Input((6, 2))
+    model = Model(inputs, layers.Dense(1)(layers.GRU(4)(inputs)))
+    model.compile("adam", "mse")
+    x, y = np.random.rand(32, 6, 2).astype("float32"), np.random.rand(32, 1).astype("float32")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(x).shape == (32, 1)
+
+
+def test_bad_graphs_get_clear_errors():
+    a, b = layers.Input((3,)), layers.Input((3,), name="b")
+    out = layers.add([a, b])
+    with pytest.raises(ValueError, match=r"Graph disconnected: cannot reach input 'b' \(layer 'b'\) .* through add"):
+        Model(a, out)
+    with pytest.raises(ValueError, match="takes symbolic tensors"):
+        Model(torch.ones(2, 3), out)
+    with pytest.raises(TypeError, match="called on symbolic tensors mixed with Tensor"):
+        layers.Add()([a, torch.ones(2, 3)])
+    with pytest.raises(ValueError, match="Model inputs must come from rnnlab.Input"):
+        Model(layers.Dense(2)(a), out)
+    model = Model([a, b], out)
+    with pytest.raises(ValueError, match=r"expects 2 input\(s\) \[\(None, 3\), \(None, 3\)\], received 1"):
+        model(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"expects samples of shape \(3,\) .* received data of shape \(2, 4\)"):
+        model([torch.ones(2, 4), torch.ones(2, 3)])
+    with pytest.raises(TypeError, match="has no value"):
+        bool(a)
