@@ -7,6 +7,7 @@ from typing import Any
 from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
 from ..core.layer import Layer
 from .activation import Activation
+from .attention import AdditiveAttention, Attention
 from .bidirectional import Bidirectional
 from .convolutional import Conv1D, Conv2D
 from .core import Dense, Dropout, Embedding, Input, InputLayer, InputSpec, Masking, TimeDistributed, input_layer_of
@@ -79,6 +80,7 @@ RESHAPING_AND_MERGING: tuple[type[Layer], ...] = (
 )
 LAYERS.update({c.__name__: c for c in RESHAPING_AND_MERGING})
 LAYERS["InputLayer"] = InputLayer
+LAYERS.update({c.__name__: c for c in (Attention, AdditiveAttention)})
 
 
 def deserialize(spec: dict[str, Any]) -> Layer:
@@ -138,6 +140,8 @@ __all__ = [
     "Activation",
     "Lambda",
     "SpatialDropout1D",
+    "Attention",
+    "AdditiveAttention",
     "SimpleRNNCell",
     "LSTMCell",
     "GRUCell",
