@@ -1,7 +1,7 @@
 """Real Keras 3 (torch backend) as the oracle for Attention and AdditiveAttention: outputs, attention
 scores, gradients, masks, dropout, configs, and three epochs of training of a subclassed model
-(Embedding -> LSTM -> Attention -> GlobalAveragePooling1D -> Dense), on random inputs, against the
-same weights. Skipped only when keras is not installed."""
+(Embedding -> LSTM -> Attention -> GlobalAveragePooling1D -> Dense) and of a functional one, on
+random inputs, against the same weights. Skipped only when keras is not installed."""
 
 from __future__ import annotations
 
@@ -231,3 +231,71 @@ def test_subclassed_model_trains_as_keras(case):
     worst = max(float(np.abs(a - b).max()) for a, b in zip(keras_model.get_weights(), model.get_weights(), strict=True))
     assert worst < ATOL
     np.testing.assert_allclose(model.predict(tokens), keras_model.predict(tokens, verbose=0), atol=ATOL)
+
+
+# -- the same model in the functional API ----------------------------------------------------
+def functional_model(library, attention_kwargs):
+    """Two token inputs: the question's LSTM states attend over the document's (masks from
+    Embedding(mask_zero) in both), pooled and classified; the attention scores are a second output."""
+    L = kl if library is keras else layers
+    name = "AdditiveAttention" if attention_kwargs.get("additive") else "Attention"
+    kwargs = {k: v for k, v in attention_kwargs.items() if k != "additive"}
+    question, document = L.Input(shape=(5,), dtype="int32"), L.Input(shape=(7,), dtype="int32")
+    embedding = L.Embedding(12, 6, mask_zero=True)  # shared by both inputs
+    query = L.LSTM(4, return_sequences=True)(embedding(question))
+    value = L.GRU(4, return_sequences=True)(embedding(document))
+    attended, scores = getattr(L, name)(**kwargs)([query, value], return_attention_scores=True)
+    pooled = L.GlobalAveragePooling1D()(attended)
+    return library.Model([question, document], [L.Dense(3, activation="softmax")(pooled), scores])
+
+
+def padded_tokens(batch, steps):
+    lengths = RNG.integers(2, steps + 1, size=batch)
+    tokens = RNG.integers(1, 12, size=(batch, steps))
+    return np.where(np.arange(steps)[None, :] < lengths[:, None], tokens, 0)
+
+
+@pytest.mark.parametrize("case", ["dot", "concat_scaled", "additive"])
+def test_functional_model_gives_keras_outputs_and_scores(case):
+    attention_kwargs = {"dot": {}, "concat_scaled": {"use_scale": True, "score_mode": "concat"}}.get(
+        case, {"additive": True}
+    )
+    keras_model = functional_model(keras, attention_kwargs)
+    model = functional_model(rnnlab, attention_kwargs)
+    assert [t.shape for t in model.outputs] == [tuple(t.shape) for t in keras_model.outputs]
+    model.set_weights(keras_model.get_weights())
+    x = [padded_tokens(16, 5), padded_tokens(16, 7)]
+    keras_out = keras_model.predict(x, verbose=0)
+    out = [y.detach().numpy() for y in model([torch.as_tensor(t) for t in x])]
+    assert len(out) == len(keras_out) == 2
+    for mine, theirs in zip(out, keras_out, strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=ATOL)
+
+
+def self_attention_classifier(library, attention_kwargs):
+    """Embedding(mask_zero) -> LSTM -> self-attention (causal) -> GlobalAveragePooling1D -> Dense, one input."""
+    L = kl if library is keras else layers
+    name = "AdditiveAttention" if attention_kwargs.get("additive") else "Attention"
+    kwargs = {k: v for k, v in attention_kwargs.items() if k != "additive"}
+    tokens = L.Input(shape=(7,), dtype="int32")
+    h = L.LSTM(5, return_sequences=True)(L.Embedding(12, 6, mask_zero=True)(tokens))
+    attended = getattr(L, name)(**kwargs)([h, h], use_causal_mask=True)
+    return library.Model(tokens, L.Dense(3, activation="softmax")(L.GlobalAveragePooling1D()(attended)))
+
+
+@pytest.mark.parametrize("case", ["dot_scaled", "additive"])
+def test_functional_classifier_trains_as_keras(case):
+    """Same weights in, three epochs of Adam in both: the losses and the final weights agree to 1e-5."""
+    attention_kwargs = {"use_scale": True} if case == "dot_scaled" else {"additive": True}
+    keras_model = self_attention_classifier(keras, attention_kwargs)
+    model = self_attention_classifier(rnnlab, attention_kwargs)
+    model.set_weights(keras_model.get_weights())
+    x, labels = padded_tokens(32, 7), RNG.integers(0, 3, size=32)
+    np.testing.assert_allclose(model.predict(x), keras_model.predict(x, verbose=0), atol=ATOL)
+    keras_model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=rnnlab.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    keras_history = keras_model.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    history = model.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.history["loss"], keras_history.history["loss"], rtol=1e-5)
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(keras_model.get_weights(), model.get_weights(), strict=True))
+    assert worst < ATOL

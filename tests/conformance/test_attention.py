@@ -3,8 +3,8 @@ additive_attention_test.py), ported to rnnlab.
 
 Each Keras test method is one function here, named after it, its expected arrays as Keras writes
 them. Changes from Keras's text: ``layer.scale.numpy()`` reads ``layer.scale.detach().numpy()``
-(an rnnlab weight is a torch parameter); ``assertNotAllClose`` is ``assert_not_all_close``. The two
-tests that call the layer on ``layers.Input`` tensors need the functional API and are skipped.
+(an rnnlab weight is a torch parameter); ``assertNotAllClose`` is ``assert_not_all_close``; the
+tests of additive_attention_test.py, named as attention_test.py's, take an ``additive_`` prefix.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import pytest
 from layer_conformance import assert_all_close, run_layer_test
 
 from rnnlab import layers
-
-FUNCTIONAL = "calls the layer on layers.Input tensors: needs the functional API (symbolic tensors)"
 
 
 def assert_not_all_close(actual, expected):
@@ -344,7 +342,6 @@ def test_return_attention_scores_true_tuple_then_unpack():
     assert attention_scores.shape == (2, 8, 4)  # Attention scores shape
 
 
-@pytest.mark.skip(reason=FUNCTIONAL)
 def test_return_attention_scores_with_symbolic_tensors():
     """Test to check outputs with symbolic tensors with return_attention_scores = True"""
     attention = layers.Attention()
@@ -355,7 +352,6 @@ def test_return_attention_scores_with_symbolic_tensors():
     assert attention_scores.shape == (None, 3, 4)
 
 
-@pytest.mark.skip(reason=FUNCTIONAL)
 def test_symbolic_call_does_not_leak_return_attention_scores():
     attention = layers.Attention()
     q_eager = np.random.rand(2, 3, 5).astype("float32")

@@ -130,8 +130,14 @@ def is_shape(value: Any) -> bool:
 
 
 # -- calling a layer on symbolic tensors --------------------------------------------------------
-def call_layer(layer: Layer, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Build ``layer`` from the symbolic inputs' shapes, record the call and return symbolic outputs."""
+def call_layer(
+    layer: Layer, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output_shape: Any = None
+) -> Any:
+    """Build ``layer`` from the symbolic inputs' shapes, record the call and return symbolic outputs.
+
+    ``output_shape``: for a layer whose outputs depend on call arguments (Attention's
+    ``return_attention_scores``); by default ``compute_output_shape`` of the inputs' shapes.
+    """
     for leaf in flatten(inputs):
         if not isinstance(leaf, KerasTensor):
             raise TypeError(
@@ -141,7 +147,8 @@ def call_layer(layer: Layer, inputs: Any, args: tuple[Any, ...], kwargs: dict[st
             )
     input_shape = map_structure(lambda t: t.shape, inputs)
     layer.ensure_built(input_shape)
-    output_shape = layer.compute_output_shape(input_shape)
+    if output_shape is None:
+        output_shape = layer.compute_output_shape(input_shape)
     dtype = _output_dtype(layer, flatten(inputs)[0])
     outputs = _shapes_to_tensors(output_shape, dtype)
     Node(layer, (inputs, *args), kwargs, outputs)

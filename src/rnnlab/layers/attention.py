@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core import initializers
+from ..core import initializers, symbolic
 from ..core.layer import Layer, Shape, resolve_training, to_tensor
 
 
@@ -102,10 +102,15 @@ class Attention(Layer):
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         self._validate_inputs(inputs, kwargs.get("mask"))
+        if symbolic.is_symbolic(inputs, args, kwargs):  # building a functional model: record the call
+            shapes = _shape_list(inputs)
+            output_shape = self.compute_output_shape(shapes)
+            if kwargs.get("return_attention_scores"):
+                output_shape = (output_shape, (*shapes[0][:-1], shapes[1][-2]))  # and the weights (B, Tq, Tv)
+            return symbolic.call_layer(self, inputs, args, kwargs, output_shape=output_shape)
         tensors = [to_tensor(x) for x in inputs]
         if not self.built:
-            shapes: Any = [tuple(t.shape) for t in tensors]
-            self.ensure_built(shapes)
+            self.ensure_built(_shape_list(tensors))
             query = tensors[0]
             self.to(device=query.device, dtype=self._dtype or (query.dtype if query.is_floating_point() else None))
         tensors = [self._cast_input(t) for t in tensors]
@@ -251,6 +256,11 @@ def _weight(shape: tuple[int, ...], initializer: str) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
     return nn.Parameter(weight)
+
+
+def _shape_list(tensors: list[Any]) -> Any:
+    """The inputs' shapes as Keras builds the layer from them: a list of tuples."""
+    return [tuple(t.shape) for t in tensors]
 
 
 def _bool_mask(mask: Any, like: torch.Tensor) -> torch.Tensor | None:
