@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from . import losses, metrics, optimizers
+from .clipping import clip_gradients
 
 MetricSpec = str | Callable[..., Any]
 
@@ -93,24 +94,10 @@ class Compiled:
             "global_clipnorm": self.global_clipnorm,
         }
 
-    @torch.no_grad()
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
-        """Keras's formulas: values clipped elementwise, each gradient scaled to at most ``clipnorm``
-        (``g * c / max(|g|, c)``), all of them together to at most ``global_clipnorm``
-        (``g * c / max(|G|, c)``). Keras allows one of the three; given several, they apply in that order."""
+        """Clip the parameters' gradients in place as Keras does (:func:`.clipping.clip_gradients`)."""
         grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        if self.clipvalue is not None:
-            torch._foreach_clamp_min_(grads, -self.clipvalue)
-            torch._foreach_clamp_max_(grads, self.clipvalue)
-        if self.clipnorm is not None:
-            norms = torch._foreach_norm(grads)
-            scales = [self.clipnorm / torch.clamp(n, min=self.clipnorm) for n in norms]
-            torch._foreach_mul_(grads, scales)
-        if self.global_clipnorm is not None:
-            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-            torch._foreach_mul_(grads, self.global_clipnorm / torch.clamp(total, min=self.global_clipnorm))
+        clip_gradients(grads, self.clipnorm, self.clipvalue, self.global_clipnorm)
 
 
 class MetricSet:
