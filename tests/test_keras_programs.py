@@ -87,3 +87,14 @@ def test_stateful_sampler_equals_one_call_on_the_whole_sequence():
     stepper.set_weights(whole.get_weights())
     steps = [np.asarray(stepper(tokens[:, t : t + 1]).detach()) for t in range(5)]
     np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=1e-6)
+
+
+def test_conv1d_lstm_classifier_learns_and_equals_keras(capsys):
+    out = run("conv1d_lstm", capsys)
+    lines = out.splitlines()
+    assert lines[:2] == ["params 8729", "shape (2, 1)"]  # Keras's parameter count for these layers
+    losses = numbers(lines[2])
+    assert losses[-1] < 0.8 * losses[0] and numbers(lines[3])[0] > 0.8
+    keras_lines = run("conv1d_lstm", capsys, under="keras").splitlines()
+    assert keras_lines[:2] == lines[:2]
+    np.testing.assert_allclose(losses, numbers(keras_lines[2]), atol=2e-5)  # same start, same losses

@@ -276,8 +276,19 @@ class Layer(nn.Module):
         (empty before the layer is built)."""
         if not self.built:
             return []
-        paths = self._parameter_paths()
-        return [Variable(p, paths[id(p)]) for p in self.keras_weights()]
+        paths, constraints = self._parameter_paths(), self._parameter_constraints()
+        return [Variable(p, paths[id(p)], constraints.get(id(p))) for p in self.keras_weights()]
+
+    def _parameter_constraints(self) -> dict[int, Any]:
+        """The constraint of each constrained parameter, from its layer's ``<weight>_constraint``."""
+        found: dict[int, Any] = {}
+        for module in self.modules():
+            for prefix, constraint in getattr(module, "weight_constraints", {}).items():
+                weight = getattr(module, module.weight_options[prefix], None)
+                if isinstance(weight, torch.Tensor):
+                    found[id(weight)] = constraint
+        return found
+
 
     @property
     def trainable_weights(self) -> list[Variable]:

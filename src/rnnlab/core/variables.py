@@ -17,9 +17,10 @@ class Variable:
     ``assign`` changes the layer and training changes what the variable shows.
     """
 
-    def __init__(self, parameter: nn.Parameter, path: str) -> None:
+    def __init__(self, parameter: nn.Parameter, path: str, constraint: Any = None) -> None:
         self.value = parameter
         self.path = path
+        self.constraint = constraint  # the layer's projection for this weight, applied after optimizer updates
 
     @property
     def name(self) -> str:

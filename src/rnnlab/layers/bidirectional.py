@@ -74,6 +74,7 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = layer.stateful
         for direction in (self.forward_layer, self.backward_layer):
             direction.zero_output_for_mask = self.return_sequences
 
@@ -97,14 +98,25 @@ class Bidirectional(Layer):
             output = [forward, forward]
         else:
             output = forward
-        return [output, *states] if self.return_state else output
+        if not self.return_state:
+            return output
+        # flat as the call returns them: without merging, both outputs come before the states
+        return [*output, *states] if self.merge_mode is None else [output, *states]
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
         return mask if self.return_sequences else None
 
     def reset_states(self) -> None:
+        """Forget the carried states of both directions (a stateful wrapped layer only, as in Keras)."""
+        if not self.stateful:
+            raise AttributeError(
+                f"Bidirectional layer '{self.name}' is not stateful, so it has no states to reset: "
+                "wrap a layer made with stateful=True."
+            )
         self.forward_layer.reset_states()
         self.backward_layer.reset_states()
+
+    reset_state = reset_states  # Keras 3 spelling
 
     def forward(
         self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None, initial_state: Any = None

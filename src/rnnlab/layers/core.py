@@ -135,6 +135,12 @@ def _is_size(size: Any) -> bool:
     return size is None or (isinstance(size, numbers.Integral) and not isinstance(size, bool) and int(size) > 0)
 
 
+def _check_size(name: str, value: Any, meaning: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer ({meaning}), received {value!r}.")
+    return int(value)
+
+
 def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
@@ -291,8 +297,8 @@ class Embedding(Layer):
         if input_length is not None and layer_kwargs.get("input_shape") is None:
             layer_kwargs["input_shape"] = (input_length,)  # the Keras 2 way of giving the time axis
         super().__init__(**layer_kwargs)
-        self.input_dim = check_units(input_dim)
-        self.output_dim = check_units(output_dim)
+        self.input_dim = _check_size("input_dim", input_dim, "the vocabulary size, counting padding id 0")
+        self.output_dim = _check_size("output_dim", output_dim, "the length of each embedding vector")
         self.embeddings_initializer = embeddings_initializer
         initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
@@ -371,8 +377,20 @@ class TimeDistributed(Layer):
         inner = self.layer.compute_output_shape((None, *input_shape[2:]))
         return (input_shape[0], input_shape[1], *inner[1:])
 
+    def check_mask_shape(self, mask: Any, input_shape: Shape) -> None:
+        """A mask marks (batch, time) steps: its first two sizes must be the input's (Keras checks the same)."""
+        shape = tuple(torch.as_tensor(mask).shape)
+        if len(shape) < 2 or shape[:2] != tuple(input_shape[:2]):
+            raise ValueError(
+                f"TimeDistributed layer '{self.name}' expects a mask of shape (batch, time) = "
+                f"{tuple(input_shape[:2])}, matching its input of shape {tuple(input_shape)}; "
+                f"received a mask of shape {shape}."
+            )
+
     def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None) -> torch.Tensor:
         self.check_input_shape(tuple(inputs.shape))
+        if mask is not None:
+            self.check_mask_shape(mask, tuple(inputs.shape))
         B, T = inputs.shape[:2]
         kwargs = {"training": training} if self.uses_training and training is not None else {}
         y: torch.Tensor = self.layer(inputs.reshape(B * T, *inputs.shape[2:]), **kwargs)  # (B*T, ...)

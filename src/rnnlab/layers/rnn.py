@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 from .. import kernels
@@ -61,7 +62,8 @@ class RNN(Layer):
     Call arguments: ``inputs``, ``mask`` (``(batch, time)`` booleans, True = valid step),
     ``training`` (dropout on/off; defaults to the enclosing model call's, and outside any rnnlab
     model to the module's ``train()`` / ``eval()`` mode, as PyTorch users expect),
-    ``initial_state`` (a list of ``(batch, units)`` tensors, one per state).
+    ``initial_state`` (a list of ``(batch, units)`` tensors or arrays, one per state; a single one
+    for a one-state cell).
     """
 
     supports_masking = True
@@ -149,7 +151,8 @@ class RNN(Layer):
     def _initial_states(self, inputs: torch.Tensor, initial_state: Any) -> list[torch.Tensor]:
         batch = inputs.shape[0]
         if initial_state is not None:
-            states = [initial_state] if isinstance(initial_state, torch.Tensor) else list(initial_state)
+            one_array = isinstance(initial_state, (torch.Tensor, np.ndarray))  # one state, not a list of rows
+            states = [initial_state] if one_array else list(initial_state)
             if any(isinstance(s, (list, tuple)) for s in states):  # stacked cells: one list per cell, as in Keras
                 states = [t for s in states for t in (s if isinstance(s, (list, tuple)) else [s])]
             expected = [(batch, size) for size in self.cell.state_size]

@@ -15,7 +15,7 @@ from ..core import symbolic
 from ..core.devices import resolve_device
 from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
 from ..layers import InputSpec, deserialize, input_layer_of
-from ..saving import keras_h5, keras_write, native
+from ..saving import keras_h5, keras_subclassed, keras_write, native
 from ..training.callbacks import History
 from ..training.compiled import Compiled
 from ..training.trainer import Trainer, predict
@@ -309,7 +309,9 @@ class Model(Layer):
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
         """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""
-        if _extension(path, "save_weights") == ".weights.h5":
+        if _extension(path, "save_weights") == ".weights.h5" and self._written_as_class():
+            keras_subclassed.save_weights(self, path)  # laid out by attribute, as Keras does for a subclass
+        elif _extension(path, "save_weights") == ".weights.h5":
             self._check_keras_file("written as a Keras file")
             keras_write.save_keras_weights(self, path)
         else:
@@ -317,11 +319,17 @@ class Model(Layer):
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Weights from a Keras ``.weights.h5`` file, or from an rnnlab weights or model file."""
-        if str(path).endswith(".weights.h5"):
+        if str(path).endswith(".weights.h5") and self._written_as_class():
+            keras_subclassed.load_weights(self, path)
+        elif str(path).endswith(".weights.h5"):
             self._check_keras_file("given Keras weights")
             keras_h5.load_keras_weights(self, path)
         else:
             native.load_weights(self, path)
+
+    def _written_as_class(self) -> bool:
+        """A subclass of Model with its own call/forward (neither Sequential nor functional)."""
+        return not isinstance(self, (Sequential, getattr(Model, "functional_class", Sequential)))
 
     def _check_keras_file(self, what: str) -> None:
         if not isinstance(self, Sequential):

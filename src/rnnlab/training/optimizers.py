@@ -19,8 +19,10 @@ import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
+from .clipping import clip_gradients
 from .update_rules import (
     KERAS_OPTIMIZERS,
     KerasAdadelta,
@@ -101,6 +103,37 @@ def _fusable(params: list[torch.nn.Parameter]) -> bool:
     )
 
 
+def _parameter(variable: Any) -> torch.nn.Parameter:
+    """The torch parameter behind a ``layer.weights`` variable, or the parameter itself."""
+    value = getattr(variable, "value", variable)
+    if not isinstance(value, torch.Tensor) or not value.is_leaf:
+        raise TypeError(
+            "apply_gradients updates weights: pass layer.trainable_weights (or model.parameters()) as the "
+            f"variables, received {type(variable).__name__}."
+        )
+    return value  # type: ignore[return-value]
+
+
+def _gradient(grad: Any, param: torch.nn.Parameter) -> torch.Tensor:
+    tensor = grad.detach() if isinstance(grad, torch.Tensor) else torch.as_tensor(np.asarray(grad))
+    if tuple(tensor.shape) != tuple(param.shape):
+        raise ValueError(
+            f"A gradient of shape {tuple(tensor.shape)} was given for a variable of shape {tuple(param.shape)}; "
+            "pair each gradient with its own variable, in the same order."
+        )
+    return tensor.to(dtype=param.dtype, device=param.device).clone()
+
+
+@torch.no_grad()
+def _apply_constraints(variables: list[Any]) -> None:
+    """Keras projects each variable that has a constraint after the update."""
+    for variable in variables:
+        constraint = getattr(variable, "constraint", None)
+        if constraint is not None:
+            param = _parameter(variable)
+            param.copy_(constraint(param))
+
+
 # -- the descriptions, by Keras name ---------------------------------------------------------
 class Optimizer:
     """A Keras optimizer: its hyper-parameters under Keras's names, before any weights exist.
@@ -159,6 +192,63 @@ class Optimizer:
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.ema_momentum, self.ema_overwrite_frequency = ema_momentum, ema_overwrite_frequency
+        self._rule: KerasOptimizer | None = None  # the update rule of a custom training loop, built on first use
+        self._iterations = 0
+
+    # -- custom training loops: Keras's apply_gradients --------------------------------------
+    @property
+    def iterations(self) -> torch.Tensor:
+        """How many times ``apply_gradients`` has updated the weights (Keras's counter, an int64 scalar)."""
+        return torch.tensor(self._iterations, dtype=torch.int64)
+
+    def build(self, variables: Iterable[Any]) -> None:
+        """Create the optimizer's state for these variables (``apply_gradients`` does it on first use)."""
+        self._update_rule([_parameter(v) for v in variables])
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> torch.Tensor:
+        """One Keras update of each variable from its gradient: ``optimizer.apply_gradients(zip(grads,
+        model.trainable_weights))``. Gradients are clipped as this optimizer says, the update rule (weight
+        decay included) runs, variables with a constraint are projected and ``iterations`` counts one;
+        pairs whose gradient is None are left out. The variables are ``layer.weights`` entries or torch
+        parameters; the gradients tensors or arrays of their shapes. Returns ``iterations``."""
+        pairs = list(grads_and_vars)
+        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads: Iterable[Any], trainable_variables: Iterable[Any]) -> torch.Tensor:
+        """``apply_gradients`` with the gradients and the variables as two lists (Keras's ``apply``)."""
+        pairs = [(g, v) for g, v in zip(grads, trainable_variables, strict=True) if g is not None]
+        if not pairs:
+            raise ValueError("No gradients provided for any variable: every gradient is None.")
+        params = [_parameter(v) for _, v in pairs]
+        rule = self._update_rule(params)
+        own_grads = {p: p.grad for group in rule.param_groups for p in group["params"]}
+        try:  # the rule reads .grad: give it these gradients alone, and put the caller's back afterwards
+            for p in own_grads:
+                p.grad = None
+            for (g, _), p in zip(pairs, params, strict=True):
+                p.grad = _gradient(g, p)
+            clip_gradients([p.grad for p in params if p.grad is not None], **self.clipping())
+            for group in rule.param_groups:
+                group["lr"] = self.learning_rate  # a learning rate changed on the object takes effect
+            rule.step()
+        finally:
+            for p, grad in own_grads.items():
+                p.grad = grad
+        _apply_constraints([v for _, v in pairs])
+        self._iterations += 1
+        return self.iterations
+
+    def _update_rule(self, params: list[torch.nn.Parameter]) -> KerasOptimizer:
+        if self._rule is None:
+            rule = build(self.spec(), params)
+            assert isinstance(rule, KerasOptimizer)
+            self._rule = rule
+            return rule
+        known = {id(p) for group in self._rule.param_groups for p in group["params"]}
+        new = list({id(p): p for p in params if id(p) not in known}.values())
+        if new:  # variables first seen now get their own state, as Keras builds them
+            self._rule.add_param_group({"params": new})
+        return self._rule
 
     def hyperparameters(self) -> dict[str, Any]:
         """The update rule's own arguments, Keras's names, in Keras's order."""
