@@ -182,3 +182,59 @@ def test_bad_graphs_get_clear_errors():
         model([torch.ones(2, 4), torch.ones(2, 3)])
     with pytest.raises(TypeError, match="has no value"):
         bool(a)
+
+
+def encoder_decoder() -> Model:
+    encoder_inputs = layers.Input(shape=(None, 3))
+    _, h, c = layers.LSTM(4, return_state=True)(encoder_inputs)
+    decoder_inputs = layers.Input(shape=(None, 2))
+    decoded = layers.LSTM(4, return_sequences=True)(decoder_inputs, initial_state=[h, c])
+    return Model([encoder_inputs, decoder_inputs], layers.Dense(2, activation="softmax")(decoded))
+
+
+def test_config_is_keras_functional_form_and_rebuilds_the_same_model():
+    model = encoder_decoder()
+    config = model.get_config()
+    assert config["input_layers"] == [["input_layer", 0, 0], ["input_layer_1", 0, 0]]
+    assert config["output_layers"] == ["dense", 0, 0]
+    decoder = config["layers"][3]
+    assert decoder["name"] == "lstm_1"
+    assert [s["config"]["keras_history"] for s in decoder["inbound_nodes"][0]["kwargs"]["initial_state"]] == [
+        ["lstm", 0, 1],
+        ["lstm", 0, 2],
+    ]
+    rebuilt = Functional.from_config(config)
+    rebuilt.load_state_dict(model.state_dict())
+    x = [torch.randn(2, 5, 3), torch.randn(2, 4, 2)]
+    torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
+
+
+def test_save_and_load_model_in_rnnlab_format(tmp_path):
+    model = encoder_decoder()
+    model.compile("adam", "categorical_crossentropy")
+    x = [np.random.rand(8, 5, 3).astype("float32"), np.random.rand(8, 4, 2).astype("float32")]
+    model.fit(x, np.eye(2)[np.random.randint(0, 2, (8, 4))].astype("float32"), epochs=1, verbose=0)
+    model.save(tmp_path / "seq2seq.safetensors")
+    loaded = rnnlab.models.load_model(tmp_path / "seq2seq.safetensors")
+    assert isinstance(loaded, Functional)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_fit_with_several_inputs_and_a_loss_per_output():
+    a, b = layers.Input((5, 3), name="a"), layers.Input((4,), name="b")
+    merged = layers.concatenate([layers.LSTM(4)(a), layers.Dense(4)(b)])
+    model = Model([a, b], [layers.Dense(1, name="y1")(merged), layers.Dense(2, name="y2")(merged)])
+    model.compile("sgd", {"y1": "mse", "y2": "mae"}, loss_weights=[1.0, 0.5])
+    xa, xb = np.random.rand(16, 5, 3).astype("float32"), np.random.rand(16, 4).astype("float32")
+    y1, y2 = np.random.rand(16, 1).astype("float32"), np.random.rand(16, 2).astype("float32")
+    p1, p2 = model.predict([xa, xb])
+    expected = np.mean((p1 - y1) ** 2) + 0.5 * np.mean(np.abs(p2 - y2))
+    assert model.evaluate({"a": xa, "b": xb}, {"y2": y2, "y1": y1}, batch_size=16, verbose=0) == pytest.approx(
+        expected, rel=1e-5
+    )
+    history = model.fit([xa, xb], [y1, y2], epochs=2, batch_size=4, verbose=0, validation_split=0.25)
+    assert set(history.history) == {"loss", "val_loss"}
+    with pytest.raises(ValueError, match=r"takes one entry per output \(2: \['y1', 'y2'\]\), received 3"):
+        model.compile("sgd", ["mse", "mse", "mse"])
+    with pytest.raises(ValueError, match=r"The model has 2 inputs; received a list of 3 arrays"):
+        model.predict([xa, xb, xb])

@@ -15,8 +15,9 @@ import torch
 
 from ..core.layer import Layer, Shape, to_tensor, unique_name
 from ..core.symbolic import KerasTensor, Node, flatten, map_structure
-from ..layers import InputLayer
-from .model import Model
+from ..layers import InputLayer, deserialize
+from ..training.batches import Columns
+from .model import Model, Sequential
 
 
 class Functional(Model):
@@ -146,6 +147,8 @@ class Functional(Model):
         values: dict[int, tuple[torch.Tensor, Any]] = {}
         for tensor, x, m in zip(self.inputs, flat, masks, strict=True):
             self._check_input(tensor, x)
+            if tensor.dtype.startswith("float") and not x.is_floating_point():  # Keras casts to the Input's dtype
+                x = x.to(torch.get_default_dtype())
             values[id(tensor)] = (x, m)
         for node in self._nodes:
             if not isinstance(node.layer, InputLayer):
@@ -196,6 +199,75 @@ class Functional(Model):
         flat_masks += [None] * (len(flat) - len(flat_masks))
         for tensor, out, out_mask in zip(node.output_tensors, flat, flat_masks, strict=False):
             values[id(tensor)] = (out, out_mask)
+
+    # -- training with several inputs and outputs -----------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, **options: Any) -> None:
+        """``Model.compile``; with several outputs ``loss`` is one loss for all, a list (one per output)
+        or a dict by output name, and ``loss_weights`` (list or dict) weighs them in the total, as in Keras."""
+        loss_weights = options.pop("loss_weights", None)
+        if len(self.outputs) > 1:
+            if metrics:
+                raise ValueError(
+                    "Metrics for a model with several outputs are not supported yet: compile it without "
+                    "metrics and evaluate each output from model.predict(...)."
+                )
+            loss = self._by_output(loss, "loss")
+            loss_weights = None if loss_weights is None else self._by_output(loss_weights, "loss_weights")
+        super().compile(optimizer, loss, metrics, **options)
+        assert self.trainer is not None
+        self.trainer.compiled.loss_weights = loss_weights if isinstance(loss_weights, dict) else None
+
+    def _by_output(self, value: Any, what: str) -> dict[str, Any]:
+        """One value per output name, from one value for all, a list in output order, or a dict."""
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"compile({what}=...) names {unknown}, which are not outputs; the outputs are {names}."
+                )
+            return dict(value)
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ValueError(
+                    f"compile({what}=...) takes one entry per output ({len(names)}: {names}), received {len(value)}."
+                )
+            return dict(zip(names, value, strict=True))
+        return dict.fromkeys(names, value)
+
+    def _as_columns(self, data: Any, tensors: list[KerasTensor], names: list[str], what: str) -> Any:
+        """A list or dict of arrays for several inputs (outputs) as ``Columns`` by name, in model order."""
+        if len(tensors) == 1 or data is None or not isinstance(data, (list, tuple, dict)):
+            return data
+        if isinstance(data, dict):
+            if isinstance(self._inputs_struct, dict) and tensors is self.inputs:
+                return Columns(dict(data))
+            missing = [n for n in names if n not in data]
+            if missing:
+                raise ValueError(f"{what} is a dict without {missing}; the model's {what} are named {names}.")
+            return Columns({n: data[n] for n in names})
+        if len(data) != len(tensors):
+            raise ValueError(f"The model has {len(tensors)} {what}; received a list of {len(data)} arrays.")
+        return Columns(dict(zip(names, data, strict=True)))
+
+    def _standardize(self, x: Any, y: Any = None) -> tuple[Any, Any]:
+        x = self._as_columns(x, self.inputs, [t.name for t in self.inputs], "inputs")
+        return x, self._as_columns(y, self.outputs, self.output_names, "outputs")
+
+    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        x, y = self._standardize(x, y)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, tuple) and len(validation) >= 2:
+            kwargs["validation_data"] = (*self._standardize(validation[0], validation[1]), *validation[2:])
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        x, y = self._standardize(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = 0) -> Any:
+        """Outputs for ``x`` as NumPy arrays: one array, or a list (a dict) of them for several outputs."""
+        return super().predict(self._standardize(x)[0], batch_size=batch_size, verbose=verbose)
 
     # -- shapes and description -----------------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Any:
@@ -255,6 +327,133 @@ class Functional(Model):
     def _is_chain(self) -> bool:
         """One node per layer, each reading one tensor: Keras's "sequential-like" functional model."""
         return all(len(node.input_tensors) <= 1 for node in self._nodes) and len(self._nodes) == len(self._graph_layers)
+
+    # -- config, in Keras's functional form ------------------------------------------------------
+    def node_index(self, node: Node) -> int:
+        """The index Keras's config gives ``node``: its place among its layer's calls in this model
+        (after a nested functional model's own graph, which Keras counts as call 0)."""
+        offset = 1 if isinstance(node.layer, Functional) else 0
+        return offset + self._model_nodes(node.layer).index(node)
+
+    def _tensor_config(self, tensor: KerasTensor) -> list[Any]:
+        assert tensor.node is not None
+        return [tensor.node.layer.name, self.node_index(tensor.node), tensor.index]
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's functional config: each layer with the calls (``inbound_nodes``) that connect it, and
+        the ``input_layers`` / ``output_layers`` as ``[layer name, node index, tensor index]``."""
+
+        def argument(item: Any) -> Any:
+            if not isinstance(item, KerasTensor):
+                return item
+            history = self._tensor_config(item)
+            return {
+                "class_name": "__keras_tensor__",
+                "config": {"shape": list(item.shape), "dtype": item.dtype, "keras_history": history},
+            }
+
+        layers = []
+        for layer in self._graph_layers:
+            nodes = [] if isinstance(layer, InputLayer) else self._model_nodes(layer)
+            layers.append(
+                {
+                    "class_name": type(layer).__name__,
+                    "config": layer.get_config(),
+                    "name": layer.name,
+                    "inbound_nodes": [
+                        {
+                            "args": map_structure(argument, list(node.args)),
+                            "kwargs": map_structure(argument, node.kwargs),
+                        }
+                        for node in nodes
+                    ],
+                }
+            )
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": layers,
+            "input_layers": map_structure(self._tensor_config, self._inputs_struct),
+            "output_layers": map_structure(self._tensor_config, self._outputs_struct),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], layer_from_config: Any = None) -> Functional:
+        """Rebuild the graph: create each layer, then replay its calls in an order where every call's
+        inputs exist (``layer_from_config`` turns one layer entry into a layer; rnnlab's by default)."""
+        make = layer_from_config or _layer_from_config
+        created: dict[str, Layer] = {}
+        outputs: dict[tuple[str, int], list[KerasTensor]] = {}
+        pending: list[tuple[Layer, int, dict[str, Any]]] = []
+        for spec in config["layers"]:
+            layer = make(spec)
+            created[spec.get("name", layer.name)] = layer
+            if isinstance(layer, InputLayer):
+                outputs[(layer.name, 0)] = [layer.output]
+            offset = 1 if isinstance(layer, Functional) else 0
+            pending += [(layer, offset + i, node) for i, node in enumerate(spec.get("inbound_nodes", []))]
+
+        def tensor(history: Any) -> KerasTensor:
+            name, node_index, tensor_index = history
+            return outputs[(str(name), int(node_index))][int(tensor_index)]
+
+        def ready(item: Any) -> bool:
+            return all(tuple(h[:2]) in outputs for h in _histories(item))
+
+        def resolve(item: Any) -> Any:
+            if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+                return tensor(item["config"]["keras_history"])
+            if isinstance(item, list):
+                return [resolve(i) for i in item]
+            if isinstance(item, dict):
+                return {k: resolve(v) for k, v in item.items()}
+            return item
+
+        while pending:
+            progress = [entry for entry in pending if ready(entry[2])]
+            if not progress:
+                names = sorted({layer.name for layer, _, _ in pending})
+                raise ValueError(
+                    f"The model config cannot be rebuilt: the calls of layers {names} read tensors no layer makes."
+                )
+            for layer, index, node in progress:
+                pending.remove((layer, index, node))
+                args, kwargs = resolve(node.get("args", [])), resolve(node.get("kwargs", {}))
+                kwargs = {k: v for k, v in kwargs.items() if k != "training" and not (k == "mask" and v is None)}
+                outputs[(layer.name, index)] = flatten(layer(*args, **kwargs))
+
+        def endpoints(structure: Any) -> Any:
+            if isinstance(structure, list) and structure and isinstance(structure[0], str):
+                return tensor(structure)
+            if isinstance(structure, dict):
+                return {k: endpoints(v) for k, v in structure.items()}
+            return [endpoints(s) for s in structure]
+
+        return cls(
+            endpoints(config["input_layers"]),
+            endpoints(config["output_layers"]),
+            name=config.get("name"),
+            trainable=config.get("trainable", True),
+        )
+
+
+def _histories(item: Any) -> list[Any]:
+    if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+        return [item["config"]["keras_history"]]
+    if isinstance(item, dict):
+        return [h for v in item.values() for h in _histories(v)]
+    if isinstance(item, list):
+        return [h for v in item for h in _histories(v)]
+    return []
+
+
+def _layer_from_config(spec: dict[str, Any]) -> Layer:
+    """An rnnlab layer from ``{"class_name", "config"}``: a layer, or a model used as a layer."""
+    models: dict[str, type[Model]] = {"Functional": Functional, "Sequential": Sequential}
+    if spec.get("class_name") in models:
+        model: Layer = models[spec["class_name"]].from_config(spec["config"])
+        return model
+    return deserialize(spec)
 
 
 _OWN_GRAPH: Any = object()  # stands for that first call in layer._inbound_nodes

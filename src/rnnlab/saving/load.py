@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from ..core import files
+from ..models.functional import Functional
 from ..models.model import Model, Sequential
 from . import native
 
-MODELS: dict[str, type[Model]] = {"Sequential": Sequential}
+MODELS: dict[str, type[Model]] = {"Sequential": Sequential, "Functional": Functional}
 
 
 def load_model(path: files.StrPath, compile: bool = True) -> Model:

@@ -28,8 +28,42 @@ class Batch(NamedTuple):
         return Batch(x, y, w)
 
 
+class Columns(dict[str, torch.Tensor]):
+    """Named tensors of the same samples (the inputs or targets of a model with several), taken together
+    like one tensor: ``len`` counts samples, ``columns[samples]`` takes those samples of each, ``to`` moves
+    each. Each keeps its dtype: the model casts its own inputs."""
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values())))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str):
+            return super().__getitem__(index)
+        return Columns({key: value[index] for key, value in self.items()})
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> Columns:
+        return Columns({key: value.to(device, non_blocking=non_blocking) for key, value in self.items()})
+
+    def is_floating_point(self) -> bool:
+        return True  # nothing to cast here
+
+
+def as_columns(data: dict[str, Any], name: str) -> Columns:
+    """A dict of arrays as ``Columns``, each checked as ``as_tensor`` checks one; all of one sample count."""
+    if not data:
+        raise ValueError(f"{name} is an empty dict: give one array per model input or output.")
+    columns = Columns({key: as_tensor(value, f"{name}[{key!r}]") for key, value in data.items()})
+    counts = {key: dict.__getitem__(columns, key).shape[0] for key in columns}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"The arrays of {name} must have the same number of samples, received {counts}.")
+    return columns
+
+
 def as_tensor(data: Any, name: str) -> torch.Tensor:
-    """A tensor from an array, tensor or nested list; floats become float32; bad values raise."""
+    """A tensor from an array, tensor or nested list; floats become float32; bad values raise. A dict of
+    arrays becomes ``Columns`` (a model with several inputs or outputs)."""
+    if isinstance(data, dict):
+        return as_columns(data, name)  # type: ignore[return-value]  # used as a tensor of samples
     if isinstance(data, torch.Tensor):
         tensor = data
     else:
@@ -172,7 +206,7 @@ class IterableBatches:
 
 
 def is_array_like(data: Any) -> bool:
-    return isinstance(data, (np.ndarray, torch.Tensor, list))
+    return isinstance(data, (np.ndarray, torch.Tensor, list, dict))
 
 
 def batches(

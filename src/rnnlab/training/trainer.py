@@ -210,7 +210,10 @@ class Trainer:
     def compute_loss(
         self, y: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        loss = reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
+        if isinstance(y, dict):  # a model with several outputs, y by output name
+            loss = self.compiled.output_losses(y, y_pred, mask, sample_weight)
+        else:
+            loss = reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
         penalties = self.hooked.losses if self.hooks.penalties else None  # Keras adds regularization losses
         if penalties:
             loss = loss + torch.stack([p.to(loss.dtype).reshape(()) for p in penalties]).sum()
@@ -237,20 +240,20 @@ class Trainer:
         if self.process.world > 1:  # the mean loss is non-finite when one process's is: all step back
             loss_finite = not distributed.any_process(not loss_finite, self.process)
         if not loss_finite:
-            return value, y_pred.detach(), mask, self._loss_problem(value)
+            return value, _detached(y_pred), mask, self._loss_problem(value)
         if not self._guard.all_finite(p.grad for p in params):  # all-reduced: every process agrees
             self._guard.holds_last_finite = False
-            return value, y_pred.detach(), mask, f"the gradients are not finite, so the step was skipped: {KEEPS}"
+            return value, _detached(y_pred), mask, f"the gradients are not finite, so the step was skipped: {KEEPS}"
         self._guard.save()
         optimizer.step()
         if not self._guard.all_finite(params):
             self._guard.restore()
-            return value, y_pred.detach(), mask, f"the update made weights non-finite, so it was undone: {KEEPS}"
+            return value, _detached(y_pred), mask, f"the update made weights non-finite, so it was undone: {KEEPS}"
         if self.hooks.constraints:  # Keras projects constrained weights after each step
             self.hooked.apply_constraints()
         self._guard.holds_last_finite = True
         self.state.step += 1
-        return value, y_pred.detach(), mask, None
+        return value, _detached(y_pred), mask, None
 
     def _loss_problem(self, value: float) -> str:
         """Steps back to the weights of the last finite loss (those before the previous update) and says so."""
@@ -272,6 +275,8 @@ class Trainer:
     ) -> None:
         assert batch.y is not None
         running.setdefault(prefix + "loss", Mean()).update(loss, len(batch.x))
+        if isinstance(batch.y, dict):
+            return  # several outputs: the total loss only
         for name, fn, weighted in self.metrics.resolve(batch.y, y_pred):
             values = fn(batch.y, y_pred)
             running.setdefault(prefix + name, Mean()).update_values(
@@ -448,6 +453,23 @@ class Trainer:
         return predict(self.model, x, batch_size=batch_size)
 
 
+def _detached(outputs: Any) -> Any:
+    """The predictions without their graph (one tensor, or a list or dict for several outputs)."""
+    if isinstance(outputs, (list, tuple)):
+        return [o.detach() for o in outputs]
+    if isinstance(outputs, dict):
+        return {k: o.detach() for k, o in outputs.items()}
+    return outputs.detach()
+
+
+def _to_cpu(outputs: Any) -> Any:
+    if isinstance(outputs, (list, tuple)):
+        return [o.cpu() for o in outputs]
+    if isinstance(outputs, dict):
+        return {k: o.cpu() for k, o in outputs.items()}
+    return outputs.cpu()
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: Any, *, batch_size: int | None = None) -> np.ndarray:
     """Outputs of ``model`` for ``x``, batch by batch, in inference mode, as one NumPy array."""
@@ -456,5 +478,9 @@ def predict(model: nn.Module, x: Any, *, batch_size: int | None = None) -> np.nd
     device = param.device if param is not None else torch.device("cpu")
     call_options = Hooks.of(model).call_options
     with mode(model, False):
-        outputs = [forward(model, batch.x.to(device), False, call_options)[0].cpu() for batch in data]
+        outputs = [_to_cpu(forward(model, batch.x.to(device), False, call_options)[0]) for batch in data]
+    if isinstance(outputs[0], (list, tuple)):  # several outputs: one array each, as Keras returns them
+        return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]  # type: ignore[return-value]
+    if isinstance(outputs[0], dict):
+        return {k: torch.cat([o[k] for o in outputs]).numpy() for k in outputs[0]}  # type: ignore[return-value]
     return torch.cat(outputs).numpy()
