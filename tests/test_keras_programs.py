@@ -50,6 +50,17 @@ def test_seed000_toy(capsys):
     assert 9.0 < prediction < 12.5, out  # the next value after 8, 9, 10 is 11
 
 
+def test_custom_cell_program_trains_alone_and_stacked_as_under_keras(capsys):
+    out = run("custom_cell", capsys).splitlines()
+    assert out[0] == "1217 ['kernel', 'recurrent_kernel']"  # 5*32 + 32*32, and the Dense's 33
+    assert out[2] == "7393 ['kernel', 'recurrent_kernel', 'kernel', 'recurrent_kernel']"  # + 32*64 + 64*64, + 65
+    for line in (out[1], out[3]):
+        first, last = numbers(line)
+        assert last < first
+    keras_out = run("custom_cell", capsys, under="keras").splitlines()
+    assert [keras_out[0], keras_out[2]] == [out[0], out[2]]  # the same weights, by name and count
+
+
 def test_embedding_classifier_learns_and_logs_keras_names(capsys):
     out = run("embedding_classifier", capsys)
     lines = out.splitlines()

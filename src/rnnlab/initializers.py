@@ -1,5 +1,4 @@
-"""Keras's ``initializers`` module: ``get`` (defined in :mod:`rnnlab.core.initializers`)."""
+"""Keras's ``initializers`` module (defined in :mod:`rnnlab.core.initializers`)."""
 
-from .core.initializers import get
-
-__all__ = ["get"]
+from .core.initializers import *  # noqa: F403
+from .core.initializers import __all__  # noqa: F401

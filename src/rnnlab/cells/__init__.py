@@ -2,6 +2,7 @@
 
 from .fused_form import FusedForm, NativeCell
 from .gru import GRUCell
+from .layer_cell import LayerCell, as_cell, cell_class, cell_spec
 from .lstm import LSTMCell
 from .recurrent_cell import RecurrentCell
 from .simple_rnn import SimpleRNNCell
@@ -18,4 +19,8 @@ __all__ = [
     "LSTMCell",
     "GRUCell",
     "StackedRNNCells",
+    "LayerCell",
+    "as_cell",
+    "cell_class",
+    "cell_spec",
 ]

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..core.layer import Shape
 from .fused_form import FusedForm
+from .layer_cell import LayerCell, as_cell, cell_class, cell_spec
 from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor
 
 
@@ -19,13 +20,15 @@ class StackedRNNCells(RecurrentCell):
     States are the cells' states in order, flat (``[h1, c1, h2]`` for LSTMCell then GRUCell), and
     with ``return_state`` grouped per cell as Keras returns them (``[[h1, c1], [h2]]``); the output
     is the last cell's. Weights: each cell's, in order. Dropout inside stacked cells
-    is not supported: stack whole layers (``LSTM(..., dropout=...)``) instead.
+    is not supported: stack whole layers (``LSTM(..., dropout=...)``) instead. Cells written as
+    Keras writes them (``state_size`` and ``call``) run in a ``LayerCell``; a cell whose
+    ``state_size`` is an int returns its state bare, as Keras does (``[h1, h2]``).
     """
 
     cells: nn.ModuleList
 
-    def __init__(self, cells: Sequence[RecurrentCell], **layer_kwargs: Any) -> None:
-        cells = list(cells)
+    def __init__(self, cells: Sequence[Any], **layer_kwargs: Any) -> None:
+        cells = [as_cell(c) if hasattr(c, "state_size") else c for c in cells]  # Keras's cells in LayerCells
         if not cells or not all(isinstance(c, RecurrentCell) for c in cells):
             raise TypeError(
                 "RNN([...]) / StackedRNNCells takes a non-empty list of cells such as [LSTMCell(8), LSTMCell(4)], "
@@ -70,7 +73,7 @@ class StackedRNNCells(RecurrentCell):
         for cell in self.members:
             own = list(states[start : start + len(cell.state_size)])
             start += len(cell.state_size)
-            grouped.append(own)
+            grouped.append(own[0] if isinstance(cell, LayerCell) and cell.single_state else own)
         return grouped
 
     @property
@@ -95,15 +98,18 @@ class StackedRNNCells(RecurrentCell):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "cells": [{"class_name": type(c).__name__, "config": c.get_config()} for c in self.members],
+            "cells": [cell_spec(c) for c in self.members],
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> StackedRNNCells:
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> StackedRNNCells:
         from . import CELLS
 
         config = dict(config)
-        cells = [CELLS[spec["class_name"]].from_config(spec["config"]) for spec in config.pop("cells")]
+        cells = [
+            cell_class(spec["class_name"], CELLS, custom_objects).from_config(spec["config"])
+            for spec in config.pop("cells")
+        ]
         return cls(cells, **config)
 
     def extra_repr(self) -> str:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import constraints, regularizers, symbolic
+from . import constraints, initializers, regularizers, symbolic
 from .variables import Variable
 
 Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
@@ -95,6 +97,43 @@ def to_tensor(x: Any) -> torch.Tensor:
     raise TypeError(f"Expected a tensor or a numeric array, received {type(x).__name__} of {array.dtype}.")
 
 
+def _marks_built(build: Any) -> Any:
+    """``build`` that leaves the layer built, as Keras's does: ``SimpleRNN(2).build((None, None, 5))``
+    then has its weights, and ``Dense.build`` its ``set_weights``."""
+
+    @functools.wraps(build)
+    def built(self: Layer, input_shape: Any, *args: Any, **kwargs: Any) -> None:
+        build(self, input_shape, *args, **kwargs)
+        self._finish_build()
+
+    return built
+
+
+def _arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The constructor's arguments by name (``**kwargs`` spread out), or None where they do not bind."""
+    signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own constructor
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    named = dict(list(bound.arguments.items())[1:])  # without self
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(named.pop(name, {}))
+        elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            named.pop(name, None)
+    return named
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value stores in a JSON config as it is."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v) for k, v in value.items())
+
+
 class Layer(nn.Module):
     """Base of every rnnlab layer.
 
@@ -104,11 +143,24 @@ class Layer(nn.Module):
     """
 
     supports_masking = False  # passes a mask on (and uses it, if it can)
+    integer_inputs = False  # reads token ids (Embedding): a model starting with it keeps integer arrays as they are
     uses_training = False  # behaves differently in training (dropout)
     # Keras argument prefix -> weight attribute, for ``<prefix>_regularizer`` / ``<prefix>_constraint``
     weight_options: dict[str, str] = {}
     # weights only the layer itself updates (BatchNormalization's moving statistics), never the optimizer
     non_trainable_names: tuple[str, ...] = ()
+    in_weight_paths = True  # False: a wrapper whose weights Keras files under the layer it wraps
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        layer = super().__new__(cls)
+        if not cls.__module__.startswith("rnnlab."):  # a layer of your own: Keras's automatic config
+            layer.__dict__["_init_arguments"] = _arguments(cls, args, kwargs)
+        return layer
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -142,6 +194,7 @@ class Layer(nn.Module):
         self._inbound_nodes: list[symbolic.Node] = []  # its calls on symbolic tensors (functional models)
         self.weight_regularizers: dict[str, Any] = {}
         self.weight_constraints: dict[str, Any] = {}
+        self.added_weights: dict[str, tuple[Any, Any]] = {}  # add_weight's name -> (regularizer, constraint)
         for key, value in options.items():
             prefix, _, kind = key.rpartition("_")
             if kind not in ("regularizer", "constraint") or prefix not in self.weight_options:
@@ -235,6 +288,77 @@ class Layer(nn.Module):
             ]
         return outputs
 
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs ``call``, for layers written as Keras writes them (``training`` given where ``call`` takes it)."""
+        call = getattr(self, "call", None)
+        if call is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has neither call() nor forward(): define call(self, inputs) as in Keras, "
+                "or forward(self, inputs) as in PyTorch."
+            )
+        if "training" in inspect.signature(call).parameters:
+            kwargs["training"] = resolve_training(self, kwargs.get("training"))
+        return call(*args, **kwargs)
+
+    def add_weight(
+        self,
+        shape: Sequence[int] | None = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        aggregation: str = "none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
+    ) -> Variable:
+        """Keras's ``add_weight``: a new weight of this layer, in ``build`` as Keras writes it.
+
+        It is a ``torch.nn.Parameter`` registered under ``name`` (``"variable"``, ``"variable_1"``, ...
+        without one), so ``state_dict``, the optimizer and ``layer.weights`` see it; what it returns is
+        its ``Variable`` (``assign``, ``numpy()``, and usable in torch and ``rnnlab.ops`` expressions).
+        ``initializer``: a name or ``rnnlab.initializers`` object (glorot_uniform for floats, zeros
+        otherwise); ``regularizer`` joins ``layer.losses``; ``constraint`` projects the weight after each
+        optimizer step. ``autocast``, ``aggregation`` and ``overwrite_with_gradient`` are accepted for
+        Keras programs: rnnlab computes in one precision on one replica.
+        """
+        if shape is None:
+            shape = ()
+        if not all(isinstance(size, int) and size >= 0 for size in shape):
+            raise ValueError(
+                f"Layer '{self.name}': add_weight needs a fully defined shape of non-negative integers, "
+                f"received shape={tuple(shape)!r}."
+            )
+        torch_dtype = initializers.torch_dtype(dtype if dtype is not None else self._dtype)
+        floating = torch_dtype.is_floating_point
+        value = torch.empty(tuple(shape), dtype=torch_dtype)
+        default = "glorot_uniform" if floating else "zeros"
+        initializers.initialize(value, default if initializer is None else initializer)
+        name = self._free_weight_name(name or "variable")
+        trainable = bool(trainable) and floating
+        self.register_parameter(name, nn.Parameter(value, requires_grad=trainable and self.trainable))
+        if not trainable:  # the layer's trainable flag never makes it trainable
+            self.non_trainable_names = (*self.non_trainable_names, name)
+        self.added_weights[name] = (regularizers.get(regularizer), constraints.get(constraint))
+        parameter = cast(nn.Parameter, self._parameters[name])
+        return Variable(parameter, f"{self.name}/{name}")
+
+    def _free_weight_name(self, name: str) -> str:
+        """``name``, or ``name_1``, ``name_2``, ... where the layer has a weight of that name already."""
+        taken = set(self._parameters) | set(self._modules)
+        free, count = name, 0
+        while free in taken:
+            count += 1
+            free = f"{name}_{count}"
+        return free
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Variable) and any(p is value.value for p in self._parameters.values()):
+            object.__setattr__(self, name, value)  # add_weight's result: its parameter is registered already
+            return
+        super().__setattr__(name, value)
+
     def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
         """Float inputs follow the weights' dtype, as Keras casts to the layer's dtype."""
         param = next(self.parameters(), None)
@@ -265,7 +389,8 @@ class Layer(nn.Module):
         for dotted, module in self.named_modules():
             if dotted:
                 parent = module_paths[dotted.rpartition(".")[0]]
-                module_paths[dotted] = f"{parent}/{module.name}" if isinstance(module, Layer) else parent
+                named = isinstance(module, Layer) and module.in_weight_paths
+                module_paths[dotted] = f"{parent}/{module.name}" if named else parent
             for name, param in module.named_parameters(recurse=False):
                 paths.setdefault(id(param), f"{module_paths[dotted]}/{name}")
         return paths
@@ -289,7 +414,6 @@ class Layer(nn.Module):
                     found[id(weight)] = constraint
         return found
 
-
     @property
     def trainable_weights(self) -> list[Variable]:
         return [v for v in self.weights if v.trainable]
@@ -311,6 +435,10 @@ class Layer(nn.Module):
                 weight = getattr(module, module.weight_options[prefix], None)
                 if isinstance(weight, torch.Tensor) and weight.requires_grad:
                     found.append(regularizer(weight))
+            for name, (regularizer, _) in module.added_weights.items():
+                weight = module._parameters[name]
+                if regularizer is not None and weight is not None and weight.requires_grad:
+                    found.append(regularizer(weight))
         return found
 
     @torch.no_grad()
@@ -322,6 +450,10 @@ class Layer(nn.Module):
             for prefix, constraint in module.weight_constraints.items():
                 weight = getattr(module, module.weight_options[prefix], None)
                 if isinstance(weight, torch.Tensor) and weight.requires_grad:
+                    weight.copy_(constraint(weight))
+            for name, (_, constraint) in module.added_weights.items():
+                weight = module._parameters[name]
+                if constraint is not None and weight is not None and weight.requires_grad:
                     weight.copy_(constraint(weight))
 
     def get_weights(self) -> list[np.ndarray]:
@@ -367,7 +499,8 @@ class Layer(nn.Module):
             config[f"{prefix}_regularizer"] = regularizers.serialize(regularizer)
         for prefix, constraint in self.weight_constraints.items():
             config[f"{prefix}_constraint"] = constraints.serialize(constraint)
-        return config
+        own = {k: v for k, v in (self.__dict__.get("_init_arguments") or {}).items() if _plain(v)}
+        return {**own, **config}
 
     @classmethod
     def from_config(cls: type[L], config: dict[str, Any]) -> L:

@@ -70,11 +70,68 @@ class Variable:
     def assign_sub(self, delta: Any) -> Variable:
         return self.assign(self.numpy() - np.asarray(delta))
 
+    # -- a tensor in expressions: torch functions, operators and rnnlab.ops see the parameter itself,
+    # so gradients reach it (Keras's variables behave as their values in the same way)
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        return func(*_values(args), **_values(kwargs or {}))
+
+    def __add__(self, other: Any) -> Any:
+        return self.value + _values(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _values(other) + self.value
+
+    def __sub__(self, other: Any) -> Any:
+        return self.value - _values(other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _values(other) - self.value
+
+    def __mul__(self, other: Any) -> Any:
+        return self.value * _values(other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _values(other) * self.value
+
+    def __truediv__(self, other: Any) -> Any:
+        return self.value / _values(other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _values(other) / self.value
+
+    def __matmul__(self, other: Any) -> Any:
+        return self.value @ _values(other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return _values(other) @ self.value
+
+    def __pow__(self, other: Any) -> Any:
+        return self.value ** _values(other)
+
+    def __neg__(self) -> torch.Tensor:
+        return -self.value
+
+    @property
+    def T(self) -> torch.Tensor:  # the tensor attribute's name
+        return self.value.T
+
     def __len__(self) -> int:
         return len(self.value)
 
     def __getitem__(self, index: Any) -> torch.Tensor:
-        return self.value.detach()[index]
+        return self.value[index]
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+def _values(x: Any) -> Any:
+    """``x`` with every Variable in it (also inside lists, tuples and dicts) replaced by its parameter."""
+    if isinstance(x, Variable):
+        return x.value
+    if isinstance(x, (list, tuple)):
+        return type(x)(_values(item) for item in x)
+    if isinstance(x, dict):
+        return {key: _values(item) for key, item in x.items()}
+    return x

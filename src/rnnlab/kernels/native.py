@@ -31,6 +31,9 @@ DTYPES = {torch.float32: 0, torch.float64: 1}
 def why_not(
     cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
 ) -> str | None:
+    reason = cell.fused_form.unfused  # first: what the cell is decides before what the inputs are
+    if reason is not None:
+        return reason
     if inputs.device.type != "cpu":
         return f"runs on CPU tensors; these inputs are on {inputs.device}"
     if inputs.dtype not in DTYPES:
@@ -38,9 +41,6 @@ def why_not(
     weights = getattr(cell, "kernel", None)  # None before the cell is built
     if weights is not None and weights.dtype != inputs.dtype:
         return f"the weights ({weights.dtype}) and the inputs ({inputs.dtype}) differ in dtype"
-    reason = cell.fused_form.unfused
-    if reason is not None:
-        return reason
     if options.record:
         return "recording gate values needs the step-by-step loop"
     if options.training and cell.recurrent_dropout > 0:

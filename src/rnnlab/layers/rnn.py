@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from .. import kernels
-from ..cells import RecurrentCell, StackedRNNCells
-from ..core.layer import Layer, Shape, resolve_training
+from ..cells import StackedRNNCells, as_cell, cell_class, cell_spec
+from ..core.layer import Layer, Shape, call_training, resolve_training
 from ..kernels import SequenceOptions
 
 
@@ -38,7 +38,10 @@ class RNN(Layer):
     Args:
         cell: a ``RecurrentCell`` (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``); its
             docstring has the equations and weights. A list of cells runs them stacked at each
-            step (``StackedRNNCells``), as Keras's ``RNN([cell_1, cell_2])``.
+            step (``StackedRNNCells``), as Keras's ``RNN([cell_1, cell_2])``. A cell of your own,
+            written as Keras writes one (a ``Layer`` with ``state_size``, ``build`` and
+            ``call(inputs, states) -> (output, new_states)``), runs in a ``LayerCell`` on the
+            reference kernel.
         return_sequences: output every step ``(batch, time, units)`` instead of only the
             last one ``(batch, units)``.
         return_state: also return the final states: ``(output, *states)``.
@@ -71,7 +74,7 @@ class RNN(Layer):
 
     def __init__(
         self,
-        cell: RecurrentCell | list[RecurrentCell],
+        cell: Layer | list[Layer],
         return_sequences: bool = False,
         return_state: bool = False,
         go_backwards: bool = False,
@@ -89,9 +92,7 @@ class RNN(Layer):
         super().__init__(**layer_kwargs)
         if isinstance(cell, (list, tuple)):  # Keras: a list of cells runs as StackedRNNCells
             cell = StackedRNNCells(cell)
-        if not isinstance(cell, RecurrentCell):
-            raise TypeError(f"RNN expects a RecurrentCell such as LSTMCell(units), received {type(cell).__name__}.")
-        self.cell = cell
+        self.cell = as_cell(cell)  # a cell of the user's own runs in a LayerCell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -195,7 +196,8 @@ class RNN(Layer):
 
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
-        outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
+        with call_training(training):  # what cells whose call takes training see
+            outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
         self.last_trace = options.trace
         if self.stateful:
             self.states = [s.detach() for s in states]
@@ -229,8 +231,7 @@ class RNN(Layer):
         }
 
     def get_config(self) -> dict[str, Any]:
-        cell = {"class_name": type(self.cell).__name__, "config": self.cell.get_config()}
-        return {**super().get_config(), "cell": cell, **self.sequence_config()}
+        return {**super().get_config(), "cell": cell_spec(self.cell), **self.sequence_config()}
 
     @classmethod
     def from_config(cls: type[R], config: dict[str, Any]) -> R:
@@ -238,8 +239,7 @@ class RNN(Layer):
 
         config = dict(config)
         cell = config.pop("cell")
-        cell_class: type[RecurrentCell] = CELLS[cell["class_name"]]
-        return cls(cell_class.from_config(cell["config"]), **config)
+        return cls(cell_class(cell["class_name"], CELLS).from_config(cell["config"]), **config)
 
     def extra_repr(self) -> str:
         flags = [k for k, v in self.sequence_config().items() if v is True]

@@ -93,6 +93,17 @@ class Model(Layer):
         param = next(self.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
+    @property
+    def input_dtype(self) -> torch.dtype | None:
+        """What integer and boolean arrays given to fit / evaluate / predict become, as Keras casts them to
+        its input's dtype: the weights' float type, or None (kept as they are) where the first layer
+        reads token ids (an Embedding)."""
+        first = next((m for m in self.modules() if m is not self and isinstance(m, Layer)), None)
+        if first is not None and first.integer_inputs:
+            return None
+        param = next(self.parameters(), None)
+        return param.dtype if param is not None and param.is_floating_point() else torch.get_default_dtype()
+
     def to(self, *args: Any, **kwargs: Any) -> Model:
         """``torch.nn.Module.to``, plus ``"auto"``: CUDA when available, else CPU."""
         if args and isinstance(args[0], str) and args[0] == "auto":
@@ -374,6 +385,14 @@ class Sequential(Model):
             self._append(layer)
         if self.input_spec is not None and len(self.layers):
             self.build((self.input_spec.batch_size, *(self.input_spec.shape or ())))
+
+    @property
+    def input_dtype(self) -> torch.dtype | None:
+        """As ``Model.input_dtype``; ``Input(..., dtype="int32")`` keeps integers too."""
+        spec = self.input_spec
+        if spec is not None and spec.dtype is not None and "float" not in str(spec.dtype):
+            return None
+        return super().input_dtype
 
     @property
     def stack(self) -> list[Layer]:

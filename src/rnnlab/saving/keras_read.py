@@ -304,9 +304,8 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
                     stacklevel=2,
                 )
         elif key.endswith("_initializer"):
-            init = initializers.canonical_name(value)
-            if init in initializers.INITIALIZERS:  # otherwise rnnlab's default: the file's weights replace it
-                kwargs[key] = init
+            with contextlib.suppress(ValueError, TypeError, KeyError):  # unknown: the file's weights replace it
+                kwargs[key] = initializers.compact(value)
         elif key.endswith("activation"):
             if not isinstance(value, str) or value not in activations.ACTIVATIONS:
                 raise _unsupported(

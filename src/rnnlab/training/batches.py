@@ -89,6 +89,15 @@ def as_tensor(data: Any, name: str) -> torch.Tensor:
     return tensor
 
 
+def cast_inputs(x: torch.Tensor, x_dtype: torch.dtype | None) -> torch.Tensor:
+    """Integer and boolean inputs as ``x_dtype``, the float type of the model's first layer (Keras casts
+    arrays to its input's dtype: ``np.array([[1, 2, 3]])`` and one-hot booleans feed a Dense or an LSTM);
+    ``None`` keeps them, as token ids for an Embedding."""
+    if x_dtype is None or x.is_floating_point() or x.is_complex():
+        return x
+    return x.to(x_dtype)
+
+
 def class_weights(y: torch.Tensor, class_weight: Mapping[int, float]) -> torch.Tensor:
     """Keras's ``class_weight``: each sample weighs its class's weight (one-hot targets: their argmax;
     classes not listed: 1)."""
@@ -180,8 +189,9 @@ class IterableBatches:
 
     shard: Shard | None = None  # not used: the iterable shards itself
 
-    def __init__(self, batches: Iterable[Any]) -> None:
+    def __init__(self, batches: Iterable[Any], x_dtype: torch.dtype | None = None) -> None:
         self.batches = batches
+        self.x_dtype = x_dtype
 
     def set_epoch(self, epoch: int) -> None:
         set_sampler_epoch = getattr(getattr(self.batches, "sampler", None), "set_epoch", None)
@@ -199,7 +209,8 @@ class IterableBatches:
             items = batch if isinstance(batch, (tuple, list)) else (batch,)
             if len(items) > 3:
                 raise ValueError(f"batch {i} has {len(items)} items; expected (x,), (x, y) or (x, y, sample_weight).")
-            yield Batch(*(as_tensor(item, f"batch {i}, item {j}") for j, item in enumerate(items)))
+            x, *rest = (as_tensor(item, f"batch {i}, item {j}") for j, item in enumerate(items))
+            yield Batch(cast_inputs(x, self.x_dtype), *rest)
 
     def first(self) -> Batch:
         return next(iter(self))
@@ -218,7 +229,10 @@ def batches(
     sample_weight: Any = None,
     class_weight: Mapping[int, float] | None = None,
     shard: Shard | None = None,
+    x_dtype: torch.dtype | None = None,
 ) -> ArrayBatches | IterableBatches:
+    """Batches of ``x`` (and ``y``, ``sample_weight``); integer and boolean ``x`` become ``x_dtype``
+    where it is given (``cast_inputs``)."""
     if is_array_like(x):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
@@ -229,7 +243,8 @@ def batches(
                 raise ValueError("class_weight needs targets y.")
             by_class = class_weights(y_tensor, class_weight)
             weights = by_class if weights is None else weights * by_class
-        return ArrayBatches(as_tensor(x, name), y_tensor, weights, batch_size or 32, shuffle, shard)
+        x_tensor = cast_inputs(as_tensor(x, name), x_dtype)
+        return ArrayBatches(x_tensor, y_tensor, weights, batch_size or 32, shuffle, shard)
     if y is not None or sample_weight is not None or class_weight is not None:
         raise ValueError(
             f"y, sample_weight and class_weight must be None when x is an iterable of batches (received "
@@ -237,7 +252,7 @@ def batches(
         )
     if x is None:
         raise ValueError("fit / evaluate / predict need x.")
-    return IterableBatches(x)
+    return IterableBatches(x, x_dtype)
 
 
 def split_validation(

@@ -32,6 +32,10 @@ class TrainerHooks(Protocol):
     """False on the model or a submodule: weights are created by the first call, so the Trainer
     makes one call in inference on the first batch before it builds the optimizer."""
 
+    input_dtype: torch.dtype | None
+    """The float type integer and boolean ``x`` given to fit / evaluate / predict are cast to (Keras casts
+    arrays to the model input's dtype); None, or a model without it, gets them as they are."""
+
     stop_training: bool
     """Keras's way for a callback to end the run: ``model.stop_training = True``. On rnnlab's Model
     it is a property over the Trainer's ``state``; on any other model the Trainer clears it when
@@ -91,3 +95,9 @@ def check_callbacks(model: nn.Module, callbacks: Iterable[Callback]) -> None:
                 f"{type(callback).__name__} uses model.{' and model.'.join(missing)}, which "
                 f"{type(model).__name__} does not have (an rnnlab Model does): {fix}."
             )
+
+
+def input_dtype(model: nn.Module) -> torch.dtype | None:
+    """``model.input_dtype`` where the model has it, read at each fit / evaluate / predict (it follows ``.to``)."""
+    dtype = getattr(model, "input_dtype", None)
+    return dtype if isinstance(dtype, torch.dtype) else None

@@ -28,7 +28,7 @@ from .callbacks.logging import report_evaluation
 from .compiled import Compiled, MetricSet
 from .losses import reduce
 from .metrics import Mean
-from .protocol import Hooks, TrainerHooks, check_callbacks
+from .protocol import Hooks, TrainerHooks, check_callbacks, input_dtype
 from .state import TrainState
 
 log = logging.getLogger("rnnlab.training")
@@ -313,7 +313,7 @@ class Trainer:
         if validation_split and validation_data is None:
             x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
         self.use_strategy(strategy)
-        train = batches(x, y, batch_size, shuffle, "x", sample_weight, class_weight)
+        train = batches(x, y, batch_size, shuffle, "x", sample_weight, class_weight, x_dtype=input_dtype(self.model))
         first = train.first()
         if first.y is None:
             raise ValueError("fit needs targets: pass y, or batches of (x, y).")
@@ -376,10 +376,9 @@ class Trainer:
                     f"validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight), received a tuple of "
                     f"{len(data)} items."
                 )
-            return batches(
-                data[0], data[1], batch_size, False, "x_val", data[2] if len(data) == 3 else None, None, shard
-            )
-        return batches(data, None, batch_size, False, "x_val")
+            weights = data[2] if len(data) == 3 else None
+            return batches(data[0], data[1], batch_size, False, "x_val", weights, None, shard, input_dtype(self.model))
+        return batches(data, None, batch_size, False, "x_val", x_dtype=input_dtype(self.model))
 
     def _train_epoch(self, train: ArrayBatches | IterableBatches, callback_list: CallbackList) -> dict[str, float]:
         with mode(self.module, True):
@@ -438,7 +437,7 @@ class Trainer:
         sample_weight: Any = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        data = batches(x, y, batch_size, False, "x", sample_weight)
+        data = batches(x, y, batch_size, False, "x", sample_weight, x_dtype=input_dtype(self.model))
         self._prepare(data.first())
         data.shard = distributed.shard(self.process, self.state.seed)
         logs = self._evaluate_batches(data)
@@ -473,7 +472,7 @@ def _to_cpu(outputs: Any) -> Any:
 @torch.no_grad()
 def predict(model: nn.Module, x: Any, *, batch_size: int | None = None) -> np.ndarray:
     """Outputs of ``model`` for ``x``, batch by batch, in inference mode, as one NumPy array."""
-    data = batches(x, None, batch_size, False)
+    data = batches(x, None, batch_size, False, x_dtype=input_dtype(model))
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     call_options = Hooks.of(model).call_options
