@@ -283,7 +283,7 @@ def test_baselines_by_hand():
         (["forecast", "--dataset", "airline", "--target", "riders"], "Unknown column 'riders'"),
         (["forecast", "--dataset", "airline", "--window", "200"], "A window of 200 steps plus a horizon of 1 needs"),
         (["forecast", "--dataset", "pm25", "--target", "cbwd"], "not numeric"),
-        (["forecast", "--dataset", "airline", "--csv", "x.csv"], "Give exactly one of --dataset"),
+        (["forecast", "--dataset", "airline", "--csv", "x.csv"], "argument --csv: not allowed with argument --dataset"),
         (["multiplication", "--train-samples", "5000"], "--train-samples must be between 1 and"),
     ],
 )

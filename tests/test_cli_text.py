@@ -173,7 +173,7 @@ def test_charrnn_bad_input_writes_nothing(tmp_path, capsys, monkeypatch):
     for args, message in [
         (["--text", str(empty)], "is empty: there are no characters to learn"),
         (["--text", str(tmp_path / "missing.txt")], "No text file at"),
-        ([], "Give exactly one of --text FILE or --dataset shakespeare"),
+        ([], "one of the arguments --text --dataset is required"),
         (["--text", str(empty), "--seq-length", "0"], "--seq-length must be at least 1"),
         (["--text", str(empty), "--patience", "-1"], "--patience must be at least 0, received -1"),
     ]:
@@ -234,7 +234,7 @@ def test_classify_bad_options(tmp_path, capsys):
     for args, message in [
         (["--dataset", "reuters", "--maxlen", "0"], "--maxlen must be at least 1"),
         (["--dataset", "reuters", "--num-words", "2"], "--num-words must be at least 3"),
-        ([], "--dataset is required"),
+        ([], "the following arguments are required: --dataset"),
     ]:
         code, _, err = run_cli(["classify", *args, "--out", str(tmp_path / "run")], capsys)
         assert code == 2 and message in err

@@ -55,8 +55,8 @@ def test_gradients_command_writes_the_flow_its_table_and_report(gradients_run):
     assert list(rows) == [
         ("SimpleRNN", "at initialisation"),
         ("LSTM", "at initialisation"),
-        ("SimpleRNN", "after 1 epochs"),
-        ("LSTM", "after 1 epochs"),
+        ("SimpleRNN", "after 1 epoch"),
+        ("LSTM", "after 1 epoch"),
     ]
     with open(out / "gradients.csv") as f:
         table = list(csv.DictReader(f))
@@ -67,10 +67,10 @@ def test_gradients_command_writes_the_flow_its_table_and_report(gradients_run):
     # The trained model's numbers are rnnlab.diagnostics.gradient_flow on the probe sequences.
     x, y = multiplication_problem(200, 15, rng=0)
     flow = gradient_flow(load_model(out / "model-lstm.safetensors"), x[150:182], y[150:182])
-    np.testing.assert_allclose([float(r["LSTM after 1 epochs x_t"]) for r in table], flow, rtol=1e-5)
+    np.testing.assert_allclose([float(r["LSTM after 1 epoch x_t"]) for r in table], flow, rtol=1e-5)
     page = (out / "report.html").read_text()
     assert embedded_images(page) == 2 and metrics["table"].splitlines()[2].split()[0] in page
-    assert f"{rows[('LSTM', 'after 1 epochs')]['ratio']:.1e}" in page
+    assert f"{rows[('LSTM', 'after 1 epoch')]['ratio']:.1e}" in page
 
 
 def test_gradients_of_saved_models_match_their_training_run(gradients_run, tmp_path, capsys):
@@ -81,7 +81,7 @@ def test_gradients_of_saved_models_match_their_training_run(gradients_run, tmp_p
     trained = {
         r["model"]: r
         for r in json.loads((gradients_run / "metrics.json").read_text())["results"]
-        if r["stage"] == "after 1 epochs"
+        if r["stage"] == "after 1 epoch"
     }
     assert list(saved) == ["LSTM", "SimpleRNN"]
     for model in saved:  # the same models on the same probe sequences (the run's own test data)
@@ -172,9 +172,9 @@ def test_inspect_a_token_id_model_given_its_input(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["inspect"], "rnnlab inspect needs --model"),
+        (["inspect"], "the following arguments are required: --model"),
         (["inspect", "--model", "nowhere"], "No model file or run directory at nowhere"),
-        (["inspect", "--model", "RUN", "--input", "1", "2", "3"], "The model reads 2 feature(s) per step"),
+        (["inspect", "--model", "RUN", "--input", "1", "2", "3"], "The model reads 2 features per step"),
         (["inspect", "--model", "RUN", "--sample", "99"], "--sample must lie in 0..49"),
         (["gradients", "--model", "RUN", "--cells", "gru"], "No model file for --cells gru"),
         (["gradients", "--probe", "0"], "--probe must be positive"),

@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
         p = (groups[group] if command else sub).add_parser(
             command or group,
             help=experiment.summary,
-            description=module_doc,
+            description=experiment.description or module_doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_arguments(p, experiment.config)
@@ -113,7 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help (0), or an option argparse refused and explained on stderr (2)
+        return done.code if isinstance(done.code, int) else 2
     name = f"{args.experiment} {args.command}" if getattr(args, "command", None) else args.experiment
     experiment = experiments()[name]
     nproc = getattr(args, "nproc", 1)

@@ -144,7 +144,7 @@ def sigterm_one_run(moment: str, folder: Path) -> tuple[str, int | None, str]:
         wait_for(lambda: (folder / ".run.partial" / "config.json").exists(), command, "training")
     elif moment.startswith("ended"):
         for line in command.stdout:
-            if line.startswith("Run directory:"):  # the last line the run prints
+            if line.startswith("Report:"):  # the last line the run prints
                 break
         time.sleep(int(moment.removeprefix("ended+").removesuffix("ms")) / 1000)
     if command.poll() is not None:  # ended before the signal: nothing to judge

@@ -19,6 +19,7 @@ class Experiment:
     threads: int = 1  # the default of --threads: the faster on two cores for this workload
     out_help: str | None = "run directory (default: runs/<experiment>-<timestamp>)"  # None: no --out
     trains: bool = True  # takes --nproc
+    description: str | None = None  # of --help; None: the docstring of the module of ``run``
 
 
 #: One-line help of the commands that group several (``rnnlab charrnn train|sample``).
@@ -84,6 +85,7 @@ def experiments() -> dict[str, Experiment]:
             charrnn.sample,
             out_help=None,
             trains=False,
+            description=charrnn.SAMPLE_HELP,
         ),
     ]
     return {e.name: e for e in found}

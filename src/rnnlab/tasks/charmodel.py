@@ -26,6 +26,7 @@ import torch
 
 from ..layers import RNN, Bidirectional, Embedding
 from ..models.model import Sequential
+from .options import counted
 
 __all__ = [
     "CharBatches",
@@ -112,7 +113,7 @@ def shifted_sequences(ids: Any, seq_length: int, offset: int = 0) -> tuple[np.nd
     count = (len(ids) - offset - 1) // seq_length
     if count < 1:
         raise ValueError(
-            f"A text of {len(ids)} characters holds no sequence of {seq_length} + 1 characters "
+            f"A text of {counted(len(ids), 'character')} holds no sequence of {seq_length} + 1 characters "
             f"(from offset {offset}); use a shorter sequence length or a longer text."
         )
     end = offset + count * seq_length

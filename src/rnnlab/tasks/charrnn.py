@@ -46,7 +46,7 @@ from .charmodel import (
 )
 from .experiment import EPOCHS, PARAMS, Figure, Results, Run
 from .multiplication import CELLS, LABELS
-from .options import option, resume_differences
+from .options import counted, option, resume_differences
 from .runs import RunDir, clean_stale_runs
 from .saved import read_options
 
@@ -55,9 +55,9 @@ DATASETS = {"shakespeare": load_tiny_shakespeare}
 
 @dataclass
 class CharTrainConfig:
-    text: str | None = option(None, "a UTF-8 text file to learn")
+    text: str | None = option(None, "a UTF-8 text file to learn", one_of="source")
     dataset: str | None = option(
-        None, "a built-in corpus (found via RNNLAB_DATA_DIR or downloaded)", choices=["shakespeare"]
+        None, "a built-in corpus (found via RNNLAB_DATA_DIR or downloaded)", choices=["shakespeare"], one_of="source"
     )
     seq_length: int = option(100, "characters per training sequence")
     batch_size: int = option(64, "sequences per gradient step")
@@ -108,7 +108,9 @@ class CharTrainConfig:
 
 @dataclass
 class CharSampleConfig:
-    model: str | None = option(None, "run directory of `rnnlab charrnn train` (or its model.safetensors)")
+    model: str | None = option(
+        None, "run directory of `rnnlab charrnn train` (or its model.safetensors)", required=True
+    )
     prime: str | None = option(None, "text to start from; none: a newline, or the first character the model knows")
     length: int = option(1000, "characters to generate")
     temperature: float = option(0.8, "below 1 conservative, above 1 diverse, 0 always the likeliest character")
@@ -175,12 +177,10 @@ def build_model(vocabulary_size: int, config: CharTrainConfig) -> Sequential:
 
 class CharLog(Callback):
     """Adds bits per character, elapsed training time and the learning rate to each epoch's logs;
-    prints a line and a sample; saves the model; stops after ``max_minutes``; decays the rate."""
+    samples; saves the model; stops after ``max_minutes``; decays the rate."""
 
-    def __init__(
-        self, config: CharTrainConfig, vocabulary: Vocabulary, prime: str, run_dir: RunDir, quiet: bool
-    ) -> None:
-        self.config, self.vocabulary, self.prime, self.run_dir, self.quiet = config, vocabulary, prime, run_dir, quiet
+    def __init__(self, config: CharTrainConfig, vocabulary: Vocabulary, prime: str, run_dir: RunDir) -> None:
+        self.config, self.vocabulary, self.prime, self.run_dir = config, vocabulary, prime, run_dir
         self.elapsed = 0.0  # seconds of training in earlier sessions (a resumed run)
         self.samples: list[str] = []
 
@@ -209,14 +209,6 @@ class CharLog(Callback):
             )
         self.samples.append(sample)
         self.model.save(str(self.run_dir.file("model.safetensors")), include_optimizer=False)
-        if not self.quiet:
-            print(
-                f"epoch {epoch + 1}: loss {logs['loss']:.4f}, validation {logs['val_loss']:.4f} nats/char "
-                f"({logs['val_bpc']:.3f} bits), {seconds / 60:.1f} min",
-                flush=True,
-            )
-            if sample:
-                print("  " + (self.prime + sample).replace("\n", "\n  "), flush=True)
         if self.config.max_minutes is not None and seconds >= 60 * self.config.max_minutes:
             self.model.stop_training = True
 
@@ -225,6 +217,27 @@ class CharLog(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.elapsed, self.samples = float(state["elapsed"]), list(state["samples"])
+
+
+class ShowEpoch(Callback):
+    """Prints each epoch's losses in nats and bits and its sample, under the epoch's progress line."""
+
+    main_process_only = True
+    backed_up = False
+    order = 1  # after the progress display, which ends the epoch's line
+
+    def __init__(self, log: CharLog) -> None:
+        self.log = log
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        print(
+            f"epoch {epoch + 1}: loss {logs['loss']:.4f}, validation {logs['val_loss']:.4f} nats/char "
+            f"({logs['val_bpc']:.3f} bits), {logs['seconds'] / 60:.1f} min",
+            flush=True,
+        )
+        if self.log.samples[-1]:
+            print("  " + (self.log.prime + self.log.samples[-1]).replace("\n", "\n  "), flush=True)
 
 
 def _interrupted(out: Path) -> Path | None:
@@ -326,15 +339,20 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             global_clipnorm=config.clipnorm or None,
             device=config.device,
         )
-        log = CharLog(config, vocabulary, prime, run.dir, quiet)
+        log = CharLog(config, vocabulary, prime, run.dir)
         stop = EarlyStopping(patience=config.patience, restore_best_weights=True) if config.patience else None
         history = run.fit(
             model,
-            f"{LABELS[config.cell]} x{config.layers} ({config.units} units)",
+            f"{LABELS[config.cell]} x{config.layers} ({counted(config.units, 'unit')})",
             train_batches,
             epochs=config.epochs,
             validation_data=val_batches,
-            callbacks=[log, BackupAndRestore(str(run.file("backup"))), *([stop] if stop else [])],
+            callbacks=[
+                log,
+                BackupAndRestore(str(run.file("backup"))),
+                *([stop] if stop else []),
+                *([] if quiet else [ShowEpoch(log)]),
+            ],
         ).history
         values = history.history
         last = len(values["val_loss"]) - 1
@@ -409,6 +427,17 @@ COLUMNS = [
 
 
 # -- sample ---------------------------------------------------------------------------------------
+SAMPLE_HELP = """Stream text from a trained character model, one character at a time.
+
+Reads the model and vocabulary that ``rnnlab charrnn train`` saved (``--model DIR``), runs
+``--prime`` through it once, then draws each next character from the model's distribution
+(sharpened below ``--temperature`` 1, flattened above it, the likeliest at 0; ``--top-k`` keeps
+the k likeliest) and feeds it back, the recurrent state carried from character to character.
+The text goes to stdout as it is drawn; no file is written. The same ``--seed`` gives the same
+text.
+"""
+
+
 def sample(config: CharSampleConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     if config.model is None:
         raise ValueError("--model DIR is required: the run directory of `rnnlab charrnn train`.")

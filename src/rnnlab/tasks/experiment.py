@@ -11,7 +11,8 @@ A task supplies its data, its models and its measurements; ``Run`` does the rest
         run.finish("The tutorial toy", {"results": results.rows, "table": results.text},
                    tables=[results], figures=[Figure("loss.png", "Training loss", draw_loss)])
         run.say("\\n" + results.text)
-    # printed now, after the run directory is in place, then "Run directory: <folder>"
+    # printed now, after the run directory is in place, then "Run directory: <folder>" and
+    # "Report: <folder>/report.html"
 
 ``Run.model`` is the one place a run seeds: every model of a run starts from the same seed, so
 cells are compared on equal terms. Running an experiment over several seeds, to report each
@@ -88,7 +89,8 @@ class Run:
     Opens the run directory (``runs/<task>-<time>`` or ``out``) and writes ``config.json`` with
     ``recorded`` beside the options (e.g. ``resolved={...}``: what was read from the data).
     ``continues``: the folder of an interrupted run whose files this run takes over first.
-    When the run completes, the lines given to ``say`` are printed, then ``<closing>: <folder>``.
+    When the run completes, the lines given to ``say`` are printed, then ``<closing>: <folder>`` and
+    ``Report: <folder>/report.html``.
     """
 
     def __init__(
@@ -131,6 +133,9 @@ class Run:
             for line in self.lines:
                 print(line)
             print(f"\n{self.closing}: {self.final}")
+            report = self.final / "report.html"
+            if report.is_file():
+                print(f"Report: {report}")  # the page to open next, as the last line
 
     @property
     def final(self) -> Path:
@@ -147,7 +152,8 @@ class Run:
         return build(*args, **kwargs)
 
     def fit(self, model: Any, label: str, *args: Any, callbacks: Sequence[Callback] = (), **kwargs: Any) -> Fitted:
-        """``model.fit(*args, **kwargs)`` with a progress bar named ``label`` (unless quiet), timed.
+        """``model.fit(*args, **kwargs)`` with Keras's progress display, its lines named ``label``
+        (unless quiet), timed.
 
         The bar comes after the task's callbacks, so it shows the values they add to the logs."""
         progress = [] if self.quiet else [EpochProgress(label)]

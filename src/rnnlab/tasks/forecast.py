@@ -27,7 +27,7 @@ from ..models.model import Sequential
 from ..viz import plot_history, plot_series
 from .experiment import Figure, Results, Run
 from .multiplication import CELLS, LABELS
-from .options import option, validate
+from .options import counted, option, validate
 from .series import TRANSFORMS, Prepared, persistence, prepare, seasonal_naive
 
 # dataset -> (loader, target, time label columns, season, test rows, validation rows, transform)
@@ -40,9 +40,12 @@ PRESETS = {
 @dataclass
 class ForecastConfig:
     dataset: str | None = option(
-        None, "a built-in series (files found via RNNLAB_DATA_DIR or downloaded)", choices=sorted(PRESETS)
+        None,
+        "a built-in series (files found via RNNLAB_DATA_DIR or downloaded)",
+        choices=sorted(PRESETS),
+        one_of="source",
     )
-    csv: str | None = option(None, "a CSV file to forecast instead of --dataset")
+    csv: str | None = option(None, "a CSV file to forecast instead of --dataset", one_of="source")
     target: str | None = option(None, "column to forecast (a dataset's default: passengers, pm2.5)")
     features: list[str] = option([], "extra input columns; text columns are one-hot encoded")
     time_column: str | None = option(None, "column that labels the time axis of the plot")
@@ -146,7 +149,9 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         if season is not None:
             forecasts[f"seasonal naive ({season})"] = seasonal_naive(data.target, test_origin, config.horizon, season)
         rows = [{"model": name, **errors(f, actual)} for name, f in forecasts.items()]
-        results = Results(f"Test errors ({int(test.sum())} windows, horizon {config.horizon})", rows, COLUMNS)
+        results = Results(
+            f"Test errors ({counted(int(test.sum()), 'window')}, horizon {config.horizon})", rows, COLUMNS
+        )
         times = [" ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r) for r in test_origin + 1]
         run.finish(
             f"Forecasting {target}",
@@ -164,7 +169,10 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
             figures=figures(fitted.history, target, times, {"actual": actual, **forecasts}),
             notes=data.notes,
         )
-        run.say(f"\nForecasting {target} ({int(test.sum())} test windows, horizon {config.horizon}):\n", results.text)
+        run.say(
+            f"\nForecasting {target} ({counted(int(test.sum()), 'test window')}, horizon {config.horizon}):\n",
+            results.text,
+        )
         run.note(data.notes)
     return {"results": rows, "run_dir": str(run.final)}
 
@@ -178,7 +186,7 @@ def split(
         raise ValueError(
             f"No complete {'training' if not train.any() else 'test'} window: with "
             f"--window {config.window} and --horizon {config.horizon}, enlarge --test-size "
-            f"({test_size} rows) or shorten the horizon."
+            f"({counted(test_size, 'row')}) or shorten the horizon."
         )
     if season is not None and data.origin[test].min() < season - 1:
         raise ValueError(f"The seasonal-naive baseline needs a full season ({season} rows) before each test window.")

@@ -26,7 +26,7 @@ from ..viz import plot_histories
 from . import flow
 from .experiment import Figure, Run
 from .multiplication import CELLS, LABELS, PROBLEMS, compiled_model
-from .options import option
+from .options import counted, option
 from .saved import find_models
 
 
@@ -122,7 +122,7 @@ def train_and_measure(
     x_train, y_train = x[: config.train_samples], y[: config.train_samples]
     x_probe = x[config.train_samples : config.train_samples + config.probe]
     y_probe = y[config.train_samples : config.train_samples + config.probe]
-    trained = f"after {config.epochs} epochs"
+    trained = f"after {counted(config.epochs, 'epoch')}"
     stages: dict[str, dict[str, flow.Flow]] = {"at initialisation": {}, **({trained: {}} if config.epochs else {})}
     histories = {}
     for cell in config.cells:
@@ -141,7 +141,7 @@ def train_and_measure(
                 validation_split=0.2,
             )
             if not run.quiet:
-                print(f"{label}: trained {config.epochs} epochs in {fitted.seconds:.1f} s")
+                print(f"{label}: trained {counted(config.epochs, 'epoch')} in {fitted.seconds:.1f} s")
             stages[trained][label] = flow.measure(model, x_probe, y_probe)
             history = histories[label] = fitted.history
         run.keep(label, model, history, name=cell, at_once=True)
@@ -153,7 +153,7 @@ def finish(
 ) -> None:
     flow.write_csv(run.file("gradients.csv"), stages)
     length = len(next(iter(next(iter(stages.values())).values())).input)
-    figures = [flow.figure(stages, None, title=f"gradient flow over {length} steps")]
+    figures = [flow.figure(stages, None, title=f"gradient flow over {counted(length, 'step')}")]
     if histories:
         figures.append(
             Figure(

@@ -31,19 +31,19 @@ from ..saving.load import load_model
 from ..viz import plot_gates
 from .experiment import Figure, Results, Run
 from .multiplication import PROBLEMS
-from .options import option
+from .options import counted, option
 from .saved import LABELS, experiment_of, find_models
 
 
 @dataclass
 class InspectConfig:
-    model: str | None = option(None, "the model: a run directory or a model file (required)")
+    model: str | None = option(None, "the model: a run directory or a model file", required=True)
     input: list[str] = option(
-        [], "the input: values of a one-feature sequence, or a .npy/.csv file (time, features); default: --sample"
+        [], "the input: values of a one-feature sequence, or a .npy/.csv file (time, features)", shown="--sample"
     )
     sample: int = option(0, "which test sequence of the model's run to use when --input is not given")
     cells: list[str] = option(
-        [], "which models of a run directory that holds several (default: all)", choices=sorted(LABELS)
+        [], "which models of a run directory that holds several", choices=sorted(LABELS), shown="all"
     )
     max_steps: int = option(
         10_000, "refuse an --input longer than this many steps (every gate is traced at every step)", minimum=1
@@ -70,7 +70,8 @@ def read_input(values: list[str], features: int | None, max_steps: int = 10_000)
         step, feature = (int(i) for i in np.argwhere(~np.isfinite(flat))[0])
         count = int((~np.isfinite(array)).sum())
         raise ValueError(
-            f"--input holds {count} value(s) that are not finite numbers, the first {flat[step, feature]} "
+            f"--input holds {counted(count, 'value')} that {'is' if count == 1 else 'are'} not a finite number, "
+            f"the first {flat[step, feature]} "
             f"at step {step + 1}, feature {feature + 1}; give finite numbers."
         )
     if features is None:  # token ids for an Embedding
@@ -83,7 +84,7 @@ def read_input(values: list[str], features: int | None, max_steps: int = 10_000)
         array = array[:, None]
     if array.ndim != 2 or array.shape[1] != features:
         raise ValueError(
-            f"The model reads {features} feature(s) per step; --input gave an array of shape {array.shape}. "
+            f"The model reads {counted(features, 'feature')} per step; --input gave an array of shape {array.shape}. "
             f"Give a .npy or .csv file of shape (time, {features})."
         )
     return array.astype("float32")

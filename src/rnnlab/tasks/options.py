@@ -42,13 +42,29 @@ def option(
     minimum: float | None = None,
     maximum: float | None = None,
     fixed: bool = True,
+    required: bool = False,
+    one_of: str | None = None,
+    shown: str | None = None,
 ) -> Any:
     """A config field with its help text, allowed values and bounds (inclusive) for ``--help`` and ``validate``.
 
     ``fixed=False``: the option may change when an interrupted run resumes (what is shown, when to
     stop); a fixed one shapes the model or its training and must stay as the run began.
+    ``required``: the command needs it (``--help`` says so, shows no default); ``one_of``: the
+    command needs exactly one of the options that share this name (``--dataset`` or ``--csv``).
+    ``shown``: what ``--help`` names as the default, where the value itself says little
+    (``shown="all"`` for an empty list of cells).
     """
-    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "fixed": fixed}
+    meta = {
+        "help": help,
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "fixed": fixed,
+        "required": required,
+        "one_of": one_of,
+        "shown": shown,
+    }
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -56,6 +72,12 @@ def option(
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def counted(count: float, noun: str, plural: str | None = None, spec: str = "") -> str:
+    """A count with its noun in agreement, as the commands print counts: ``1 epoch``, ``20 epochs``,
+    ``counted(8000, "window", spec=",")`` -> ``8,000 windows``."""
+    return f"{count:{spec}} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:
@@ -95,32 +117,51 @@ class _ListAction(argparse.Action):
 
 
 def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One option per field of ``config_class``; required ones appear as such in the usage line."""
     hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
+    fields = dataclasses.fields(config_class)
+    groups: dict[str, Any] = {}  # one_of name -> argparse's group of options of which one is needed
+    for field in fields:
         kind, optional = _unwrap(hints[field.name])
         default = _default(field)
-        shown = _shown(default)
-        kwargs: dict[str, Any] = {
-            "dest": field.name,
-            "default": default,
-            "help": f"{field.metadata.get('help', '')} (default: {shown})",
-        }
+        kwargs: dict[str, Any] = {"dest": field.name, "default": default, "help": _help(field, fields)}
+        one_of = field.metadata.get("one_of")
+        if one_of is not None:
+            if one_of not in groups:
+                groups[one_of] = parser.add_mutually_exclusive_group(required=True)
+            target: Any = groups[one_of]
+        else:
+            target = parser
+            kwargs["required"] = field.metadata.get("required", False)
         if field.metadata.get("choices"):
             kwargs["choices"] = field.metadata["choices"]
         if kind is bool:
-            parser.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
+            target.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
             continue
         if typing.get_origin(kind) is list:
             choices = kwargs.pop("choices", None)
             metavar = "{" + ",".join(map(str, choices)) + "}" if choices else field.name.upper()
             item_type = typing.get_args(kind)[0]
             kwargs.update(nargs="+", action=_ListAction, item_type=item_type, allowed=choices, metavar=metavar)
-            parser.add_argument(flag(field.name), **kwargs)
+            target.add_argument(flag(field.name), **kwargs)
             continue
         kwargs["type"] = kind
         if "choices" not in kwargs:
             kwargs["metavar"] = field.name.upper()
-        parser.add_argument(flag(field.name), **kwargs)
+        target.add_argument(flag(field.name), **kwargs)
+
+
+def _help(field: dataclasses.Field[Any], fields: Sequence[dataclasses.Field[Any]]) -> str:
+    """The field's help text and what happens without the option: its default, or that it is needed."""
+    text = field.metadata.get("help", "")
+    one_of = field.metadata.get("one_of")
+    if one_of is not None:
+        others = [flag(f.name) for f in fields if f.metadata.get("one_of") == one_of and f is not field]
+        return f"{text} (required, unless {' or '.join(others)} is given)"
+    if field.metadata.get("required"):
+        return f"{text} (required)"
+    shown = field.metadata.get("shown") or _shown(_default(field))
+    return f"{text} (default: {shown})"
 
 
 def from_arguments(config_class: type, args: argparse.Namespace) -> Any:
@@ -181,7 +222,8 @@ def resume_differences(config: Any, began: Mapping[str, Any]) -> list[str]:
 
 
 def _shown(value: Any) -> str:
-    if value is None:
+    """A value as typed on the command line; an empty list or None is "none"."""
+    if value is None or value == []:
         return "none"
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 

@@ -94,6 +94,7 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
             "beyond_training_range": beyond,
         }
         prediction = Results("Prediction", [result], COLUMNS)
+        losses = explain_losses(len(y))
         run.finish(
             "The tutorial toy: the next value of a counting sequence",
             {**result, "table": prediction.text},
@@ -105,9 +106,10 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
                     lambda path: plot_history(history, path, title="sequence toy: training loss", log_scale=True),
                 )
             ],
-            notes=[f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else [],
+            notes=losses
+            + ([f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else []),
         )
-        run.say("\n" + prediction.text)
+        run.say("\n" + prediction.text, *losses)
         if beyond > 0:
             run.say(
                 f"\nThe window {config.predict} lies {beyond:g} outside the training inputs "
@@ -115,6 +117,15 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
                 "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run)."
             )
     return {**result, "run_dir": str(run.final)}
+
+
+def explain_losses(windows: int) -> list[str]:
+    """What the two losses of the table measure, so that neither is read as the other."""
+    return [
+        "best loss: the lowest training loss of an epoch (the mean MSE over its batches, while the weights "
+        "changed and dropout was on); that epoch's weights are kept.",
+        f"train MSE: the kept weights' MSE on the {windows} training windows afterwards, dropout off.",
+    ]
 
 
 def train_loss(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:

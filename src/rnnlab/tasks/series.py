@@ -9,6 +9,7 @@ import numpy as np
 
 from ..datasets import Table
 from ..preprocessing.arrays import make_windows
+from .options import counted
 
 
 def fill_missing(values: np.ndarray, how: str, name: str) -> tuple[np.ndarray, str]:
@@ -40,7 +41,7 @@ def check_numbers(values: np.ndarray, name: str, source: str) -> None:
     infinite = np.flatnonzero(np.isinf(values))
     if infinite.size:
         raise ValueError(
-            f"Column {name!r} in {source} holds {infinite.size} infinite value(s), the first in data row "
+            f"Column {name!r} in {source} holds {counted(infinite.size, 'infinite value')}, the first in data row "
             f"{infinite[0] + 1} ({values[infinite[0]]}); fix those rows or mark them missing (empty or NA)."
         )
     if np.isnan(values).all():
@@ -117,8 +118,8 @@ def prepare(
     n = len(table)
     if window + horizon > n:
         raise ValueError(
-            f"A window of {window} steps plus a horizon of {horizon} needs at least "
-            f"{window + horizon} rows; {table.source} has {n}."
+            f"A window of {counted(window, 'step')} plus a horizon of {horizon} needs at least "
+            f"{counted(window + horizon, 'row')}; {table.source} has {n}."
         )
     if test_size + val_size >= n - window - horizon:
         raise ValueError(
@@ -143,11 +144,12 @@ def prepare(
             encoded, encoded_names = one_hot(values.astype(str), train_rows, name)
             columns.append(encoded)
             names += encoded_names
-            notes.append(f"{name}: one-hot encoded into {len(encoded_names)} columns")
+            notes.append(f"{name}: one-hot encoded into {counted(len(encoded_names), 'column')}")
     matrix = np.concatenate(columns, axis=1)  # (T, F); column 0 is the target
     if (n - window + 1) * window * matrix.shape[1] > MAX_WINDOW_VALUES:
+        windows = counted(n - window + 1, "window", spec=",")
         raise ValueError(
-            f"{n - window + 1:,} windows of {window} steps x {matrix.shape[1]} inputs are "
+            f"{windows} of {counted(window, 'step')} x {matrix.shape[1]} inputs are "
             f"{(n - window + 1) * window * matrix.shape[1]:,} values, more than the {MAX_WINDOW_VALUES:,} "
             "this experiment holds in memory; shorten --window or use fewer --features."
         )
@@ -182,11 +184,11 @@ def prepare(
     gaps = int(((split != "") & target_known & ~inputs_ok & ~intrinsic).sum())
     if unknown:
         notes.append(
-            f"{unknown} windows left out because their target value is missing "
-            "(interpolated values serve as inputs only)"
+            f"{counted(unknown, 'window')} left out because {'its' if unknown == 1 else 'their'} target value is "
+            "missing (interpolated values serve as inputs only)"
         )
     if gaps:
-        notes.append(f"{gaps} windows with missing input values dropped")
+        notes.append(f"{counted(gaps, 'window')} with missing input values dropped")
     train = keep & (split == "train")
     y_mean = float(y_model[train].mean()) if train.any() else 0.0
     y_std = float(y_model[train].std()) if train.any() and y_model[train].std() > 0 else 1.0

@@ -21,19 +21,24 @@ MetricSpec = str | Callable[..., Any]
 @dataclass
 class Compiled:
     optimizer: dict[str, Any] | torch.optim.Optimizer  # a spec built once weights exist, or an instance
-    loss: str | Callable[..., Any]
+    loss: str | Callable[..., Any] | dict[str, Any]  # a dict: one loss per output, by the output's name
     metrics: list[MetricSpec] = field(default_factory=list)
     weighted_metrics: list[MetricSpec] = field(default_factory=list)
     from_logits: bool = False
     clipnorm: float | None = None
     clipvalue: float | None = None
     global_clipnorm: float | None = None
+    loss_weights: dict[str, float] | None = None  # each output's weight in the total loss (default 1)
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, losses.Loss):  # a Keras-style object: stored by its name and from_logits
             loss_object = self.loss
             self.loss, self.from_logits = loss_object.key, loss_object.from_logits or self.from_logits
-        self.loss_fn = losses.get(self.loss, self.from_logits)
+        self.loss_fns: dict[str, Any] = {}
+        if isinstance(self.loss, dict):  # several outputs: the loss of each
+            self.loss_fns = {name: losses.get(loss, self.from_logits) for name, loss in self.loss.items()}
+        else:
+            self.loss_fn = losses.get(self.loss, self.from_logits)
         self.metrics = [_metric_name(m) for m in self.metrics]
         self.weighted_metrics = [_metric_name(m) for m in self.weighted_metrics]
         for m in (*self.metrics, *self.weighted_metrics):
@@ -93,6 +98,21 @@ class Compiled:
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
         }
+
+    def output_losses(self, y: dict[str, torch.Tensor], y_pred: Any, mask: Any, sample_weight: Any) -> torch.Tensor:
+        """Keras's loss of a model with several outputs: the sum of each output's loss times its weight.
+        ``y`` holds the targets by output name, in the outputs' order; ``y_pred`` and ``mask`` are lists in
+        that order or dicts by name."""
+        names = list(y.keys())
+        preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
+        masks = [mask.get(n) for n in names] if isinstance(mask, dict) else list(mask or [None] * len(names))
+        parts = []
+        for name, pred, output_mask in zip(names, preds, masks, strict=True):
+            if name not in self.loss_fns:
+                continue  # Keras: an output without a loss does not train
+            weight = 1.0 if self.loss_weights is None else float(self.loss_weights.get(name, 1.0))
+            parts.append(weight * losses.reduce(self.loss_fns[name](y[name], pred), sample_weight, output_mask))
+        return torch.stack(parts).sum()
 
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
         """Clip the parameters' gradients in place as Keras does (:func:`.clipping.clip_gradients`)."""
