@@ -408,8 +408,9 @@ class Layer(nn.Module):
         """The constraint of each constrained parameter, from its layer's ``<weight>_constraint``."""
         found: dict[int, Any] = {}
         for module in self.modules():
+            options = getattr(module, "weight_options", {})
             for prefix, constraint in getattr(module, "weight_constraints", {}).items():
-                weight = getattr(module, module.weight_options[prefix], None)
+                weight = getattr(module, options[prefix], None)
                 if isinstance(weight, torch.Tensor):
                     found[id(weight)] = constraint
         return found
