@@ -8,7 +8,7 @@ not rnnlab layers, so their tests are not here.
 import numpy as np
 import pytest
 import torch
-from layer_checks import run_layer_test
+from layer_conformance import run_layer_test
 from numpy.lib.stride_tricks import as_strided
 
 from rnnlab import constraints

@@ -7,7 +7,7 @@ Inputs, arguments and expected arrays are Keras's; ``layer.gamma`` etc. are read
 import numpy as np
 import pytest
 import torch
-from layer_checks import run_layer_test
+from layer_conformance import run_layer_test
 
 from rnnlab import Sequential, regularizers
 from rnnlab.layers import BatchNormalization, Input, LayerNormalization, Masking

@@ -8,7 +8,7 @@ edge padding rnnlab follows (tests/test_keras_live_conv_norm.py compares those w
 import numpy as np
 import pytest
 import torch
-from layer_checks import run_layer_test
+from layer_conformance import run_layer_test
 from numpy.lib.stride_tricks import as_strided
 
 from rnnlab.layers import (
