@@ -228,13 +228,40 @@ def test_fit_with_several_inputs_and_a_loss_per_output():
     xa, xb = np.random.rand(16, 5, 3).astype("float32"), np.random.rand(16, 4).astype("float32")
     y1, y2 = np.random.rand(16, 1).astype("float32"), np.random.rand(16, 2).astype("float32")
     p1, p2 = model.predict([xa, xb])
-    expected = np.mean((p1 - y1) ** 2) + 0.5 * np.mean(np.abs(p2 - y2))
+    mse, mae = np.mean((p1 - y1) ** 2), np.mean(np.abs(p2 - y2))
     assert model.evaluate({"a": xa, "b": xb}, {"y2": y2, "y1": y1}, batch_size=16, verbose=0) == pytest.approx(
-        expected, rel=1e-5
+        [mse + 0.5 * mae, mse, mae], rel=1e-5
     )
     history = model.fit([xa, xb], [y1, y2], epochs=2, batch_size=4, verbose=0, validation_split=0.25)
-    assert set(history.history) == {"loss", "val_loss"}
+    assert list(history.history) == ["loss", "y1_loss", "y2_loss", "val_loss", "val_y1_loss", "val_y2_loss"]
     with pytest.raises(ValueError, match=r"takes one entry per output \(2: \['y1', 'y2'\]\), received 3"):
         model.compile("sgd", ["mse", "mse", "mse"])
     with pytest.raises(ValueError, match=r"The model has 2 inputs; received a list of 3 arrays"):
         model.predict([xa, xb, xb])
+
+
+def test_metrics_per_output_are_logged_under_keras_names(tmp_path):
+    a, b = layers.Input((3,), name="a"), layers.Input((2,), name="b")
+    merged = layers.Concatenate()([a, b])
+    model = Model(
+        [a, b], [layers.Dense(1, name="reg")(merged), layers.Dense(3, activation="softmax", name="cls")(merged)]
+    )
+    model.compile("sgd", ["mse", "sparse_categorical_crossentropy"], metrics={"reg": ["mae", "mse"], "cls": "accuracy"})
+    x = [np.random.rand(12, 3).astype("float32"), np.random.rand(12, 2).astype("float32")]
+    y = [np.random.rand(12, 1).astype("float32"), np.random.randint(0, 3, 12)]
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "reg_loss", "cls_loss", "cls_accuracy", "reg_mae", "reg_mse"]
+    reg, cls = model.predict(x)
+    assert logs["reg_mae"] == pytest.approx(np.mean(np.abs(reg - y[0])), rel=1e-5)
+    assert logs["reg_mse"] == pytest.approx(logs["reg_loss"], rel=1e-6)
+    assert logs["cls_accuracy"] == pytest.approx(np.mean(cls.argmax(-1) == y[1]))
+    model.save(tmp_path / "two.safetensors")
+    assert rnnlab.models.load_model(tmp_path / "two.safetensors").evaluate(x, y, verbose=0, return_dict=True) == logs
+    model.compile("sgd", {"reg": "mse", "cls": "sparse_categorical_crossentropy"}, metrics=[None, ["accuracy"]])
+    assert list(model.evaluate(x, y, verbose=0, return_dict=True)) == ["loss", "reg_loss", "cls_loss", "cls_accuracy"]
+    with pytest.raises(
+        ValueError, match=r"compile\(metrics=...\) takes one entry per output \(2: \['reg', 'cls'\]\), received 1"
+    ):
+        model.compile("sgd", "mse", metrics=["mae"])
+    with pytest.raises(ValueError, match=r"compile\(metrics=...\) names \['out'\], which are not outputs"):
+        model.compile("sgd", "mse", metrics={"out": "mae"})

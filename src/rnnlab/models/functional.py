@@ -203,19 +203,31 @@ class Functional(Model):
     # -- training with several inputs and outputs -----------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, **options: Any) -> None:
         """``Model.compile``; with several outputs ``loss`` is one loss for all, a list (one per output)
-        or a dict by output name, and ``loss_weights`` (list or dict) weighs them in the total, as in Keras."""
+        or a dict by output name, ``loss_weights`` (list or dict) weighs them in the total, and ``metrics``
+        / ``weighted_metrics`` are a list (an entry per output: a metric, a list of them or None) or a dict
+        by output name, as in Keras. The logs then hold ``<output>_loss`` and ``<output>_<metric>``."""
         loss_weights = options.pop("loss_weights", None)
-        if len(self.outputs) > 1:
-            if metrics:
-                raise ValueError(
-                    "Metrics for a model with several outputs are not supported yet: compile it without "
-                    "metrics and evaluate each output from model.predict(...)."
-                )
-            loss = self._by_output(loss, "loss")
-            loss_weights = None if loss_weights is None else self._by_output(loss_weights, "loss_weights")
-        super().compile(optimizer, loss, metrics, **options)
-        assert self.trainer is not None
-        self.trainer.compiled.loss_weights = loss_weights if isinstance(loss_weights, dict) else None
+        if len(self.outputs) == 1:
+            super().compile(optimizer, loss, metrics, **options)
+            return
+        weighted_metrics = options.pop("weighted_metrics", None)
+        per_output = {
+            "output_metrics": self._metrics_by_output(metrics, "metrics"),
+            "output_weighted_metrics": self._metrics_by_output(weighted_metrics, "weighted_metrics"),
+            "loss_weights": None if loss_weights is None else self._by_output(loss_weights, "loss_weights"),
+        }
+        super().compile(optimizer, self._by_output(loss, "loss"), None, per_output=per_output, **options)
+
+    def _metrics_by_output(self, metrics: Any, what: str) -> dict[str, list[Any]]:
+        """Each output's metrics, from a list with an entry per output or a dict by output name."""
+        if metrics is None:
+            return {}
+        if not isinstance(metrics, (list, tuple, dict)):
+            raise ValueError(f"compile({what}=...) takes a list or a dict, received {type(metrics).__name__}.")
+        return {
+            name: [] if spec is None else list(spec) if isinstance(spec, (list, tuple)) else [spec]
+            for name, spec in self._by_output(metrics, what).items()
+        }
 
     def _by_output(self, value: Any, what: str) -> dict[str, Any]:
         """One value per output name, from one value for all, a list in output order, or a dict."""

@@ -40,9 +40,9 @@ class Model(Layer):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         """``Model(inputs, outputs)`` builds a functional model, as in Keras; ``Model()`` a subclass's."""
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
-            return super().__new__(cls.functional_class)
-        return super().__new__(cls)
+        functional = cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs)
+        model: Model = super().__new__(cls.functional_class if functional else cls)
+        return model
 
     def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
@@ -169,6 +169,7 @@ class Model(Layer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         device: str | torch.device | None = None,
+        per_output: dict[str, Any] | None = None,
     ) -> None:
         """Choose the optimizer, loss and metrics.
 
@@ -185,6 +186,8 @@ class Model(Layer):
             clipnorm: clip each weight's gradient to this norm (Keras's ``clipnorm``);
                 ``global_clipnorm`` clips all gradients together; ``clipvalue`` elementwise.
             device: move the model there ("auto": CUDA when available).
+            per_output: the metrics and loss weights of each output of a model with several
+                (``Functional.compile`` builds them from Keras's arguments).
         """
         if device is not None:
             self.to(resolve_device(device))
@@ -198,6 +201,7 @@ class Model(Layer):
             clipnorm=clipnorm,
             clipvalue=clipvalue,
             global_clipnorm=global_clipnorm,
+            **(per_output or {}),
         )
         self.trainer = Trainer(self, compiled)
         self.compile_config = compiled.config()

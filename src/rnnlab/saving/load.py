@@ -114,6 +114,7 @@ def restore_compiled(model: Model, config: dict[str, Any], optimizer_state: Any)
         clipnorm=config.get("clipnorm"),
         clipvalue=config.get("clipvalue"),
         global_clipnorm=config.get("global_clipnorm"),
+        **({"loss_weights": config["loss_weights"]} if config.get("loss_weights") else {}),  # several outputs
     )
     if optimizer_state is not None:
         model.build_optimizer().load_state_dict(optimizer_state)

@@ -29,6 +29,8 @@ class Compiled:
     clipvalue: float | None = None
     global_clipnorm: float | None = None
     loss_weights: dict[str, float] | None = None  # each output's weight in the total loss (default 1)
+    output_metrics: dict[str, list[MetricSpec]] = field(default_factory=dict)  # by output name, several outputs
+    output_weighted_metrics: dict[str, list[MetricSpec]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.loss, losses.Loss):  # a Keras-style object: stored by its name and from_logits
@@ -41,7 +43,10 @@ class Compiled:
             self.loss_fn = losses.get(self.loss, self.from_logits)
         self.metrics = [_metric_name(m) for m in self.metrics]
         self.weighted_metrics = [_metric_name(m) for m in self.weighted_metrics]
-        for m in (*self.metrics, *self.weighted_metrics):
+        for by_output in (self.output_metrics, self.output_weighted_metrics):
+            by_output.update({name: [_metric_name(m) for m in specs] for name, specs in by_output.items()})
+        per_output = [m for by in (self.output_metrics, self.output_weighted_metrics) for ms in by.values() for m in ms]
+        for m in (*self.metrics, *self.weighted_metrics, *per_output):
             if isinstance(m, str):
                 metrics.check_name(m)
         for name in ("clipnorm", "clipvalue", "global_clipnorm"):
@@ -82,37 +87,44 @@ class Compiled:
 
     def config(self) -> dict[str, Any] | None:
         """The JSON-ready settings, or None when a callable loss or metric makes them unstorable."""
-        named = [self.loss, *self.metrics, *self.weighted_metrics]
+        named = list(self.loss.values()) if isinstance(self.loss, dict) else [self.loss]
+        named += [m for by in (self.output_metrics, self.output_weighted_metrics) for ms in by.values() for m in ms]
+        named += [*self.metrics, *self.weighted_metrics]
         if any(not isinstance(m, str) for m in named):
             return None
         spec = (
             optimizers.describe(self.optimizer) if isinstance(self.optimizer, torch.optim.Optimizer) else self.optimizer
         )
+        several = {"loss_weights": self.loss_weights} if self.loss_fns else {}
         return {
             "optimizer": spec,
-            "loss": self.loss,
-            "metrics": list(self.metrics),
-            "weighted_metrics": list(self.weighted_metrics),
+            "loss": dict(self.loss) if isinstance(self.loss, dict) else self.loss,
+            "metrics": dict(self.output_metrics) if self.loss_fns else list(self.metrics),
+            "weighted_metrics": dict(self.output_weighted_metrics) if self.loss_fns else list(self.weighted_metrics),
+            **several,
             "from_logits": self.from_logits,
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
         }
 
-    def output_losses(self, y: dict[str, torch.Tensor], y_pred: Any, mask: Any, sample_weight: Any) -> torch.Tensor:
-        """Keras's loss of a model with several outputs: the sum of each output's loss times its weight.
-        ``y`` holds the targets by output name, in the outputs' order; ``y_pred`` and ``mask`` are lists in
-        that order or dicts by name."""
-        names = list(y.keys())
-        preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
-        masks = [mask.get(n) for n in names] if isinstance(mask, dict) else list(mask or [None] * len(names))
-        parts = []
-        for name, pred, output_mask in zip(names, preds, masks, strict=True):
-            if name not in self.loss_fns:
-                continue  # Keras: an output without a loss does not train
-            weight = 1.0 if self.loss_weights is None else float(self.loss_weights.get(name, 1.0))
-            parts.append(weight * losses.reduce(self.loss_fns[name](y[name], pred), sample_weight, output_mask))
-        return torch.stack(parts).sum()
+    def output_losses(
+        self, y: dict[str, torch.Tensor], y_pred: Any, mask: Any, sample_weight: Any
+    ) -> dict[str, torch.Tensor]:
+        """Each output's own loss (unweighted; Keras logs it as ``<output>_loss``), by output name. ``y``
+        holds the targets by output name, in the outputs' order; ``y_pred`` and ``mask`` are lists in that
+        order or dicts by name. An output without a loss does not train, as in Keras."""
+        preds, masks = by_output(list(y), y_pred), by_output(list(y), mask)
+        return {
+            name: losses.reduce(self.loss_fns[name](y[name], preds[name]), sample_weight, masks[name])
+            for name in y
+            if name in self.loss_fns
+        }
+
+    def total_loss(self, output_losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Keras's loss of a model with several outputs: the sum of each output's loss times its weight."""
+        weights = self.loss_weights or {}
+        return torch.stack([float(weights.get(name, 1.0)) * loss for name, loss in output_losses.items()]).sum()
 
     def clip_gradients(self, params: list[torch.nn.Parameter]) -> None:
         """Clip the parameters' gradients in place as Keras does (:func:`.clipping.clip_gradients`)."""
@@ -120,11 +132,21 @@ class Compiled:
         clip_gradients(grads, self.clipnorm, self.clipvalue, self.global_clipnorm)
 
 
-class MetricSet:
-    """The compiled metrics as named functions, resolved (e.g. which accuracy) from the first batch."""
+def by_output(names: list[str], values: Any) -> dict[str, Any]:
+    """Predictions or masks of several outputs by output name, from a list in the outputs' order or a
+    dict by name (None: no masks)."""
+    if isinstance(values, dict):
+        return {name: values.get(name) for name in names}
+    return dict(zip(names, values if values is not None else [None] * len(names), strict=True))
 
-    def __init__(self, compiled: Compiled) -> None:
+
+class MetricSet:
+    """The compiled metrics as named functions, resolved (e.g. which accuracy) from the first batch;
+    with ``output``, those of that output of a model with several."""
+
+    def __init__(self, compiled: Compiled, output: str | None = None) -> None:
         self.compiled = compiled
+        self.output = output
         self.fns: list[tuple[str, Callable[..., torch.Tensor], bool]] | None = None  # name, fn, weighted
 
     def resolve(
@@ -132,7 +154,11 @@ class MetricSet:
     ) -> list[tuple[str, Callable[..., torch.Tensor], bool]]:
         if self.fns is None:
             fns = []
-            for weighted, group in ((False, self.compiled.metrics), (True, self.compiled.weighted_metrics)):
+            plain, weighted_group = self.compiled.metrics, self.compiled.weighted_metrics
+            if self.output is not None:
+                plain = self.compiled.output_metrics.get(self.output, [])
+                weighted_group = self.compiled.output_weighted_metrics.get(self.output, [])
+            for weighted, group in ((False, plain), (True, weighted_group)):
                 for m in group:
                     fns.append((*_metric(m, y_true, y_pred), weighted))
             self.fns = fns

@@ -25,7 +25,7 @@ from . import distributed
 from .batches import ArrayBatches, Batch, IterableBatches, batches, split_validation
 from .callbacks import Callback, CallbackList, History, ProgressBar
 from .callbacks.logging import report_evaluation
-from .compiled import Compiled, MetricSet
+from .compiled import Compiled, MetricSet, by_output
 from .losses import reduce
 from .metrics import Mean
 from .protocol import Hooks, TrainerHooks, check_callbacks, input_dtype
@@ -150,6 +150,8 @@ class Trainer:
         self.module: nn.Module = model  # what runs the batches: the model, or DDP(model)
         self.compiled = compiled
         self.metrics = MetricSet(compiled)
+        self.output_metrics = {name: MetricSet(compiled, name) for name in compiled.loss_fns}  # several outputs
+        self.output_loss_values: dict[str, torch.Tensor] = {}  # each output's loss in the last batch
         self.state = TrainState()
         self.process = distributed.current()  # fit(strategy=...) may choose otherwise
         self._optimizer: torch.optim.Optimizer | None = None
@@ -211,7 +213,9 @@ class Trainer:
         self, y: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None, mask: torch.Tensor | None
     ) -> torch.Tensor:
         if isinstance(y, dict):  # a model with several outputs, y by output name
-            loss = self.compiled.output_losses(y, y_pred, mask, sample_weight)
+            parts = self.compiled.output_losses(y, y_pred, mask, sample_weight)
+            self.output_loss_values = {name: part.detach() for name, part in parts.items()}
+            loss = self.compiled.total_loss(parts)
         else:
             loss = reduce(self.compiled.loss_fn(y, y_pred), sample_weight, mask)
         penalties = self.hooked.losses if self.hooks.penalties else None  # Keras adds regularization losses
@@ -276,11 +280,29 @@ class Trainer:
         assert batch.y is not None
         running.setdefault(prefix + "loss", Mean()).update(loss, len(batch.x))
         if isinstance(batch.y, dict):
-            return  # several outputs: the total loss only
+            self._update_output_logs(running, batch, y_pred, mask, prefix)
+            return
         for name, fn, weighted in self.metrics.resolve(batch.y, y_pred):
             values = fn(batch.y, y_pred)
             running.setdefault(prefix + name, Mean()).update_values(
                 values, mask, batch.sample_weight if weighted else None
+            )
+
+    def _update_output_logs(self, running: dict[str, Mean], batch: Batch, y_pred: Any, mask: Any, prefix: str) -> None:
+        """Keras's logs of a model with several outputs: ``<output>_loss`` (each output's unweighted loss)
+        in the outputs' order, then ``<output>_<metric>`` in the order of their names."""
+        y = cast(dict[str, torch.Tensor], batch.y)
+        for name, value in self.output_loss_values.items():
+            running.setdefault(f"{prefix}{name}_loss", Mean()).update(float(value), len(batch.x))
+        preds, masks = by_output(list(y), y_pred), by_output(list(y), mask)
+        updates = [
+            (f"{prefix}{output}_{name}", fn, weighted, output)
+            for output, metric_set in self.output_metrics.items()
+            for name, fn, weighted in metric_set.resolve(y[output], preds[output])
+        ]
+        for key, fn, weighted, output in sorted(updates, key=lambda update: update[0]):
+            running.setdefault(key, Mean()).update_values(
+                fn(y[output], preds[output]), masks[output], batch.sample_weight if weighted else None
             )
 
     def _results(self, running: dict[str, Mean]) -> dict[str, float]:
