@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 DATA_DIR = Path(os.environ.get("RNNLAB_DATA_DIR", ROOT.parent / "shared" / "data"))
 
+# The Keras programs train when imported: test_keras_programs.py runs each in a fresh namespace,
+# so the doctest collector must not import them (their layer names would depend on the order).
+collect_ignore_glob = ["keras_programs/*.py"]
+
 
 class NetworkAccessError(RuntimeError):
     """A test tried to reach a host other than this machine."""
