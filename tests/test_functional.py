@@ -265,3 +265,20 @@ def test_metrics_per_output_are_logged_under_keras_names(tmp_path):
         model.compile("sgd", "mse", metrics=["mae"])
     with pytest.raises(ValueError, match=r"compile\(metrics=...\) names \['out'\], which are not outputs"):
         model.compile("sgd", "mse", metrics={"out": "mae"})
+
+
+def test_keras_file_of_a_functional_model_round_trips(tmp_path):
+    model = encoder_decoder()
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    model.save(tmp_path / "seq2seq.keras")
+    loaded = rnnlab.models.load_model(tmp_path / "seq2seq.keras")
+    assert isinstance(loaded, Functional)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert loaded.compile_config["metrics"] == ["accuracy"]
+    x = [np.random.rand(3, 5, 3).astype("float32"), np.random.rand(3, 4, 2).astype("float32")]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    inputs = layers.Input((4,))
+    inner = Model(inputs, layers.Dense(2)(inputs))
+    outer_inputs = layers.Input((4,))
+    with pytest.raises(ValueError, match=r"Layer '.*' \(Functional\) has no Keras file form in rnnlab"):
+        Model(outer_inputs, inner(outer_inputs)).save(tmp_path / "nested.keras")

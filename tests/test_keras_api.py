@@ -132,7 +132,8 @@ def test_file_extensions_choose_the_format(tmp_path):
             return self.dense(x)
 
     with pytest.raises(
-        ValueError, match="Net cannot be written as a Keras file: rnnlab does so for Sequential models only"
+        ValueError,
+        match="Net cannot be written as a Keras file: rnnlab does so for Sequential and functional models only",
     ):
         Net().save(tmp_path / "net.keras")
     assert list(tmp_path.iterdir()) == []  # nothing written by a refused save

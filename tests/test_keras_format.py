@@ -250,7 +250,11 @@ def set_first_layer(key: str, value: Any, layer: str = "lstm") -> Callable[[dict
 
 
 def make_functional(config: dict[str, Any]) -> None:
-    config["class_name"] = "Functional"
+    config["class_name"] = "Functional"  # a Sequential's config under the functional name: no input_layers
+
+
+def make_subclassed(config: dict[str, Any]) -> None:
+    config["class_name"] = "MyModel"
 
 
 def drop_batch_size_stateful(config: dict[str, Any]) -> None:
@@ -260,7 +264,8 @@ def drop_batch_size_stateful(config: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (make_functional, r"'Functional' Keras model; rnnlab converts Sequential models only"),
+        (make_subclassed, r"'MyModel' Keras model; rnnlab converts Sequential and functional models only"),
+        (make_functional, r"config.json is not a Keras functional config \(missing or bad KeyError: 'input_layers'\)"),
         (drop_batch_size_stateful, r"Stateful layer\(s\) \['lstm'\] need a fixed batch size"),
         (set_first_layer("activation", "mish"), r"Layer 'lstm' \(LSTM\) uses activation 'mish'"),
         (set_first_layer("recurrent_activation", {"class_name": "MyGate"}), r"Layer 'lstm' \(LSTM\) uses activation"),

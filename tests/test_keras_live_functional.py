@@ -11,6 +11,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np
 import pytest
+import torch
 
 keras = pytest.importorskip("keras", reason="keras is not installed: pip install 'rnnlab[keras-oracle]'")
 if keras.backend.backend() != "torch":
@@ -58,3 +59,165 @@ def test_metrics_of_several_outputs_log_as_keras(rng):
     for key in keras_history:
         np.testing.assert_allclose(history[key], keras_history[key], rtol=1e-5, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), keras_model.evaluate(x, y, verbose=0), rtol=1e-5)
+
+
+# -- random graphs: one builder for both libraries, its sizes and kinds drawn from a seed --------------------
+def encoder_decoder(lib, p):
+    """The RNN guide's encoder-decoder: the encoder's return_state states are the decoder's initial_state."""
+    rnn = getattr(lib.layers, p["kind"])
+    encoder_inputs = lib.Input((None, p["features"]))
+    _, *states = rnn(p["units"], return_state=True)(encoder_inputs)
+    decoder_inputs = lib.Input((None, p["targets"]))
+    decoded = rnn(p["units"], return_sequences=True)(decoder_inputs, initial_state=states)
+    outputs = lib.layers.Dense(p["targets"], activation="softmax")(decoded)
+    return lib.Model([encoder_inputs, decoder_inputs], outputs)
+
+
+def two_inputs(lib, p):
+    """A sequence and a vector, each through its own layer, joined by a Concatenate."""
+    sequence, vector = lib.Input((p["steps"], p["features"]), name="sequence"), lib.Input((p["extra"],), name="vector")
+    joined = lib.layers.Concatenate()(
+        [getattr(lib.layers, p["kind"])(p["units"])(sequence), lib.layers.Dense(p["units"], activation="relu")(vector)]
+    )
+    return lib.Model([sequence, vector], lib.layers.Dense(p["targets"])(joined))
+
+
+def shared_layer(lib, p):
+    """Two token sequences read by the same Embedding (mask_zero) and the same recurrent layer, then added."""
+    first, second = lib.Input((p["steps"],), dtype="int32"), lib.Input((p["steps"],), dtype="int32")
+    embed = lib.layers.Embedding(p["vocabulary"], p["features"], mask_zero=True)
+    read = getattr(lib.layers, p["kind"])(p["units"])
+    added = lib.layers.Add()([read(embed(first)), read(embed(second))])
+    return lib.Model([first, second], lib.layers.Dense(p["targets"])(added))
+
+
+GRAPHS = {"encoder_decoder": encoder_decoder, "two_inputs": two_inputs, "shared_layer": shared_layer}
+
+
+def draw(graph, seed):
+    """The graph's sizes and kinds, its weights' scale, and data for it, all from ``seed``."""
+    rng = np.random.default_rng(seed)
+    p = {
+        "kind": str(rng.choice(["SimpleRNN", "LSTM", "GRU"])),
+        "units": int(rng.integers(2, 6)),
+        "features": int(rng.integers(1, 5)),
+        "targets": int(rng.integers(2, 4)),
+        "steps": int(rng.integers(3, 7)),
+        "extra": int(rng.integers(1, 4)),
+        "vocabulary": 9,
+    }
+    n = 16
+    if graph == "encoder_decoder":
+        x = [rng.normal(size=(n, p["steps"], p["features"])), rng.normal(size=(n, p["steps"] - 1, p["targets"]))]
+        y = np.eye(p["targets"])[rng.integers(0, p["targets"], (n, p["steps"] - 1))]
+    elif graph == "two_inputs":
+        x = [rng.normal(size=(n, p["steps"], p["features"])), rng.normal(size=(n, p["extra"]))]
+        y = rng.normal(size=(n, p["targets"]))
+    else:
+        tokens = rng.integers(1, p["vocabulary"], (2, n, p["steps"]))
+        lengths = rng.integers(1, p["steps"] + 1, (2, n))
+        tokens[np.arange(p["steps"]) >= lengths[..., None]] = 0  # padded at the end, as Keras pads
+        x = [tokens[0].astype("int32"), tokens[1].astype("int32")]
+        y = rng.normal(size=(n, p["targets"]))
+    x = [a.astype("float32") if a.dtype.kind == "f" else a for a in x]
+    return p, x, y.astype("float32"), rng
+
+
+def both(graph, seed):
+    """The Keras model and the rnnlab model of one drawn graph, with the same random weights."""
+    p, x, y, rng = draw(graph, seed)
+    keras_model, model = GRAPHS[graph](keras, p), GRAPHS[graph](rnnlab, p)
+    weights = [rng.normal(0, 0.5, size=w.shape).astype("float32") for w in keras_model.get_weights()]
+    keras_model.set_weights(weights)
+    model.set_weights(weights)
+    return keras_model, model, x, y
+
+
+CASES = [(graph, seed) for graph in GRAPHS for seed in range(4)]
+
+
+@pytest.mark.parametrize(("graph", "seed"), CASES)
+def test_random_graphs_match_keras_outputs_and_gradients(graph, seed):
+    keras_model, model, x, _ = both(graph, seed)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in keras_model.layers]
+    outputs = []
+    for net in (keras_model, model):
+        inputs = [torch.tensor(a) for a in x]
+        out = net(inputs)
+        out.square().sum().backward()
+        outputs.append(out.detach())
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
+    keras_grads = [v.value.grad for v in keras_model.trainable_weights]
+    grads = [v.value.grad for v in model.trainable_weights]
+    assert len(grads) == len(keras_grads)
+    for ours, theirs in zip(grads, keras_grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("graph", "seed"), CASES)
+def test_random_graphs_train_as_keras_for_three_epochs(graph, seed):
+    keras_model, model, x, y = both(graph, seed)
+    loss = "categorical_crossentropy" if graph == "encoder_decoder" else "mse"
+    keras_model.compile(keras.optimizers.Adam(0.01), loss)
+    model.compile(rnnlab.optimizers.Adam(0.01), loss)
+    fit = {"epochs": 3, "batch_size": 4, "shuffle": False, "verbose": 0}
+    keras_history, history = keras_model.fit(x, y, **fit).history, model.fit(x, y, **fit).history
+    np.testing.assert_allclose(history["loss"], keras_history["loss"], rtol=1e-5)
+    for ours, theirs in zip(model.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+# -- .keras files both ways -------------------------------------------------------------------------------------
+def predictions(net, x):
+    out = net.predict(x, verbose=0) if isinstance(net, keras.Model) else net.predict(x)
+    return out if isinstance(out, list) else [out]
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_keras_loads_the_functional_files_rnnlab_writes(graph, tmp_path):
+    keras_model, model, x, y = both(graph, 7)
+    model.compile("adam", "mse", metrics=["mae"])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # weights of rnnlab's own now
+    model.save(tmp_path / "graph.keras")
+    loaded = keras.saving.load_model(tmp_path / "graph.keras")
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_allclose(predictions(loaded, x)[0], predictions(model, x)[0], atol=1e-6)
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+    model.save_weights(tmp_path / "graph.weights.h5")
+    keras_model.load_weights(tmp_path / "graph.weights.h5")
+    np.testing.assert_allclose(predictions(keras_model, x)[0], predictions(model, x)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_rnnlab_loads_the_functional_files_keras_writes(graph, tmp_path):
+    keras_model, model, x, y = both(graph, 8)
+    keras_model.compile("adam", "mse", metrics=["mae"])
+    keras_model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    keras_model.save(tmp_path / "graph.keras")
+    loaded = rnnlab.models.load_model(tmp_path / "graph.keras")
+    assert isinstance(loaded, rnnlab.models.Functional)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in keras_model.layers]
+    np.testing.assert_allclose(predictions(loaded, x)[0], predictions(keras_model, x)[0], atol=1e-6)
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(keras_model.evaluate(x, y, verbose=0), rel=1e-5)
+    keras_model.save_weights(tmp_path / "graph.weights.h5")
+    model.load_weights(tmp_path / "graph.weights.h5")
+    np.testing.assert_allclose(predictions(model, x)[0], predictions(keras_model, x)[0], atol=1e-6)
+
+
+def test_several_outputs_and_their_compile_settings_travel_both_ways(tmp_path, rng):
+    x = [rng.random((24, 3)).astype("float32"), rng.random((24, 2)).astype("float32")]
+    y = [rng.random((24, 1)).astype("float32"), rng.integers(0, 3, 24)]
+    settings = {
+        "loss": {"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+        "loss_weights": {"reg": 0.5, "cls": 2.0},
+        "metrics": {"reg": ["mae"], "cls": ["accuracy"]},
+    }
+    keras_model = two_outputs(keras)
+    keras_model.compile("sgd", **settings)
+    keras_model.save(tmp_path / "keras.keras")
+    loaded = rnnlab.models.load_model(tmp_path / "keras.keras")
+    expected = keras_model.evaluate(x, y, verbose=0, return_dict=True)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)
+    loaded.save(tmp_path / "rnnlab.keras")
+    reloaded = keras.saving.load_model(tmp_path / "rnnlab.keras")
+    assert reloaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)

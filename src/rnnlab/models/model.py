@@ -311,8 +311,8 @@ class Model(Layer):
     def save(self, path: str | os.PathLike[str], *, include_optimizer: bool = True) -> None:
         """Write the model, atomically, in the format its extension names.
 
-        ``.keras``: a Keras 3 archive that real Keras loads (Sequential models of the layers Keras
-        has; the compile settings when Keras has them, not the optimizer state).
+        ``.keras``: a Keras 3 archive that real Keras loads (Sequential and functional models of the
+        layers Keras has; the compile settings when Keras has them, not the optimizer state).
         ``.safetensors`` / ``.rnnlab``: rnnlab's file: architecture (JSON), weights and optimizer state.
         Any other extension is an error, raised before anything is written.
         """
@@ -347,9 +347,9 @@ class Model(Layer):
         return not isinstance(self, (Sequential, getattr(Model, "functional_class", Sequential)))
 
     def _check_keras_file(self, what: str) -> None:
-        if not isinstance(self, Sequential):
+        if self._written_as_class():
             raise ValueError(
-                f"{type(self).__name__} cannot be {what}: rnnlab does so for Sequential models only. "
+                f"{type(self).__name__} cannot be {what}: rnnlab does so for Sequential and functional models only. "
                 "Use an rnnlab file (.safetensors) for this model instead."
             )
 

@@ -4,7 +4,9 @@ Keras keys each layer of a Sequential by the snake_case name of its *class*, num
 order (``layers/dense``, ``layers/dense_1``), not by the layer's own name; a layer's arrays are
 ``vars/0``, ``vars/1``, ... in ``get_weights()`` order, under ``cell/`` for recurrent layers,
 ``forward_layer/cell`` and ``backward_layer/cell`` for ``Bidirectional`` and ``layer/`` for
-``TimeDistributed``. The reader (:mod:`.keras_read`), the writer (:mod:`.keras_write`) and
+``TimeDistributed``. A functional model's layers are keyed the same way in ``model.layers`` order,
+its InputLayers included (``layers/input_layer``, empty). The reader (:mod:`.keras_read`), the writer
+(:mod:`.keras_write`) and
 ``model.load_weights`` share this layout and the limits on what a file may cost to read.
 """
 
@@ -24,23 +26,34 @@ from ..layers import (
     GRU,
     LSTM,
     Activation,
+    Add,
+    Average,
     Bidirectional,
+    Concatenate,
     Dense,
+    Dot,
     Dropout,
     Embedding,
     Flatten,
+    InputLayer,
     Masking,
+    Maximum,
+    Minimum,
+    Multiply,
     Permute,
     RepeatVector,
     Reshape,
     SimpleRNN,
     SpatialDropout1D,
+    Subtract,
     TimeDistributed,
 )
 
 # Weightless layers a Keras Sequential holds (the merging layers need a functional model; a Lambda's
 # bytecode is refused, as Keras refuses it without safe_mode=False).
 RESHAPING: tuple[type[Layer], ...] = (RepeatVector, Flatten, Reshape, Permute, Activation, SpatialDropout1D)
+# ... and those of functional models only.
+MERGING: tuple[type[Layer], ...] = (Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot)
 
 
 # Where a layer's arrays live below its group, in Keras's get_weights() order.
@@ -118,16 +131,17 @@ def _datasets(f: Any, vars_path: str) -> list[Any]:
 
 
 def read_weights(
-    model: Any, specs: list[dict[str, Any]], data: bytes, path: Any
+    model: Any, specs: list[dict[str, Any]], data: bytes, path: Any, layers: list[Layer] | None = None
 ) -> list[tuple[Layer, list[np.ndarray]]]:
     """Each layer with weights and its arrays, read only once every array's storage, dtype and
-    shape has been checked against the model (built with shapes only)."""
+    shape has been checked against the model (built with shapes only). ``specs`` are the layers'
+    entries in the file's order, ``layers`` the model's layers they describe (default: ``model.layers``)."""
     h5py = h5py_module()
     used: dict[str, int] = {}
     planned: list[tuple[Layer, list[Any]]] = []
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
-            for spec, layer in zip(specs, _layers(model), strict=True):
+            for spec, layer in zip(specs, _layers(model) if layers is None else layers, strict=True):
                 key = snake_case(spec["class_name"])  # Keras numbers groups by class, in layer order
                 used[key] = used.get(key, -1) + 1
                 group = f"layers/{key}" + (f"_{used[key]}" if used[key] else "")
@@ -186,12 +200,14 @@ WRITABLE: tuple[type[Layer], ...] = (
     TimeDistributed,
     *CONVOLUTION_AND_NORMALIZATION,
     *RESHAPING,
+    *MERGING,
+    InputLayer,
 )
 
 
 def keras_layers(model: Any, doing: str) -> list[Layer]:
     """The model's layers and the layers they wrap, each of a kind Keras files hold."""
-    if model.input_spec is None:
+    if not hasattr(model, "inputs") and model.input_spec is None:  # a functional model starts at its inputs
         raise ValueError(
             f"The model has no input shape yet, so it has no weights to be {doing}: start it with "
             "rnnlab.Input(...) or call it on data first."

@@ -1,11 +1,13 @@
-"""Keras 3 ``.keras`` files -> rnnlab ``Sequential``: architecture, weights and compile settings.
+"""Keras 3 ``.keras`` files -> rnnlab ``Sequential`` or functional ``Model``: architecture, weights and
+compile settings.
 
 A ``.keras`` file is a zip holding ``config.json`` (the architecture, ``compile_config``) and
 ``model.weights.h5``. In the HDF5 file Keras keys each layer of a Sequential by the snake_case
 name of its *class*, numbered in layer order (``layers/dense``, ``layers/dense_1``), not by the
 layer's own name; a layer's arrays are ``vars/0``, ``vars/1``, ... in ``get_weights()`` order,
 under ``cell/`` for recurrent layers, ``forward_layer/cell`` and ``backward_layer/cell`` for
-``Bidirectional`` and ``layer/`` for ``TimeDistributed``. Optimizer variables are not imported.
+``Bidirectional`` and ``layer/`` for ``TimeDistributed``; a functional model's layers, InputLayers
+included, are keyed the same way in its config's order. Optimizer variables are not imported.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..layers import (
     Dropout,
     Embedding,
     Flatten,
+    InputLayer,
     InputSpec,
     Masking,
     Permute,
@@ -42,10 +45,11 @@ from ..layers import (
     TimeDistributed,
 )
 from ..layers.pooling import GlobalPooling1D
-from ..models.model import Sequential
+from ..models.functional import Functional
+from ..models.model import Model, Sequential
 from ..training import losses, metrics, optimizers
 from . import native
-from .keras_h5 import MAX_RATIO, RESHAPING, SLACK_BYTES, read_weights, weights_limit
+from .keras_h5 import MAX_RATIO, MERGING, RESHAPING, SLACK_BYTES, read_weights, weights_limit
 
 RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 PLAIN: dict[str, type[Layer]] = {
@@ -58,6 +62,8 @@ PLAIN: dict[str, type[Layer]] = {
     **{c.__name__: c for c in RESHAPING},
 }
 SUPPORTED = ("InputLayer", *PLAIN, "Bidirectional", "TimeDistributed")
+PLAIN.update({c.__name__: c for c in MERGING})
+GRAPH_ONLY = tuple(c.__name__ for c in MERGING)  # layers of functional models only
 # Keras-only keys that do not change what the layer computes.
 IGNORED = {
     "dtype",
@@ -74,13 +80,14 @@ IGNORED = {
 }
 
 
-def load_keras_model(path: files.StrPath, compile: bool = True) -> Sequential:
-    """The rnnlab ``Sequential`` equal to a Keras 3 ``.keras`` Sequential model, weights loaded.
+def load_keras_model(path: files.StrPath, compile: bool = True) -> Model:
+    """The rnnlab ``Sequential`` (functional ``Model``) equal to a Keras 3 ``.keras`` Sequential
+    (functional) model, weights loaded.
 
     With ``compile`` and a ``compile_config`` in the file, the model is also compiled with the
     equivalent optimizer, loss and metrics (what cannot be mapped is skipped with a warning).
-    Raises ValueError for what rnnlab cannot reproduce (other layer classes, functional models,
-    quantized layers, unknown activations) and for files that are not Keras archives.
+    Raises ValueError for what rnnlab cannot reproduce (other layer classes, models nested in
+    models, quantized layers, unknown activations) and for files that are not Keras archives.
 
     The file is checked before it costs memory: the architecture is built with shapes only,
     archive members are inflated only up to what that architecture can need, and every weight
@@ -95,14 +102,19 @@ def load_keras_model(path: files.StrPath, compile: bool = True) -> Sequential:
                 f"{path}: config.json names no model class ('class_name' is missing); expected a Keras "
                 "Sequential model as keras.Sequential(...).save('model.keras') writes it. Save the model again."
             )
-        if kind != "Sequential":
+        if kind not in ("Sequential", "Functional"):
             raise ValueError(
-                f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential models only. "
-                "Rebuild the model as keras.Sequential([...]) if its layers form a stack."
+                f"{path} holds a {kind!r} Keras model; rnnlab converts Sequential and functional models only. "
+                "Rebuild the model as keras.Sequential([...]) or keras.Model(inputs, outputs)."
             )
-        layers, model = _architecture(config, path)
+        model: Model
+        layers: list[Layer] | None = None  # a Sequential's: model.layers
+        if kind == "Functional":
+            specs, layers, model = _graph(config, path)
+        else:
+            specs, model = _architecture(config, path)
         weights_file = _member(archive, WEIGHTS, weights_limit(model), path)
-    arrays = read_weights(model, layers, weights_file, path)
+    arrays = read_weights(model, specs, weights_file, path, layers)
     native.materialize(model)
     for layer, values in arrays:
         layer.set_weights(values)
@@ -180,6 +192,64 @@ def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, An
             f"{path}: config.json is not a Keras Sequential config (missing or bad {type(err).__name__}: {err})."
         ) from None
     return layers, model
+
+
+def _graph(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], list[Layer], Functional]:
+    """(the layer specs in the file's order, the model's layers they describe, the functional model
+    built with shapes only)."""
+    native.check_layer_count(config.get("config"), path)
+    try:
+        graph = _without_mask_ops(config["config"])
+        with native.shapes_only():
+            model = Functional.from_config(graph, layer_from_config=_graph_layer)
+        specs = graph["layers"]
+        by_name = {layer.name: layer for layer in model.layers if isinstance(layer, Layer)}
+        return specs, [by_name[spec["config"]["name"]] for spec in specs], model
+    except ValueError as err:
+        raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
+    except files.MALFORMED + (RuntimeError,) as err:
+        raise ValueError(
+            f"{path}: config.json is not a Keras functional config (missing or bad {type(err).__name__}: {err})."
+        ) from None
+
+
+def _without_mask_ops(config: dict[str, Any]) -> dict[str, Any]:
+    """The functional config less Keras's ``NotEqual`` operations, which compute an Embedding's
+    ``mask_zero`` mask (Keras records them when it saves), and the ``mask`` arguments that read them:
+    rnnlab passes that mask from the Embedding on by itself. What remains is layers only, in the order
+    of the weights file's groups."""
+    ops = {spec["name"] for spec in config["layers"] if spec.get("class_name") == "NotEqual"}
+
+    def reads_op(value: Any) -> bool:
+        return isinstance(value, dict) and value.get("config", {}).get("keras_history", [None])[0] in ops
+
+    layers = []
+    for spec in config["layers"]:
+        if spec.get("name") in ops:
+            continue
+        nodes = [
+            {**node, "kwargs": {k: v for k, v in node.get("kwargs", {}).items() if not (k == "mask" and reads_op(v))}}
+            for node in spec.get("inbound_nodes", [])
+        ]
+        layers.append({**spec, "inbound_nodes": nodes})
+    return {**config, "layers": layers}
+
+
+def _graph_layer(spec: dict[str, Any]) -> Layer:
+    """One layer of a functional model: an InputLayer from its batch shape and dtype, or any other layer."""
+    if spec["class_name"] != "InputLayer":
+        return _layer(spec, (*SUPPORTED[1:], *GRAPH_ONLY))
+    config = spec["config"]
+    shape = config.get("batch_shape") or config.get("batch_input_shape")
+    if not _is_batch_shape(shape):
+        raise ValueError(
+            f"config.json: the batch_shape of input {config.get('name')!r} must be [batch, *sample_shape], each a "
+            f"positive integer or null, received {shape!r}. The file is damaged: save the model from Keras again."
+        )
+    options = ("sparse", "ragged", "optional")
+    return InputLayer(
+        batch_shape=shape, dtype=config.get("dtype"), name=config.get("name"), **{k: config.get(k) for k in options}
+    )
 
 
 # -- the architecture -------------------------------------------------------------------------
@@ -269,7 +339,7 @@ def _accepted_keys(cls: type[Layer]) -> frozenset[str]:
     """The constructor arguments an rnnlab layer class takes: the keys of its config."""
     if cls.__name__ not in _ACCEPTED:
         args = {Dropout: (0.0,), Embedding: (1, 1), Conv1D: (1, 1), Conv2D: (1, 1)}.get(cls, (1,))
-        args = () if issubclass(cls, GlobalPooling1D) else args
+        args = () if issubclass(cls, GlobalPooling1D) or (cls in MERGING and cls.__name__ != "Dot") else args
         weightless: dict[type[Layer], tuple[Any, ...]] = {Reshape: ((1,),), Permute: ((1,),), Flatten: ()}
         args = {**weightless, Activation: ("linear",)}.get(cls, args)
         _ACCEPTED[cls.__name__] = frozenset(cls(*args, name="probe").get_config())
@@ -326,37 +396,65 @@ def _translate(name: str, class_name: str, config: dict[str, Any], accepted: fro
 
 
 # -- compile settings -------------------------------------------------------------------------
-def _compile(model: Sequential, config: dict[str, Any]) -> None:
-    """``model.compile`` with the optimizer, loss and metrics of a Keras ``compile_config``."""
-    loss, from_logits = config.get("loss"), False
+def _compile(model: Model, config: dict[str, Any]) -> None:
+    """``model.compile`` with the optimizer, loss and metrics of a Keras ``compile_config`` (a functional
+    model's may give them per output, by name or in a list)."""
+    given = config.get("loss")
+    per_output = isinstance(given, dict) and "class_name" not in given  # {output name: loss}
+    found = {out: _loss(each) for out, each in given.items()} if isinstance(given, dict) and per_output else {}
+    found = found or {"": _loss(given)}
+    logits = {each[1] for each in found.values() if each is not None}
+    if None in found.values() or len(logits) > 1:
+        warnings.warn(
+            f"The Keras loss {given!r} has no rnnlab equivalent: the model is not compiled; call "
+            "model.compile(...) yourself.",
+            stacklevel=2,
+        )
+        return
+    names = {out: each[0] for out, each in found.items() if each is not None}
+    loss: Any = names if per_output else names[""]
+    extra: dict[str, Any] = {}
+    if config.get("loss_weights") is not None and isinstance(model, Functional):
+        extra["loss_weights"] = config["loss_weights"]
+    elif config.get("loss_weights") is not None:
+        warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.", stacklevel=2)
+    model.compile(
+        optimizer=_optimizer(config.get("optimizer") or "rmsprop"),
+        loss=loss,
+        metrics=_metric_names(config.get("metrics")),
+        weighted_metrics=_metric_names(config.get("weighted_metrics")),
+        from_logits=logits.pop(),
+        **extra,
+    )
+
+
+def _loss(loss: Any) -> tuple[str, bool] | None:
+    """(rnnlab's name, from_logits) of a Keras loss, a name or a serialised object; None: rnnlab has none."""
+    from_logits = False
     if isinstance(loss, dict):  # e.g. {"class_name": "MeanSquaredError", "config": {"from_logits": ...}}
         from_logits = bool(loss.get("config", {}).get("from_logits", False))
         loss = snake_case(loss.get("class_name", ""))
     try:
         losses.canonical_name(loss if isinstance(loss, str) else "")
     except (ValueError, TypeError):
-        warnings.warn(
-            f"The Keras loss {config.get('loss')!r} has no rnnlab equivalent: the model is not "
-            "compiled; call model.compile(...) yourself.",
-            stacklevel=2,
-        )
-        return
-    names: dict[str, list[str]] = {"metrics": [], "weighted_metrics": []}
-    for kind, found in names.items():
-        for metric in config.get(kind) or []:
-            try:
-                found.append(metrics.check_name(metric))
-            except (ValueError, TypeError):
-                warnings.warn(f"Keras metric {metric!r} has no rnnlab equivalent; skipped.", stacklevel=2)
-    if config.get("loss_weights") is not None:
-        warnings.warn("Keras loss_weights are not mapped; the loss is unweighted.", stacklevel=2)
-    model.compile(
-        optimizer=_optimizer(config.get("optimizer") or "rmsprop"),
-        loss=loss,
-        metrics=names["metrics"],
-        weighted_metrics=names["weighted_metrics"],
-        from_logits=from_logits,
-    )
+        return None
+    return loss, from_logits
+
+
+def _metric_names(given: Any) -> Any:
+    """The metrics rnnlab has, in the structure Keras stored (a list, or per output a list or dict);
+    the others are skipped with a warning."""
+    if isinstance(given, dict):
+        return {out: _metric_names(each) for out, each in given.items()}
+    if isinstance(given, list):
+        return [m for m in (_metric_names(each) for each in given) if m is not None]
+    if given is None:
+        return None
+    try:
+        return metrics.check_name(given)
+    except (ValueError, TypeError):
+        warnings.warn(f"Keras metric {given!r} has no rnnlab equivalent; skipped.", stacklevel=2)
+        return None
 
 
 def _optimizer(keras_spec: str | dict[str, Any]) -> optimizers.Optimizer:

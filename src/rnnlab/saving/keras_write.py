@@ -2,6 +2,8 @@
 
 A ``.keras`` file is a zip of ``metadata.json``, ``config.json`` (the architecture as Keras
 serialises it, plus ``compile_config`` when the settings map to Keras's) and ``model.weights.h5``.
+A functional model's architecture is Keras's functional config: each layer's Keras config with
+the calls (``inbound_nodes``) that connect it.
 The weights file is laid out as :mod:`rnnlab.saving.keras_h5` describes (and
 :mod:`rnnlab.saving.keras_read` reads).
 Everything is checked before anything is written; the file appears whole or not at all.
@@ -25,16 +27,18 @@ from ..layers import (
     Dense,
     Dropout,
     Embedding,
+    InputLayer,
     Masking,
     SpatialDropout1D,
     TimeDistributed,
 )
 from ..training import optimizers
-from .keras_h5 import RECURRENT, RESHAPING, keras_layers, weights_file
+from .keras_h5 import MERGING, RECURRENT, RESHAPING, keras_layers, weights_file
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
 # The arguments of the weightless layers, under Keras's names
 RESHAPING_KEYS = {"RepeatVector": "n", "Flatten": "data_format", "Reshape": "target_shape", "Permute": "dims"}
+MERGING_KEYS = {"Concatenate": ("axis",), "Dot": ("axes", "normalize")}
 # rnnlab-only keys of a layer's get_config(); the options (regularizers, constraints) are written as Keras objects
 NOT_KERAS_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_size")
 OPTION_KEYS = ("_regularizer", "_constraint")
@@ -120,6 +124,11 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     elif isinstance(layer, RESHAPING):
         key = RESHAPING_KEYS.get(type(layer).__name__, "activation")
         config[key] = layer.get_config()[key]
+    elif isinstance(layer, MERGING):
+        own = layer.get_config()
+        config.update({key: own[key] for key in MERGING_KEYS.get(type(layer).__name__, ())})
+    elif isinstance(layer, InputLayer):  # Keras's InputLayer takes no trainable
+        config = {**layer.get_config(), "optional": False}
     elif isinstance(layer, CONVOLUTION_AND_NORMALIZATION):  # their configs use Keras's keys throughout
         own = layer.get_config()
         config.update({k: v for k, v in own.items() if k not in NOT_KERAS_KEYS and not k.endswith(OPTION_KEYS)})
@@ -130,6 +139,8 @@ def layer_config(layer: Layer) -> dict[str, Any]:
 
 
 def model_config(model: Any) -> dict[str, Any]:
+    if hasattr(model, "inputs"):
+        return _functional_config(model)
     spec = model.input_spec
     batch_shape = [spec.batch_size, *spec.shape]
     input_layer = _object(
@@ -154,6 +165,21 @@ def model_config(model: Any) -> dict[str, Any]:
     return config
 
 
+def _functional_config(model: Any) -> dict[str, Any]:
+    """Keras's config of a functional model: its own functional form (``Functional.get_config``), each
+    layer's entry carrying the layer's Keras config instead of rnnlab's."""
+    own = model.get_config()
+    by_name = {layer.name: layer for layer in model.layers}
+    for entry in own["layers"]:
+        entry.update(layer_config(by_name[entry["name"]]))
+    config = _object("keras.src.models.functional", "Functional", own)
+    config.update(registered_name="Functional", build_config={"input_shape": None})
+    compile_config = _compile_config(getattr(model, "compile_config", None))
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    return config
+
+
 def _compile_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
     """Keras's ``compile_config`` for rnnlab's compile settings, or None where they have no Keras form."""
     if not config:
@@ -166,15 +192,26 @@ def _compile_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
         return None  # a torch.optim class: Keras has no name for it
     loss: Any = config["loss"]
     if config.get("from_logits"):
-        if loss not in KERAS_LOSS_CLASSES:
+        named = loss.values() if isinstance(loss, dict) else [loss]
+        if any(each not in KERAS_LOSS_CLASSES for each in named):
             return None
-        loss = _object("keras.losses", KERAS_LOSS_CLASSES[loss], {"from_logits": True})
+        from_logits = {"from_logits": True}
+        loss = (
+            {out: _object("keras.losses", KERAS_LOSS_CLASSES[each], from_logits) for out, each in loss.items()}
+            if isinstance(loss, dict)
+            else _object("keras.losses", KERAS_LOSS_CLASSES[loss], from_logits)
+        )
+
+    def metrics(kind: str) -> Any:  # a list, or a dict by output name for several outputs
+        chosen = config.get(kind) or []
+        return (dict(chosen) if isinstance(chosen, dict) else list(chosen)) or None
+
     return {
         "optimizer": optimizers.serialize(optimizer),
         "loss": loss,
-        "loss_weights": None,
-        "metrics": list(config.get("metrics") or []) or None,
-        "weighted_metrics": list(config.get("weighted_metrics") or []) or None,
+        "loss_weights": config.get("loss_weights"),
+        "metrics": metrics("metrics"),
+        "weighted_metrics": metrics("weighted_metrics"),
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
