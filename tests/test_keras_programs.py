@@ -109,3 +109,26 @@ def test_conv1d_lstm_classifier_learns_and_equals_keras(capsys):
     keras_lines = run("conv1d_lstm", capsys, under="keras").splitlines()
     assert keras_lines[:2] == lines[:2]
     np.testing.assert_allclose(losses, numbers(keras_lines[2]), atol=2e-5)  # same start, same losses
+
+
+def test_rnn_guide_encoder_decoder_passes_its_states_and_trains_as_keras(capsys):
+    lines = run("encoder_decoder", capsys).splitlines()
+    assert lines[0] == "params 258698"  # the guide's summary: 64000 + 128000 + 2 * 33024 + 650
+    assert lines[1] == "layers " + str(
+        ["input_layer", "input_layer_1", "embedding", "embedding_1", "encoder", "decoder", "dense"]
+    )
+    losses = numbers(lines[2])
+    assert losses[-1] < 0.5 * losses[0] and lines[3] == "shape (3, 10)"
+    keras_lines = run("encoder_decoder", capsys, under="keras").splitlines()
+    assert keras_lines[:2] == lines[:2] and keras_lines[3] == lines[3]
+    np.testing.assert_allclose(losses, numbers(keras_lines[2]), atol=2e-5)
+
+
+def test_bidirectional_classifier_program_trains_as_keras(capsys):
+    lines = run("bidirectional_classifier", capsys).splitlines()
+    assert lines[:2] == ["params 4017", "keys ['accuracy', 'loss', 'val_accuracy', 'val_loss']"]
+    losses, val_losses = numbers(lines[2]), numbers(lines[3])
+    assert losses[-1] < losses[0] and val_losses[-1] < val_losses[0]
+    keras_lines = run("bidirectional_classifier", capsys, under="keras").splitlines()
+    assert keras_lines[:2] == lines[:2]
+    np.testing.assert_allclose(losses + val_losses, numbers(keras_lines[2]) + numbers(keras_lines[3]), atol=2e-5)
