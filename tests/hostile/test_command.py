@@ -61,7 +61,7 @@ MISTAKES = {
     "csv-all-nan": (["forecast", "--csv", "{inputs}/all-nan.csv", "--target", "y"], "has no values: all 100 rows"),
     "csv-infinite": (
         ["forecast", "--csv", "{inputs}/inf.csv", "--target", "y"],
-        r"'y' in .*inf.csv holds 1 infinite value\(s\), the first in data row 101",
+        r"'y' in .*inf.csv holds 1 infinite value, the first in data row 101",
     ),
     "csv-30000-categories": (
         ["forecast", "--csv", "{inputs}/ids.csv", "--target", "y", "--features", "id", "--test-size", "100"],

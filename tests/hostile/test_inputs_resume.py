@@ -85,9 +85,9 @@ def test_inspect_counts_steps_of_a_csv_and_of_values_and_max_steps_raises_the_li
 @pytest.mark.parametrize(
     "values,message",
     [
-        (["1", "nan", "3"], "--input holds 1 value(s) that are not finite numbers, the first nan at step 2, feature 1"),
-        (["1,2,inf,-inf"], "--input holds 2 value(s) that are not finite numbers, the first inf at step 3, feature 1"),
-        (["FILE"], "--input holds 1 value(s) that are not finite numbers, the first nan at step 4, feature 1"),
+        (["1", "nan", "3"], "--input holds 1 value that is not a finite number, the first nan at step 2, feature 1"),
+        (["1,2,inf,-inf"], "--input holds 2 values that are not finite numbers, the first inf at step 3, feature 1"),
+        (["FILE"], "--input holds 1 value that is not a finite number, the first nan at step 4, feature 1"),
     ],
 )
 def test_inspect_refuses_nan_and_infinite_inputs(values, message, model_file, tmp_path, capsys):

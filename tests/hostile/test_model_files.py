@@ -130,10 +130,11 @@ DAMAGED = {
     "model-a-list": (
         entry("model", "[1, 2]"),
         r"the architecture it stores names no model class \(expected a JSON object with 'class_name', one of "
-        r"\['Sequential'\], and 'config', as model.save writes it\)\. The file is damaged: save the model again\.$",
+        r"\['Functional', 'Sequential'\], and 'config', as model.save writes it\)\. "
+        r"The file is damaged: save the model again\.$",
     ),
     "model-deeply-nested": (entry("model", "[" * 100_000 + "]" * 100_000), "the architecture it stores is damaged"),
-    "class-unknown": (architecture(lambda c: c.__setitem__("class_name", "Functional")), "holds a 'Functional' model"),
+    "class-unknown": (architecture(lambda c: c.__setitem__("class_name", "MyModel")), "holds a 'MyModel' model"),
     "config-missing": (architecture(lambda c: c.pop("config")), r"architecture .*KeyError"),
     "layers-not-a-list": (architecture(lambda c: c["config"].__setitem__("layers", 7)), "architecture it stores"),
     "layer-not-a-dict": (architecture(lambda c: c["config"]["layers"].__setitem__(0, "LSTM")), "architecture"),

@@ -140,4 +140,4 @@ def test_input_names_bad_sizes():
         match=re.escape("Input sizes must be positive integers or None (not known), received shape=(3, -1), "),
     ):
         rnnlab.Input(shape=(3, -1))
-    assert rnnlab.Input(shape=(np.int64(3), None)).shape == (3, None)
+    assert rnnlab.Input(shape=(np.int64(3), None)).shape == (None, 3, None)  # batch first, as Keras's KerasTensor

@@ -373,7 +373,7 @@ def _extension(path: str | os.PathLike[str], method: str) -> str:
 class Sequential(Model):
     """A stack of layers, each feeding the next; masks flow from layer to layer as in Keras.
 
-    >>> from rnnlab.layers import LSTM, Dense
+    >>> from rnnlab.layers import LSTM, Dense, Input
     >>> model = Sequential([Input((3, 1)), LSTM(10), Dense(1)])
     >>> model.count_params()
     491

@@ -69,8 +69,9 @@ def read_input(values: list[str], features: int | None, max_steps: int = 10_000)
         flat = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
         step, feature = (int(i) for i in np.argwhere(~np.isfinite(flat))[0])
         count = int((~np.isfinite(array)).sum())
+        what = "is not a finite number" if count == 1 else "are not finite numbers"
         raise ValueError(
-            f"--input holds {counted(count, 'value')} that {'is' if count == 1 else 'are'} not a finite number, "
+            f"--input holds {counted(count, 'value')} that {what}, "
             f"the first {flat[step, feature]} "
             f"at step {step + 1}, feature {feature + 1}; give finite numbers."
         )
