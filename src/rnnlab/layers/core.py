@@ -80,7 +80,7 @@ class InputLayer(Layer):
         self.spec = InputSpec(shape, None if float_type else str(dtype), self.name, batch_size, batch_shape)
         self.batch_shape = (self.spec.batch_size, *(self.spec.shape or ()))
         self.built = True
-        self.output = symbolic.KerasTensor(self.batch_shape, self.spec.dtype or "float32", name)
+        self.output = symbolic.KerasTensor(self.batch_shape, self.spec.dtype or "float32", self.name)  # Keras: the name
         symbolic.Node(self, (), {}, self.output)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

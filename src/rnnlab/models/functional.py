@@ -125,6 +125,11 @@ class Functional(Model):
             if missing:
                 raise ValueError(f"Model '{self.name}' expects {what} {list(self._inputs_struct)}; missing {missing}.")
             return [inputs[key] for key in self._inputs_struct]
+        if isinstance(self._inputs_struct, dict) and not isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                f"Model '{self.name}' expects named input(s) with keys {list(self._inputs_struct)}: give a dict "
+                f"of {what} (or a list in that order), received {type(inputs).__name__}."
+            )
         if isinstance(inputs, dict):
             names = [t.name for t in self.inputs]
             if all(name in inputs for name in names):
@@ -146,6 +151,7 @@ class Functional(Model):
         masks = [None] * len(flat) if mask is None else self._flat_inputs(mask, "masks")
         values: dict[int, tuple[torch.Tensor, Any]] = {}
         for tensor, x, m in zip(self.inputs, flat, masks, strict=True):
+            x = self._adjust_rank(tensor, x)
             self._check_input(tensor, x)
             if tensor.dtype.startswith("float") and not x.is_floating_point():  # Keras casts to the Input's dtype
                 x = x.to(torch.get_default_dtype())
@@ -158,15 +164,26 @@ class Functional(Model):
             return outputs
         return outputs, map_structure(lambda t: values[id(t)][1], self._outputs_struct)
 
+    def _adjust_rank(self, tensor: KerasTensor, x: torch.Tensor) -> torch.Tensor:
+        """Keras's rank standardisation: a trailing axis of 1 is dropped or added to match the Input."""
+        if x.dim() == len(tensor.shape) + 1 and x.shape[-1] == 1:
+            return x.squeeze(-1)
+        if x.dim() == len(tensor.shape) - 1 and tensor.shape[-1] == 1:
+            return x.unsqueeze(-1)
+        if x.dim() != len(tensor.shape):
+            raise ValueError(
+                f"Invalid input shape for input with name {tensor.name!r} of model '{self.name}'. Expected shape "
+                f"{tensor.shape}, but input has incompatible shape {tuple(x.shape)}."
+            )
+        return x
+
     def _check_input(self, tensor: KerasTensor, x: torch.Tensor) -> None:
         expected = tensor.shape[1:]
         received = tuple(x.shape[1:])
-        if len(expected) != len(received) or any(
-            e is not None and e != r for e, r in zip(expected, received, strict=True)
-        ):
+        if any(e is not None and e != r for e, r in zip(expected, received, strict=True)):
             raise ValueError(
-                f"Input {tensor.name!r} of model '{self.name}' expects samples of shape {expected} "
-                f"(batch shape {tensor.shape}), received data of shape {tuple(x.shape)}."
+                f"Input {tensor.name!r} of model '{self.name}' is incompatible with it: expected "
+                f"shape={tensor.shape}, found shape={tuple(x.shape)} (samples of shape {expected})."
             )
 
     def _run_node(self, node: Node, values: dict[int, tuple[torch.Tensor, Any]], training: bool | None) -> None:
@@ -398,6 +415,7 @@ class Functional(Model):
         outputs: dict[tuple[str, int], list[KerasTensor]] = {}
         pending: list[tuple[Layer, int, dict[str, Any]]] = []
         for spec in config["layers"]:
+            spec = _current_form(spec)
             layer = make(spec)
             created[spec.get("name", layer.name)] = layer
             if isinstance(layer, InputLayer):
@@ -421,12 +439,20 @@ class Functional(Model):
                 return {k: resolve(v) for k, v in item.items()}
             return item
 
+        for layer, _, node in pending:
+            missing = sorted({str(h[0]) for h in _histories(node)} - set(created))
+            if missing:
+                raise ValueError(
+                    f"The model config cannot be rebuilt. Missing node: {', '.join(missing)} (layer '{layer.name}' "
+                    "reads its output, but the config has no such layer)."
+                )
         while pending:
             progress = [entry for entry in pending if ready(entry[2])]
             if not progress:
                 names = sorted({layer.name for layer, _, _ in pending})
                 raise ValueError(
-                    f"The model config cannot be rebuilt: the calls of layers {names} read tensors no layer makes."
+                    f"The model config cannot be rebuilt: the calls of layers {names} wait on each other in a loop, "
+                    "or read calls the config does not have."
                 )
             for layer, index, node in progress:
                 pending.remove((layer, index, node))
@@ -439,7 +465,7 @@ class Functional(Model):
                 return tensor(structure)
             if isinstance(structure, dict):
                 return {k: endpoints(v) for k, v in structure.items()}
-            return [endpoints(s) for s in structure]
+            return type(structure)(endpoints(s) for s in structure)  # a tuple stays one, as in Keras
 
         return cls(
             endpoints(config["input_layers"]),
@@ -447,6 +473,24 @@ class Functional(Model):
             name=config.get("name"),
             trainable=config.get("trainable", True),
         )
+
+
+def _current_form(spec: dict[str, Any]) -> dict[str, Any]:
+    """A layer entry in Keras 3's form: Keras 2's inbound nodes (lists of ``[layer, node, tensor, kwargs]``)
+    become ``{"args", "kwargs"}`` and an InputLayer's ``batch_input_shape`` its ``batch_shape``."""
+    config = dict(spec.get("config", {}))
+    if spec.get("class_name") == "InputLayer" and "batch_input_shape" in config:
+        config["batch_shape"] = config.pop("batch_input_shape")
+    nodes = []
+    for node in spec.get("inbound_nodes", []):
+        if isinstance(node, list):  # Keras 2: one entry per input tensor, the call's kwargs last in each
+            tensors = [
+                {"class_name": "__keras_tensor__", "config": {"keras_history": list(entry[:3])}} for entry in node
+            ]
+            kwargs = node[0][3] if node and len(node[0]) > 3 else {}
+            node = {"args": tensors if len(tensors) == 1 else [tensors], "kwargs": kwargs}
+        nodes.append(node)
+    return {**spec, "config": config, "inbound_nodes": nodes}
 
 
 def _histories(item: Any) -> list[Any]:
@@ -478,6 +522,8 @@ def _listed(outputs: Any) -> Any:
 def _as_structure(value: Any, what: str) -> Any:
     """Inputs or outputs as given (one tensor, a list, or a dict), checked to be symbolic tensors."""
     structure = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+    if isinstance(value, tuple) and len(value) > 1 and what == "outputs":
+        structure = value  # outputs keep their tuple, as in Keras
     for leaf in flatten(structure):
         if not isinstance(leaf, KerasTensor):
             raise ValueError(
