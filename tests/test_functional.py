@@ -282,3 +282,22 @@ def test_keras_file_of_a_functional_model_round_trips(tmp_path):
     outer_inputs = layers.Input((4,))
     with pytest.raises(ValueError, match=r"Layer '.*' \(Functional\) has no Keras file form in rnnlab"):
         Model(outer_inputs, inner(outer_inputs)).save(tmp_path / "nested.keras")
+
+
+def test_reset_names_restarts_symbolic_tensor_names():
+    layers.Dense(2)(layers.Input((3,)))
+    reset_names()
+    inputs = layers.Input((3,))
+    assert (inputs.name, layers.Dense(2)(inputs).name) == ("input_layer", "keras_tensor")
+
+
+def test_outputs_of_one_layer_each_train_under_a_name_of_their_own():
+    inputs = layers.Input((4, 3))
+    sequence, h, c = layers.LSTM(2, return_state=True, name="lstm")(inputs)
+    model = Model(inputs, [sequence, h, c])
+    assert model.output_names == ["lstm", "lstm_1", "lstm_2"]
+    model.compile("sgd", "mse")
+    x, y = np.random.rand(8, 4, 3).astype("float32"), np.random.rand(8, 2).astype("float32")
+    logs = model.evaluate(x, [y, y * 0, y], verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "lstm_loss", "lstm_1_loss", "lstm_2_loss"]
+    assert logs["loss"] == pytest.approx(logs["lstm_loss"] + logs["lstm_1_loss"] + logs["lstm_2_loss"], rel=1e-6)

@@ -64,8 +64,9 @@ def unique_name(prefix: str) -> str:
 
 
 def reset_names() -> None:
-    """Restart automatic layer names (Keras's ``clear_session`` for names)."""
+    """Restart automatic layer and symbolic tensor names (Keras's ``clear_session`` for names)."""
     _name_counts.clear()
+    symbolic.reset_tensor_names()
 
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}

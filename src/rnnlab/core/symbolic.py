@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 _tensor_count = [0]
 
 
+def reset_tensor_names() -> None:
+    """Restart the symbolic tensors' names at 'keras_tensor' (with the layers' names, as Keras's ``clear_session``)."""
+    _tensor_count[0] = 0
+
+
 def _tensor_name() -> str:
     """'keras_tensor', 'keras_tensor_1', ... as Keras names symbolic tensors."""
     count = _tensor_count[0]

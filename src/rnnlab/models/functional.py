@@ -326,8 +326,16 @@ class Functional(Model):
 
     @property
     def output_names(self) -> list[str]:
-        """Keras's names of the outputs (the layers that produce them), which name per-output losses."""
-        return [t.node.layer.name if t.node else t.name for t in self.outputs]
+        """Keras's names of the outputs (the layers that produce them), which name per-output losses.
+        Where one layer gives several outputs (an LSTM's sequence and states), the later ones are
+        numbered (``lstm``, ``lstm_1``): Keras repeats the name, then trains each output but logs one."""
+        names: list[str] = []
+        for t in self.outputs:
+            base = name = t.node.layer.name if t.node else t.name
+            while name in names:
+                name = f"{base}_{sum(n == base or n.startswith(base + '_') for n in names)}"
+            names.append(name)
+        return names
 
     def summary_rows(self) -> list[tuple[Layer, Any]]:
         rows = []
