@@ -14,6 +14,7 @@ import torch
 from .tasks import GROUPS, experiments
 from .tasks.interrupts import Stops, Terminated
 from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
+from .tasks.seeds import TABLES, SeedLost, jobs_for, parse_seeds, run_seeds
 from .training.distributed import launch, launched_by_torchrun
 
 
@@ -51,6 +52,21 @@ def parser() -> argparse.ArgumentParser:
                 metavar="N",
                 help="train with N data-parallel processes on this machine (started as torchrun --standalone "
                 "does); batch sizes are per process. Under torchrun leave it at 1 (default: 1)",
+            )
+        if experiment.name in TABLES:
+            p.add_argument(
+                "--seeds",
+                metavar="N|LIST",
+                help="run every seed of a count (--seeds 10: --seed and the 9 after it) or a list (--seeds 0,1,2), "
+                "each in its own worker process, and report each result as the median [min, max] over them "
+                "(default: the single --seed)",
+            )
+            p.add_argument(
+                "--jobs",
+                type=int,
+                metavar="N",
+                help="worker processes for --seeds, one PyTorch thread each unless --threads is given "
+                "(default: one per seed, at most one per core)",
             )
         faster = "one" if experiment.threads == 1 else str(experiment.threads)
         p.add_argument(
@@ -125,6 +141,16 @@ def _run(argv: list[str]) -> int:
         check_processes(nproc)
         config = from_arguments(experiment.config, args)
         validate(config)
+        seeds = parse_seeds(args.seeds, config.seed) if getattr(args, "seeds", None) else [config.seed]
+        if len(seeds) > 1:
+            if nproc > 1:
+                raise ValueError("--seeds runs each seed in one process; leave --nproc at 1 with it.")
+            jobs = jobs_for(args.jobs, len(seeds))
+            threads = args.threads if any(a.split("=")[0] == "--threads" for a in argv) else 1
+            run_seeds(name, config, seeds, jobs, threads, getattr(args, "out", None), args.quiet)
+            return 0
+        if seeds != [config.seed]:  # one seed listed: the single run of that seed
+            config.seed = seeds[0]
         if nproc > 1:  # every option checked: now start the processes
             return _relaunch(argv, nproc)
         if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
@@ -136,6 +162,8 @@ def _run(argv: list[str]) -> int:
         return error(name, str(err), 2)
     except OSError as err:  # the environment: a read-only or full disk, a folder that is a file
         return error(name, describe(err), 1)
+    except SeedLost as err:
+        return error(name, str(err), 1)
     except (MemoryError, torch.OutOfMemoryError) as err:
         return error(name, f"not enough memory ({err or 'MemoryError'}); use smaller settings", 1)
     return 0
