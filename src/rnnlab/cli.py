@@ -7,12 +7,14 @@ import inspect
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from .tasks import GROUPS, experiments
 from .tasks.interrupts import Stops, Terminated
+from .tasks.listing import compare, runs_table
 from .tasks.options import add_arguments, check_threads, from_arguments, max_threads, validate
 from .tasks.seeds import TABLES, SeedLost, jobs_for, parse_seeds, run_seeds
 from .training.distributed import launch, launched_by_torchrun
@@ -77,7 +79,33 @@ def parser() -> argparse.ArgumentParser:
             help=f"PyTorch CPU threads; {faster} is fastest for this workload on two cores "
             f"(0: PyTorch's default; at most {max_threads()}) (default: {experiment.threads})",
         )
+    listed = sub.add_parser("runs", help="list the runs of a folder, newest first", description=LISTING_HELP)
+    listed.add_argument(
+        "folder", nargs="?", default="runs", metavar="DIR", help="folder of run directories (default: runs)"
+    )
+    compared = sub.add_parser(
+        "compare",
+        help="the options that differ and the results of several runs side by side; their curves in compare.html",
+        description=COMPARE_HELP,
+    )
+    compared.add_argument("runs", nargs="+", metavar="RUN", help="run directories (two or more)")
+    compared.add_argument("--out", default="compare.html", metavar="FILE", help="the page (default: compare.html)")
     return main
+
+
+LISTING_HELP = """List the run directories of a folder, newest first: experiment, start time, status
+(complete, warned, incomplete, running, killed), duration, headline result and path."""
+COMPARE_HELP = """Print the options that differ between runs and their results side by side, and write
+a self-contained page (FILE) with the same tables and the runs' loss curves overlaid."""
+
+
+def _list_or_compare(args: argparse.Namespace) -> None:
+    if args.experiment == "runs":
+        print(runs_table(Path(args.folder)))
+        return
+    out = Path(args.out)
+    print(compare([Path(run) for run in args.runs], out))
+    print(f"\nComparison: {out}")
 
 
 def _relaunch(argv: Sequence[str], nproc: int) -> int:
@@ -133,6 +161,14 @@ def _run(argv: list[str]) -> int:
         args = parser().parse_args(argv)
     except SystemExit as done:  # --help (0), or an option argparse refused and explained on stderr (2)
         return done.code if isinstance(done.code, int) else 2
+    if args.experiment in ("runs", "compare"):
+        try:
+            _list_or_compare(args)
+        except (ValueError, FileNotFoundError) as err:
+            return error(args.experiment, str(err), 2)
+        except OSError as err:
+            return error(args.experiment, describe(err), 1)
+        return 0
     name = f"{args.experiment} {args.command}" if getattr(args, "command", None) else args.experiment
     experiment = experiments()[name]
     nproc = getattr(args, "nproc", 1)

@@ -63,6 +63,7 @@ class RunDir:
     """
 
     def __init__(self, task: str, out: str | os.PathLike[str] | None = None) -> None:
+        self.task = task
         self.warnings: list[str] = []
         self._catcher: warnings.catch_warnings[None] | None = None
         self.scratch: Path | None = None
@@ -179,6 +180,7 @@ class RunDir:
         return self.write_json(
             "config.json",
             {
+                "experiment": self.task,
                 "options": options,
                 **extra,
                 "versions": versions(),
