@@ -15,7 +15,7 @@ from ..core import symbolic
 from ..core.devices import resolve_device
 from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
 from ..layers import InputSpec, deserialize, input_layer_of
-from ..saving import keras_h5, keras_subclassed, keras_write, native
+from ..saving import export, keras_h5, keras_subclassed, keras_write, native
 from ..training.callbacks import History
 from ..training.compiled import Compiled
 from ..training.trainer import Trainer, predict
@@ -321,6 +321,17 @@ class Model(Layer):
             keras_write.save_keras_model(self, path)
         else:
             native.save_model(self, path, include_optimizer=include_optimizer)
+
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> None:
+        """Write the model for other runtimes, atomically, as Keras 3's ``model.export``.
+
+        ``format="onnx"`` (or a ``.onnx`` name): an ONNX graph of ONNX's own RNN/LSTM/GRU operators
+        with dynamic batch and time axes (Sequential models of Embedding, SimpleRNN, LSTM, GRU,
+        Bidirectional, Dense and Dropout; needs ``pip install 'rnnlab[export]'``).
+        ``format="torch"`` (or a ``.pt2`` name): ``torch.export``'s program, for ``torch.export.load``.
+        A layer or option that cannot be exported is a ValueError naming it, raised before anything is written.
+        """
+        export.export_model(self, path, format)
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
         """The weights alone: ``.weights.h5`` as Keras writes them, ``.safetensors`` / ``.rnnlab`` as rnnlab does."""

@@ -27,7 +27,7 @@ GROUPS = {"charrnn": "character-level language model: train on a text, then samp
 
 
 def experiments() -> dict[str, Experiment]:
-    from . import charrnn, classify, forecast, gradients, inspect, multiplication, sequence
+    from . import charrnn, classify, export, forecast, gradients, inspect, multiplication, sequence
 
     found = [
         Experiment(
@@ -63,6 +63,14 @@ def experiments() -> dict[str, Experiment]:
             inspect.InspectConfig,
             inspect.run,
             out_help="output directory (default: a new inspect-<timestamp> folder beside the model)",
+            trains=False,
+        ),
+        Experiment(
+            "export",
+            "write a run's trained models as ONNX (for ONNX Runtime) or as torch.export's program",
+            export.ExportConfig,
+            export.run,
+            out_help="output directory (default: beside each model)",
             trains=False,
         ),
         Experiment(
