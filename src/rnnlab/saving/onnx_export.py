@@ -204,19 +204,16 @@ def _flip_time(graph: _Graph, x: str) -> str:
 def _repeat_last_valid(graph: _Graph, y: str, lens: str) -> str:
     """``y (B, T, U)`` with each step past a row's length showing that row's last valid output (Keras's
     masked steps repeat the previous output; ONNX writes zeros there). An empty row stays zero."""
+    from onnx import TensorProto
+
+    zero, one = graph.const("zero", 0, np.int64), graph.const("one", 1, np.int64)
     shape = graph.op("Shape", [y])
-    time = graph.op("Gather", [shape, graph.const("one", 1, np.int64)], axis=0)
-    steps = graph.op("Range", [graph.const("zero", 0, np.int64), time, graph.const("one", 1, np.int64)])  # (T,)
-    last = graph.op("Sub", [graph.op("Cast", [lens], to=7), graph.const("one", [1], np.int64)])  # (B,)
-    index = graph.op(
-        "Min",
-        [
-            graph.op("Unsqueeze", [steps, graph.const("axis", [0], np.int64)]),
-            graph.op("Unsqueeze", [last, graph.const("axis", [1], np.int64)]),
-        ],
-    )  # (B, T)
-    index = graph.op("Max", [index, graph.const("zero", 0, np.int64)])
-    index = graph.op("Expand", [graph.op("Unsqueeze", [index, graph.const("axis", [2], np.int64)]), shape])
+    steps = graph.op("Range", [zero, graph.op("Gather", [shape, one], axis=0), one])  # (T,): 0 .. T-1
+    last = graph.op("Sub", [graph.op("Cast", [lens], to=TensorProto.INT64), one])  # (B,): each row's last valid step
+    steps_row = graph.op("Unsqueeze", [steps, graph.const("axis", [0], np.int64)])  # (1, T)
+    last_column = graph.op("Unsqueeze", [last, graph.const("axis", [1], np.int64)])  # (B, 1)
+    index = graph.op("Max", [graph.op("Min", [steps_row, last_column]), zero])  # (B, T): min(t, last), 0 if empty
+    index = graph.op("Expand", [graph.op("Unsqueeze", [index, graph.const("axis", [2], np.int64)]), shape])  # (B, T, U)
     return graph.op("GatherElements", [y, index], axis=1)
 
 
@@ -261,36 +258,16 @@ def build_onnx(model: Any) -> Any:
 
     layers = check_exportable(model)
     graph = _Graph()
-    first = layers[0]
-    if isinstance(first, Embedding):
+    if isinstance(layers[0], Embedding):  # token ids (B, T)
         inputs = helper.make_tensor_value_info("inputs", TensorProto.INT64, ["batch", "time"])
     else:
-        features = _features(first)
+        features = _features(model, layers[0])
         inputs = helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["batch", "time", features])
     x, lens = "inputs", None
     for layer in layers:
-        if isinstance(layer, Embedding):
-            table = graph.const("embeddings", _numpy(layer.embeddings))
-            if layer.mask_zero:  # right padding: the length is the count of non-zero ids
-                nonzero = graph.op(
-                    "Cast", [graph.op("Not", [graph.op("Equal", [x, graph.const("pad", 0, np.int64)])])], to=6
-                )
-                lens = graph.op("ReduceSum", [nonzero, graph.const("axis", [1], np.int64)], keepdims=0)  # (B,) int32
-            x = graph.op("Gather", [table, x], axis=0)  # (B, T, D)
-        elif isinstance(layer, Dense):
-            x = graph.op("MatMul", [x, graph.const("kernel", _numpy(layer.kernel))])
-            if layer.bias is not None:
-                x = graph.op("Add", [x, graph.const("bias", _numpy(layer.bias))])
-            x = _activation(graph, x, str(layer.activation))
-        elif isinstance(layer, Bidirectional):
-            x = _bidirectional(graph, layer, x, lens)
-            lens = lens if layer.return_sequences else None
-        elif isinstance(layer, RNN):
-            x = _single(graph, layer, x, lens)
-            lens = lens if layer.return_sequences else None
-        # Dropout and InputLayer: identity at inference
-    output_rank = ["batch", "time", None] if _keeps_time(layers) else ["batch", None]
-    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, output_rank)
+        x, lens = _layer(graph, layer, x, lens)
+    output_axes = ["batch", "time", None] if _keeps_time(layers) else ["batch", None]
+    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, output_axes)
     graph.nodes.append(helper.make_node("Identity", [x], ["outputs"]))
     onnx_graph = helper.make_graph(graph.nodes, model.name or "model", [inputs], [outputs], graph.initializers)
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnlab")
@@ -298,8 +275,33 @@ def build_onnx(model: Any) -> Any:
     return proto
 
 
-def _features(layer: Layer) -> int | None:
-    """The feature size the first layer was built for."""
+def _layer(graph: _Graph, layer: Layer, x: str, lens: str | None) -> tuple[str, str | None]:
+    """One layer's nodes over ``x``: its output and the sequence lengths that follow it (or None)."""
+    from onnx import TensorProto
+
+    if isinstance(layer, Embedding):
+        if layer.mask_zero:  # right padding: the length is the count of non-zero ids
+            is_pad = graph.op("Equal", [x, graph.const("pad", 0, np.int64)])  # (B, T)
+            tokens = graph.op("Cast", [graph.op("Not", [is_pad])], to=TensorProto.INT32)
+            lens = graph.op("ReduceSum", [tokens, graph.const("axis", [1], np.int64)], keepdims=0)  # (B,) int32
+        return graph.op("Gather", [graph.const("embeddings", _numpy(layer.embeddings)), x], axis=0), lens  # (B, T, D)
+    if isinstance(layer, Dense):  # over the last axis, as Keras's Dense; the mask passes through
+        x = graph.op("MatMul", [x, graph.const("kernel", _numpy(layer.kernel))])
+        if layer.bias is not None:
+            x = graph.op("Add", [x, graph.const("bias", _numpy(layer.bias))])
+        return _activation(graph, x, str(layer.activation)), lens
+    if isinstance(layer, Bidirectional):
+        return _bidirectional(graph, layer, x, lens), lens if layer.return_sequences else None
+    if isinstance(layer, RNN):
+        return _single(graph, layer, x, lens), lens if layer.return_sequences else None
+    return x, lens  # Dropout and InputLayer: identity at inference
+
+
+def _features(model: Any, layer: Layer) -> int | None:
+    """The model's feature size: its Input's, else the one the first layer was built for."""
+    shape = getattr(getattr(model, "input_spec", None), "shape", None)
+    if shape and shape[-1]:
+        return int(shape[-1])
     if isinstance(layer, Bidirectional):
         layer = layer.forward_layer
     if isinstance(layer, RNN):
