@@ -124,6 +124,8 @@ def _padded_ids() -> list[np.ndarray]:
         ids = rng.integers(1, 9, size=(batch, time))
         lengths = rng.integers(0, time + 1, size=batch)
         lengths[0], lengths[-1] = time, 1
+        if batch > 2:
+            lengths[1] = 0  # a row of padding only: the initial state throughout
         ids[np.arange(time)[None, :] >= lengths[:, None]] = 0
         batches.append(ids.astype(np.int64))
     return batches
