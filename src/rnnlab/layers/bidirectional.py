@@ -71,6 +71,8 @@ class Bidirectional(Layer):
                 "and agree with it on return_sequences and return_state."
             )
         self.backward_layer = backward_layer
+        if hasattr(layer, "use_cudnn"):  # not in the config: kept from the wrapped layer, as Keras keeps it
+            self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state

@@ -36,6 +36,13 @@ SEQUENCE_ARGS = (
 C = TypeVar("C", bound="_CellLayer")
 
 
+def checked_use_cudnn(use_cudnn: Any) -> Any:
+    """Keras's ``use_cudnn`` of LSTM and GRU, kept (not saved) as Keras keeps it; the kernel choice is rnnlab's."""
+    if use_cudnn not in ("auto", True, False):
+        raise ValueError(f"use_cudnn must be one of 'auto', True or False, received use_cudnn={use_cudnn!r}.")
+    return use_cudnn
+
+
 class _CellLayer(RNN):
     """An RNN whose cell is built from the layer's own arguments; its config is flat, as in Keras."""
 
@@ -58,7 +65,9 @@ class _CellLayer(RNN):
         return {**config, **cell_config}
 
     @classmethod
-    def from_config(cls: type[C], config: dict[str, Any]) -> C:  # the flat config: no "cell" entry
+    def from_config(  # the flat config: no "cell" entry
+        cls: type[C], config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> C:
         return cls(**config)
 
     # -- PyTorch interoperability -------------------------------------------------------
@@ -152,6 +161,7 @@ class LSTM(_CellLayer):
         activation: Any = "tanh",
         recurrent_activation: Any = "sigmoid",
         unit_forget_bias: bool = True,
+        use_cudnn: Any = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -161,6 +171,7 @@ class LSTM(_CellLayer):
             unit_forget_bias=unit_forget_bias,
             **kwargs,
         )
+        self.use_cudnn = checked_use_cudnn(use_cudnn)
 
 
 class GRU(_CellLayer):
@@ -181,8 +192,10 @@ class GRU(_CellLayer):
         activation: Any = "tanh",
         recurrent_activation: Any = "sigmoid",
         reset_after: bool = True,
+        use_cudnn: Any = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(
             units, activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after, **kwargs
         )
+        self.use_cudnn = checked_use_cudnn(use_cudnn)

@@ -142,6 +142,14 @@ class RNN(Layer):
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
         return mask if self.return_sequences else None
 
+    def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Integer and boolean sequences are read as numbers of the weights' dtype, as Keras casts
+        inputs to the layer's dtype (``np.array([[[1, 2]]])``, a boolean one-hot array)."""
+        if not inputs.is_floating_point():
+            weight = next(self.parameters(), None)
+            inputs = inputs.to(weight.dtype if weight is not None else torch.get_default_dtype())
+        return super()._cast_input(inputs)
+
     # -- state --------------------------------------------------------------------------
     def reset_states(self) -> None:
         """Forget the carried states of a stateful layer; the next call starts from zeros."""
@@ -168,8 +176,8 @@ class RNN(Layer):
             if self.states[0].shape[0] != batch:
                 raise ValueError(
                     f"Stateful layer '{self.name}' carries states for a batch of {self.states[0].shape[0]}, "
-                    f"received a batch of {batch}. Feed batches of one fixed size "
-                    "(drop or pad the last one), or call reset_states() first."
+                    f"received a batch of {batch}. A stateful layer's batch size is fixed: feed batches of "
+                    "one size (drop or pad the last one), or call reset_states() first."
                 )
             return self.states
         return self.cell.get_initial_state(batch, inputs)
@@ -234,12 +242,15 @@ class RNN(Layer):
         return {**super().get_config(), "cell": cell_spec(self.cell), **self.sequence_config()}
 
     @classmethod
-    def from_config(cls: type[R], config: dict[str, Any]) -> R:
+    def from_config(cls: type[R], config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> R:
+        """``custom_objects`` names cell classes of the program's own, as in Keras."""
         from . import CELLS  # the registry of cell classes
 
         config = dict(config)
         cell = config.pop("cell")
-        return cls(cell_class(cell["class_name"], CELLS).from_config(cell["config"]), **config)
+        known = cell_class(cell["class_name"], CELLS, custom_objects)
+        extra = {"custom_objects": custom_objects} if custom_objects and known is StackedRNNCells else {}
+        return cls(known.from_config(cell["config"], **extra), **config)
 
     def extra_repr(self) -> str:
         flags = [k for k, v in self.sequence_config().items() if v is True]
