@@ -20,10 +20,10 @@ KERAS_ONLY = ("expected_num_non_trainable_variables", "run_mixed_precision_check
 
 
 class TestCase(parameterized.TestCase):
-    def run_layer_test(self, layer_cls: type, **kwargs: Any) -> None:
+    def run_layer_test(self, layer_cls: type, init_kwargs: dict[str, Any], **kwargs: Any) -> None:
         for name in KERAS_ONLY:
             kwargs.pop(name, None)
-        run_layer_test(layer_cls, **kwargs)
+        run_layer_test(layer_cls, init_kwargs, **kwargs)
 
     def run_class_serialization_test(self, instance: Any, custom_objects: dict[str, Any] | None = None) -> Any:
         return run_class_serialization_test(instance, custom_objects)
