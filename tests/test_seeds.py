@@ -130,8 +130,8 @@ def test_a_killed_worker_fails_the_run_naming_its_seed(tmp_path):
     stdout, stderr = command.communicate(timeout=120)
     assert command.returncode == 1
     assert (
-        "rnnlab multiplication: error: the worker process running seed 1 ended before its run completed "
-        "(killed, or out of memory); the run stopped there"
+        "rnnlab multiplication: error: a worker process ended before its run completed (killed, or out of memory) "
+        "while seed 1 ran; the run stopped there"
     ) in stderr
     assert not out.exists()
     kept = tmp_path / "run.incomplete"
@@ -146,3 +146,32 @@ def test_a_killed_worker_fails_the_run_naming_its_seed(tmp_path):
     assert not any(p.name.endswith(".partial") for p in Path(kept).rglob("*"))
     assert not (kept / "seed-2").exists()
     assert not any(p.name.startswith("seed-1") and not p.name.endswith(".incomplete") for p in kept.iterdir())
+
+
+def owner_pid(owner, command):
+    """The pid in an owner record once it appears (None if the command ended first)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and command.poll() is None:
+        try:
+            return json.loads(owner.read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.005)
+    return None
+
+
+def test_sigterm_stops_every_worker(tmp_path):
+    out = tmp_path / "run"
+    args = [*TINY, "--epochs", "40", "--seeds", "0,1", "--jobs", "1", "--out", str(out)]
+    command = subprocess.Popen(
+        [sys.executable, "-m", "rnnlab.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    worker = owner_pid(tmp_path / ".run.partial" / ".seed-0.partial" / ".owner.json", command)
+    assert worker is not None, "seed 0's run never started"
+    command.send_signal(signal.SIGTERM)
+    command.communicate(timeout=120)
+    assert command.returncode == 143
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    left = [p.name for p in tmp_path.rglob("*")]
+    assert not any(name.endswith(".partial") or name.startswith("seed-1") for name in left)
+    assert not out.exists()

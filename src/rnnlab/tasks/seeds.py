@@ -20,6 +20,7 @@ import importlib
 import io
 import multiprocessing
 import os
+import re
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -127,14 +128,18 @@ def run_seeds(
                 )
                 for seed in seeds
             }
-            for seed, future in futures.items():
-                try:
+            try:
+                for seed, future in futures.items():
                     results[seed] = rows_of(future.result())
-                except BrokenProcessPool:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise SeedLost(lost_seeds(run_dir.path, [s for s in seeds if s not in results])) from None
-                if not quiet:
-                    print(f"seed {seed}: done ({len(results)} of {len(seeds)})", file=sys.stderr)
+                    if not quiet:
+                        print(f"seed {seed}: done ({len(results)} of {len(seeds)})", file=sys.stderr)
+            except BrokenProcessPool:
+                running = running_seeds(run_dir.path)
+                stop_workers(pool, run_dir.path)
+                raise SeedLost(lost_seeds(running or [s for s in seeds if s not in results])) from None
+            except BaseException:  # a seed's error, Ctrl-C, SIGTERM: no seed goes on without the run
+                stop_workers(pool, run_dir.path)
+                raise
         summary = summarise(results, columns, bar)
         per_seed = [{"seed": seed, **row} for seed, rows in results.items() for row in rows]
         seed_columns = [("seed", "seed", "d"), *columns]
@@ -178,19 +183,30 @@ def run_seeds(
     return {"results": per_seed, "summary": summary["rows"], "bar": summary["bar"], "run_dir": str(run_dir.final)}
 
 
-def lost_seeds(partial: Path, unfinished: Sequence[int]) -> str:
-    """The error of a run whose worker died: the seed(s) it was running, their folders made ``.incomplete``."""
-    running = sorted(
-        int(m["name"][5:])
-        for entry in partial.iterdir()
-        if (m := PARTIAL.fullmatch(entry.name)) and m["name"].startswith("seed-") and m["name"][5:].isdigit()
-    )
+def running_seeds(partial: Path) -> list[int]:
+    """The seeds whose runs are under way in the run's folder (their ``.seed-N.partial`` folders)."""
+    found = (PARTIAL.fullmatch(entry.name) for entry in partial.iterdir())
+    return sorted(int(m["name"][5:]) for m in found if m and re.fullmatch(r"seed-\d+", m["name"]))
+
+
+def stop_workers(pool: ProcessPoolExecutor, partial: Path) -> None:
+    """End the pool now: no queued seed starts, the running ones are terminated, and what they were
+    writing becomes ``seed-N.incomplete`` (or goes, when it held no results)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # the executor has no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(timeout=10)
     clean_stale_runs(partial)
-    named = running or list(unfinished)
-    which = ", ".join(map(str, named))
+
+
+def lost_seeds(seeds: Sequence[int]) -> str:
+    """The error of a run whose worker died, naming the seed(s) it was running."""
+    which = ", ".join(map(str, seeds))
     return (
-        f"the worker process running seed{'s' if len(named) > 1 else ''} {which} ended before its run completed "
-        "(killed, or out of memory); the run stopped there"
+        f"a worker process ended before its run completed (killed, or out of memory) while "
+        f"seed{'s' if len(seeds) > 1 else ''} {which} ran; the run stopped there"
     )
 
 
