@@ -29,9 +29,25 @@ _name_counts: defaultdict[str, int] = defaultdict(int)
 _call_training: ContextVar[bool | None] = ContextVar("rnnlab_call_training", default=None)
 
 
+class _TracedCall:
+    """The enclosing call's ``training`` while torch.compile traces: it cannot trace a ContextVar."""
+
+    training: bool | None = None
+
+
+_traced_call = _TracedCall()
+
+
 @contextlib.contextmanager
 def call_training(training: bool) -> Iterator[None]:
     """Layers called inside the block without an explicit ``training`` use this one."""
+    if torch.compiler.is_compiling():
+        previous, _traced_call.training = _traced_call.training, training
+        try:
+            yield
+        finally:
+            _traced_call.training = previous
+        return
     token = _call_training.set(training)
     try:
         yield
@@ -39,15 +55,19 @@ def call_training(training: bool) -> Iterator[None]:
         _call_training.reset(token)
 
 
+def _enclosing_training() -> bool | None:
+    return _traced_call.training if torch.compiler.is_compiling() else _call_training.get()
+
+
 def inside_model_call() -> bool:
-    return _call_training.get() is not None
+    return _enclosing_training() is not None
 
 
 def resolve_training(module: nn.Module, training: bool | None) -> bool:
     """The explicit argument, else the enclosing model call's, else the module's train()/eval() mode."""
     if training is not None:
         return bool(training)
-    inherited = _call_training.get()
+    inherited = _enclosing_training()
     return module.training if inherited is None else inherited
 
 

@@ -13,6 +13,12 @@ The batch is split into one block of rows per thread (``torch.get_num_threads()`
 running the whole sequence. The kernel works on Keras's weight layout, float32 and float64
 CPU tensors, any mask, and every cell whose ``fused_form`` names a ``NativeCell``: both GRU
 variants, unlike PyTorch's fused ops.
+
+Both passes are ``torch.library`` custom ops, ``rnnlab::native_sequence`` and
+``rnnlab::native_sequence_backward``, with fake implementations that give their outputs' shapes
+without running the loop: torch.compile and torch.export see one opaque node per layer, with
+dynamic batch and time. The forward op also returns what backward reads (``save``: only when a
+gradient is wanted), since a custom op's backward sees nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from ..cells import FusedForm, NativeCell, RecurrentCell
 from . import build
@@ -80,17 +87,33 @@ def _native(form: FusedForm) -> NativeCell:
     return form.native
 
 
-def _args(cell: RecurrentCell, dtype: torch.dtype, shape: tuple[int, ...], zero_output: bool) -> build.Args:
-    B, T, F = shape
+def _args(cell: int, dtype: torch.dtype, B: int, T: int, F: int, U: int, zero_output: bool) -> build.Args:
     args = build.Args()
-    args.dtype, args.cell, args.zero_output = DTYPES[dtype], _native(cell.fused_form), int(zero_output)
+    args.dtype, args.cell, args.zero_output = DTYPES[dtype], cell, int(zero_output)
     args.threads = torch.get_num_threads()
-    args.batch, args.time, args.features, args.units = B, T, F, cell.units
+    args.batch, args.time, args.features, args.units = B, T, F, U
     return args
 
 
-def _forward(
-    cell: RecurrentCell,
+def _gate_width(cell: int, dtype: torch.dtype, U: int) -> int:
+    """Row width of the saved gates buffer: the library pads each row for its vector width."""
+    return int(_library().gate_width(_args(cell, dtype, 0, 0, 0, U, False)))
+
+
+def _gates(recurrent_kernel: torch.Tensor) -> int:
+    U, GU = recurrent_kernel.shape  # (U, G*U)
+    return GU // U
+
+
+Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+# -- the forward op ---------------------------------------------------------------------------
+# One recurrent layer over a whole sequence, registered with torch.library so that
+# torch.compile and torch.export see one opaque node with known output shapes. Custom ops
+# return tensors only: an output a configuration does not have is an empty (0,) tensor.
+@torch.library.custom_op("rnnlab::native_sequence", mutates_args=())
+def native_sequence(
     x: torch.Tensor,
     kernel: torch.Tensor,
     recurrent_kernel: torch.Tensor,
@@ -99,146 +122,212 @@ def _forward(
     mask: torch.Tensor | None,
     h0: torch.Tensor,
     c0: torch.Tensor | None,
+    cell: int,
     go_backwards: bool,
     zero_output: bool,
     save: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
-    """Outputs (B, T, U), final h and c, and (with ``save``) what backward reads, time-major."""
+) -> Tensors:
+    """outputs (B, T, U), h_T, c_T (LSTM), and with ``save`` what backward reads, time-major:
+    xh (T, B, F+U) = [x_t | h_{t-1}], cells (T, B, U) (LSTM: c_t), gates (T, B, width) and
+    extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1})."""
+    kernel, recurrent_kernel, h0 = kernel.contiguous(), recurrent_kernel.contiguous(), h0.contiguous()
+    c0, mask = _contiguous(c0), _contiguous(mask)  # no copies when run() passes them, as it does
+    x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
+    outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(x, recurrent_kernel, c0 is not None, cell, save)
     B, T, F = x.shape
-    U = cell.units
-    form = cell.fused_form
-    args = _args(cell, x.dtype, tuple(x.shape), zero_output)
-    new = x.new_empty
-    outputs, hT = new(B, T, U), new(B, U)
-    cT = new(B, U) if c0 is not None else None
-    saved: dict[str, torch.Tensor] = {}
-    if save:
-        saved["xh"] = new(T, B, F + U)  # [x_t | h_{t-1}]
-        if c0 is not None:  # LSTM: the cell state c_t
-            saved["cells"] = new(T, B, U)
-        if len(form.gates) > 1:
-            saved["gates"] = new(T, B, _library().gate_width(args))
-            saved["extra"] = new(T, B, U)  # LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}
+    args = _args(cell, x.dtype, B, T, F, recurrent_kernel.shape[0], zero_output)
     args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = _ptr(input_bias), _ptr(recurrent_bias)
     args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
-    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _ptr(cT)
-    for name in ("xh", "cells", "gates", "extra"):
-        setattr(args, name, _ptr(saved.get(name)))
+    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _ptr(_present(cT))
+    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
+        setattr(args, name, _ptr(_present(buffer)))
     _check(_library().forward(args), "forward")
-    return outputs, hT, cT, saved
+    return outputs, hT, cT, xh, cells, gates, extra
 
 
-class _Sequence(torch.autograd.Function):
-    """One recurrent layer over a whole sequence: a single node in the autograd graph."""
+def _sequence_buffers(x: torch.Tensor, recurrent_kernel: torch.Tensor, lstm: bool, cell: int, save: bool) -> Tensors:
+    """The forward op's outputs, allocated (shapes only: the fake implementation returns them)."""
+    B, T, F = x.shape
+    U = recurrent_kernel.shape[0]
+    new = x.new_empty
+    gated = _gates(recurrent_kernel) > 1
+    return (
+        new(B, T, U),
+        new(B, U),
+        new(B, U) if lstm else new(0),
+        new(T, B, F + U) if save else new(0),
+        new(T, B, U) if save and lstm else new(0),
+        new(T, B, _gate_width(cell, x.dtype, U)) if save and gated else new(0),
+        new(T, B, U) if save and gated else new(0),
+    )
 
-    @staticmethod
-    def forward(
-        ctx: Any,
-        cell: RecurrentCell,
-        go_backwards: bool,
-        zero_output: bool,
-        inputs: torch.Tensor,
-        kernel: torch.Tensor,
-        recurrent_kernel: torch.Tensor,
-        input_bias: torch.Tensor | None,
-        recurrent_bias: torch.Tensor | None,
-        mask: torch.Tensor | None,
-        h0: torch.Tensor,
-        c0: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, ...]:
-        outputs, hT, cT, saved = _forward(
-            cell,
-            inputs,
-            kernel,
-            recurrent_kernel,
-            input_bias,
-            recurrent_bias,
-            mask,
-            h0,
-            c0,
-            go_backwards,
-            zero_output,
-            save=True,
+
+@native_sequence.register_fake
+def _sequence_shapes(
+    x: Tensor,
+    kernel: Tensor,
+    recurrent_kernel: Tensor,
+    input_bias: Tensor | None,
+    recurrent_bias: Tensor | None,
+    mask: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    cell: int,
+    go_backwards: bool,
+    zero_output: bool,
+    save: bool,
+) -> Tensors:
+    return _sequence_buffers(x, recurrent_kernel, c0 is not None, cell, save)
+
+
+def _contiguous(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.contiguous()
+
+
+def _present(tensor: torch.Tensor) -> torch.Tensor | None:
+    """None for an output this configuration does not have (the empty placeholder)."""
+    return None if tensor.dim() == 1 and tensor.shape[0] == 0 else tensor
+
+
+# -- the backward op --------------------------------------------------------------------------
+@torch.library.custom_op("rnnlab::native_sequence_backward", mutates_args=())
+def native_sequence_backward(
+    d_outputs: torch.Tensor | None,
+    d_hT: torch.Tensor | None,
+    d_cT: torch.Tensor | None,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    mask: torch.Tensor | None,
+    c0: torch.Tensor | None,
+    outputs: torch.Tensor,
+    xh: torch.Tensor,
+    cells: torch.Tensor,
+    gates: torch.Tensor,
+    extra: torch.Tensor,
+    cell: int,
+    go_backwards: bool,
+    zero_output: bool,
+    needs_inputs: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The steps in reverse: d_gates (T*B, G*U) (pre-activations), d_gates_rec (GRU reset after:
+    the recurrent side's own), d_inputs (B, T, F) (with ``needs_inputs``), d_h0, d_c0 (LSTM)."""
+    d_gates, d_gates_rec, d_inputs, d_h0, d_c0 = _gradient_buffers(
+        outputs, xh, recurrent_kernel, c0 is not None, cell, needs_inputs
+    )
+    kernel, recurrent_kernel = kernel.contiguous(), recurrent_kernel.contiguous()
+    c0, mask = _contiguous(c0), _contiguous(mask)
+    B, T, U = outputs.shape
+    args = _args(cell, outputs.dtype, B, T, xh.shape[2] - U, U, zero_output)
+    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
+    args.c0, args.mask, args.outputs = _ptr(c0), _ptr(mask), outputs.data_ptr()
+    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
+        setattr(args, name, _ptr(_present(buffer)))
+    if d_outputs is not None:
+        if d_outputs.stride(2) != 1:
+            d_outputs = d_outputs.contiguous()
+        args.d_outputs = d_outputs.data_ptr()
+        args.d_out_batch_stride, args.d_out_time_stride = d_outputs.stride(0), d_outputs.stride(1)
+    d_hT = None if d_hT is None else d_hT.contiguous()  # kept alive until the call returns
+    d_cT = None if d_cT is None else d_cT.contiguous()
+    args.d_hT, args.d_cT = _ptr(d_hT), _ptr(d_cT)
+    args.d_gates, args.d_gates_rec = d_gates.data_ptr(), _ptr(_present(d_gates_rec))
+    if needs_inputs:
+        args.d_inputs, args.x_batch_stride, args.x_time_stride = _time_pointer(d_inputs, go_backwards)
+    args.d_h0, args.d_c0 = d_h0.data_ptr(), _ptr(_present(d_c0))
+    _check(_library().backward(args), "backward")
+    return d_gates, d_gates_rec, d_inputs, d_h0, d_c0
+
+
+def _gradient_buffers(
+    outputs: torch.Tensor, xh: torch.Tensor, recurrent_kernel: torch.Tensor, lstm: bool, cell: int, needs_inputs: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    B, T, U = outputs.shape
+    GU = recurrent_kernel.shape[1]
+    new = outputs.new_empty
+    return (
+        new(T * B, GU),
+        new(T * B, GU) if cell == NativeCell.GRU else new(0),
+        new(B, T, xh.shape[2] - U) if needs_inputs else new(0),
+        new(B, U),
+        new(B, U) if lstm else new(0),
+    )
+
+
+@native_sequence_backward.register_fake
+def _backward_shapes(
+    d_outputs: Tensor | None,
+    d_hT: Tensor | None,
+    d_cT: Tensor | None,
+    kernel: Tensor,
+    recurrent_kernel: Tensor,
+    mask: Tensor | None,
+    c0: Tensor | None,
+    outputs: Tensor,
+    xh: Tensor,
+    *saved_and_flags: Any,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    *_, cell, _, _, needs_inputs = saved_and_flags
+    return _gradient_buffers(outputs, xh, recurrent_kernel, c0 is not None, cell, needs_inputs)
+
+
+# -- autograd: the backward op, then the weight gradients as one multiply over all steps ----------
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensors) -> None:
+    x, kernel, recurrent_kernel, _, _, mask, _, c0, cell, go_backwards, zero_output, save = inputs
+    outputs, _, _, *saved = output
+    ctx.cell, ctx.go_backwards, ctx.zero_output, ctx.saved_steps = cell, go_backwards, zero_output, save
+    ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, *saved)
+    ctx.mark_non_differentiable(*saved)
+    ctx.set_materialize_grads(False)
+
+
+def _backward(
+    ctx: Any, d_outputs: torch.Tensor | None, d_hT: torch.Tensor | None, d_cT: torch.Tensor | None, *_: Any
+) -> Any:
+    if not ctx.saved_steps:  # a program exported or compiled under torch.no_grad()
+        raise RuntimeError(
+            "rnnlab::native_sequence ran with save=False, keeping nothing for backward: "
+            "trace the program with gradients enabled to differentiate it."
         )
-        ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
-        ctx.shape = inputs.shape
-        ctx.saved_names = list(saved)
-        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, *saved.values())
-        ctx.set_materialize_grads(False)
-        return (outputs, hT) if cT is None else (outputs, hT, cT)
+    kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
+    needs = ctx.needs_input_grad  # x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask, h0, c0, ...
+    d_gates, d_gates_rec, d_inputs, d_h0, d_c0 = native_sequence_backward(
+        d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
+        ctx.cell, ctx.go_backwards, ctx.zero_output, needs[0],
+    )  # fmt: skip
+    B, T, U = outputs.shape
+    F = xh.shape[2] - U
+    xh = xh.view(T * B, F + U)  # [x | h_prev]^T @ dg
+    if ctx.cell not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
+        both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
+        d_kernel, d_recurrent = both[:F], both[F:]
+    else:
+        d_kernel = torch.mm(xh[:, :F].t(), d_gates)
+        if ctx.cell == NativeCell.GRU:  # reset after: the recurrent side has its own gradients
+            d_recurrent = torch.mm(xh[:, F:].t(), d_gates_rec)
+        else:  # the candidate's recurrent weights multiply r * h_prev
+            d_recurrent = torch.cat(
+                [torch.mm(xh[:, F:].t(), d_gates[:, : 2 * U]), torch.mm(extra.view(T * B, U).t(), d_gates[:, 2 * U :])],
+                dim=1,
+            )
+    return (
+        d_inputs if needs[0] else None,
+        d_kernel if needs[1] else None,
+        d_recurrent if needs[2] else None,
+        d_gates.sum(0) if needs[3] else None,
+        d_gates_rec.sum(0) if needs[4] else None,
+        None,
+        d_h0 if needs[6] else None,
+        d_c0 if needs[7] else None,
+        None,
+        None,
+        None,
+        None,
+    )
 
-    @staticmethod
-    def backward(ctx: Any, d_outputs: torch.Tensor | None, d_hT: torch.Tensor | None, *d_cT: Any) -> Any:
-        kernel, recurrent_kernel, mask, c0, outputs, *rest = ctx.saved_tensors
-        saved = dict(zip(ctx.saved_names, rest, strict=True))
-        cell: RecurrentCell = ctx.cell
-        B, T, F = ctx.shape
-        U, GU = cell.units, cell.gates * cell.units
-        needs = ctx.needs_input_grad  # cell, go_backwards, zero_output, inputs, kernel, recurrent_kernel,
-        # input_bias, recurrent_bias, mask, h0, c0
-        native = _native(cell.fused_form)
-        new = outputs.new_empty
-        d_gates = new(T * B, GU)
-        d_gates_rec = new(T * B, GU) if native is NativeCell.GRU else None  # reset after: the recurrent side's own
-        d_inputs = new(B, T, F) if needs[3] else None
-        d_h0 = new(B, U)
-        d_c0 = new(B, U) if c0 is not None else None
-        d_c = d_cT[0] if d_cT else None
 
-        args = _args(cell, outputs.dtype, (B, T, F), ctx.zero_output)
-        args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
-        args.c0, args.mask, args.outputs = _ptr(c0), _ptr(mask), outputs.data_ptr()
-        for name in ("xh", "cells", "gates", "extra"):
-            setattr(args, name, _ptr(saved.get(name)))
-        if d_outputs is not None:
-            if d_outputs.stride(2) != 1:
-                d_outputs = d_outputs.contiguous()
-            args.d_outputs = d_outputs.data_ptr()
-            args.d_out_batch_stride, args.d_out_time_stride = d_outputs.stride(0), d_outputs.stride(1)
-        d_hT = None if d_hT is None else d_hT.contiguous()  # kept alive until the call returns
-        d_c = None if d_c is None else d_c.contiguous()
-        args.d_hT, args.d_cT = _ptr(d_hT), _ptr(d_c)
-        args.d_gates, args.d_gates_rec = d_gates.data_ptr(), _ptr(d_gates_rec)
-        if d_inputs is not None:
-            args.d_inputs, args.x_batch_stride, args.x_time_stride = _time_pointer(d_inputs, ctx.go_backwards)
-        args.d_h0, args.d_c0 = d_h0.data_ptr(), _ptr(d_c0)
-        _check(_library().backward(args), "backward")
-
-        # The weight gradients, one multiply over every step: [x | h_prev]^T @ dg
-        xh = saved["xh"].view(T * B, F + U)
-        d_kernel = d_recurrent = None
-        if native not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
-            both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
-            d_kernel, d_recurrent = both[:F], both[F:]
-        else:
-            d_kernel = torch.mm(xh[:, :F].t(), d_gates)
-            if d_gates_rec is not None:  # reset after: the recurrent side has its own gradients
-                d_recurrent = torch.mm(xh[:, F:].t(), d_gates_rec)
-            else:  # the candidate's recurrent weights multiply r * h_prev
-                d_recurrent = torch.cat(
-                    [
-                        torch.mm(xh[:, F:].t(), d_gates[:, : 2 * U]),
-                        torch.mm(saved["extra"].view(T * B, U).t(), d_gates[:, 2 * U :]),
-                    ],
-                    dim=1,
-                )
-        d_input_bias = d_gates.sum(0) if needs[6] else None
-        d_recurrent_bias = d_gates_rec.sum(0) if needs[7] and d_gates_rec is not None else None
-        return (
-            None,
-            None,
-            None,
-            d_inputs,
-            d_kernel if needs[4] else None,
-            d_recurrent if needs[5] else None,
-            d_input_bias,
-            d_recurrent_bias,
-            None,
-            d_h0 if needs[9] else None,
-            d_c0 if needs[10] else None,
-        )
+native_sequence.register_autograd(_backward, setup_context=_setup_context)
 
 
 def run(
@@ -264,12 +353,8 @@ def run(
     h0 = states[0].contiguous()
     c0 = states[1].contiguous() if len(form.state_names) == 2 else None  # LSTM: [h, c]
     call = (inputs, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in call):
-        outputs, *final = _Sequence.apply(  # type: ignore[no-untyped-call]
-            cell, options.go_backwards, options.zero_output_for_mask, *call
-        )
-        return SequenceResult(outputs, list(final))
-    outputs, hT, cT, _ = _forward(
-        cell, *call, go_backwards=options.go_backwards, zero_output=options.zero_output_for_mask, save=False
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in call)
+    outputs, hT, cT, *_ = native_sequence(
+        *call, int(_native(form)), options.go_backwards, options.zero_output_for_mask, save
     )
-    return SequenceResult(outputs, [hT] if cT is None else [hT, cT])
+    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])

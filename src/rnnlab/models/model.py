@@ -56,6 +56,7 @@ class Model(Layer):
     ) -> Any:
         if symbolic.is_symbolic(inputs, args, kwargs):  # a model used as a layer of a functional model
             return symbolic.call_layer(self, inputs, args, kwargs)
+        args, training, return_mask = self._call_options_by_position(args, kwargs, training, return_mask)
         if training is None:
             training = resolve_training(self, None) if inside_model_call() else False
         inputs = self._prepare_inputs(inputs)
@@ -69,6 +70,27 @@ class Model(Layer):
                 return nn.Module.__call__(self, inputs, *args, return_mask=True, **kwargs)
             outputs = nn.Module.__call__(self, inputs, *args, **kwargs)
         return (outputs, None) if return_mask else outputs
+
+    def _call_options_by_position(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], training: bool | None, return_mask: bool
+    ) -> tuple[tuple[Any, ...], bool | None, bool]:
+        """``training`` and ``return_mask`` given by position, as tracers that fill in every default of
+        ``forward`` pass them (torch.onnx.export calls ``model(x, None, None, False)``): taken out of
+        ``args`` so that they reach ``forward`` once, by name; the arguments after them go by name too."""
+        names = [name for name in self._forward_parameters() if name != "self"][1:]  # after the inputs
+        if not {"training", "return_mask"} & set(names[: len(args)]):
+            return args, training, return_mask
+        kept: list[Any] = []
+        for name, value in zip(names, args, strict=False):  # forward may take *args
+            if name == "training":
+                training = value if training is None else training
+            elif name == "return_mask":
+                return_mask = return_mask or bool(value)
+            elif len(kept) < names.index(name):  # after an option: by name
+                kwargs[name] = value
+            else:
+                kept.append(value)
+        return tuple(kept), training, return_mask
 
     def _prepare_inputs(self, inputs: Any) -> Any:
         """What ``forward`` receives: one tensor (a functional model takes its inputs' structure)."""
