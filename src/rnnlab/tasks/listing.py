@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import files
+from ..viz.plots import plot_histories
 from .report import Table, _escape, _head, _image, _section, _table
 from .runs import PARTIAL, format_table, read_owner
 from .seeds import read_histories
@@ -251,40 +252,16 @@ def histories_of(path: Path) -> dict[str, dict[str, list[float]]]:
 
 
 def draw_overlaid(paths: Sequence[Path], names: Sequence[str], target: Path) -> bool:
-    """The runs' loss curves in one figure: a panel per quantity, a colour per run, a line style per
-    model of the run. False when no run kept a history."""
-    from matplotlib.figure import Figure
-
-    from ..viz.plots import _save
-
-    histories = [histories_of(p) for p in paths]
-    quantities = list(
-        dict.fromkeys(q for h in histories for m in h.values() for q in m if "loss" in q and q != "learning_rate")
-    )
-    if not quantities:
+    """The runs' curves in one figure, a colour per run (and model); False when no run kept a history."""
+    histories = {
+        f"{name} {model}" if len(history) > 1 else name: values
+        for name, history in zip(names, (histories_of(p) for p in paths), strict=True)
+        for model, values in history.items()
+    }
+    if not histories:
         return False
-    styles = ["-", "--", ":", "-."]
-    fig = Figure(figsize=(6.0 * len(quantities), 4.2))
-    axes = fig.subplots(1, len(quantities), squeeze=False)[0]
-    for ax, quantity in zip(axes, quantities, strict=True):
-        for n, (name, history) in enumerate(zip(names, histories, strict=True)):
-            for m, (model, values) in enumerate(history.items()):
-                curve = values.get(quantity)
-                if curve:
-                    ax.plot(
-                        range(1, len(curve) + 1),
-                        curve,
-                        color=f"C{n}",
-                        linestyle=styles[m % len(styles)],
-                        marker="o" if len(curve) == 1 else None,
-                        label=f"{name} {model}" if len(history) > 1 else name,
-                    )
-        if all(v > 0 for line in ax.get_lines() for v in line.get_ydata()):
-            ax.set_yscale("log")
-        ax.set_title(quantity)
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
-    _save(fig, target)
+    losses = [v for h in histories.values() for q, curve in h.items() if "loss" in q for v in curve]
+    plot_histories(histories, target, title="the runs' curves overlaid", log_scale=all(v > 0 for v in losses))
     return True
 
 

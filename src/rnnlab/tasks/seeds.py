@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..viz.plots import plot_seed_curves
 from . import experiments
 from .options import SEED_MAX, counted
 from .report import Columns, write_report
@@ -257,41 +258,9 @@ def read_histories(folder: Path) -> dict[str, dict[str, list[float]]]:
 
 
 def draw_seed_curves(folder: Path, seeds: Sequence[int], path: Path) -> bool:
-    """One panel per logged quantity, a colour per model: each seed's curve faint, the median per
-    epoch (over the seeds that reached it) bold. False when the runs kept no history."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from ..viz.plots import _save
-
+    """``plot_seed_curves`` of the seeds' histories; False when the runs kept none."""
     per_seed = [read_histories(folder / f"seed-{seed}") for seed in seeds]
-    models = list(dict.fromkeys(m for h in per_seed for m in h))
-    quantities = list(dict.fromkeys(q for h in per_seed for m in h.values() for q in m if q != "learning_rate"))
-    if not quantities:
+    if not any(per_seed):
         return False
-    fig = Figure(figsize=(6.0 * len(quantities), 4.2))
-    axes = fig.subplots(1, len(quantities), squeeze=False)[0]
-    for ax, quantity in zip(axes, quantities, strict=True):
-        positive = True
-        for n, model in enumerate(models):
-            curves = [h[model][quantity] for h in per_seed if quantity in h.get(model, {})]
-            for curve in curves:
-                ax.plot(range(1, len(curve) + 1), curve, color=f"C{n}", alpha=0.25, linewidth=0.8)
-            longest = max(map(len, curves), default=0)
-            median = [float(np.nanmedian([c[e] for c in curves if len(c) > e])) for e in range(longest)]
-            ax.plot(
-                range(1, longest + 1),
-                median,
-                color=f"C{n}",
-                linewidth=2.2,
-                marker="o" if longest == 1 else None,
-                label=model,
-            )
-            positive = positive and all(v > 0 for c in curves for v in c if v == v)
-        if positive and "loss" in quantity:
-            ax.set_yscale("log")
-        ax.set_title(quantity)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    _save(fig, path)
+    plot_seed_curves(per_seed, path, title=f"{len(seeds)} seeds: each faint, their median bold")
     return True

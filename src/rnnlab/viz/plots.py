@@ -75,6 +75,42 @@ def plot_histories(
     return _save(fig, path)
 
 
+def plot_seed_curves(
+    runs: Sequence[Mapping[str, Mapping[str, Sequence[float]]]],
+    path: str | os.PathLike[str],
+    title: str | None = None,
+) -> str:
+    """The same experiment over several seeds: ``runs`` holds each seed's histories (model ->
+    quantity -> values per epoch). One panel per quantity, a colour per model, every seed's curve
+    faint and the median per epoch (over the seeds that reached it) bold; returns the path."""
+    models = list(dict.fromkeys(m for run in runs for m in run))
+    quantities = list(dict.fromkeys(q for run in runs for h in run.values() for q in h if q != "learning_rate"))
+    if not quantities:
+        raise ValueError("plot_seed_curves needs at least one logged quantity; the runs kept no history.")
+    fig = Figure(figsize=(6.4 * len(quantities), 4.2))
+    axes = fig.subplots(1, len(quantities), squeeze=False)[0]
+    for ax, quantity in zip(axes, quantities, strict=True):
+        for n, model in enumerate(models):
+            curves = [np.asarray(run[model][quantity], dtype=float) for run in runs if quantity in run.get(model, {})]
+            for curve in curves:
+                ax.plot(np.arange(1, len(curve) + 1), curve, color=f"C{n}", alpha=0.25, linewidth=0.8)
+            longest = max(map(len, curves), default=0)
+            median = [np.nanmedian([c[e] for c in curves if len(c) > e]) for e in range(longest)]
+            marker = "o" if longest == 1 else None  # a one-epoch run is a point
+            ax.plot(np.arange(1, longest + 1), median, color=f"C{n}", linewidth=2.2, marker=marker, label=model)
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()]).astype(float)
+        if "loss" in quantity and np.all(values[np.isfinite(values)] > 0):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(quantity)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def plot_series(
     x: Sequence[Any],
     series: Mapping[str, Sequence[float]],
