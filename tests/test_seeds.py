@@ -102,6 +102,15 @@ def test_parse_seeds():
     [
         (["--seeds", "0,a"], "rnnlab multiplication: error: --seeds takes a count (--seeds 10) or a list of seeds"),
         (["--seeds", "3", "--jobs", "0"], "rnnlab multiplication: error: --jobs must be at least 1, received 0."),
+        (
+            ["--jobs", "2"],
+            "rnnlab multiplication: error: --jobs sets how many seeds run at once; "
+            "give it with --seeds (a count or a list).",
+        ),
+        (
+            ["--seeds", "2", "--nproc", "2"],
+            "rnnlab multiplication: error: --seeds runs each seed in one process; leave --nproc at 1 with it.",
+        ),
     ],
 )
 def test_bad_seeds_are_one_line(tmp_path, capsys, args, message):

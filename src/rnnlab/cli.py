@@ -177,8 +177,10 @@ def _run(argv: list[str]) -> int:
         check_processes(nproc)
         config = from_arguments(experiment.config, args)
         validate(config)
-        seed = getattr(config, "seed", None)  # inspect and export train nothing: no seed
-        seeds = parse_seeds(args.seeds, seed) if getattr(args, "seeds", None) else [seed]
+        # --seeds exists only where the options have a seed (inspect and export train nothing)
+        seeds = parse_seeds(args.seeds, config.seed) if getattr(args, "seeds", None) else []
+        if not seeds and getattr(args, "jobs", None) is not None:
+            raise ValueError("--jobs sets how many seeds run at once; give it with --seeds (a count or a list).")
         if len(seeds) > 1:
             if nproc > 1:
                 raise ValueError("--seeds runs each seed in one process; leave --nproc at 1 with it.")
@@ -186,7 +188,7 @@ def _run(argv: list[str]) -> int:
             threads = args.threads if any(a.split("=")[0] == "--threads" for a in argv) else 1
             run_seeds(name, config, seeds, jobs, threads, getattr(args, "out", None), args.quiet)
             return 0
-        if seeds != [seed]:  # one seed listed: the single run of that seed
+        if seeds:  # one seed listed: the single run of that seed
             config.seed = seeds[0]
         if nproc > 1:  # every option checked: now start the processes
             return _relaunch(argv, nproc)
