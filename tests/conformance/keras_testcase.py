@@ -10,6 +10,8 @@ counts Keras's seed-generator state (rnnlab layers draw from the one torch gener
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,11 @@ class TestCase(parameterized.TestCase):
 
     def run_class_serialization_test(self, instance: Any, custom_objects: dict[str, Any] | None = None) -> Any:
         return run_class_serialization_test(instance, custom_objects)
+
+    def get_temp_dir(self) -> str:
+        temp_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, temp_dir)
+        return temp_dir
 
     def assertAllClose(
         self,

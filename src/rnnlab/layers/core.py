@@ -228,6 +228,7 @@ class Masking(Layer):
     def __init__(self, mask_value: float = 0.0, **layer_kwargs: Any) -> None:
         super().__init__(**layer_kwargs)
         self.mask_value = float(mask_value)
+        self.built = type(self).build is Layer.build  # nothing to build, as Keras's
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
         return (torch.as_tensor(inputs) != self.mask_value).any(dim=-1)
@@ -238,6 +239,23 @@ class Masking(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
+
+
+def checked_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
+    """Dropout's ``noise_shape`` as a tuple of positive sizes or None, refused as Keras refuses it."""
+    if noise_shape is None:
+        return None
+
+    def invalid(expected: str) -> ValueError:
+        return ValueError(f"Invalid value received for argument `noise_shape`. {expected} Received: {noise_shape!r}")
+
+    if isinstance(noise_shape, str) or not isinstance(noise_shape, Sequence):
+        raise invalid("Expected a tuple or list of integers.")
+    if not all(d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool)) for d in noise_shape):
+        raise invalid("Expected all elements to be integers or None.")
+    if any(d is not None and d <= 0 for d in noise_shape):
+        raise invalid("Expected all dimensions to be positive integers or None.")
+    return tuple(None if d is None else int(d) for d in noise_shape)
 
 
 class Dropout(Layer):
@@ -255,8 +273,9 @@ class Dropout(Layer):
     ) -> None:
         super().__init__(**layer_kwargs)
         self.rate = check_rate("rate", rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = checked_noise_shape(noise_shape)
         self.seed = seed  # accepted for Keras configs; randomness follows rnnlab.set_seed
+        self.built = type(self).build is Layer.build  # nothing to build, as Keras's
 
     def forward(self, inputs: torch.Tensor, mask: Any = None, training: bool | None = None) -> torch.Tensor:
         training = resolve_training(self, training)
@@ -325,7 +344,7 @@ class Embedding(Layer):
         return inputs
 
     def forward(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
-        if inputs.numel() and not torch.compiler.is_compiling():  # a traced graph has no values to check
+        if inputs.numel():
             low, high = int(inputs.min()), int(inputs.max())
             if low < 0 or high >= self.input_dim:
                 bad = high if high >= self.input_dim else low
