@@ -344,7 +344,7 @@ class Embedding(Layer):
         return inputs
 
     def forward(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
-        if inputs.numel():
+        if inputs.numel() and not torch.compiler.is_compiling():  # a traced graph has no values to check
             low, high = int(inputs.min()), int(inputs.max())
             if low < 0 or high >= self.input_dim:
                 bad = high if high >= self.input_dim else low
