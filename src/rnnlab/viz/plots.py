@@ -11,7 +11,7 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from ..core.files import atomic_path
 
@@ -27,6 +27,11 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> str:
     FigureCanvasAgg(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":  # matplotlib's default log labels are mathtext, shown raw below
+                axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+                axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     for text in fig.findobj(Text):  # names come from users' files: "$" is a dollar sign, not mathtext
         text.set_parse_math(False)
     with atomic_path(path) as tmp, rc_context({"text.parse_math": False}):  # and in tick labels made now
