@@ -57,6 +57,7 @@ def test_three_seeds_give_the_rows_of_three_single_runs(tmp_path, capsys, single
     assert seeds["seeds"] == [0, 1, 2]
     assert seeds["jobs"] == int(jobs)
     assert seeds["threads_per_seed"] == 1
+    assert seeds["cpus"] == os.cpu_count() and seeds["wall_seconds"] > 0
     correct = sorted(single_runs[s][0]["correct_percent"] for s in (0, 1, 2))
     summary = seeds["summary"][0]
     assert summary["cell"] == "LSTM"

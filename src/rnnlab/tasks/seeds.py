@@ -23,6 +23,7 @@ import os
 import re
 import statistics
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -121,6 +122,7 @@ def run_seeds(
     results: dict[int, list[dict[str, Any]]] = {}
     with RunDir(name.replace(" ", "-"), out) as run_dir:
         run_dir.write_config(config, seeds=list(seeds), jobs=jobs, threads_per_seed=threads)
+        started = time.perf_counter()
         context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures: dict[int, Future[dict[str, Any]]] = {
@@ -141,6 +143,7 @@ def run_seeds(
             except BaseException:  # a seed's error, Ctrl-C, SIGTERM: no seed goes on without the run
                 stop_workers(pool, run_dir.path)
                 raise
+        wall = time.perf_counter() - started  # all seeds, from the first worker's start to the last result
         summary = summarise(results, columns, bar)
         per_seed = [{"seed": seed, **row} for seed, rows in results.items() for row in rows]
         seed_columns = [("seed", "seed", "d"), *columns]
@@ -157,6 +160,8 @@ def run_seeds(
                     "seeds": list(seeds),
                     "jobs": jobs,
                     "threads_per_seed": threads,
+                    "cpus": os.cpu_count(),
+                    "wall_seconds": wall,
                     "summary": summary["rows"],
                     "bar": summary["bar"],
                     "table": table,
@@ -175,7 +180,8 @@ def run_seeds(
             },
             images=[("Every seed's curves (faint) and their median (bold)", "seeds.png")] if curves else [],
             notes=summary["bar"],
-            intro=f"{heading}; each seed's own run and report are in its seed-N folder.",
+            intro=f"{heading}, {wall:.1f} s in all on {counted(os.cpu_count() or 1, 'CPU')}; "
+            "each seed's own run and report are in its seed-N folder.",
         )
     print(f"\n{heading}:\n\n{table}\n\nMedian [min, max] over the seeds:\n\n{summary_table}")
     if summary["bar"]:
