@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ class InputSpec:
         if self.batch_shape is not None:
             if shape is not None:
                 raise ValueError("Input takes shape= or batch_shape=, not both.")
+            if self.batch_size is not None:
+                raise ValueError("Input takes batch_size= or batch_shape=, not both.")
             if not isinstance(self.batch_shape, list | tuple) or len(self.batch_shape) < 2:
                 raise ValueError(
                     f"Input(batch_shape=...) takes (batch, *sample_shape), e.g. (32, 10, 3) or (None, 10, 3) "
@@ -74,7 +77,11 @@ class InputLayer(Layer):
             raise ValueError("rnnlab inputs are dense tensors: sparse, ragged and optional inputs are not supported.")
         if isinstance(dtype, dict):  # Keras's serialised DTypePolicy
             dtype = dtype.get("config", {}).get("name")
-        layer_kwargs.pop("input_shape", None)
+        input_shape = layer_kwargs.pop("input_shape", None)
+        if input_shape is not None:  # Keras 2's name, still read by Keras 3 with a warning
+            warnings.warn("Argument `input_shape` is deprecated. Use `shape` instead.", UserWarning, stacklevel=2)
+            if shape is None and batch_shape is None:
+                shape = input_shape
         super().__init__(name=name or unique_name("input_layer"), **layer_kwargs)
         float_type = dtype in (None, "float32")
         self.spec = InputSpec(shape, None if float_type else str(dtype), self.name, batch_size, batch_shape)
