@@ -23,6 +23,7 @@ gradient is wanted), since a custom op's backward sees nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -112,8 +113,7 @@ Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
 # One recurrent layer over a whole sequence, registered with torch.library so that
 # torch.compile and torch.export see one opaque node with known output shapes. Custom ops
 # return tensors only: an output a configuration does not have is an empty (0,) tensor.
-@torch.library.custom_op("rnnlab::native_sequence", mutates_args=())
-def native_sequence(
+def _sequence(
     x: torch.Tensor,
     kernel: torch.Tensor,
     recurrent_kernel: torch.Tensor,
@@ -164,6 +164,9 @@ def _sequence_buffers(x: torch.Tensor, recurrent_kernel: torch.Tensor, lstm: boo
     )
 
 
+native_sequence = torch.library.custom_op("rnnlab::native_sequence", _sequence, mutates_args=())
+
+
 @native_sequence.register_fake
 def _sequence_shapes(
     x: Tensor,
@@ -192,8 +195,7 @@ def _present(tensor: torch.Tensor) -> torch.Tensor | None:
 
 
 # -- the backward op --------------------------------------------------------------------------
-@torch.library.custom_op("rnnlab::native_sequence_backward", mutates_args=())
-def native_sequence_backward(
+def _sequence_backward(
     d_outputs: torch.Tensor | None,
     d_hT: torch.Tensor | None,
     d_cT: torch.Tensor | None,
@@ -255,6 +257,11 @@ def _gradient_buffers(
     )
 
 
+native_sequence_backward = torch.library.custom_op(
+    "rnnlab::native_sequence_backward", _sequence_backward, mutates_args=()
+)
+
+
 @native_sequence_backward.register_fake
 def _backward_shapes(
     d_outputs: Tensor | None,
@@ -282,9 +289,15 @@ def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensors) -> None:
     ctx.set_materialize_grads(False)
 
 
-def _backward(
-    ctx: Any, d_outputs: torch.Tensor | None, d_hT: torch.Tensor | None, d_cT: torch.Tensor | None, *_: Any
-) -> Any:
+def _gradients(
+    ctx: Any,
+    d_outputs: torch.Tensor | None,
+    d_hT: torch.Tensor | None,
+    d_cT: torch.Tensor | None,
+    backward: Callable[..., tuple[torch.Tensor, ...]],
+) -> tuple[torch.Tensor | None, ...]:
+    """The inputs' gradients: ``backward`` (the op, or its body in eager mode) runs the steps in
+    reverse; the weight gradients are then one multiply over all steps."""
     if not ctx.saved_steps:  # a program exported or compiled under torch.no_grad()
         raise RuntimeError(
             "rnnlab::native_sequence ran with save=False, keeping nothing for backward: "
@@ -292,7 +305,7 @@ def _backward(
         )
     kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
     needs = ctx.needs_input_grad  # x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask, h0, c0, ...
-    d_gates, d_gates_rec, d_inputs, d_h0, d_c0 = native_sequence_backward(
+    d_gates, d_gates_rec, d_inputs, d_h0, d_c0 = backward(
         d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
         ctx.cell, ctx.go_backwards, ctx.zero_output, needs[0],
     )  # fmt: skip
@@ -327,7 +340,26 @@ def _backward(
     )
 
 
-native_sequence.register_autograd(_backward, setup_context=_setup_context)
+def _op_gradients(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, *_: Any) -> Any:
+    return _gradients(ctx, d_outputs, d_hT, d_cT, native_sequence_backward)
+
+
+native_sequence.register_autograd(_op_gradients, setup_context=_setup_context)
+
+
+class _EagerSequence(torch.autograd.Function):
+    """The same node without the dispatcher, whose Python round trip costs more than a short
+    sequence's loop: what eager mode runs."""
+
+    @staticmethod
+    def forward(ctx: Any, *inputs: Any) -> Tensors:
+        output = _sequence(*inputs)
+        _setup_context(ctx, inputs, output)
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, *_: Any) -> Any:
+        return _gradients(ctx, d_outputs, d_hT, d_cT, _sequence_backward)
 
 
 def run(
@@ -354,7 +386,12 @@ def run(
     c0 = states[1].contiguous() if len(form.state_names) == 2 else None  # LSTM: [h, c]
     call = (inputs, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0)
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in call)
-    outputs, hT, cT, *_ = native_sequence(
-        *call, int(_native(form)), options.go_backwards, options.zero_output_for_mask, save
-    )
+    flags = (int(_native(form)), options.go_backwards, options.zero_output_for_mask, save)
+    traced = torch.compiler.is_compiling() or torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+    if traced:  # torch.compile, torch.export, torch.jit.trace: the graph records the op
+        outputs, hT, cT, *_ = native_sequence(*call, *flags)
+    elif save:
+        outputs, hT, cT, *_ = _EagerSequence.apply(*call, *flags)  # type: ignore[no-untyped-call]
+    else:
+        outputs, hT, cT, *_ = _sequence(*call, *flags)
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
