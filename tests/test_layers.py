@@ -193,3 +193,21 @@ def test_input_dropout_mask_is_shared_across_steps():
     out = layer(x, training=True)  # linear, no recurrence: out[:, t] = dropped x[:, t]
     torch.testing.assert_close(out[:, 0], out[:, 1])
     assert set(out.unique().tolist()) == {0.0, 2.0}
+
+
+def test_integer_and_boolean_sequences_are_read_as_floats():
+    """Keras casts inputs to the layer's dtype: a boolean one-hot array gives the float array's outputs."""
+    layer = LSTM(3, return_sequences=True)
+    one_hot = np.eye(4, dtype=bool)[[[0, 2, 1], [3, 3, 0]]]  # (2, 3, 4)
+    expected = layer(torch.as_tensor(one_hot, dtype=torch.float32))
+    torch.testing.assert_close(layer(one_hot), expected)
+    torch.testing.assert_close(layer(one_hot.astype(np.int64)), expected)
+    assert Bidirectional(GRU(2))(np.ones((2, 3, 4), dtype=np.int64)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+def test_use_cudnn_is_kept_through_bidirectional_and_checked(layer_class):
+    assert Bidirectional(layer_class(2, use_cudnn=False)).backward_layer.use_cudnn is False
+    with pytest.raises(ValueError) as error:
+        layer_class(2, use_cudnn="yes")
+    assert str(error.value) == "use_cudnn must be one of 'auto', True or False, received use_cudnn='yes'."
