@@ -15,7 +15,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from rnnlab.kernels import build
+from rnnlab.cells import NativeCell
+from rnnlab.kernels import build, native
 from rnnlab.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
 from rnnlab.models import Sequential
 
@@ -108,6 +109,45 @@ def test_export_without_gradients_keeps_nothing_for_backward() -> None:
     torch.testing.assert_close(y, model(x), rtol=0, atol=0)
     with pytest.raises(RuntimeError, match="ran with save=False, keeping nothing for backward"):
         y.sum().backward()
+
+
+OP_CELLS = [NativeCell.SIMPLE_TANH, NativeCell.LSTM, NativeCell.GRU, NativeCell.GRU_RESET_BEFORE]
+
+
+def op_arguments(cell: NativeCell) -> tuple[object, ...]:
+    """The op's arguments for a small float64 layer: masked, read backwards, saving for backward."""
+    g = torch.Generator().manual_seed(int(cell))
+    G = {NativeCell.SIMPLE_TANH: 1, NativeCell.LSTM: 4}.get(cell, 3)
+    B, T = 2, 5
+
+    def weight(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
+
+    recurrent_bias = weight(G * U) if cell is NativeCell.GRU else None  # reset after: a row of its own
+    mask = (torch.rand(B, T, generator=g) > 0.3).to(torch.uint8)
+    c0 = weight(B, U) if cell is NativeCell.LSTM else None
+    return (weight(B, T, F), weight(F, G * U), weight(U, G * U), weight(G * U), recurrent_bias, mask,
+            weight(B, U), c0, int(cell), True, False, True)  # fmt: skip
+
+
+@pytest.mark.parametrize("cell", OP_CELLS, ids=lambda cell: cell.name)
+def test_op_registration_and_gradients(cell: NativeCell) -> None:
+    """torch.library's own checks (schema, autograd registration, fake shapes), then the op's
+    backward (the second op) against finite differences."""
+    args = op_arguments(cell)
+    checks = ("test_schema", "test_autograd_registration", "test_faketensor")
+    assert set(torch.library.opcheck(native.native_sequence, args, test_utils=checks).values()) == {"SUCCESS"}
+    tensors = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.requires_grad]
+    inputs = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+
+    def layer(*values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        call = list(args)
+        for i, value in zip(tensors, values, strict=True):
+            call[i] = value
+        outputs, hT, cT, *_ = native.native_sequence(*call)
+        return (outputs, hT, cT) if cell is NativeCell.LSTM else (outputs, hT)
+
+    assert torch.autograd.gradcheck(layer, inputs)
 
 
 def masked_model() -> Sequential:
