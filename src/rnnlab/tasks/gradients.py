@@ -11,21 +11,28 @@ step always gets the strongest gradient.
 ``--model`` measures saved models instead of training new ones: a run directory of
 ``rnnlab multiplication`` or ``rnnlab gradients`` (its ``model-<cell>.safetensors``, measured on
 that run's own test sequences), or one model file.
+
+``--activation relu`` makes the recurrence unbounded: the gradient can grow step by step instead
+of fading, and the first step's share rises far above 1 (the exploding gradient); ``--clipnorm``
+rescales each weight's gradient to at most that norm before the update, which keeps training
+finite. The report says in a sentence what the measured ratios and losses show.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..models.model import Sequential
 from ..saving.load import load_model
 from ..viz import plot_histories
 from . import flow
 from .experiment import Figure, Run
-from .multiplication import CELLS, LABELS, PROBLEMS, compiled_model
+from .multiplication import CELLS, LABELS, PROBLEMS, build_model
 from .options import counted, option
 from .saved import find_models
 
@@ -44,8 +51,24 @@ class GradientsConfig:
     samples: int = option(3000, "sequences generated")
     train_samples: int = option(2560, "the first ones train (20%% of them validate); the probe comes after them")
     units: int = option(30, "units in each of the two recurrent layers")
+    activation: str = option(
+        "tanh",
+        "activation of the recurrent cells (relu: unbounded, the gradient can explode)",
+        choices=["tanh", "relu"],
+    )
+    recurrent_gain: float = option(
+        1.0, "the recurrent weights start orthogonal times this gain (above 1 with relu: the gradient grows)", minimum=0
+    )
+    clipnorm: float | None = option(
+        None, "clip each weight's gradient to this norm before the update (the cure for exploding gradients)"
+    )
     batch_size: int = option(32, "samples per gradient step")
-    learning_rate: float = option(1e-3, "Adam learning rate")
+    optimizer: str = option(
+        "adam",
+        "adam (steps of about the learning rate whatever the gradient) or sgd (steps as big as the gradient)",
+        choices=["adam", "sgd"],
+    )
+    learning_rate: float = option(1e-3, "learning rate of the optimizer")
     seed: int = option(0, "random seed for data, initial weights and shuffling")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
@@ -59,6 +82,23 @@ def validate(config: GradientsConfig) -> None:
         raise ValueError(f"--probe must be positive and --epochs not negative: {config.probe}, {config.epochs}.")
     if not config.cells:
         raise ValueError("--cells needs at least one of " + ", ".join(CELLS))
+    if config.clipnorm is not None and not config.clipnorm > 0:
+        raise ValueError(f"--clipnorm must be a positive norm such as 1.0, received {config.clipnorm}.")
+
+
+def gradients_model(cell: str, config: GradientsConfig) -> Sequential:
+    """The marked problems' model with the chosen recurrent activation and optimizer, clipped or not."""
+    model = build_model(
+        cell, config.units, config.length, activation=config.activation, recurrent_gain=config.recurrent_gain
+    )
+    model.compile(
+        optimizer=config.optimizer,
+        loss="mse",
+        learning_rate=config.learning_rate,
+        clipnorm=config.clipnorm,
+        device=config.device,
+    )
+    return model
 
 
 def saved_models(config: GradientsConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -127,7 +167,7 @@ def train_and_measure(
     histories = {}
     for cell in config.cells:
         label = LABELS[cell]
-        model = run.model(compiled_model, cell, config)
+        model = run.model(gradients_model, cell, config)
         stages["at initialisation"][label] = flow.measure(model, x_probe, y_probe)
         history = None
         if config.epochs:
@@ -163,6 +203,7 @@ def finish(
             )
         )
     results = flow.table("How much gradient reaches the first step", stages)
+    sentences = explain(config, stages, histories)
     run.finish(
         "Gradient flow",
         {"results": results.rows, "table": results.text},
@@ -170,6 +211,40 @@ def finish(
         figures=figures,
         intro="The norm of the gradient of each sample's loss with respect to the input at every time step "
         "(solid) and to the first recurrent layer's hidden state (dashed), averaged over held-out sequences. "
-        "first/last: the share of the error signal that reaches back to the first step.",
+        "first/last: the share of the error signal that reaches back to the first step. " + " ".join(sentences),
     )
-    run.say("\n" + results.text)
+    run.say("\n" + results.text, "", *sentences)
+
+
+def explain(config: GradientsConfig, stages: dict[str, dict[str, flow.Flow]], histories: dict[str, Any]) -> list[str]:
+    """A sentence per model from its own numbers: the widest first/last ratio measured, then its training loss."""
+    activation = "saved models" if config.model is not None else config.activation
+    sentences = []
+    for label in next(iter(stages.values())):
+        ratios = {stage: flows[label].ratio for stage, flows in stages.items() if label in flows}
+        sentences.append(f"{label} ({activation}): {gradient_sentence(ratios)}")
+        if label in histories:
+            sentences.append(loss_sentence(label, histories[label].history["loss"], config.clipnorm))
+    return sentences
+
+
+def gradient_sentence(ratios: dict[str, float]) -> str:
+    """What the first/last ratios say: the stage where the gradient reaching the first step is farthest from 1."""
+    broken = [stage for stage, ratio in ratios.items() if not math.isfinite(ratio)]
+    if broken:
+        return f"the gradient is not a finite number {broken[0]}: it overflowed, the exploding gradient."
+    stage, ratio = max(ratios.items(), key=lambda item: abs(math.log10(item[1])) if item[1] > 0 else math.inf)
+    verdict = "it explodes" if ratio > 10 else "it vanishes" if ratio < 0.01 else "it reaches back"
+    return f"{stage} the gradient reaching the first step is {ratio:.1e} times the last step's: {verdict}."
+
+
+def loss_sentence(label: str, losses: list[float], clipnorm: float | None) -> str:
+    """Whether training stayed finite, and what clipping had to do with it."""
+    clipping = f"with clipping at norm {clipnorm:g}" if clipnorm is not None else "without clipping"
+    diverged = next((epoch for epoch, loss in enumerate(losses, 1) if not math.isfinite(loss)), None)
+    if diverged is not None:
+        return f"{label} {clipping}: the training loss became {losses[diverged - 1]} in epoch {diverged}."
+    if len(losses) == 1:
+        return f"{label} {clipping}: the training loss stayed finite ({losses[0]:.4g})."
+    trend = "fell" if losses[-1] <= losses[0] else "rose"
+    return f"{label} {clipping}: the training loss stayed finite and {trend} from {losses[0]:.4g} to {losses[-1]:.4g}."

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..callbacks import EarlyStopping
 from ..datasets import adding_problem, multiplication_problem
+from ..initializers import Orthogonal
 from ..layers import GRU, LSTM, Dense, SimpleRNN
 from ..models.model import Sequential
 from ..viz import plot_histories, plot_scatter
@@ -82,9 +83,21 @@ class MultiplicationConfig:
 MAX_STEPS = 50_000_000  # samples x length: the inputs alone are 8 bytes a step
 
 
-def build_model(cell: str, units: int, length: int) -> Sequential:
+def build_model(
+    cell: str, units: int, length: int, activation: str = "tanh", recurrent_gain: float = 1.0
+) -> Sequential:
+    """Two stacked recurrent layers and Dense(1); ``recurrent_gain`` scales the orthogonal recurrent weights."""
     layer = CELLS[cell]
-    return Sequential([layer(units, return_sequences=True, input_shape=(length, 2)), layer(units), Dense(1)])
+    options: dict[str, Any] = {"activation": activation}
+    if recurrent_gain != 1.0:  # Keras's default initializer stays untouched (and draws the same numbers)
+        options["recurrent_initializer"] = Orthogonal(gain=recurrent_gain)
+    return Sequential(
+        [
+            layer(units, return_sequences=True, input_shape=(length, 2), **options),
+            layer(units, **options),
+            Dense(1),
+        ]
+    )
 
 
 class ModelOptions(Protocol):

@@ -1,0 +1,94 @@
+"""The tutorials' lessons as commands: the exploding gradient and its cure, three models on one toy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.tasks import flow
+from rnnlab.tasks.gradients import GradientsConfig, explain
+
+EXPLODING = [
+    "gradients",
+    "--cells",
+    "simple_rnn",
+    "--activation",
+    "relu",
+    "--recurrent-gain",
+    "1.5",
+    "--optimizer",
+    "sgd",
+    "--learning-rate",
+    "0.01",
+    "--epochs",
+    "1",
+    "--length",
+    "40",
+    "--samples",
+    "300",
+    "--train-samples",
+    "250",
+    "--probe",
+    "32",
+    "--units",
+    "8",
+]
+
+
+def flat(first: float, last: float, loss: float = 0.1) -> flow.Flow:
+    return flow.Flow(np.array([first, 1.0, last]), np.array([first, 1.0, last]), loss)
+
+
+class History:
+    def __init__(self, losses: list[float]) -> None:
+        self.history = {"loss": losses}
+
+
+def test_the_sentences_are_computed_from_the_runs_own_numbers():
+    config = GradientsConfig(activation="relu", clipnorm=1.0)
+    stages = {"at initialisation": {"SimpleRNN": flat(3.2, 1e-5)}, "after 2 epochs": {"SimpleRNN": flat(2.0, 1.0)}}
+    assert explain(config, stages, {"SimpleRNN": History([0.5, 0.25])}) == [
+        "SimpleRNN (relu): at initialisation the gradient reaching the first step is 3.2e+05 times the last "
+        "step's: it explodes.",
+        "SimpleRNN with clipping at norm 1: the training loss stayed finite and fell from 0.5 to 0.25.",
+    ]
+    stages = {"at initialisation": {"SimpleRNN": flat(1e-9, 1.0)}, "after 2 epochs": {"SimpleRNN": flat(math.inf, 1.0)}}
+    assert explain(GradientsConfig(), stages, {"SimpleRNN": History([0.5, math.nan])}) == [
+        "SimpleRNN (tanh): the gradient is not a finite number after 2 epochs: it overflowed, the exploding gradient.",
+        "SimpleRNN without clipping: the training loss became nan in epoch 2.",
+    ]
+    stages = {"at initialisation": {"LSTM": flat(2e-3, 1.0)}}
+    assert explain(GradientsConfig(), stages, {}) == [
+        "LSTM (tanh): at initialisation the gradient reaching the first step is 2.0e-03 times the last step's: "
+        "it vanishes."
+    ]
+
+
+def test_relu_recurrence_explodes_and_clipping_keeps_training_finite(tmp_path, capsys):
+    assert main([*EXPLODING, "--out", str(tmp_path / "raw")]) == 0
+    raw = capsys.readouterr().out
+    assert "SimpleRNN (relu): at initialisation the gradient reaching the first step is" in raw
+    assert "times the last step's: it explodes." in raw
+    assert "SimpleRNN without clipping: the training loss became inf in epoch 1." in raw
+
+    assert main([*EXPLODING, "--clipnorm", "1", "--out", str(tmp_path / "clipped")]) == 0
+    clipped = capsys.readouterr().out
+    assert "SimpleRNN with clipping at norm 1: the training loss stayed finite (" in clipped
+    page = (tmp_path / "clipped" / "report.html").read_text()
+    assert "with clipping at norm 1: the training loss stayed finite" in page
+    assert '"clipnorm": 1.0' in (tmp_path / "clipped" / "config.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--clipnorm", "0"], "--clipnorm must be a positive norm such as 1.0, received 0.0."),
+        (["--activation", "sigmoid"], "invalid choice: 'sigmoid'"),
+    ],
+)
+def test_gradients_refuses_bad_lesson_options(args, message, tmp_path, capsys):
+    assert main(["gradients", *args, "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
