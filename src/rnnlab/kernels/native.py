@@ -126,45 +126,76 @@ def _sequence(
     go_backwards: bool,
     zero_output: bool,
     save: bool,
+    placeholder: Callable[[], torch.Tensor] | None = None,
 ) -> Tensors:
     """outputs (B, T, U), h_T, c_T (LSTM), and with ``save`` what backward reads, time-major:
     xh (T, B, F+U) = [x_t | h_{t-1}], cells (T, B, U) (LSTM: c_t), gates (T, B, width) and
-    extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1})."""
+    extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}).
+    ``placeholder`` makes the absent outputs (eager mode shares one; the op's outputs may not alias)."""
     kernel, recurrent_kernel, h0 = kernel.contiguous(), recurrent_kernel.contiguous(), h0.contiguous()
     c0, mask = _contiguous(c0), _contiguous(mask)  # no copies when run() passes them, as it does
     x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
-    outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(x, recurrent_kernel, c0 is not None, cell, save)
+    outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(
+        x, recurrent_kernel, c0 is not None, cell, save, placeholder
+    )
     B, T, F = x.shape
     args = _args(cell, x.dtype, B, T, F, recurrent_kernel.shape[0], zero_output)
     args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = _ptr(input_bias), _ptr(recurrent_bias)
     args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
-    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _ptr(_present(cT))
+    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
     for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
-        setattr(args, name, _ptr(_present(buffer)))
+        setattr(args, name, _address(buffer))
     _check(_library().forward(args), "forward")
     return outputs, hT, cT, xh, cells, gates, extra
 
 
-def _sequence_buffers(x: torch.Tensor, recurrent_kernel: torch.Tensor, lstm: bool, cell: int, save: bool) -> Tensors:
+def _sequence_buffers(
+    x: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    lstm: bool,
+    cell: int,
+    save: bool,
+    placeholder: Callable[[], torch.Tensor] | None = None,
+) -> Tensors:
     """The forward op's outputs, allocated (shapes only: the fake implementation returns them)."""
     B, T, F = x.shape
     U = recurrent_kernel.shape[0]
     new = x.new_empty
+    none = placeholder or (lambda: new(0))
     gated = _gates(recurrent_kernel) > 1
     return (
         new(B, T, U),
         new(B, U),
-        new(B, U) if lstm else new(0),
-        new(T, B, F + U) if save else new(0),
-        new(T, B, U) if save and lstm else new(0),
-        new(T, B, _gate_width(cell, x.dtype, U)) if save and gated else new(0),
-        new(T, B, U) if save and gated else new(0),
+        new(B, U) if lstm else none(),
+        new(T, B, F + U) if save else none(),
+        new(T, B, U) if save and lstm else none(),
+        new(T, B, _gate_width(cell, x.dtype, U)) if save and gated else none(),
+        new(T, B, U) if save and gated else none(),
     )
 
 
-native_sequence = torch.library.custom_op("rnnlab::native_sequence", _sequence, mutates_args=())
+def _op_sequence(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    input_bias: torch.Tensor | None,
+    recurrent_bias: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    h0: torch.Tensor,
+    c0: torch.Tensor | None,
+    cell: int,
+    go_backwards: bool,
+    zero_output: bool,
+    save: bool,
+) -> Tensors:
+    return _sequence(
+        x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output, save
+    )
+
+
+native_sequence = torch.library.custom_op("rnnlab::native_sequence", _op_sequence, mutates_args=())
 
 
 @native_sequence.register_fake
@@ -189,9 +220,9 @@ def _contiguous(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.contiguous()
 
 
-def _present(tensor: torch.Tensor) -> torch.Tensor | None:
-    """None for an output this configuration does not have (the empty placeholder)."""
-    return None if tensor.dim() == 1 and tensor.shape[0] == 0 else tensor
+def _address(tensor: torch.Tensor) -> int | None:
+    """The data address, None for an output this configuration does not have (the (0,) placeholder)."""
+    return None if tensor.dim() == 1 and tensor.shape[0] == 0 else tensor.data_ptr()
 
 
 # -- the backward op --------------------------------------------------------------------------
@@ -225,7 +256,7 @@ def _sequence_backward(
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.c0, args.mask, args.outputs = _ptr(c0), _ptr(mask), outputs.data_ptr()
     for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
-        setattr(args, name, _ptr(_present(buffer)))
+        setattr(args, name, _address(buffer))
     if d_outputs is not None:
         if d_outputs.stride(2) != 1:
             d_outputs = d_outputs.contiguous()
@@ -234,10 +265,10 @@ def _sequence_backward(
     d_hT = None if d_hT is None else d_hT.contiguous()  # kept alive until the call returns
     d_cT = None if d_cT is None else d_cT.contiguous()
     args.d_hT, args.d_cT = _ptr(d_hT), _ptr(d_cT)
-    args.d_gates, args.d_gates_rec = d_gates.data_ptr(), _ptr(_present(d_gates_rec))
+    args.d_gates, args.d_gates_rec = d_gates.data_ptr(), _address(d_gates_rec)
     if needs_inputs:
         args.d_inputs, args.x_batch_stride, args.x_time_stride = _time_pointer(d_inputs, go_backwards)
-    args.d_h0, args.d_c0 = d_h0.data_ptr(), _ptr(_present(d_c0))
+    args.d_h0, args.d_c0 = d_h0.data_ptr(), _address(d_c0)
     _check(_library().backward(args), "backward")
     return d_gates, d_gates_rec, d_inputs, d_h0, d_c0
 
@@ -393,5 +424,6 @@ def run(
     elif save:
         outputs, hT, cT, *_ = _EagerSequence.apply(*call, *flags)  # type: ignore[no-untyped-call]
     else:
-        outputs, hT, cT, *_ = _sequence(*call, *flags)
+        absent = inputs.new_empty(0)
+        outputs, hT, cT, *_ = _sequence(*call, *flags, placeholder=lambda: absent)
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
