@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from rnnlab import load_model
 from rnnlab.cli import main
 from rnnlab.tasks import flow
 from rnnlab.tasks.gradients import GradientsConfig, explain
@@ -92,3 +94,56 @@ def test_relu_recurrence_explodes_and_clipping_keeps_training_finite(tmp_path, c
 def test_gradients_refuses_bad_lesson_options(args, message, tmp_path, capsys):
     assert main(["gradients", *args, "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
+
+
+TINY_SEQUENCE = ["sequence", "--epochs", "2", "--units", "4", "--quiet"]
+
+
+def test_sequence_compares_dense_conv_and_rnn_on_the_same_windows(tmp_path, capsys):
+    out = tmp_path / "three"
+    assert main([*TINY_SEQUENCE, "--models", "rnn,dnn,cnn", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("model"))
+    assert lines[header].split() == "model input shape window prediction epochs best epoch best loss train MSE".split()
+    assert [line.split()[:2] for line in lines[header + 2 : header + 5]] == [
+        ["RNN", "(3,"],
+        ["Dense", "(3,)"],
+        ["Conv2D", "(3,"],
+    ]
+    shapes = (
+        "RNN reads a window as a sequence of 3 steps of 1 value, input (3, 1); Dense reads a window as 3 numbers "
+        "side by side, input (3,); Conv2D reads a window as an image 3 high, 1 wide, 1 channel, input (3, 1, 1)."
+    )
+    trained = (
+        "Each is trained the same way from seed 0: Adam on the MSE, batch size 1, up to 2 epochs, early stopping "
+        "on the training loss with patience 32."
+    )
+    assert shapes in lines and trained in lines
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = metrics["results"]
+    expected = [("RNN", "(3, 1)", 2), ("Dense", "(3,)", 2), ("Conv2D", "(3, 1, 1)", 2)]
+    assert [(r["model"], r["input"], r["epochs"]) for r in rows] == expected
+    assert all(math.isfinite(r["prediction"]) and math.isfinite(r["train_loss"]) for r in rows)
+    for key in ("rnn", "dnn", "cnn"):
+        assert (out / f"model-{key}.safetensors").is_file() and (out / f"history-{key}.csv").is_file()
+    page = (out / "report.html").read_text()
+    assert "Conv2D reads a window as an image 3 high, 1 wide, 1 channel" in page
+    conv = load_model(str(out / "model-cnn.safetensors"))  # reads windows as (3, 1, 1) images
+    window = np.array([50.0, 60.0, 70.0], dtype="float32").reshape(1, 3, 1, 1)
+    assert conv.predict(window, verbose=0)[0, 0] == pytest.approx(rows[2]["prediction"], rel=1e-6)
+
+
+def test_sequence_alone_keeps_its_one_model_table(tmp_path, capsys):
+    assert main([*TINY_SEQUENCE, "--out", str(tmp_path / "one")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:2] == ["window", "prediction"] for line in lines)
+    assert not any(line.startswith("model") for line in lines)
+    assert (tmp_path / "one" / "model.safetensors").is_file()
+
+
+def test_sequence_refuses_a_model_named_twice(tmp_path, capsys):
+    assert main(["sequence", "--models", "rnn,rnn", "--out", str(tmp_path / "r")]) == 2
+    assert "--models takes each of rnn, dnn, cnn at most once, at least one, received rnn,rnn." in (
+        capsys.readouterr().err
+    )

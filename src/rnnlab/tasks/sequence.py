@@ -7,20 +7,27 @@ trained with batch size 1 and EarlyStopping(monitor="loss", patience=32, restore
 The tutorial printed 80.20 for 50,60,70, but that was one lucky run: Keras 3 with exactly these
 settings predicts 56-68 over ten seeds. A window beyond the training range asks the network to
 extrapolate, which it does poorly; the output says how far outside the window lies.
+
+``--models rnn,dnn,cnn`` adds the tutorial's other two nets on the same windows, each reading
+them in its own shape: a Dense net takes a window as 3 numbers ``(3,)``, a Conv2D+Flatten net as
+an image 3 high, 1 wide with 1 channel ``(3, 1, 1)``, the recurrent net as 3 steps of 1 value
+``(3, 1)``. All end in the same Dense(64, relu) -> Dropout(0.2) -> Dense(1) head and are trained
+the same way, each from the same seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..callbacks import EarlyStopping
-from ..layers import LSTM, Dense, Dropout, SimpleRNN
+from ..layers import LSTM, Conv2D, Dense, Dropout, Flatten, SimpleRNN
 from ..models.model import Sequential
 from ..preprocessing.arrays import split_x
-from ..viz import plot_history
+from ..viz import plot_histories, plot_history
 from .experiment import EPOCHS, Figure, Results, Run
 from .options import option, validate
 
@@ -28,6 +35,11 @@ from .options import option, validate
 @dataclass
 class SequenceConfig:
     predict: list[float] = option([50.0, 60.0, 70.0], "the window whose next value to predict")
+    models: list[str] = option(
+        ["rnn"],
+        "the nets to compare on the same windows: rnn, dnn (Dense), cnn (Conv2D+Flatten)",
+        choices=["rnn", "dnn", "cnn"],
+    )
     epochs: int = option(512, "maximum training epochs")
     patience: int = option(32, "early stopping patience on the training loss")
     batch_size: int = option(1, "samples per gradient step")
@@ -36,6 +48,10 @@ class SequenceConfig:
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
     def validate(self) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ValueError(
+                f"--models takes each of rnn, dnn, cnn at most once, at least one, received {','.join(self.models)}."
+            )
         if len(self.predict) != 3:
             raise ValueError(
                 f"--predict takes a window of 3 values (the model reads 3 steps), received "
@@ -69,43 +85,77 @@ def build_model(units: int) -> Sequential:
     )
 
 
+def build_dense(units: int) -> Sequential:
+    return Sequential(
+        [Dense(units, activation="relu", input_shape=(3,)), Dense(units, activation="relu"), Dropout(0.2), Dense(1)]
+    )
+
+
+def build_conv(units: int) -> Sequential:
+    return Sequential(
+        [
+            Conv2D(units, (2, 1), activation="relu", input_shape=(3, 1, 1)),  # a filter over 2 neighbouring values
+            Flatten(),
+            Dense(units, activation="relu"),
+            Dropout(0.2),
+            Dense(1),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Net:
+    label: str
+    shape: tuple[int, ...]  # one window as this net reads it
+    reads: str
+    build: Callable[[int], Sequential]
+
+
+NETS = {
+    "rnn": Net("RNN", (3, 1), "a sequence of 3 steps of 1 value", build_model),
+    "dnn": Net("Dense", (3,), "3 numbers side by side", build_dense),
+    "cnn": Net("Conv2D", (3, 1, 1), "an image 3 high, 1 wide, 1 channel", build_conv),
+}
+
+
+def explain_shapes(config: SequenceConfig) -> list[str]:
+    """How each compared net reads the same windows, and that they are trained alike."""
+    reads = [f"{NETS[key].label} reads a window as {NETS[key].reads}, input {NETS[key].shape}" for key in config.models]
+    return [
+        "; ".join(reads) + ".",
+        f"Each is trained the same way from seed {config.seed}: Adam on the MSE, batch size {config.batch_size}, "
+        f"up to {config.epochs} epochs, early stopping on the training loss with patience {config.patience}.",
+    ]
+
+
 def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
     validate(config)
     x, y = training_data()
     window = np.asarray(config.predict, dtype="float32")
     beyond = float(max(0.0, window.max() - x.max(), x.min() - window.min()))
+    compared = len(config.models) > 1
     with Run("sequence", config, out, quiet) as run:
-        model = run.model(build_model, config.units)
-        model.compile(optimizer="adam", loss="mse", device=config.device)
-        stop = EarlyStopping(monitor="loss", mode="min", patience=config.patience, restore_best_weights=True)
-        history = run.fit(
-            model, "sequence", x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=[stop]
-        ).history
-        run.keep("Model", model, history)
-        result = {
-            "window": config.predict,
-            "prediction": float(model.predict(window[None, :, None])[0, 0]),
-            "epochs": len(history.epoch),
-            "stopped_early": stop.stopped_epoch > 0,
-            "best_epoch": stop.best_epoch + 1,
-            "best_loss": float(min(history.history["loss"])),
-            "train_loss": train_loss(model, x, y),
-            "training_input_range": [float(x.min()), float(x.max())],
-            "beyond_training_range": beyond,
-        }
-        prediction = Results("Prediction", [result], COLUMNS)
-        losses = explain_losses(len(y))
+        rows, histories = [], {}
+        for key in config.models:
+            net = NETS[key]
+            result, history = train_one(run, config, net, x, y, window, beyond)
+            label = net.label if compared else "Model"
+            run.keep(label, model=result.pop("model"), history=history, name=key if compared else "")
+            rows.append({"model": net.label, "input": str(net.shape), **result} if compared else result)
+            histories[net.label] = history
+        prediction = Results("Prediction", rows, ([MODEL, INPUT] if compared else []) + COLUMNS)
+        losses = explain_losses(len(y)) + (explain_shapes(config) if compared else [])
+        result = rows[0]
+        figure = (
+            (lambda path: plot_histories(histories, path, title="sequence toy: training loss", log_scale=True))
+            if compared
+            else (lambda path: plot_history(history, path, title="sequence toy: training loss", log_scale=True))
+        )
         run.finish(
             "The tutorial toy: the next value of a counting sequence",
-            {**result, "table": prediction.text},
+            {"results": rows, "table": prediction.text} if compared else {**result, "table": prediction.text},
             tables=[prediction],
-            figures=[
-                Figure(
-                    "loss.png",
-                    "Training loss",
-                    lambda path: plot_history(history, path, title="sequence toy: training loss", log_scale=True),
-                )
-            ],
+            figures=[Figure("loss.png", "Training loss", figure)],
             notes=losses
             + ([f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else []),
         )
@@ -116,7 +166,32 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
                 f"({x.min():g}..{x.max():g}): this is extrapolation, where recurrent nets are unreliable. "
                 "Keras 3 predicts 56-68 for 50, 60, 70 over ten seeds (the tutorial's 80.20 was one lucky run)."
             )
-    return {**result, "run_dir": str(run.final)}
+    return {"results": rows, "run_dir": str(run.final)} if compared else {**result, "run_dir": str(run.final)}
+
+
+def train_one(
+    run: Run, config: SequenceConfig, net: Net, x: np.ndarray, y: np.ndarray, window: np.ndarray, beyond: float
+) -> tuple[dict[str, Any], Any]:
+    """Build ``net`` from the seed, train it on the windows in its own shape; its row (and the model)."""
+    x = x.reshape((-1, *net.shape))
+    model = run.model(net.build, config.units)
+    model.compile(optimizer="adam", loss="mse", device=config.device)
+    stop = EarlyStopping(monitor="loss", mode="min", patience=config.patience, restore_best_weights=True)
+    label = net.label if len(config.models) > 1 else "sequence"
+    history = run.fit(model, label, x, y, epochs=config.epochs, batch_size=config.batch_size, callbacks=[stop]).history
+    result = {
+        "window": config.predict,
+        "prediction": float(model.predict(window.reshape((1, *net.shape)))[0, 0]),
+        "epochs": len(history.epoch),
+        "stopped_early": stop.stopped_epoch > 0,
+        "best_epoch": stop.best_epoch + 1,
+        "best_loss": float(min(history.history["loss"])),
+        "train_loss": train_loss(model, x, y),
+        "training_input_range": [float(x.min()), float(x.max())],
+        "beyond_training_range": beyond,
+        "model": model,
+    }
+    return result, history
 
 
 def explain_losses(windows: int) -> list[str]:
@@ -134,6 +209,8 @@ def train_loss(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
     return loss
 
 
+MODEL = ("model", "model", "")
+INPUT = ("input", "input shape", "")
 COLUMNS = [
     ("window", "window", ""),
     ("prediction", "prediction", ".2f"),
