@@ -62,6 +62,10 @@ def test_the_sentences_are_computed_from_the_runs_own_numbers():
         "SimpleRNN (tanh): the gradient is not a finite number after 2 epochs: it overflowed, the exploding gradient.",
         "SimpleRNN without clipping: the training loss became nan in epoch 2.",
     ]
+    stages = {"at initialisation": {"SimpleRNN": flat(1e-14, 1.0)}, "after 3 epochs": {"SimpleRNN": flat(0.0, 1.0)}}
+    assert explain(GradientsConfig(activation="relu"), stages, {}) == [
+        "SimpleRNN (relu): after 3 epochs no gradient reaches the first step (it underflowed to 0): it vanishes."
+    ]
     stages = {"at initialisation": {"LSTM": flat(2e-3, 1.0)}}
     assert explain(GradientsConfig(), stages, {}) == [
         "LSTM (tanh): at initialisation the gradient reaching the first step is 2.0e-03 times the last step's: "

@@ -12,10 +12,13 @@ step always gets the strongest gradient.
 ``rnnlab multiplication`` or ``rnnlab gradients`` (its ``model-<cell>.safetensors``, measured on
 that run's own test sequences), or one model file.
 
-``--activation relu`` makes the recurrence unbounded: the gradient can grow step by step instead
-of fading, and the first step's share rises far above 1 (the exploding gradient); ``--clipnorm``
-rescales each weight's gradient to at most that norm before the update, which keeps training
-finite. The report says in a sentence what the measured ratios and losses show.
+``--activation relu`` makes the recurrence unbounded. With Keras's orthogonal recurrent weights
+the gradient still fades (relu passes about half the units), but with ``--recurrent-gain 1.5`` it
+grows step by step and the first step's share rises far above 1: the exploding gradient. Plain
+SGD then takes steps as large as the gradient and the loss overflows; ``--clipnorm`` rescales each
+weight's gradient to at most that norm before the update and keeps training finite. (Adam's steps
+are about the learning rate whatever the gradient's size, which hides the explosion.) The report
+says in a sentence what the measured ratios and losses show.
 """
 
 from __future__ import annotations
@@ -234,6 +237,8 @@ def gradient_sentence(ratios: dict[str, float]) -> str:
     if broken:
         return f"the gradient is not a finite number {broken[0]}: it overflowed, the exploding gradient."
     stage, ratio = max(ratios.items(), key=lambda item: abs(math.log10(item[1])) if item[1] > 0 else math.inf)
+    if ratio == 0:
+        return f"{stage} no gradient reaches the first step (it underflowed to 0): it vanishes."
     verdict = "it explodes" if ratio > 10 else "it vanishes" if ratio < 0.01 else "it reaches back"
     return f"{stage} the gradient reaching the first step is {ratio:.1e} times the last step's: {verdict}."
 
