@@ -9,10 +9,12 @@ is then created on first use, gloo on CPU and nccl on CUDA.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,8 +68,18 @@ def init(backend: str | None = None) -> Process:
 def leave() -> None:
     """Leave the process group at exit: a gloo group left to the interpreter's teardown can abort
     the process ("terminate called without an active exception") while its threads still run."""
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    if not torch.distributed.is_initialized():
+        return
+    # After a clean run no process leaves while another still talks to it; after an uncaught error
+    # (sys.last_value) it leaves at once, so that the others' collectives fail instead of waiting.
+    if getattr(sys, "last_value", None) is None and torch.distributed.get_backend() == "gloo":
+        with contextlib.suppress(RuntimeError):  # a process that is gone already: leave all the same
+            torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=LEAVE_SECONDS))
+    torch.distributed.destroy_process_group()
+
+
+#: Seconds a process waits at exit for the others to reach their own exit.
+LEAVE_SECONDS = 10
 
 
 #: Seconds the processes of a stopped launch have to unwind before they are killed.
