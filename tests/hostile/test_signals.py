@@ -166,6 +166,8 @@ def test_the_first_signal_raises_later_ones_are_counted_and_a_discarded_one_stil
             for _ in range(1000):  # the handler runs here, between two instructions
                 pass
 
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
     stops = Stops()
     stops.install()
     try:
@@ -175,9 +177,12 @@ def test_the_first_signal_raises_later_ones_are_counted_and_a_discarded_one_stil
             pass
     finally:
         stops.restore()
+        restored, sys.unraisablehook = sys.unraisablehook, hook
     assert stops.received == [signal.SIGTERM, signal.SIGTERM]
     assert stops.status(0) == 143
     assert signal.getsignal(signal.SIGTERM) is previous
+    assert unraisable == []  # the discarded stop is recorded: no "Exception ignored" traceback
+    assert restored == unraisable.append
 
     stops = Stops()
     stops.install()

@@ -14,6 +14,7 @@ command's handlers are gone, a late SIGTERM meets the default action and ends th
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -40,19 +41,28 @@ class Stops:
         self.received: list[int] = []
         self.last = last
         self._previous: dict[int, Handler] = {}
+        self._previous_hook = sys.unraisablehook
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         if len(self.received) == 1:
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt
 
+    def _unraisable(self, info: Any) -> None:
+        """A stop raised where Python cannot pass it on (a ``__del__``, a weakref callback of the import
+        system) is recorded already and decides the exit status: it needs no traceback."""
+        if not (self.received and isinstance(info.exc_value, (Terminated, KeyboardInterrupt))):
+            self._previous_hook(info)
+
     def install(self) -> None:
+        self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         self._previous = _swap(dict.fromkeys(STOPS, self._handle))
 
     def restore(self) -> None:
         """Put back the handlers ``install`` found (the defaults if ``last``); a signal caught just
         now raises after that."""
         handlers: dict[int, Handler] = dict.fromkeys(STOPS, signal.SIG_DFL) if self.last else self._previous
+        sys.unraisablehook = self._previous_hook
         try:
             _swap(handlers)
         except BaseException:  # the first stop signal came meanwhile: its handler raised before the swap
