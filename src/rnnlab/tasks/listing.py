@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core import files
 from ..viz.plots import plot_histories
-from .report import Table, _escape, _head, _image, _section, _table
+from .report import Table, escape, html_head, html_image, html_section, html_table
 from .runs import PARTIAL, format_table, read_owner
 from .seeds import read_histories
 
@@ -276,17 +276,17 @@ def compare(paths: Sequence[Path], out: Path) -> str:
     curves = out.with_name(f".{out.stem}-curves.png")
     drawn = draw_overlaid(runs, names, curves)
     try:
-        images = [_image(out.parent, ("Loss curves overlaid (a colour per run)", curves))] if drawn else []
+        images = [html_image(out.parent, ("Loss curves overlaid (a colour per run)", curves))] if drawn else []
     finally:
         curves.unlink(missing_ok=True)
-    listing = "".join(f"<li>{_escape(name)}: {_escape(path)}</li>" for name, path in zip(names, runs, strict=True))
+    listing = "".join(f"<li>{escape(name)}: {escape(path)}</li>" for name, path in zip(names, runs, strict=True))
     page = "\n".join(
         [
-            *_head(f"Comparing {len(runs)} runs", {}),
+            *html_head(f"Comparing {len(runs)} runs", {}),
             f"<ul>{listing}</ul>",
-            *_section("options", "Options that differ", [_table(options)]),
-            *_section("results", "Results", [_table(results)]),
-            *_section("plots", "Plots", images),
+            *html_section("options", "Options that differ", [html_table(options)]),
+            *html_section("results", "Results", [html_table(results)]),
+            *html_section("plots", "Plots", images),
             "</main>",
             "</body>",
             "</html>",

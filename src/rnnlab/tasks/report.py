@@ -54,15 +54,15 @@ ul.notes li { margin: 2px 0; }
 """
 
 
-def _escape(value: Any) -> str:
+def escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(table: Table) -> str:
+def html_table(table: Table) -> str:
     if isinstance(table, str):
-        return f"<pre>{_escape(table)}</pre>"
+        return f"<pre>{escape(table)}</pre>"
     rows, columns = table
-    head = "".join(f"<th>{_escape(header)}</th>" for _, header, _ in columns)
+    head = "".join(f"<th>{escape(header)}</th>" for _, header, _ in columns)
     body = []
     for row in rows:
         cells = []
@@ -70,12 +70,12 @@ def _table(table: Table) -> str:
             value = row.get(key)
             text = "-" if value is None else format(value, spec)
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            cells.append(f'<td class="num">{_escape(text)}</td>' if numeric else f"<td>{_escape(text)}</td>")
+            cells.append(f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _image(directory: Path, image: Image) -> str:
+def html_image(directory: Path, image: Image) -> str:
     caption, file = image if isinstance(image, tuple) else (None, image)
     path = Path(file) if Path(file).is_absolute() else directory / file
     data = path.read_bytes()
@@ -84,8 +84,8 @@ def _image(directory: Path, image: Image) -> str:
     caption = caption or path.name
     encoded = base64.b64encode(data).decode("ascii")
     return (
-        f'<figure><img alt="{_escape(caption)}" src="data:image/png;base64,{encoded}">'
-        f"<figcaption>{_escape(caption)}</figcaption></figure>"
+        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{encoded}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
 
@@ -99,13 +99,13 @@ def _options(config: Any) -> dict[str, Any]:
 
 def _key_values(values: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{_escape(k)}</td><td>{_escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+        f"<tr><td>{escape(k)}</td><td>{escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
         for k, v in values.items()
     )
     return f"<table><thead><tr><th>option</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _head(title: str, recorded: Mapping[str, Any]) -> list[str]:
+def html_head(title: str, recorded: Mapping[str, Any]) -> list[str]:
     """The page's head, its title, version and date, and the command that made the run."""
     meta = [f"rnnlab {__version__}", recorded.get("started") or time.strftime("%Y-%m-%d %H:%M:%S")]
     parts = [
@@ -114,20 +114,20 @@ def _head(title: str, recorded: Mapping[str, Any]) -> list[str]:
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_escape(title)}</title>",
+        f"<title>{escape(title)}</title>",
         f"<style>{STYLE}</style>",
         "</head>",
         "<body>",
         "<main>",
-        f"<h1>{_escape(title)}</h1>",
-        f'<p class="meta">{_escape(" · ".join(meta))}</p>',
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">{escape(" · ".join(meta))}</p>',
     ]
     if recorded.get("command"):
-        parts.append(f"<pre>{_escape(' '.join(['rnnlab', *recorded['command'][1:]]))}</pre>")
+        parts.append(f"<pre>{escape(' '.join(['rnnlab', *recorded['command'][1:]]))}</pre>")
     return parts
 
 
-def _section(name: str, heading: str, parts: Sequence[str]) -> list[str]:
+def html_section(name: str, heading: str, parts: Sequence[str]) -> list[str]:
     return [f'<section id="{name}"><h2>{heading}</h2>', *parts, "</section>"] if parts else []
 
 
@@ -173,17 +173,19 @@ def write_report(
     recorded: dict[str, Any] = {}
     if (directory / "config.json").is_file():  # what RunDir.write_config stored: versions, command, ...
         recorded = json.loads((directory / "config.json").read_text())
-    results = [(f"<h3>{_escape(heading)}</h3>" if heading else "") + _table(t) for heading, t in (tables or {}).items()]
-    items = "".join(f"<li>{_escape(n)}</li>" for n in notes)
-    models = [f"<h3>{_escape(heading)}</h3><pre>{_escape(text)}</pre>" for heading, text in (summaries or {}).items()]
+    results = [
+        (f"<h3>{escape(heading)}</h3>" if heading else "") + html_table(t) for heading, t in (tables or {}).items()
+    ]
+    items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+    models = [f"<h3>{escape(heading)}</h3><pre>{escape(text)}</pre>" for heading, text in (summaries or {}).items()]
     page = "\n".join(
         [
-            *_head(title, recorded),
-            *([f"<p>{_escape(intro)}</p>"] if intro else []),
-            *_section("results", "Results", results),
+            *html_head(title, recorded),
+            *([f"<p>{escape(intro)}</p>"] if intro else []),
+            *html_section("results", "Results", results),
             *([f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>'] if notes else []),
-            *_section("plots", "Plots", [_image(directory, image) for image in images]),
-            *_section("models", "Models", models),
+            *html_section("plots", "Plots", [html_image(directory, image) for image in images]),
+            *html_section("models", "Models", models),
             *_configuration(config, recorded),
             "</main>",
             "</body>",
