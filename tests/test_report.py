@@ -166,3 +166,52 @@ def test_report_renders_in_headless_chromium_with_its_table_and_plot(tmp_path):
     rows, cols = np.nonzero(header)
     assert header.sum() > 3000, header.sum()
     assert cols.max() - cols.min() > 200 and rows.max() - rows.min() < 60  # one row of header cells
+
+
+def test_the_configuration_shows_the_values_used_never_null(tmp_path):
+    from dataclasses import dataclass
+
+    from rnnlab.tasks.options import option
+
+    @dataclass
+    class Config:
+        units: int | None = option(None, "units (dataset's default)")
+        cells: list[str] = option([], "cells", shown="all")
+        features: list[str] = option([], "extra columns")
+        clipnorm: float | None = option(None, "clip")
+        predict: list[float] = option([50.0, 60.0, 70.0], "window")
+        bidirectional: bool = option(False, "both ways")
+
+    (tmp_path / "config.json").write_text('{"resolved": {"units": 128, "classes": 46}}')
+    page = write_report(tmp_path, "t", Config()).read_text()
+    configuration = page[page.index('id="configuration"') :]
+    assert "null" not in configuration and "[" not in configuration
+    rows = dict(re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", configuration))
+    assert rows["units"] == "128"  # unset: the value resolved for it
+    assert rows["cells"] == "all" and rows["features"] == "none" and rows["clipnorm"] == "none"
+    assert rows["predict"] == "50, 60, 70" and rows["bidirectional"] == "no"
+    assert rows["classes"] == "46"  # resolved values that are no option still show, under their own heading
+
+
+def test_findings_open_the_page_and_examples_follow_the_results(tmp_path):
+    page = write_report(
+        tmp_path,
+        "t",
+        tables={"Results": ([{"a": 1}], [("a", "a", "d")])},
+        findings=["LSTM left the plateau in epoch 3.", "GRU did best."],
+        examples={"Temperature 0.5": "ROMEO:\nthe & sun", "Texts": ([{"text": "wheat <up>"}], [("text", "text", "")])},
+    ).read_text()
+    opening = page.index('<p class="findings">LSTM left the plateau in epoch 3. GRU did best.</p>')
+    assert opening < page.index('id="results"') < page.index('id="examples"')
+    assert "<pre>ROMEO:\nthe &amp; sun</pre>" in page and "<td>wheat &lt;up&gt;</td>" in page
+
+
+def test_a_curve_of_one_epoch_still_shows_its_point(tmp_path):
+    from matplotlib.image import imread
+
+    from rnnlab.viz import plot_histories
+
+    plot_histories({"LSTM": {"loss": [0.5], "val_loss": [0.4]}}, tmp_path / "one.png")
+    pixels = (imread(tmp_path / "one.png")[..., :3] * 255).round().astype(int)
+    blue = np.abs(pixels - np.array([0x1F, 0x77, 0xB4])).max(axis=-1) <= 40  # C0, the model's colour
+    assert blue.sum() > 150, blue.sum()  # the two points; without their markers only the legend (86) shows

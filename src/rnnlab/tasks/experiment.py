@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from ..callbacks import Callback, EpochProgress, History
 from ..core.seed import set_seed
-from .report import Columns, write_report
+from .report import Columns, Table, write_report
 from .runs import RunDir, format_table, take_over
 
 M = TypeVar("M")
@@ -199,8 +199,11 @@ class Run:
         figures: Sequence[Figure] = (),
         notes: Sequence[str] = (),
         intro: str | None = None,
+        findings: Sequence[str] = (),
+        examples: Mapping[str, Table] | None = None,
     ) -> None:
-        """Write ``metrics.json`` (unless None), draw the figures, write ``report.html``."""
+        """Write ``metrics.json`` (unless None), draw the figures, write ``report.html``: opened by
+        ``findings`` (sentences computed from the results), ``examples`` under the results."""
         if metrics is not None:
             self.dir.write_json("metrics.json", metrics)
         for figure in figures:
@@ -215,6 +218,8 @@ class Run:
             images=[(figure.caption, figure.file) if figure.caption else figure.file for figure in figures],
             notes=notes,
             intro=intro,
+            findings=findings,
+            examples=examples,
         )
 
     def say(self, *lines: str) -> None:

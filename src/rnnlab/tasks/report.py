@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ figure { margin: 14px 0 24px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e1e6ee; }
 figcaption { color: #5b6475; font-size: 13px; margin-top: 4px; }
 ul.notes li { margin: 2px 0; }
+p.findings { font-size: 16px; background: #eef3fb; border-left: 4px solid #1f4e8c; padding: 10px 14px; }
 """
 
 
@@ -89,20 +90,40 @@ def html_image(directory: Path, image: Image) -> str:
     )
 
 
-def _options(config: Any) -> dict[str, Any]:
+def _options(config: Any, resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The options as the run used them: an unset one (None, an empty list) shows the value resolved
+    for it (``Run(..., resolved={...})``), else what ``--help`` names as its default, else none."""
     if config is None:
         return {}
-    if is_dataclass(config) and not isinstance(config, type):
-        return asdict(config)
-    return dict(config)
+    if not (is_dataclass(config) and not isinstance(config, type)):
+        return dict(config)
+    used = {}
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if value is None or (isinstance(value, list) and not value):
+            value = resolved.get(field.name, field.metadata.get("shown") or value)
+        used[field.name] = value
+    return used
 
 
-def _key_values(values: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
-        for k, v in values.items()
-    )
-    return f"<table><thead><tr><th>option</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+def shown(value: Any) -> str:
+    """A value as a person reads it: none for None or an empty list, lists as "a, b", numbers as typed."""
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(shown, value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _key_values(values: Mapping[str, Any], header: str = "option") -> str:
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(shown(v))}</td></tr>" for k, v in values.items())
+    return f"<table><thead><tr><th>{header}</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
 def html_head(title: str, recorded: Mapping[str, Any]) -> list[str]:
@@ -134,14 +155,16 @@ def html_section(name: str, heading: str, parts: Sequence[str]) -> list[str]:
 def _configuration(config: Any, recorded: Mapping[str, Any]) -> list[str]:
     """The options, what was resolved from the data, and the versions that ran."""
     parts = []
-    options = _options(config)
+    resolved = recorded.get("resolved") or {}
+    options = _options(config, resolved)
     if options:
         parts.append(_key_values(options))
-    if recorded.get("resolved"):
-        parts.append("<h3>Resolved from the data</h3>" + _key_values(recorded["resolved"]))
+    rest = {k: v for k, v in resolved.items() if k not in options}
+    if rest:
+        parts.append("<h3>Resolved from the data</h3>" + _key_values(rest, "value"))
     if recorded.get("versions"):
-        extra = {**recorded["versions"], "threads": recorded.get("threads")}
-        parts.append("<h3>Versions</h3>" + _key_values(extra))
+        extra = {**recorded["versions"], "threads": recorded.get("threads") or "PyTorch's default"}
+        parts.append("<h3>Versions</h3>" + _key_values(extra, "package"))
     if not (options or recorded):
         return []
     return ['<section id="configuration"><h2>Configuration</h2>', *parts, "</section>"]
@@ -156,6 +179,8 @@ def write_report(
     images: Sequence[Image] = (),
     notes: Sequence[str] = (),
     intro: str | None = None,
+    findings: Sequence[str] = (),
+    examples: Mapping[str, Table] | None = None,
 ) -> Path:
     """Write ``report.html`` into a run directory (a ``RunDir`` or a folder) and return its path.
 
@@ -168,6 +193,8 @@ def write_report(
             ``(caption, file)``; embedded in the page.
         notes: sentences shown under the results (e.g. how missing values were handled).
         intro: a paragraph under the title.
+        findings: sentences computed from the run's numbers, what to look at first; they open the page.
+        examples: heading -> a table or text of example predictions (texts with their labels, samples).
     """
     directory = run_dir.path if isinstance(run_dir, RunDir) else Path(run_dir)
     recorded: dict[str, Any] = {}
@@ -178,11 +205,14 @@ def write_report(
     ]
     items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     models = [f"<h3>{escape(heading)}</h3><pre>{escape(text)}</pre>" for heading, text in (summaries or {}).items()]
+    shown_examples = [f"<h3>{escape(heading)}</h3>" + html_table(t) for heading, t in (examples or {}).items()]
     page = "\n".join(
         [
             *html_head(title, recorded),
+            *([f'<p class="findings">{escape(" ".join(findings))}</p>'] if findings else []),
             *([f"<p>{escape(intro)}</p>"] if intro else []),
             *html_section("results", "Results", results),
+            *html_section("examples", "Examples", shown_examples),
             *([f'<section id="notes"><h2>Notes</h2><ul class="notes">{items}</ul></section>'] if notes else []),
             *html_section("plots", "Plots", [html_image(directory, image) for image in images]),
             *html_section("models", "Models", models),

@@ -11,7 +11,7 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import LogFormatter, MaxNLocator
+from matplotlib.ticker import FixedLocator, LogFormatter, MaxNLocator
 
 from ..core.files import atomic_path
 
@@ -28,6 +28,14 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
 def _save(fig: Figure, path: str | os.PathLike[str]) -> str:
     FigureCanvasAgg(fig)
     for ax in fig.axes:
+        for line in ax.get_lines():  # a curve of one epoch (one value) draws nothing without a marker
+            if np.size(line.get_xdata()) == 1 and line.get_marker() in ("None", "", " ", None):
+                line.set_marker("o")
+        xs = {float(x) for line in ax.get_lines() for x in np.asarray(line.get_xdata(), dtype=float)}
+        if len(xs) == 1:  # one point on the axis: a unit around it, not a sliver with fractional ticks
+            (x,) = xs
+            ax.set_xlim(x - 0.5, x + 0.5)
+            ax.xaxis.set_major_locator(FixedLocator([x]))
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "log":  # matplotlib's default log labels are mathtext, shown raw below
                 axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
