@@ -10,20 +10,29 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.cells import SimpleRNNCell
+from helpers import ragged_mask
+from rnnlab.cells import GRUCell, LSTMCell, SimpleRNNCell
 from rnnlab.cli import main
+from rnnlab.core.layer import Layer
 from rnnlab.layers import (
     GRU,
     LSTM,
     RNN,
+    Add,
+    Average,
     Bidirectional,
+    Concatenate,
     Dense,
     Dropout,
     Embedding,
     Input,
     Lambda,
     Masking,
+    Maximum,
+    Minimum,
+    Multiply,
     SimpleRNN,
+    Subtract,
 )
 from rnnlab.models import Model, Sequential
 from rnnlab.saving.load import load_model
@@ -71,30 +80,77 @@ def _sequential(*layers: Any) -> Sequential:
     return Sequential([Input((None, FEATURES)), *layers])
 
 
-RECURRENT = {
+class _MyCell(SimpleRNNCell):
+    """A user's subclass: its step is its own (a leaky state), so no ONNX operator computes it."""
+
+    def gate_values(self, x_t: Any, states: Any, input_masks: Any = None, recurrent_masks: Any = None) -> Any:
+        values = super().gate_values(x_t, states)
+        values["h"] = 0.5 * values["h"] + 0.5 * states[0]
+        return values
+
+
+class _KerasStyleCell(Layer):
+    """A cell as Keras users write one: state_size, build with add_weight, call(inputs, states)."""
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units, self.state_size = units, [units, units]
+
+    def build(self, input_shape: Any) -> None:
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent = self.add_weight(shape=(self.units, self.units), name="recurrent")
+
+    def call(self, inputs: Any, states: Any) -> Any:
+        h, total = states
+        h = torch.nn.functional.gelu(inputs @ self.kernel + h @ self.recurrent)
+        return h, [h, total + h]
+
+
+RECURRENT = {  # ONNX's own operators: the configurations tests/test_kernels.py runs
     "simple_rnn_tanh": lambda **kw: SimpleRNN(6, **kw),
     "simple_rnn_relu": lambda **kw: SimpleRNN(6, activation="relu", **kw),
     "lstm": lambda **kw: LSTM(6, **kw),
+    "lstm_no_bias": lambda **kw: LSTM(6, use_bias=False, **kw),
     "lstm_hard_sigmoid": lambda **kw: LSTM(6, recurrent_activation="hard_sigmoid", **kw),
     "gru_reset_after": lambda **kw: GRU(6, **kw),
     "gru_reset_before": lambda **kw: GRU(6, reset_after=False, **kw),
     "gru_no_bias": lambda **kw: GRU(6, use_bias=False, **kw),
 }
+LOOPED = {  # what those operators cannot state: a Scan over the cell's step
+    "simple_rnn_elu": lambda **kw: SimpleRNN(6, activation="elu", **kw),
+    "lstm_softsign_gates": lambda **kw: LSTM(6, activation="softsign", recurrent_activation="swish", **kw),
+    "gru_reset_before_gelu": lambda **kw: GRU(6, reset_after=False, activation="gelu", **kw),
+    "user_cell_subclass": lambda **kw: RNN(_MyCell(6), **kw),
+    "user_cell_keras_style": lambda **kw: RNN(_KerasStyleCell(5), **kw),
+    "stacked_cells": lambda **kw: RNN([LSTMCell(5), GRUCell(4, reset_after=False), SimpleRNNCell(3)], **kw),
+}
+CELLS = {**RECURRENT, **LOOPED}
 
 
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
-@pytest.mark.parametrize("cell", sorted(RECURRENT))
+@pytest.mark.parametrize("cell", sorted(CELLS))
 def test_recurrent_layer(cell: str, go_backwards: bool, return_sequences: bool, tmp_path: Path) -> None:
-    layer = RECURRENT[cell](go_backwards=go_backwards, return_sequences=return_sequences)
+    layer = CELLS[cell](go_backwards=go_backwards, return_sequences=return_sequences)
     _check(_sequential(layer), tmp_path, _floats())
+    operator = {"SimpleRNNCell": "RNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}.get(type(layer.cell).__name__)
+    assert _recurrent_ops(tmp_path / "model.onnx") == (["Scan"] if cell in LOOPED else [operator])
+
+
+def _recurrent_ops(path: Path) -> list[str]:
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    return [n.op_type for n in nodes if n.op_type in ("RNN", "LSTM", "GRU", "Loop", "Scan")]
 
 
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
-@pytest.mark.parametrize("cell", ["simple_rnn_tanh", "lstm", "gru_reset_after", "gru_reset_before"])
+@pytest.mark.parametrize(
+    "cell", ["simple_rnn_tanh", "lstm", "gru_reset_after", "gru_reset_before", "lstm_softsign_gates"]
+)
 def test_bidirectional(cell: str, merge_mode: str, return_sequences: bool, tmp_path: Path) -> None:
-    layer = Bidirectional(RECURRENT[cell](return_sequences=return_sequences), merge_mode=merge_mode)
+    layer = Bidirectional(CELLS[cell](return_sequences=return_sequences), merge_mode=merge_mode)
     _check(_sequential(layer), tmp_path, _floats())
 
 
@@ -148,6 +204,53 @@ def test_embedding_mask_zero_right_padding(case: str, tmp_path: Path) -> None:
     _check(model, tmp_path, _padded_ids())
 
 
+MASKS = {  # tests/test_kernels.py's patterns, on a batch of 4 and 7 steps
+    "right_padded": ragged_mask([7, 5, 2, 1], 7),
+    "left_padded": ragged_mask([7, 4, 6, 3], 7, left={1, 3}),
+    "middle_block": np.array([[0, 1, 1, 1, 0, 0, 0]] * 2 + [[1] * 7] * 2, dtype=bool),
+    "empty_row": ragged_mask([7, 0, 3, 6], 7),
+    "holes": np.array([[1, 0, 1, 1, 0, 1, 0], [0, 0, 1, 1, 0, 1, 1], [1] * 7, [0, 1, 0, 0, 0, 0, 1]], dtype=bool),
+}
+OPTIONS = [  # (go_backwards, zero_output_for_mask, return_sequences), taken in turn across the cases
+    (False, False, True),
+    (True, False, True),
+    (False, True, True),
+    (True, True, False),
+    (False, False, False),
+]
+
+
+def _masked_floats(mask: np.ndarray) -> np.ndarray:
+    """Random steps where ``mask`` holds, zeros (Masking's padding) elsewhere."""
+    x = np.random.default_rng(4).standard_normal((*mask.shape, FEATURES)).astype(np.float32)
+    return x * mask[..., None]
+
+
+@pytest.mark.parametrize(
+    "cell,mask",
+    [(c, m) for c in sorted(CELLS) for m in sorted(MASKS)],
+)
+def test_masks_of_every_pattern(cell: str, mask: str, tmp_path: Path) -> None:
+    index = sorted(CELLS).index(cell) + sorted(MASKS).index(mask)
+    go_backwards, zero_output, return_sequences = OPTIONS[index % len(OPTIONS)]
+    layer = CELLS[cell](go_backwards=go_backwards, zero_output_for_mask=zero_output, return_sequences=return_sequences)
+    _check(_sequential(Masking(), layer), tmp_path, [_masked_floats(MASKS[mask])])
+    assert _recurrent_ops(tmp_path / "model.onnx") == ["Scan"]
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_bidirectional_with_a_mask_with_holes(merge_mode: str, return_sequences: bool, tmp_path: Path) -> None:
+    layer = Bidirectional(LSTM(5, return_sequences=return_sequences), merge_mode=merge_mode)
+    _check(_sequential(Masking(), layer, Dense(2)), tmp_path, [_masked_floats(MASKS["holes"])])
+
+
+def test_embedding_mask_with_zeros_inside(tmp_path: Path) -> None:
+    ids = np.array([[3, 0, 4, 5, 0], [0, 0, 2, 0, 7], [1, 2, 3, 4, 5]], dtype=np.int64)
+    model = Sequential([Input((None,), dtype="int64"), Embedding(9, 4, mask_zero=True), GRU(5, return_sequences=True)])
+    _check(model, tmp_path, [ids])
+
+
 def test_embedding_without_mask(tmp_path: Path) -> None:
     model = Sequential([Input((None,), dtype="int64"), Embedding(9, 4), GRU(5)])
     _check(model, tmp_path, _padded_ids())
@@ -170,40 +273,51 @@ def test_onnx_graph_uses_onnx_recurrent_operators(tmp_path: Path) -> None:
     assert dims == ["batch", "time", FEATURES]
 
 
-class _MyCell(SimpleRNNCell):
-    pass
+class _PythonValueCell(SimpleRNNCell):
+    """A step that reads a tensor into Python: a trace would bake the value in."""
+
+    def gate_values(self, x_t: Any, states: Any, input_masks: Any = None, recurrent_masks: Any = None) -> Any:
+        values = super().gate_values(x_t, states)
+        values["h"] = values["h"] * float(states[0].abs().sum() > 1)
+        return values
 
 
 UNSUPPORTED = {
+    "python_value_in_a_step": (
+        lambda: _sequential(RNN(_PythonValueCell(3), name="p")),
+        "Layer 'p' (RNN) cannot be exported to ONNX: its cell _PythonValueCell's step could not be traced to "
+        "ONNX (Converting a tensor to a Python float might cause the trace to be incorrect); write the step "
+        "with torch operations only.",
+    ),
     "stateful": (
         lambda: Sequential([Input((None, FEATURES), batch_size=2), LSTM(3, stateful=True, name="s")]),
         "Layer 's' (LSTM) cannot be exported to ONNX: stateful=True carries states between calls; "
         "ONNX graphs keep none.",
     ),
-    "custom_cell": (
-        lambda: _sequential(RNN(_MyCell(3), name="c")),
-        "Layer 'c' (RNN) cannot be exported to ONNX: its cell _MyCell has no ONNX operator "
-        "(SimpleRNNCell, LSTMCell and GRUCell do).",
+    "bidirectional_stateful": (
+        lambda: Sequential([Input((None, FEATURES), batch_size=2), Bidirectional(GRU(3, stateful=True), name="b")]),
+        "Layer 'b' (Bidirectional) cannot be exported to ONNX: stateful=True carries states between calls; "
+        "ONNX graphs keep none.",
+    ),
+    "return_state_in_sequential": (
+        lambda: _sequential(LSTM(3, return_state=True, name="r")),
+        "Layer 'r' (LSTM) cannot be exported to ONNX: return_state=True gives several outputs; "
+        "export the model without it.",
     ),
     "lambda": (
         lambda: _sequential(Lambda(lambda x: x * 2, name="double"), GRU(3)),
-        "Layer 'double' (Lambda) cannot be exported to ONNX: ONNX export covers Embedding, SimpleRNN, "
-        "LSTM, GRU, Bidirectional, Dense and Dropout.",
+        "Layer 'double' (Lambda) cannot be exported to ONNX: ONNX export covers Embedding, Masking, SimpleRNN, "
+        "LSTM, GRU, RNN, Bidirectional, Dense, Dropout and the merging layers.",
     ),
-    "masking": (
-        lambda: _sequential(Masking(name="m"), GRU(3)),
-        "Layer 'm' (Masking) cannot be exported to ONNX: ONNX export covers Embedding, SimpleRNN, "
-        "LSTM, GRU, Bidirectional, Dense and Dropout.",
+    "embedding_after_a_layer": (
+        lambda: _sequential(Dense(3), Embedding(9, 4, name="e")),
+        "Layer 'e' (Embedding) cannot be exported to ONNX: an Embedding must read a model input of token ids "
+        "(an Input with an integer dtype).",
     ),
     "merge_mode_none": (
         lambda: _sequential(Bidirectional(GRU(3), merge_mode=None, name="b")),
         "Layer 'b' (Bidirectional) cannot be exported to ONNX: merge_mode=None returns two outputs; "
         "use concat, sum, mul or ave.",
-    ),
-    "activation": (
-        lambda: _sequential(LSTM(3, activation="elu", name="e")),
-        "Layer 'e' (LSTM) cannot be exported to ONNX: activation 'elu' has no exact ONNX form "
-        "(exported: tanh, relu, sigmoid, hard_sigmoid).",
     ),
     "dense_activation": (
         lambda: _sequential(GRU(3), Dense(2, activation="gelu", name="d")),
@@ -232,7 +346,7 @@ def test_a_model_that_is_not_sequential_is_an_error(tmp_path: Path) -> None:
         def call(self, x: torch.Tensor) -> torch.Tensor:
             return self.rnn(x)
 
-    with pytest.raises(ValueError, match=r"^ONNX export reads Sequential models; received Twice\."):
+    with pytest.raises(ValueError, match=r"^ONNX export reads Sequential and functional models; received Twice\."):
         Twice().export(tmp_path / "m.onnx")
     assert os.listdir(tmp_path) == []
 
@@ -250,7 +364,7 @@ def test_an_existing_file_is_replaced_whole(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(b"old")
     with pytest.raises(ValueError):
-        _sequential(LSTM(3, activation="elu")).export(path)
+        _sequential(GRU(3), Dense(2, activation="gelu")).export(path)
     assert path.read_bytes() == b"old"  # an unexportable model leaves the old file alone
     model = _oracle(_sequential(GRU(3)))
     model.export(path)
@@ -294,3 +408,104 @@ def test_cli_exports_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_cli_bad_model_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--model", str(tmp_path / "none")]) == 2
     assert "No model file or run directory at" in capsys.readouterr().err
+
+
+# -- functional models ---------------------------------------------------------------------------
+def _check_functional(model: Model, tmp_path: Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    """ONNX Runtime and the .pt2 program against the model, input by input name, output by output name."""
+    model = _oracle(model).eval()
+    model.export(tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [t.name for t in model.inputs]
+    assert [o.name for o in session.get_outputs()] == model.output_names
+    for feed in feeds:
+        expected = model([torch.as_tensor(feed[t.name]) for t in model.inputs])
+        expected = [e.detach().numpy() for e in (expected if isinstance(expected, (list, tuple)) else [expected])]
+        for got, want in zip(session.run(None, feed), expected, strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def _feeds(features: dict[str, int]) -> list[dict[str, np.ndarray]]:
+    """Random inputs by name, of the given feature sizes; each input a length of its own, two batches."""
+    rng = np.random.default_rng(5)
+    return [
+        {
+            name: rng.standard_normal((batch, time + k, size)).astype(np.float32)
+            for k, (name, size) in enumerate(features.items())
+        }
+        for batch, time in SHAPES
+    ]
+
+
+def test_functional_several_inputs_and_outputs_with_merges(tmp_path: Path) -> None:
+    a, b = Input((None, FEATURES), name="a"), Input((None, 3), name="b")
+    x = LSTM(5, name="lstm_a")(a)
+    y = GRU(5, activation="elu", name="gru_b")(b)  # a Scan beside ONNX's LSTM
+    merged = [Add()([x, y]), Subtract()([x, y]), Multiply()([x, y, y]), Average()([x, y]), Maximum()([x, y])]
+    joined = Concatenate(name="joined")([*merged, Minimum()([x, y])])
+    model = Model([a, b], [Dense(2, name="scores")(joined), Dense(1, activation="sigmoid", name="prob")(x)])
+    _check_functional(model, tmp_path, _feeds({"a": FEATURES, "b": 3}))
+
+
+@pytest.mark.parametrize(
+    "cell", ["lstm", "gru_reset_before", "lstm_softsign_gates", "stacked_cells", "user_cell_keras_style"]
+)
+def test_functional_encoder_decoder_with_states(cell: str, tmp_path: Path) -> None:
+    encoder_inputs, decoder_inputs = Input((None, FEATURES), name="encoder"), Input((None, 3), name="decoder")
+    _, *states = CELLS[cell](return_state=True)(encoder_inputs)
+    decoded = CELLS[cell](return_sequences=True, go_backwards=cell == "lstm")(decoder_inputs, initial_state=states)
+    model = Model([encoder_inputs, decoder_inputs], Dense(3, activation="softmax", name="next")(decoded))
+    _check_functional(model, tmp_path, _feeds({"encoder": FEATURES, "decoder": 3}))
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", None])
+def test_functional_bidirectional_states_and_two_outputs(merge_mode: str | None, tmp_path: Path) -> None:
+    inputs = Input((None, FEATURES), name="x")
+    *outputs, h_forward, c_forward, h_backward, c_backward = Bidirectional(
+        LSTM(4, return_sequences=True, return_state=True), merge_mode=merge_mode
+    )(inputs)
+    decoded = GRU(4, name="dec")(inputs, initial_state=[Average()([h_forward, h_backward])])
+    model = Model(inputs, [*outputs, Add()([c_forward, c_backward]), decoded])
+    _check_functional(model, tmp_path, _feeds({"x": FEATURES}))
+
+
+def test_functional_shared_layer_and_embedding_mask(tmp_path: Path) -> None:
+    ids = Input((None,), dtype="int64", name="ids")
+    signal = Input((None, FEATURES), name="signal")
+    shared = Dense(4, activation="tanh", name="shared")
+    embedded = Embedding(9, 4, mask_zero=True, name="embed")(ids)
+    words = LSTM(5, name="words")(shared(embedded))  # the mask passes Dense to the LSTM
+    steps = LSTM(5, name="steps")(Masking()(shared(signal)))
+    model = Model([ids, signal], Concatenate()([words, steps]))
+    rng = np.random.default_rng(6)
+    feeds = []
+    for batch, time in SHAPES:
+        x = rng.standard_normal((batch, time, FEATURES)).astype(np.float32)
+        x[0, 1] = 0.0  # Masking sees the step after the shared Dense: tanh(0 @ W + b) is not 0; kept
+        feeds.append({"ids": rng.integers(0, 9, size=(batch, time)).astype(np.int64), "signal": x})
+    _check_functional(model, tmp_path, feeds)
+
+
+def test_functional_mask_into_a_merge_is_an_error(tmp_path: Path) -> None:
+    ids = Input((None,), dtype="int64")
+    embedded = Embedding(9, 4, mask_zero=True)(ids)
+    model = Model(ids, GRU(3)(Add(name="plus")([embedded, embedded])))
+    with pytest.raises(ValueError) as err:
+        model.export(tmp_path / "m.onnx")
+    assert str(err.value) == (
+        "Layer 'plus' (Add) cannot be exported to ONNX: masks reaching a merging layer are not exported; "
+        "merge before Embedding's mask or Masking."
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_functional_torch_format(tmp_path: Path) -> None:
+    encoder_inputs, decoder_inputs = Input((None, FEATURES), name="encoder"), Input((None, 3), name="decoder")
+    _, h, c = LSTM(5, return_state=True)(encoder_inputs)
+    model = Model([encoder_inputs, decoder_inputs], Dense(2)(LSTM(5)(decoder_inputs, initial_state=[h, c]))).eval()
+    model.export(tmp_path / "m.pt2")
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    for feed in _feeds({"encoder": FEATURES, "decoder": 3}):
+        x = [torch.as_tensor(feed["encoder"]), torch.as_tensor(feed["decoder"])]
+        torch.testing.assert_close(program(x), model(x), atol=1e-5, rtol=0)

@@ -47,12 +47,9 @@ def export_model(model: Any, path: str | os.PathLike[str], format: str | None = 
 
 def export_torch(model: Any, path: str | os.PathLike[str]) -> None:
     """Write ``torch.export``'s program of ``model``, with dynamic batch and time axes, atomically."""
-    example, time_free = _example_input(model)
-    axes = {0: torch.export.Dim("batch", min=1)}
-    if time_free:
-        axes[1] = torch.export.Dim("time", min=2)
+    example, dynamic = _functional_example(model) if hasattr(model, "_nodes") else _sequential_example(model)
     try:
-        program = torch.export.export(model.eval(), (example,), dynamic_shapes=(axes,))
+        program = torch.export.export(model.eval(), (example,), dynamic_shapes=(dynamic,))
     except Exception as err:
         detail = (str(err).strip().splitlines() or [""])[0][:300]
         raise ValueError(
@@ -63,6 +60,28 @@ def export_torch(model: Any, path: str | os.PathLike[str]) -> None:
     torch.export.save(program, archive)
     with atomic_path(path) as tmp:
         tmp.write_bytes(archive.getvalue())
+
+
+def _sequential_example(model: Any) -> tuple[torch.Tensor, dict[int, Any]]:
+    """The model's example input and its dynamic axes: batch, and time where the Input leaves it free."""
+    example, time_free = _example_input(model)
+    axes = {0: torch.export.Dim("batch", min=1)}
+    if time_free:
+        axes[1] = torch.export.Dim("time", min=2)
+    return example, axes
+
+
+def _functional_example(model: Any) -> tuple[Any, Any]:
+    """One example per Input of a functional model (a list for several), each free axis (time) its own
+    dynamic dimension and length, so that the program ties no two lengths together; batch is one for all."""
+    batch = torch.export.Dim("batch", min=1)
+    examples, axes = [], []
+    for k, tensor in enumerate(model.inputs):
+        free = [axis for axis, size in enumerate(tensor.shape) if axis and size is None]  # time, usually
+        dtype = torch.int64 if "int" in str(tensor.dtype) else torch.float32
+        examples.append(torch.ones((2, *(size or 3 + k for size in tensor.shape[1:])), dtype=dtype))
+        axes.append({0: batch, **{axis: torch.export.Dim(f"axis_{axis}_of_input_{k}", min=2) for axis in free}})
+    return (examples, axes) if len(examples) > 1 else (examples[0], axes[0])
 
 
 def _example_input(model: Any) -> tuple[torch.Tensor, bool]:

@@ -1,320 +1,275 @@
-"""ONNX export of a Sequential model, with ONNX's own ``RNN``, ``LSTM`` and ``GRU`` operators.
+"""ONNX export of a Sequential or functional model, checked to run in ONNX Runtime.
 
-The graph is written with ``onnx.helper``; torch.onnx is not involved. Keras's weights map onto
-ONNX's as follows (per direction, ``G`` gates of ``U`` units):
+The graph is written with ``onnx.helper``; torch.onnx only traces a cell's step for the layers
+ONNX's recurrent operators cannot state (``onnx_recurrent``, ``onnx_loop``). Each layer becomes its
+ONNX form: Embedding a ``Gather``, Dense a ``MatMul`` (+ ``Add``, activation), Dropout the identity,
+Masking its mask and zeroed steps, the merging layers their elementwise ops or ``Concat``, and the
+recurrent layers and Bidirectional their operator or ``Scan``, with ``initial_state`` and
+``return_state`` as a functional model wires them (an encoder's states starting a decoder).
 
-- ``W (G*U, F)`` is the kernel transposed, ``R (G*U, U)`` the recurrent kernel transposed,
-  ``B (2*G*U,)`` the input bias then the recurrent bias (zeros where Keras has none);
-- gate order: LSTM Keras ``i, f, c, o`` -> ONNX ``i, o, f, c``; GRU ``z, r, h`` in both;
-- GRU ``reset_after=True`` (Keras's default) is ONNX's ``linear_before_reset=1``, ``False`` is ``0``;
-- Keras 3's ``hard_sigmoid`` is ``relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1)``: ONNX's
-  ``HardSigmoid`` with ``alpha=1/6, beta=1/2`` (ONNX's default alpha is 0.2, Keras 2's slope).
+Masks (``Embedding(mask_zero=True)``, ``Masking``) are computed in the graph, ``(B, T)`` booleans
+that follow Keras's rules from layer to layer, and any pattern of them is exact.
 
-Masks: ``Embedding(mask_zero=True)`` becomes ``sequence_lens``, the count of non-zero ids in each
-row, computed in the graph. That is Keras's mask only when padding is on the right (every 0 after
-the last token); a sequence with zeros in the middle gives other outputs.
-
-Batch and time are dynamic axes (``batch``, ``time``): one file serves every batch size and length.
+Batch and time are dynamic axes: one file serves every batch size and length. A Sequential model's
+graph reads ``inputs`` and writes ``outputs``; a functional model's reads its Inputs by their names
+and writes its outputs by ``model.output_names``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import numpy as np
-import torch
 
-from ..cells import GRUCell, LSTMCell, SimpleRNNCell
 from ..core.files import atomic_path
 from ..core.layer import Layer
-from ..layers import GRU, LSTM, RNN, Bidirectional, Dense, Dropout, Embedding, SimpleRNN
-from ..layers.core import InputLayer
+from ..core.symbolic import flatten
+from ..layers import RNN, Bidirectional, Dense, Dropout, Embedding
+from ..layers.core import InputLayer, Masking
+from ..layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .onnx_graph import Graph, Unsupported, numpy_of
+from .onnx_recurrent import HARD_SIGMOID, ONNX_ACTIVATIONS, OPSET, bidirectional, recurrent, recurrent_problem
 
-OPSET = 17
-ONNX_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "hard_sigmoid": "HardSigmoid"}
-HARD_SIGMOID = (1.0 / 6.0, 0.5)  # alpha, beta: Keras 3's relu6(x + 3) / 6
-LSTM_ORDER = (0, 3, 1, 2)  # Keras i, f, c, o -> ONNX i, o, f, c
-OPS = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-RECURRENT_CLASSES = (SimpleRNN, LSTM, GRU, RNN)
+COVERED = "Embedding, Masking, SimpleRNN, LSTM, GRU, RNN, Bidirectional, Dense, Dropout and the merging layers"
+MERGES = {Add: "Sum", Maximum: "Max", Minimum: "Min", Average: "Mean"}
 
 
-def check_exportable(model: Any) -> list[Layer]:
-    """The model's layers if ONNX can express every one exactly; else a ValueError naming the first that cannot."""
-    layers = getattr(model, "stack", None)
-    if layers is None or all(cls.__name__ != "Sequential" for cls in type(model).__mro__):
-        raise ValueError(
-            f"ONNX export reads Sequential models; received {type(model).__name__}. "
-            "Rebuild it as Sequential([...]) or export it with format='torch'."
-        )
-    if not getattr(model, "built", False) or not layers:
+@dataclass
+class Value:
+    """A tensor of the graph under construction: its name, its mask's name and whether it holds ids."""
+
+    name: str
+    mask: str | None = None
+    ids: bool = False
+
+
+@dataclass
+class Call:
+    """One layer call: the keys of the values it reads and writes (``initial_state`` among its inputs)."""
+
+    layer: Layer
+    inputs: list[Any]
+    outputs: list[Any]
+    initial_state: list[Any] = field(default_factory=list)
+
+
+def build_onnx(model: Any) -> Any:
+    """The ONNX ``ModelProto`` of ``model``; a ValueError naming the first layer that cannot be exported."""
+    import onnx
+    from onnx import helper
+
+    if not getattr(model, "built", False):
         raise ValueError("ONNX export needs a built model: give it Input((time, features)) or call it once first.")
-    for index, layer in enumerate(layers):
-        reason = _why_not(layer, first=index == 0)
-        if reason:
-            raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: {reason}.")
-    return list(layers)
+    kinds = {cls.__name__ for cls in type(model).__mro__}
+    if "Functional" in kinds:
+        inputs, outputs, calls = _functional(model)
+    elif "Sequential" in kinds and model.stack:
+        inputs, outputs, calls = _sequential(model)
+    elif "Sequential" in kinds:
+        raise ValueError("ONNX export needs a built model: give it Input((time, features)) or call it once first.")
+    else:
+        raise ValueError(
+            f"ONNX export reads Sequential and functional models; received {type(model).__name__}. "
+            "Rebuild it as Sequential([...]) or Model(inputs, outputs), or export it with format='torch'."
+        )
+    graph = Graph()
+    values = {
+        key: Value(info.name, ids=info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT) for key, info in inputs
+    }
+    for call in calls:
+        try:
+            produced = _call(graph, call, values)
+        except Unsupported as err:
+            layer = call.layer
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: {err}."
+            ) from None
+        values.update(zip(call.outputs, produced, strict=True))
+    for key, info in outputs:
+        graph.nodes.append(helper.make_node("Identity", [values[key].name], [info.name]))
+    onnx_graph = helper.make_graph(
+        graph.nodes,
+        model.name or "model",
+        [info for _, info in inputs],
+        [info for _, info in outputs],
+        graph.initializers,
+    )
+    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnlab")
+    onnx.checker.check_model(proto)
+    return proto
 
 
-def _why_not(layer: Layer, first: bool) -> str | None:
-    if isinstance(layer, (Dropout, InputLayer)):
-        return None
-    if isinstance(layer, Dense):
-        allowed = ("linear", "softmax", *ONNX_ACTIVATIONS)
-        return _activation_problem("activation", layer.activation, allow=allowed)
+def _refuse(layer: Layer, reason: str) -> NoReturn:
+    raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: {reason}.")
+
+
+def _tensor_info(name: str, shape: tuple[Any, ...], ids: bool, time: str = "time") -> Any:
+    """An ONNX input or output: float (int64 for token ids), batch and a free time axis named."""
+    from onnx import TensorProto, helper
+
+    dims: list[Any] = ["batch", *shape[1:]]
+    if len(dims) > 2 and dims[1] is None:
+        dims[1] = time
+    return helper.make_tensor_value_info(name, TensorProto.INT64 if ids else TensorProto.FLOAT, dims)
+
+
+def _sequential(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
+    layers = list(model.stack)
+    first = layers[0].forward_layer if isinstance(layers[0], Bidirectional) else layers[0]
+    spec_shape = getattr(getattr(model, "input_spec", None), "shape", None)
+    if isinstance(first, Embedding):
+        shape: tuple[Any, ...] = (None, None)
+    else:
+        features = spec_shape[-1] if spec_shape and spec_shape[-1] else None
+        if features is None:
+            features = first.cell.input_dim if isinstance(first, RNN) else getattr(first, "input_dim", None)
+        shape = (None, None, features)
+    for layer in layers:  # one output from each layer
+        if isinstance(layer, Bidirectional) and layer.merge_mode is None:
+            _refuse(layer, "merge_mode=None returns two outputs; use concat, sum, mul or ave")
+        if isinstance(layer, (RNN, Bidirectional)) and layer.return_state:
+            _refuse(layer, "return_state=True gives several outputs; export the model without it")
+    calls = [Call(layer, [index], [index + 1]) for index, layer in enumerate(layers)]
+    output_rank = 3
+    for layer in layers:
+        if isinstance(layer, (RNN, Bidirectional)):
+            output_rank = 3 if layer.return_sequences else 2
+    output = _tensor_info("outputs", (None,) * output_rank, ids=False)
+    return [(0, _tensor_info("inputs", shape, ids=isinstance(first, Embedding)))], [(len(layers), output)], calls
+
+
+def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
+    inputs = [
+        (id(t), _tensor_info(t.name, (None, *t.shape[1:]), "int" in str(t.dtype), time=f"{t.name}_time"))
+        for t in model.inputs
+    ]
+    outputs = [
+        (id(t), _tensor_info(name, (None,) * len(t.shape), ids=False, time=f"{name}_time"))
+        for t, name in zip(model.outputs, model.output_names, strict=True)
+    ]
+    calls = []
+    for node in model._nodes:
+        layer = node.layer
+        if isinstance(layer, InputLayer):
+            continue
+        first, *rest = node.args
+        extra = {key: value for key, value in node.kwargs.items() if key not in ("initial_state", "training")}
+        if any(flatten(rest)) or extra:
+            what = sorted(extra) or "more positional arguments"
+            _refuse(layer, f"it is called with {what}; ONNX export reads the inputs and initial_state")
+        calls.append(
+            Call(
+                layer,
+                [id(t) for t in flatten(first)],
+                [id(t) for t in node.output_tensors],
+                [id(t) for t in flatten(node.kwargs.get("initial_state")) if t is not None],
+            )
+        )
+    return inputs, outputs, calls
+
+
+def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
+    """One layer's nodes: the values it produces, one per output of the call."""
+    from onnx import TensorProto
+
+    layer = call.layer
+    inputs = [values[key] for key in call.inputs]
+    if not isinstance(layer, Embedding):  # a layer other than Embedding reads ids as numbers, as in eager mode
+        inputs = [Value(graph.op("Cast", [v.name], to=TensorProto.FLOAT), v.mask) if v.ids else v for v in inputs]
+    if isinstance(layer, (RNN, Bidirectional)):
+        return _recurrent_layer(graph, layer, inputs[0], [values[key].name for key in call.initial_state] or None)
+    if len(inputs) > 1 or isinstance(layer, (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)):
+        return [_merge(graph, layer, inputs)]
+    (x,) = inputs
     if isinstance(layer, Embedding):
-        return None if first else "an Embedding must be the first layer (the model's input is the token ids)"
+        return [_embedding(graph, layer, x)]
+    if isinstance(layer, Masking):  # mask: any feature differs from mask_value; masked steps become zeros
+        differs = graph.op("Not", [graph.op("Equal", [x.name, graph.const("mask_value", layer.mask_value)])])
+        mask = graph.op(
+            "Cast",
+            [graph.op("ReduceMax", [graph.op("Cast", [differs], to=TensorProto.FLOAT)], axes=[-1], keepdims=0)],
+            to=TensorProto.BOOL,
+        )
+        keep = graph.op(
+            "Unsqueeze", [graph.op("Cast", [mask], to=TensorProto.FLOAT), graph.const("axis", [-1], np.int64)]
+        )
+        return [Value(graph.op("Mul", [x.name, keep]), mask)]
+    if isinstance(layer, Dense):  # over the last axis, as Keras's Dense; the mask passes through
+        y = graph.op("MatMul", [x.name, graph.const("kernel", numpy_of(layer.kernel))])
+        if layer.bias is not None:
+            y = graph.op("Add", [y, graph.const("bias", numpy_of(layer.bias))])
+        return [Value(_activation(graph, y, layer.activation), x.mask)]
+    if isinstance(layer, (Dropout, InputLayer)):  # the identity at inference
+        return [x]
+    raise Unsupported(f"ONNX export covers {COVERED}")
+
+
+def _embedding(graph: Graph, layer: Embedding, ids: Value) -> Value:
+    if not ids.ids:
+        raise Unsupported("an Embedding must read a model input of token ids (an Input with an integer dtype)")
+    mask = None
+    if layer.mask_zero:  # id 0 is padding, wherever it stands
+        mask = graph.op("Not", [graph.op("Equal", [ids.name, graph.const("pad", 0, np.int64)])])  # (B, T)
+    vectors = graph.op("Gather", [graph.const("embeddings", numpy_of(layer.embeddings)), ids.name], axis=0)  # (B, T, D)
+    return Value(vectors, mask)
+
+
+def _recurrent_layer(graph: Graph, layer: RNN | Bidirectional, x: Value, initial: list[str] | None) -> list[Value]:
+    """The layer's outputs as Keras returns them: the output(s), then the final states with ``return_state``;
+    the output keeps the input's mask when it keeps the time axis."""
+    problem = recurrent_problem(layer.forward_layer if isinstance(layer, Bidirectional) else layer)
+    if problem:
+        raise Unsupported(problem)
     if isinstance(layer, Bidirectional):
-        if layer.merge_mode is None:
-            return "merge_mode=None returns two outputs; use concat, sum, mul or ave"
-        forward, backward = layer.forward_layer, layer.backward_layer
-        if forward.go_backwards or not _same_cell(forward, backward):
-            return "its backward_layer differs from the forward layer in more than the direction"
-        return _recurrent_problem(forward)
-    if isinstance(layer, RECURRENT_CLASSES):
-        return _recurrent_problem(layer)
-    return "ONNX export covers Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dense and Dropout"
+        outputs, states = bidirectional(graph, layer, x.name, x.mask, initial)
+    else:
+        output, states = recurrent(graph, layer, x.name, x.mask, initial)
+        outputs = [output]
+    mask = x.mask if layer.return_sequences else None
+    produced = [Value(y, mask) for y in outputs]
+    return produced + [Value(s) for s in states] if layer.return_state else produced
 
 
-def _same_cell(forward: RNN, backward: RNN) -> bool:
-    """Whether ONNX's bidirectional operator, one set of attributes for both directions, fits."""
-    configs = [{**layer.cell.get_config(), "name": None} for layer in (forward, backward)]
-    return type(forward.cell) is type(backward.cell) and configs[0] == configs[1]
+def _merge(graph: Graph, layer: Layer, inputs: list[Value]) -> Value:
+    if any(v.mask is not None for v in inputs):
+        raise Unsupported("masks reaching a merging layer are not exported; merge before Embedding's mask or Masking")
+    names = [v.name for v in inputs]
+    if isinstance(layer, Concatenate):
+        return Value(graph.op("Concat", names, axis=layer.axis))
+    if isinstance(layer, Subtract):
+        return Value(graph.op("Sub", names))
+    if isinstance(layer, Multiply):
+        return Value(graph.op("Mul", names) if len(names) == 2 else _chain(graph, "Mul", names))
+    for kind, op in MERGES.items():
+        if isinstance(layer, kind):
+            chained = _chain(graph, "Add", names) if op in ("Sum", "Mean") else graph.op(op, names)
+            if op == "Mean":  # Keras's sum, then one division, as in eager mode
+                chained = graph.op("Div", [chained, graph.const("count", float(len(names)))])
+            return Value(chained)
+    raise Unsupported(f"ONNX export covers {COVERED}")
 
 
-def _recurrent_problem(layer: RNN) -> str | None:
-    cell = layer.cell
-    if type(cell) not in (SimpleRNNCell, LSTMCell, GRUCell):
-        return f"its cell {type(cell).__name__} has no ONNX operator (SimpleRNNCell, LSTMCell and GRUCell do)"
-    if layer.stateful:
-        return "stateful=True carries states between calls; ONNX graphs keep none"
-    if layer.return_state:
-        return "return_state=True gives several outputs; export the model without it"
-    allowed = ("tanh", "relu", "sigmoid", "hard_sigmoid")
-    problem = _activation_problem("activation", cell.activation, allow=allowed)
-    if problem is None and cell.kind != "simple_rnn":
-        problem = _activation_problem("recurrent_activation", cell.recurrent_activation, allow=allowed)
-    return problem
+def _chain(graph: Graph, op: str, names: list[str]) -> str:
+    """``((a op b) op c) ...``, in the order eager mode adds or multiplies."""
+    result = names[0]
+    for name in names[1:]:
+        result = graph.op(op, [result, name])
+    return result
 
 
-def _activation_problem(what: str, name: Any, allow: tuple[str, ...]) -> str | None:
-    if name in ONNX_ACTIVATIONS or name in allow:
-        return None
-    return f"{what} {name!r} has no exact ONNX form (exported: {', '.join(allow)})"
-
-
-class _Graph:
-    """Nodes and initializers of one ONNX graph, each value named once."""
-
-    def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
-        self.count = 0
-
-    def name(self, hint: str) -> str:
-        self.count += 1
-        return f"{hint}_{self.count}"
-
-    def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
-        name = self.name(hint)
-        self.initializers.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
-        """One node with one output; the output's name."""
-        return self.ops(op_type, inputs, 1, **attributes)[0]
-
-    def ops(self, op_type: str, inputs: list[str], outputs: int, **attributes: Any) -> list[str]:
-        names = [self.name(op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(self.helper.make_node(op_type, inputs, names, **attributes))
-        return names
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    array: np.ndarray = tensor.detach().cpu().to(torch.float32).numpy()
-    return array
-
-
-def _activation(graph: _Graph, x: str, name: str) -> str:
+def _activation(graph: Graph, x: str, name: Any) -> str:
     if name == "linear":
         return x
     if name == "softmax":
         return graph.op("Softmax", [x], axis=-1)
     if name == "hard_sigmoid":
         return graph.op("HardSigmoid", [x], alpha=HARD_SIGMOID[0], beta=HARD_SIGMOID[1])
-    return graph.op(ONNX_ACTIVATIONS[name], [x])
-
-
-def _direction_weights(layer: RNN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One direction's ONNX ``W (G*U, F)``, ``R (G*U, U)`` and ``B (2*G*U,)`` from Keras's weights."""
-    cell = layer.cell
-    G, U = cell.gates, cell.units
-    order = LSTM_ORDER if cell.kind == "lstm" else tuple(range(G))
-
-    def reorder(matrix: np.ndarray) -> np.ndarray:  # (rows, G*U) Keras order -> (G*U, rows) ONNX order
-        gates = np.split(matrix, G, axis=-1)  # G x (rows, U)
-        onnx_order: np.ndarray = np.concatenate([gates[g] for g in order], axis=-1).T
-        return onnx_order
-
-    kernel, recurrent = _numpy(cell.kernel), _numpy(cell.recurrent_kernel)
-    bias = np.zeros((2, G * U), np.float32)  # input bias row, recurrent bias row
-    if cell.bias is not None:
-        rows = _numpy(cell.bias).reshape(-1, G * U)  # (1, G*U); (2, G*U) for GRU reset_after: input, recurrent
-        bias[: len(rows)] = rows
-    return reorder(kernel), reorder(recurrent), reorder(bias).T.reshape(-1)  # B = [Wb | Rb]
-
-
-def _rnn_attributes(layer: RNN, directions: int) -> dict[str, Any]:
-    cell = layer.cell
-    activation, recurrent_activation = str(cell.activation), str(cell.recurrent_activation)
-    names = [activation] if cell.kind == "simple_rnn" else [recurrent_activation, activation]
-    if cell.kind == "lstm":
-        names.append(activation)  # f (gates), g (candidate), h (output of the cell state)
-    names = names * directions
-    attributes: dict[str, Any] = {"hidden_size": cell.units, "activations": [ONNX_ACTIVATIONS[n] for n in names]}
-    if "hard_sigmoid" in names:  # alpha and beta are read by the activations that take them, in order
-        attributes["activation_alpha"] = [HARD_SIGMOID[0] for n in names if n == "hard_sigmoid"]
-        attributes["activation_beta"] = [HARD_SIGMOID[1] for n in names if n == "hard_sigmoid"]
-    if isinstance(cell, GRUCell):
-        attributes["linear_before_reset"] = int(cell.reset_after)
-    return attributes
-
-
-def _recurrent(graph: _Graph, x: str, lens: str | None, layers: list[RNN], direction: str) -> tuple[str, str]:
-    """The ONNX operator over ``x (B, T, F)``: its ``Y (T, D, B, U)`` and ``Y_h (D, B, U)``."""
-    weights = [_direction_weights(layer) for layer in layers]
-    W, R, B = (graph.const(name, np.stack([w[i] for w in weights])) for i, name in enumerate("WRB"))
-    x_tbf = graph.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, F)
-    attributes = _rnn_attributes(layers[0], len(layers))
-    y, y_h = graph.ops(OPS[layers[0].cell.kind], [x_tbf, W, R, B, lens or ""], 2, direction=direction, **attributes)
-    return y, y_h
-
-
-def _flip_time(graph: _Graph, x: str) -> str:
-    """``x (B, T, U)`` with its time axis reversed."""
-    big = np.iinfo(np.int64).max
-    starts, ends = graph.const("starts", [-1], np.int64), graph.const("ends", [-big], np.int64)
-    axes, steps = graph.const("axes", [1], np.int64), graph.const("steps", [-1], np.int64)
-    return graph.op("Slice", [x, starts, ends, axes, steps])
-
-
-def _repeat_last_valid(graph: _Graph, y: str, lens: str) -> str:
-    """``y (B, T, U)`` with each step past a row's length showing that row's last valid output (Keras's
-    masked steps repeat the previous output; ONNX writes zeros there). An empty row stays zero."""
-    from onnx import TensorProto
-
-    zero, one = graph.const("zero", 0, np.int64), graph.const("one", 1, np.int64)
-    shape = graph.op("Shape", [y])
-    steps = graph.op("Range", [zero, graph.op("Gather", [shape, one], axis=0), one])  # (T,): 0 .. T-1
-    last = graph.op("Sub", [graph.op("Cast", [lens], to=TensorProto.INT64), one])  # (B,): each row's last valid step
-    steps_row = graph.op("Unsqueeze", [steps, graph.const("axis", [0], np.int64)])  # (1, T)
-    last_column = graph.op("Unsqueeze", [last, graph.const("axis", [1], np.int64)])  # (B, 1)
-    index = graph.op("Max", [graph.op("Min", [steps_row, last_column]), zero])  # (B, T): min(t, last), 0 if empty
-    index = graph.op("Expand", [graph.op("Unsqueeze", [index, graph.const("axis", [2], np.int64)]), shape])  # (B, T, U)
-    return graph.op("GatherElements", [y, index], axis=1)
-
-
-def _single(graph: _Graph, layer: RNN, x: str, lens: str | None) -> str:
-    y, y_h = _recurrent(graph, x, lens, [layer], "reverse" if layer.go_backwards else "forward")
-    if not layer.return_sequences:
-        return graph.op("Squeeze", [y_h, graph.const("axis", [0], np.int64)])  # (B, U)
-    y = graph.op("Squeeze", [y, graph.const("axis", [1], np.int64)])  # (T, B, U)
-    y = graph.op("Transpose", [y], perm=[1, 0, 2])  # (B, T, U)
-    if layer.go_backwards:  # Keras keeps the outputs in the order they were computed
-        return _flip_time(graph, y)
-    if lens is not None and not layer.zero_output_for_mask:
-        return _repeat_last_valid(graph, y, lens)
-    return y
-
-
-def _bidirectional(graph: _Graph, layer: Bidirectional, x: str, lens: str | None) -> str:
-    y, y_h = _recurrent(graph, x, lens, [layer.forward_layer, layer.backward_layer], "bidirectional")
-    if layer.return_sequences:
-        both = graph.op("Transpose", [y], perm=[2, 0, 1, 3])  # (B, T, 2, U): the backward run realigned in time
-        direction_axis, out_shape = 2, [0, 0, -1]
-    else:
-        both = graph.op("Transpose", [y_h], perm=[1, 0, 2])  # (B, 2, U)
-        direction_axis, out_shape = 1, [0, -1]
-    if layer.merge_mode == "concat":
-        return graph.op("Reshape", [both, graph.const("shape", out_shape, np.int64)])
-    if layer.merge_mode == "sum":
-        axis = graph.const("axis", [direction_axis], np.int64)
-        return graph.op("ReduceSum", [both, axis], keepdims=0)
-    if layer.merge_mode == "ave":
-        return graph.op("ReduceMean", [both], keepdims=0, axes=[direction_axis])
-    forward, backward = (
-        graph.op("Gather", [both, graph.const("index", i, np.int64)], axis=direction_axis) for i in (0, 1)
-    )
-    return graph.op("Mul", [forward, backward])
-
-
-def build_onnx(model: Any) -> Any:
-    """The ONNX ``ModelProto`` of ``model`` (checked with ``check_exportable`` first)."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    layers = check_exportable(model)
-    graph = _Graph()
-    if isinstance(layers[0], Embedding):  # token ids (B, T)
-        inputs = helper.make_tensor_value_info("inputs", TensorProto.INT64, ["batch", "time"])
-    else:
-        features = _features(model, layers[0])
-        inputs = helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["batch", "time", features])
-    x, lens = "inputs", None
-    for layer in layers:
-        x, lens = _layer(graph, layer, x, lens)
-    output_axes = ["batch", "time", None] if _keeps_time(layers) else ["batch", None]
-    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, output_axes)
-    graph.nodes.append(helper.make_node("Identity", [x], ["outputs"]))
-    onnx_graph = helper.make_graph(graph.nodes, model.name or "model", [inputs], [outputs], graph.initializers)
-    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnlab")
-    onnx.checker.check_model(proto)
-    return proto
-
-
-def _layer(graph: _Graph, layer: Layer, x: str, lens: str | None) -> tuple[str, str | None]:
-    """One layer's nodes over ``x``: its output and the sequence lengths that follow it (or None)."""
-    from onnx import TensorProto
-
-    if isinstance(layer, Embedding):
-        if layer.mask_zero:  # right padding: the length is the count of non-zero ids
-            is_pad = graph.op("Equal", [x, graph.const("pad", 0, np.int64)])  # (B, T)
-            tokens = graph.op("Cast", [graph.op("Not", [is_pad])], to=TensorProto.INT32)
-            lens = graph.op("ReduceSum", [tokens, graph.const("axis", [1], np.int64)], keepdims=0)  # (B,) int32
-        return graph.op("Gather", [graph.const("embeddings", _numpy(layer.embeddings)), x], axis=0), lens  # (B, T, D)
-    if isinstance(layer, Dense):  # over the last axis, as Keras's Dense; the mask passes through
-        x = graph.op("MatMul", [x, graph.const("kernel", _numpy(layer.kernel))])
-        if layer.bias is not None:
-            x = graph.op("Add", [x, graph.const("bias", _numpy(layer.bias))])
-        return _activation(graph, x, str(layer.activation)), lens
-    if isinstance(layer, Bidirectional):
-        return _bidirectional(graph, layer, x, lens), lens if layer.return_sequences else None
-    if isinstance(layer, RNN):
-        return _single(graph, layer, x, lens), lens if layer.return_sequences else None
-    return x, lens  # Dropout and InputLayer: identity at inference
-
-
-def _features(model: Any, layer: Layer) -> int | None:
-    """The model's feature size: its Input's, else the one the first layer was built for."""
-    shape = getattr(getattr(model, "input_spec", None), "shape", None)
-    if shape and shape[-1]:
-        return int(shape[-1])
-    if isinstance(layer, Bidirectional):
-        layer = layer.forward_layer
-    if isinstance(layer, RNN):
-        return layer.cell.input_dim
-    return getattr(layer, "input_dim", None)
-
-
-def _keeps_time(layers: list[Layer]) -> bool:
-    keeps = True
-    for layer in layers:
-        if isinstance(layer, (RNN, Bidirectional)):
-            keeps = layer.return_sequences
-    return keeps
+    if name in ONNX_ACTIVATIONS:
+        return graph.op(ONNX_ACTIVATIONS[name], [x])
+    allowed = ("linear", "softmax", *ONNX_ACTIVATIONS)
+    raise Unsupported(f"activation {name!r} has no exact ONNX form (exported: {', '.join(allowed)})")
 
 
 def export_onnx(model: Any, path: str | os.PathLike[str]) -> None:

@@ -1,0 +1,54 @@
+"""The ONNX graph under construction: nodes and initializers, each value named once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class Unsupported(ValueError):
+    """Why one layer cannot be exported; the model's builder names the layer."""
+
+
+def numpy_of(tensor: torch.Tensor) -> np.ndarray:
+    """A weight as the float32 array an ONNX initializer holds."""
+    array: np.ndarray = tensor.detach().cpu().to(torch.float32).numpy()
+    return array
+
+
+class Graph:
+    """Nodes and initializers of one ONNX graph, each value named once."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.count = 0
+
+    def name(self, hint: str) -> str:
+        self.count += 1
+        return f"{hint}_{self.count}"
+
+    def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
+        name = self.name(hint)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
+        """One node with one output; the output's name."""
+        return self.ops(op_type, inputs, 1, **attributes)[0]
+
+    def ops(self, op_type: str, inputs: list[str], outputs: int, **attributes: Any) -> list[str]:
+        names = [self.name(op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(self.helper.make_node(op_type, inputs, names, **attributes))
+        return names
+
+    def batch_zeros(self, like: str, size: int) -> str:
+        """Zeros ``(B, size)``, B read from ``like``'s first axis."""
+        batch = self.op("Shape", [like], start=0, end=1)  # (1,)
+        shape = self.op("Concat", [batch, self.const("size", [size], np.int64)], axis=0)
+        return self.op("ConstantOfShape", [shape], value=self.helper.make_tensor("zero", 1, [1], [0.0]))
