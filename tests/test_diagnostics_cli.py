@@ -203,3 +203,107 @@ def test_gradients_at_initialisation_only(tmp_path):
     with open(out / "gradients.csv") as f:
         header = next(csv.reader(f))
     assert any(h.startswith("GRU at initialisation") for h in header) and not any("after" in h for h in header)
+
+
+CHAR_TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n" * 12
+CHAR_TINY = ["--units", "6", "--layers", "1", "--embedding-dim", "4", "--seq-length", "20", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def charrnn_run(tmp_path_factory):
+    reset_names()
+    folder = tmp_path_factory.mktemp("c")
+    (folder / "play.txt").write_text(CHAR_TEXT)
+    args = ["charrnn", "train", "--text", str(folder / "play.txt"), "--epochs", "1", *CHAR_TINY, "--quiet"]
+    assert main([*args, "--sample-length", "5", "--threads", "1", "--out", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+def test_inspect_a_charrnn_run_reads_text_with_its_vocabulary(charrnn_run, tmp_path, capsys):
+    from rnnlab.text import load_char_model
+
+    code, _, _ = run_cli(
+        ["inspect", "--model", str(charrnn_run), "--text", "ROMEO: But", "--out", str(tmp_path / "i")], capsys
+    )
+    assert code == 0
+    traced = np.load(tmp_path / "i" / "trace-model.npz")
+    assert traced["lstm/h"].shape == (10, 6)
+    # The last hidden state of every step, through the Dense layer, is the model's score of the next character.
+    model, vocabulary = load_char_model(charrnn_run)
+    kernel, bias = model.layers[-1].get_weights()
+    scores = model.predict(vocabulary.encode("ROMEO: But")[None])[0]
+    np.testing.assert_allclose(traced["lstm/h"] @ kernel + bias, scores, rtol=1e-4, atol=1e-5)
+    # Without --text: held-out passage 0 of --seq-length characters.
+    code, _, _ = run_cli(["inspect", "--model", str(charrnn_run), "--out", str(tmp_path / "j")], capsys)
+    assert code == 0 and np.load(tmp_path / "j" / "trace-model.npz")["lstm/h"].shape == (20, 6)
+    code, _, err = run_cli(
+        ["inspect", "--model", str(charrnn_run), "--text", "Romeo!", "--out", str(tmp_path / "k")], capsys
+    )
+    assert code == 2 and "The model does not know the character(s) 'm', '!'; it knows 28:" in err
+    assert not (tmp_path / "k").exists()
+
+
+def test_inspect_a_classify_run_reads_a_text_as_classify_does(tmp_path, capsys, monkeypatch):
+    from conftest import require_data
+    from rnnlab.datasets import movie_reviews
+    from rnnlab.tasks.classify import pad, read_words
+
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("movie_reviews.zip")))
+    tiny = ["--epochs", "1", "--units", "4", "--embedding-dim", "4", "--maxlen", "30", "--num-words", "500"]
+    assert main(["classify", "--dataset", "movie_reviews", *tiny, "--quiet", "--out", str(tmp_path / "run")]) == 0
+    run = tmp_path / "run"
+    code, stdout, _ = run_cli(["inspect", "--model", str(run), "--sample", "3", "--out", str(tmp_path / "s")], capsys)
+    assert code == 0
+    (_, _), (texts, labels) = movie_reviews.load_data()
+    code, from_text, _ = run_cli(
+        ["inspect", "--model", str(run), "--text", texts[3], "--out", str(tmp_path / "t")], capsys
+    )
+    assert code == 0
+    # The test text given as --text is read with the run's words.json exactly as classify read it.
+    sample, text = (np.load(tmp_path / name / "trace-model.npz") for name in ("s", "t"))
+    assert sample["lstm/h"].shape == (30, 4)
+    np.testing.assert_array_equal(sample["lstm/h"], text["lstm/h"])
+    model = load_model(run / "model.safetensors")
+    probabilities = model.predict(pad([read_words(run / "words.json").ids(texts[3])], "movie_reviews", 30))[0]
+    names = ["negative", "positive"]
+    said = f"model reads it as {names[int(probabilities.argmax())]} (probability {probabilities.max():.2f})"
+    assert f"{said}; the sample's class is {names[labels[3]]}." in stdout and f"{said}." in from_text
+
+
+def test_inspect_says_what_run_it_cannot_read(gradients_run, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes((gradients_run / "model-lstm.safetensors").read_bytes())
+    (other / "config.json").write_text(json.dumps({"experiment": "lessons", "options": {"steps": 3}}))
+    code, _, err = run_cli(["inspect", "--model", str(other), "--out", str(tmp_path / "i")], capsys)
+    assert (
+        code == 2
+        and (
+            "The model comes from a 'lessons' run, whose inputs inspect does not know; it reads the test sequences of "
+            "multiplication, adding, gradients, sequence, forecast, classify and charrnn runs. "
+            "Give the sequence with --input."
+        )
+        in err
+    )
+    (other / "config.json").unlink()
+    code, _, err = run_cli(["inspect", "--model", str(other), "--out", str(tmp_path / "i")], capsys)
+    assert (
+        code == 2
+        and (
+            f"No config.json of an rnnlab run in {other} says which run made the model, so inspect has none of its "
+            "test sequences: give the sequence with --input."
+        )
+        in err
+    )
+    code, _, err = run_cli(
+        ["inspect", "--model", str(gradients_run), "--text", "hello", "--out", str(tmp_path / "i")], capsys
+    )
+    assert (
+        code == 2
+        and (
+            "--text is for the word and character models of classify and charrnn runs; this model reads 2 numbers "
+            "per step and takes --input."
+        )
+        in err
+    )
+    assert not (tmp_path / "i").exists()

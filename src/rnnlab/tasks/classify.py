@@ -27,12 +27,16 @@ The table reports test accuracy and macro-F1; with at most 20 classes a confusio
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.files import write_text
 from ..datasets import mnist, movie_reviews, reuters
 from ..layers import Bidirectional, Dense, Embedding
 from ..models.model import Sequential
@@ -86,6 +90,69 @@ class ClassifyConfig:
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
 
 
+WORDS_FILE = "words.json"  # a run's vocabulary, for reading new texts as the model was trained
+WORDS_FORMAT = "rnnlab.words/1"
+
+
+@dataclass(frozen=True)
+class Words:
+    """A vocabulary of word ids: ``words[i]`` has id ``first_id + i``, any other word ``unknown_id``,
+    and ``start_id`` (Keras's Reuters convention) opens every text; 0 pads."""
+
+    words: tuple[str, ...]
+    first_id: int
+    unknown_id: int
+    start_id: int | None = None
+
+    def ids(self, text: str) -> list[int]:
+        """The ids of ``text``'s words (``datasets.reuters.tokenize``)."""
+        return self.encode(reuters.tokenize(text))
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        ids = [self.index.get(w, self.unknown_id) for w in tokens]
+        return ids if self.start_id is None else [self.start_id, *ids]
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {w: self.first_id + i for i, w in enumerate(self.words)}
+
+    def labels(self, ids: list[int]) -> list[str]:
+        """The word of each id; ``<pad>``, ``<start>`` and ``<unknown>`` for the others."""
+        special = {0: "<pad>", self.unknown_id: "<unknown>"}
+        if self.start_id is not None:
+            special[self.start_id] = "<start>"
+        return [special.get(i) or self._word(i) for i in ids]
+
+    def _word(self, i: int) -> str:
+        position = i - self.first_id
+        return self.words[position] if 0 <= position < len(self.words) else "<unknown>"
+
+    def to_json(self) -> str:
+        return json.dumps({"format": WORDS_FORMAT, **asdict(self)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Words:
+        recorded = json.loads(text)
+        if not isinstance(recorded, dict) or recorded.pop("format", None) != WORDS_FORMAT:
+            raise ValueError(f"not an rnnlab word list (expected format {WORDS_FORMAT!r})")
+        words = cls(**recorded)
+        return replace(words, words=tuple(words.words))
+
+
+MAX_WORDS_BYTES = 2**26  # a vocabulary of a million words takes about 15 MB
+
+
+def read_words(path: Path) -> Words:
+    """The word list of a classify run (its ``words.json``); a ValueError naming the file when it is damaged."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_WORDS_BYTES:
+            raise ValueError(f"{size:,} bytes, more than the {MAX_WORDS_BYTES:,} a word list may have")
+        return Words.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError, RecursionError) as err:
+        raise ValueError(f"{path} is not a classify run's word list ({err}).") from None
+
+
 @dataclass
 class Data:
     x_train: np.ndarray
@@ -94,15 +161,28 @@ class Data:
     y_test: np.ndarray
     class_names: list[str]
     notes: list[str]
+    words: Words | None = None  # None: the samples are not texts (mnist-rows)
 
 
-def word_ids(train: list[str], test: list[str], num_words: int) -> tuple[list[list[int]], list[list[int]]]:
+def word_ids(train: list[str], test: list[str], num_words: int) -> tuple[list[list[int]], list[list[int]], Words]:
     """Texts as word ids, the vocabulary ranked by frequency in ``train`` only: 0 pads, 1 = other words."""
     tokens = [reuters.tokenize(t) for t in train]
     ranked = Counter(w for words in tokens for w in words).most_common(num_words - 2)
-    index = {w: i + 2 for i, (w, _) in enumerate(ranked)}
-    train_ids = [[index.get(w, 1) for w in words] for words in tokens]
-    return train_ids, [[index.get(w, 1) for w in reuters.tokenize(t)] for t in test]
+    words = Words(tuple(w for w, _ in ranked), first_id=2, unknown_id=1)
+    return [words.encode(t) for t in tokens], [words.ids(t) for t in test], words
+
+
+def keras_reuters_words(num_words: int) -> Words:
+    """The words ``reuters.load_data(num_words=...)`` keeps: rank r has id r + 3 (ids below
+    ``num_words``), 1 opens each wire, 2 stands for the other words."""
+    ranks = reuters.get_word_index()
+    return Words(tuple(sorted(ranks, key=ranks.__getitem__)[: max(num_words - 4, 0)]), 4, 2, start_id=1)
+
+
+def pad(ids: list[list[int]], dataset: str | None, maxlen: int) -> np.ndarray:
+    """Padded at the front; reuters cut at the front as the tutorial (Keras's defaults: the end of
+    each wire is kept), the others keep each text's beginning (its title, its opening)."""
+    return pad_sequences(ids, maxlen=maxlen, padding="pre", truncating="pre" if dataset == "reuters" else "post")
 
 
 def load(config: ClassifyConfig, preset: Preset) -> Data:
@@ -134,6 +214,7 @@ def load(config: ClassifyConfig, preset: Preset) -> Data:
     if config.dataset == "reuters":
         (xs_train, y_train), (xs_test, y_test) = reuters.load_data(num_words=num_words, test_split=0.2)
         names = list(reuters.get_label_names())
+        words = keras_reuters_words(num_words)
     else:
         if config.dataset == "movie_reviews":
             (texts_train, y_train), (texts_test, y_test) = movie_reviews.load_data()
@@ -141,14 +222,9 @@ def load(config: ClassifyConfig, preset: Preset) -> Data:
         else:
             loader = reuters.load_r8 if config.dataset == "r8" else reuters.load_r52
             (texts_train, y_train), (texts_test, y_test), names = loader()
-        xs_train, xs_test = word_ids(texts_train, texts_test, num_words)
-    # Reuters as the tutorial: Keras's defaults (pad and cut at the front, keeping each wire's end);
-    # the others keep each text's beginning (its title, its opening), padded at the front.
-    truncating = "pre" if config.dataset == "reuters" else "post"
-    x_train, x_test = (
-        pad_sequences(list(xs), maxlen=maxlen, padding="pre", truncating=truncating) for xs in (xs_train, xs_test)
-    )
-    return Data(x_train, y_train, x_test, y_test, names, notes)
+        xs_train, xs_test, words = word_ids(texts_train, texts_test, num_words)
+    x_train, x_test = (pad(list(xs), config.dataset, maxlen) for xs in (xs_train, xs_test))
+    return Data(x_train, y_train, x_test, y_test, names, notes, words)
 
 
 def build_model(config: ClassifyConfig, preset: Preset, data: Data) -> Sequential:
@@ -228,6 +304,8 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
             validation_split=config.validation_split,
         )
         run.keep("Model", model, fitted.history)
+        if data.words is not None:
+            write_text(run.file(WORDS_FILE), data.words.to_json() + "\n")
         predicted = model.predict(data.x_test, batch_size=256).argmax(axis=-1)
         row = {
             "dataset": config.dataset,

@@ -18,7 +18,7 @@ folder beside the model.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,18 @@ from ..diagnostics import GATE_LABELS, format_weights, trace, weight_stats
 from ..saving.load import load_model
 from ..viz import plot_gates
 from .experiment import Figure, Results, Run
+from .inspect_inputs import (
+    Given,
+    charrnn_sample,
+    charrnn_text,
+    check_sample,
+    classify_sample,
+    classify_text,
+    config_of,
+)
 from .multiplication import PROBLEMS
 from .options import counted, option
-from .saved import LABELS, experiment_of, find_models
+from .saved import LABELS, experiment_of, find_models, recorded_experiment
 
 
 @dataclass
@@ -41,7 +50,16 @@ class InspectConfig:
     input: list[str] = option(
         [], "the input: values of a one-feature sequence, or a .npy/.csv file (time, features)", shown="--sample"
     )
-    sample: int = option(0, "which test sequence of the model's run to use when --input is not given")
+    text: str | None = option(
+        None,
+        "the input of a word or character model (classify, charrnn runs): a text, read with the run's own vocabulary",
+        shown="--sample",
+    )
+    sample: int = option(
+        0,
+        "which test sequence of the model's run to use when --input and --text are not given "
+        "(classify: a test text or image; charrnn: a held-out passage)",
+    )
     cells: list[str] = option(
         [], "which models of a run directory that holds several", choices=sorted(LABELS), shown="all"
     )
@@ -114,69 +132,106 @@ def _read_input_file(path: Path, max_steps: int) -> np.ndarray:
     return np.array(values)
 
 
-def run_input(options: dict[str, Any], sample: int) -> tuple[np.ndarray, list[str] | None, str]:
-    """Test sequence ``sample`` of the run that made the model: (time, features), feature names, description."""
+def run_input(options: dict[str, Any], sample: int, directory: Path) -> Given:
+    """Test sequence ``sample`` of the run that made the model."""
     kind = experiment_of(options)
     if kind == "marked":
         x, _ = PROBLEMS[options["task"]](
             options["samples"], options["length"], rng=options["seed"], positions=options["positions"]
         )
         test = x[options["train_samples"] :]
-        _check_sample(sample, len(test))
-        return test[sample], ["marker", "value"], f"{options['task']} test sequence {sample}"
+        check_sample(sample, len(test))
+        return Given(test[sample], ["marker", "value"], f"{options['task']} test sequence {sample}")
     if kind == "sequence":
         window = np.asarray(options["predict"], dtype="float32")[:, None]
-        return window, ["value"], f"the window {options['predict']}"
+        return Given(window, ["value"], f"the window {options['predict']}")
     if kind == "forecast":
-        from .forecast import ForecastConfig, load
-        from .series import prepare
+        return forecast_input(options, sample)
+    if kind == "classify":
+        return classify_sample(sample, options)
+    if kind == "charrnn":
+        return charrnn_sample(sample, options, directory)
+    raise ValueError(unsupported(directory))
 
-        known = {f.name for f in fields(ForecastConfig)}
-        config = ForecastConfig(**{k: v for k, v in options.items() if k in known})
-        table, target, _, _, test_size, val_size, transform = load(config)
-        data = prepare(
-            table,
-            target,
-            config.features,
-            config.window,
-            config.horizon,
-            val_size,
-            test_size,
-            config.missing,
-            transform,
+
+def forecast_input(options: dict[str, Any], sample: int) -> Given:
+    from .forecast import ForecastConfig, load
+    from .series import prepare
+
+    config = config_of(ForecastConfig, options)
+    table, target, _, _, test_size, val_size, transform = load(config)
+    data = prepare(
+        table,
+        target,
+        config.features,
+        config.window,
+        config.horizon,
+        val_size,
+        test_size,
+        config.missing,
+        transform,
+    )
+    test = data.x[data.split == "test"]
+    check_sample(sample, len(test))
+    return Given(test[sample], data.feature_names, f"{target} test window {sample} (scaled as the model sees it)")
+
+
+SUPPORTED = "multiplication, adding, gradients, sequence, forecast, classify and charrnn"
+
+
+def unsupported(directory: Path) -> str:
+    """Why inspect has no sequence of the model's own run: what kind of run it is, what inspect reads."""
+    experiment = recorded_experiment(directory / "config.json")
+    if experiment is None:
+        return (
+            f"No config.json of an rnnlab run in {directory} says which run made the model, so inspect has "
+            "none of its test sequences: give the sequence with --input."
         )
-        test = data.x[data.split == "test"]
-        _check_sample(sample, len(test))
-        return test[sample], data.feature_names, f"{target} test window {sample} (scaled as the model sees it)"
-    raise ValueError(
-        "The model's run is unknown (no config.json beside it from rnnlab multiplication, gradients, "
-        "sequence or forecast): give the sequence with --input."
+    return (
+        f"The model comes from a '{experiment}' run, whose inputs inspect does not know; it reads the test "
+        f"sequences of {SUPPORTED} runs. Give the sequence with --input."
     )
 
 
-def _check_sample(sample: int, available: int) -> None:
-    if not 0 <= sample < available:
-        raise ValueError(f"--sample must lie in 0..{available - 1} (the run's test sequences), received {sample}.")
-
-
-def model_input(
-    model: Any, config: InspectConfig, options: dict[str, Any], source: Path
-) -> tuple[np.ndarray, list[str] | None, str]:
-    """The sequence to run through ``model``: (time, features) or (time,) token ids, feature names, description."""
+def model_input(model: Any, config: InspectConfig, options: dict[str, Any], source: Path) -> Given:
+    """The sequence to run through ``model``."""
     spec = getattr(model, "input_spec", None)
     features: int | None = 1
     if spec is not None:
         features = None if len(spec.shape) == 1 else int(spec.shape[-1])  # None: (time,) token ids
+    directory = source if source.is_dir() else source.parent
+    kind = experiment_of(options)
+    if config.input and config.text is not None:
+        raise ValueError("Give the input as --input (numbers) or --text (a text), not both.")
+    if config.text is not None:
+        return text_input(config, features, kind, options, directory)
     if config.input:
-        names = ["marker", "value"] if experiment_of(options) == "marked" and features == 2 else None
-        return read_input(config.input, features, config.max_steps), names, "the given input"
+        names = ["marker", "value"] if kind == "marked" and features == 2 else None
+        return Given(read_input(config.input, features, config.max_steps), names, "the given input")
     try:
-        return run_input(options, config.sample)
+        return run_input(options, config.sample, directory)
     except (KeyError, TypeError, IndexError) as err:  # options edited by hand
-        recorded = (source if source.is_dir() else source.parent) / "config.json"
         raise ValueError(
-            f"Could not read {recorded}: it is damaged or not a run's config.json (bad or missing {err})."
+            f"Could not read {directory / 'config.json'}: it is damaged or not a run's config.json "
+            f"(bad or missing {err})."
         ) from None
+
+
+def text_input(
+    config: InspectConfig, features: int | None, kind: str | None, options: dict[str, Any], directory: Path
+) -> Given:
+    """``--text`` read as the run that made the model reads its texts."""
+    assert config.text is not None
+    if features is not None or kind not in ("classify", "charrnn"):
+        reads = "token ids" if features is None else counted(features, "number") + " per step"
+        raise ValueError(
+            f"--text is for the word and character models of classify and charrnn runs; this model reads {reads} "
+            f"and {'comes from no such run' if features is None else 'takes --input'}."
+        )
+    _check_steps(len(config.text), config.max_steps, "--text")
+    if kind == "charrnn":
+        return charrnn_text(config.text, directory)
+    return classify_text(config.text, options, directory)
 
 
 def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -194,20 +249,27 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
 
     with Run("inspect", config, out, closing="Gate heatmaps, weights and report") as run:
         figures, weight_tables, listing = [], [], []
+        outcomes: list[str] = []
         for label, model in models.items():
-            x, names, described = inputs[label]
+            given = inputs[label]
+            x = given.x[given.padding :]  # the padding before a short text is traced, not drawn
             marked = [int(t) for t in np.flatnonzero(x[:, 0] == 1.0)] if marked_task and x.ndim == 2 else []
-            traced = {layer: {k: v[0] for k, v in values.items()} for layer, values in trace(model, x).items()}
+            traced: dict[str, dict[str, Any]] = {
+                layer: {k: v[0, given.padding :] for k, v in values.items()}
+                for layer, values in trace(model, given.x).items()
+            }
+            outcomes += predicted(label, model, given)
             np.savez(
                 run.file(f"trace-{label}.npz"),
                 **{f"{layer}/{k}": v for layer, d in traced.items() for k, v in d.items()},
             )
-            title = f"{label}: gates and states over {described}"
+            title = f"{label}: gates and states over {given.described}"
             draw = partial(
                 plot_gates,
                 traced,
                 inputs=x if x.ndim == 2 else None,
-                input_names=names,
+                input_names=given.names,
+                step_names=given.tokens,
                 labels=GATE_LABELS,
                 marked=marked,
                 title=title,
@@ -227,10 +289,22 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
             figures=figures,
             intro="Gate values lie in [0, 1] (0: closed, 1: open); candidates and states in [-1, 1] for tanh. "
             + ("Dashed magenta lines: the two marked steps. " if marked_task else "")
-            + "Weights are named as Keras 3 names its variables.",
+            + "Weights are named as Keras 3 names its variables."
+            + "".join(f" {line}" for line in outcomes),
         )
-        run.say(text)
+        run.say(text, *outcomes)
     return {"run_dir": str(run.final), "models": list(models)}
+
+
+def predicted(label: str, model: Any, given: Given) -> list[str]:
+    """What a classifier makes of the sequence: its most probable class (and the true one of a test sample)."""
+    if given.class_names is None and given.truth is None:
+        return []
+    probabilities = model.predict(given.x[None])[0]
+    names = given.class_names or [str(i) for i in range(len(probabilities))]
+    best = int(np.argmax(probabilities))
+    truth = f"; the sample's class is {names[given.truth]}" if given.truth is not None else ""
+    return [f"{label} reads it as {names[best]} (probability {probabilities[best]:.2f}){truth}."]
 
 
 WEIGHT_COLUMNS = [

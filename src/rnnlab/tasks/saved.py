@@ -24,9 +24,12 @@ def find_models(path: str | Path, cells: Sequence[str] = ()) -> tuple[dict[str, 
         files = {_label(f): f for f in [*picked, *path.glob("model.safetensors")]}
         if not files:
             wanted = f" for --cells {' '.join(cells)}" if cells and found else ""
+            seeds = sorted(path.glob("seed-*/"))
+            each = f" This run holds a run per seed: give one of them, e.g. {seeds[0]}." if seeds else ""
             raise FileNotFoundError(
                 f"No model file{wanted} in {path}: a run directory holds model-<cell>.safetensors "
-                "(rnnlab multiplication, rnnlab gradients) or model.safetensors (rnnlab sequence, rnnlab forecast)."
+                "(rnnlab multiplication, rnnlab gradients) or model.safetensors (rnnlab sequence, forecast, "
+                f"classify, charrnn).{each}"
             )
         run_config = path / "config.json"
     elif path.is_file():
@@ -57,6 +60,20 @@ def read_options(config_file: Path) -> dict[str, Any]:
     return options
 
 
+def recorded_experiment(config_file: Path) -> str | None:
+    """The experiment a run's ``config.json`` names (None when there is none or it names none)."""
+    try:
+        recorded = (
+            json.loads(config_file.read_text(encoding="utf-8"))
+            if config_file.stat().st_size <= MAX_CONFIG_BYTES
+            else {}
+        )
+    except (OSError, ValueError, RecursionError):
+        return None
+    experiment = recorded.get("experiment") if isinstance(recorded, dict) else None
+    return experiment if isinstance(experiment, str) else None
+
+
 def _label(file: Path) -> str:
     cell = file.stem.removeprefix("model-")
     return LABELS.get(cell, cell)
@@ -64,11 +81,15 @@ def _label(file: Path) -> str:
 
 def experiment_of(options: dict[str, Any]) -> str | None:
     """Which experiment wrote a run, told by its options: "marked" (multiplication, adding,
-    gradients), "sequence", "forecast", or None."""
+    gradients), "sequence", "forecast", "classify", "charrnn", or None."""
     if "task" in options and "positions" in options:
         return "marked"
     if "predict" in options:
         return "sequence"
     if "window" in options and "horizon" in options:
         return "forecast"
+    if "maxlen" in options and "num_words" in options:
+        return "classify"
+    if "seq_length" in options and "val_fraction" in options:
+        return "charrnn"
     return None

@@ -59,6 +59,9 @@ def _color_range(name: str, values: np.ndarray) -> tuple[str, float | None, floa
     return "RdBu_r", -bound, bound
 
 
+MAX_STEP_NAMES = 120  # more labels than this overlap at the figure's width
+
+
 def plot_gates(
     layers: Mapping[str, Mapping[str, np.ndarray]],
     path: str | os.PathLike[str],
@@ -67,13 +70,15 @@ def plot_gates(
     labels: Mapping[str, str] | None = None,
     marked: Sequence[int] = (),
     title: str | None = None,
+    step_names: Sequence[str] | None = None,
 ) -> str:
     """Heatmaps over time of each layer's gate values and states for one sequence.
 
     ``layers``: ``{layer: {value name: array (time, units)}}`` (``diagnostics.trace`` for one
     sample); ``inputs (time, features)`` is drawn on top; ``marked`` steps (0-based indices)
     get a dashed line in every panel; ``labels`` turn value names into words. Steps are
-    numbered from 1, as in ``plot_gradient_flow``. Returns the path.
+    numbered from 1, as in ``plot_gradient_flow``; ``step_names`` (the words or characters of a
+    text, one per step) label them instead, up to ``MAX_STEP_NAMES`` steps. Returns the path.
     """
     rows: list[tuple[str, str, np.ndarray]] = []
     if inputs is not None:
@@ -107,6 +112,9 @@ def plot_gates(
             ax.axvline(t + 1, color="magenta", linewidth=1.0, linestyle="--")
     axes[-1].set_xlabel("time step" + (" (dashed: marked steps)" if marked else ""))
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if step_names is not None and 0 < len(step_names) <= MAX_STEP_NAMES:
+        axes[-1].set_xticks(range(1, len(step_names) + 1), list(step_names), rotation=90, fontsize=6)
+        axes[-1].set_xlabel("")
     if title:
         fig.suptitle(title)
     return _save(fig, path)
