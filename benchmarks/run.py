@@ -5,7 +5,9 @@ repetitions alternating; Keras runs the same workloads in one subprocess per bac
 backend is chosen per process): the torch backend when ``keras`` is importable here, the
 TensorFlow backend with the Python of a side environment given by ``--keras-tf-python`` or
 ``$RNNLAB_BENCH_TF_PYTHON`` (``pip install tensorflow-cpu keras`` there). Missing competitors
-are skipped with a note. Writes ``results.json`` and ``results.md`` to ``--out``; prints the
+are skipped with a note. W3 and W4's inference also runs in ONNX Runtime (``pip install
+'rnnlab[export]'``): the same model written by ``model.export``, the same batches, its session on
+as many intra-op threads as ``--threads``. Writes ``results.json`` and ``results.md`` to ``--out``; prints the
 table: medians, and each competitor's time over rnnlab's (above 1: rnnlab is faster).
 """
 
@@ -32,7 +34,7 @@ import workloads as wl  # noqa: E402
 import rnnlab  # noqa: E402
 
 WORKLOADS = ("W1", "W2", "W3", "W4")
-COMPETITORS = ("PyTorch", "Keras (torch)", "Keras (TF)")
+COMPETITORS = ("PyTorch", "ONNX Runtime", "Keras (torch)", "Keras (TF)")
 UNITS = {  # what one timed unit is, and how the table shows it
     "W1": ("s / epoch", None),
     "W2": ("s / step", "w2_steps"),
@@ -63,8 +65,9 @@ def side_by_side(units: dict[str, wl.Unit], repeats: int) -> dict[str, list[floa
     return times
 
 
-def in_process(selected: list[str], s: wl.Sizes, repeats: int, log) -> list[dict]:
+def in_process(selected: list[str], s: wl.Sizes, repeats: int, threads: int, log) -> list[dict]:
     results = []
+    onnx = wl.onnxruntime_missing() is None
 
     def add(workload: str, variant: str, units: dict[str, wl.Unit]) -> None:
         log(f"{workload} {variant}: " + ", ".join(units))
@@ -78,10 +81,12 @@ def in_process(selected: list[str], s: wl.Sizes, repeats: int, log) -> list[dict
         for cell in ("LSTM", "GRU"):
             add("W2", cell, {"rnnlab": wl.w2_rnnlab(cell, s), "PyTorch": wl.w2_torch(cell, s)})
     if "W3" in selected:
-        add("W3", "LSTM", {"rnnlab": wl.w3_rnnlab(s), "PyTorch": wl.w3_torch(s)})
+        ort = {"ONNX Runtime": wl.w3_onnxruntime(s, threads)} if onnx else {}
+        add("W3", "LSTM", {"rnnlab": wl.w3_rnnlab(s), "PyTorch": wl.w3_torch(s), **ort})
     if "W4" in selected:
         add("W4", "train", {"rnnlab": wl.w4_train_rnnlab(s), "PyTorch": wl.w4_train_torch(s)})
-        add("W4", "predict", {"rnnlab": wl.w4_predict_rnnlab(s), "PyTorch": wl.w4_predict_torch(s)})
+        ort = {"ONNX Runtime": wl.w4_predict_onnxruntime(s, threads)} if onnx else {}
+        add("W4", "predict", {"rnnlab": wl.w4_predict_rnnlab(s), "PyTorch": wl.w4_predict_torch(s), **ort})
     return results
 
 
@@ -146,6 +151,7 @@ def markdown(rows: list[dict], machine: dict, notes: list[str], s: wl.Sizes) -> 
     info = (
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads; "
         f"PyTorch {machine['torch']}, rnnlab {machine['rnnlab']}"
+        + (f", ONNX Runtime {machine['onnxruntime']}" if machine.get("onnxruntime") else "")
         + "".join(f", {v}" for v in machine["keras"].values())
         + f"; load average {machine['load_before']:.1f} before, {machine['load_after']:.1f} after; "
         f"medians of {machine['repeats']} repetitions."
@@ -173,12 +179,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
-    results = in_process(args.workloads, s, repeats, log)
+    results = in_process(args.workloads, s, repeats, args.threads, log)
     notes: list[str] = []
+    missing = wl.onnxruntime_missing()
+    if missing and {"W3", "W4"} & set(args.workloads):
+        notes.append(missing)
     versions: dict[str, str] = {}
     if args.keras == "auto":
-        keras_results, notes, versions = keras_runs(args.workloads, s, repeats, args.threads, args.keras_tf_python, log)
+        keras_results, keras_notes, versions = keras_runs(
+            args.workloads, s, repeats, args.threads, args.keras_tf_python, log
+        )
         results += keras_results
+        notes += keras_notes
     else:
         notes.append("Keras: skipped (--keras off)")
     machine = {
@@ -189,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rnnlab": rnnlab.__version__,
         "python": platform.python_version(),
         "keras": versions,
+        "onnxruntime": None if missing else wl.onnxruntime_version(),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
         "repeats": repeats,

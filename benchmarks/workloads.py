@@ -1,4 +1,5 @@
-"""The benchmark workloads, each for rnnlab and for a plain PyTorch loop on ``nn.*``.
+"""The benchmark workloads, each for rnnlab and for a plain PyTorch loop on ``nn.*``; W3 and W4's
+inference also in ONNX Runtime, on the model ``model.export`` writes.
 
 Every function builds its model and data, runs one warm-up, then returns a callable that
 performs one timed unit (an epoch, a training step, a batch of generated characters, a
@@ -8,15 +9,18 @@ Keras runs the same workloads in its own processes (``keras_worker.py``).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 import rnnlab
-from rnnlab.layers import GRU, LSTM, Dense, Embedding, SimpleRNN
+from rnnlab.layers import GRU, LSTM, Dense, Embedding, Input, SimpleRNN
 
 CELLS = {"SimpleRNN": (SimpleRNN, nn.RNN), "LSTM": (LSTM, nn.LSTM), "GRU": (GRU, nn.GRU)}
 
@@ -312,6 +316,83 @@ def w4_predict_torch(s: Sizes) -> Unit:
                 torch.softmax(model(x_test_t[i : i + s.w4_batch]), -1).numpy()
                 for i in range(0, len(x_test_t), s.w4_batch)
             ]
+        )
+
+    predict()
+    return predict
+
+
+# -- ONNX Runtime: W3's and W4's models as model.export writes them, in an InferenceSession ---------
+def onnxruntime_missing() -> str | None:
+    """Why ONNX Runtime cannot run here, or None."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as err:
+        return f"ONNX Runtime: skipped, {err.name} is not installed (pip install 'rnnlab[export]')"
+    return None
+
+
+def onnxruntime_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def onnx_session(model: rnnlab.Model, threads: int) -> object:
+    """``model`` exported to ONNX and loaded in ONNX Runtime on the CPU, ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # the benchmark's --threads, as torch.set_num_threads
+    options.inter_op_num_threads = 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        model.export(path, format="onnx")
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+W3_STATES = ("h1", "c1", "h2", "c2")  # the step model's state inputs, as its state outputs come
+
+
+def _w3_step_model(s: Sizes) -> rnnlab.Model:
+    """W3's network with its states as inputs and outputs: one call is one character."""
+    token = Input((None,), dtype="int64", name="token")
+    states = [Input((s.w2_units,), name=name) for name in W3_STATES]
+    h = Embedding(s.w2_vocab, s.w2_embed)(token)
+    h, *first = LSTM(s.w2_units, return_sequences=True, return_state=True)(h, initial_state=states[:2])
+    h, *second = LSTM(s.w2_units, return_sequences=True, return_state=True)(h, initial_state=states[2:])
+    return rnnlab.Model([token, *states], [Dense(s.w2_vocab)(h), *first, *second])
+
+
+def w3_onnxruntime(s: Sizes, threads: int) -> Unit:
+    """W3 in ONNX Runtime: the exported step model run once per character, its states fed back."""
+    session: Any = onnx_session(_w3_step_model(s), threads)
+    rng = np.random.default_rng(0)
+
+    def generate() -> None:
+        token = np.zeros((1, 1), np.int64)
+        states = [np.zeros((1, s.w2_units), np.float32) for _ in W3_STATES]
+        for _ in range(s.w3_chars):
+            logits, *states = session.run(None, {"token": token, **dict(zip(W3_STATES, states, strict=True))})
+            z = logits[0, -1].astype(np.float64)
+            probs = np.exp(z - z.max())
+            token = np.array([[rng.choice(s.w2_vocab, p=probs / probs.sum())]], np.int64)
+
+    generate()
+    return generate
+
+
+def w4_predict_onnxruntime(s: Sizes, threads: int) -> Unit:
+    """W4's predict in ONNX Runtime: the same model and batches, probabilities gathered as predict does."""
+    _, _, x_test = w4_data(s)
+    model = _w4_rnnlab_model(s)
+    model.predict(x_test[: s.w4_batch], batch_size=s.w4_batch)  # builds it
+    session: Any = onnx_session(model, threads)
+
+    def predict() -> None:
+        np.concatenate(
+            [session.run(None, {"inputs": x_test[i : i + s.w4_batch]})[0] for i in range(0, len(x_test), s.w4_batch)]
         )
 
     predict()

@@ -30,6 +30,22 @@ def test_benchmark_suite_runs_on_tiny_sizes(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["tiny"] is True
     table = (tmp_path / "results.md").read_text()
     assert "| W3 LSTM | chars / s |" in table and "Keras: skipped (--keras off)" in table
+    if run.wl.onnxruntime_missing() is None:  # ONNX Runtime beside rnnlab's inference, W3 and W4 predict
+        inference = {(row["workload"], row["variant"]) for row in report["rows"] if "ONNX Runtime" in row}
+        assert inference == {("W3", "LSTM"), ("W4", "predict")}
+        assert all(row["ratios"]["ONNX Runtime"] > 0 for row in report["rows"] if "ONNX Runtime" in row)
+        assert "| ONNX Runtime / rnnlab |" in table and "ONNX Runtime 1." in table
+
+
+def test_benchmark_without_onnxruntime_says_so(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now fails
+    report = run.main(["--tiny", "--keras", "off", "--quiet", "--workloads", "W3", "--out", str(tmp_path)])
+    assert [sorted(k for k in row if k not in ("workload", "variant", "ratios")) for row in report["rows"]] == [
+        ["PyTorch", "rnnlab"]
+    ]
+    note = "ONNX Runtime: skipped, onnxruntime is not installed (pip install 'rnnlab[export]')"
+    assert report["notes"] == [note, "Keras: skipped (--keras off)"]
+    assert f"- {note}" in (tmp_path / "results.md").read_text()
 
 
 def test_charrnn_benchmarks_run(tmp_path, capsys):
