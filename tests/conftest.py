@@ -18,6 +18,10 @@ DATA_DIR = Path(os.environ.get("RNNLAB_DATA_DIR", ROOT.parent / "shared" / "data
 # so the doctest collector must not import them (their layer names would depend on the order).
 collect_ignore_glob = ["keras_programs/*.py"]
 
+# "auto" takes the first kernel of its order that can run a call, whatever the timings of the
+# moment, so that every test sees the same kernels; test_kernel_choice.py measures where it tests that.
+os.environ["RNNLAB_KERNEL_CHOICE"] = "order"
+
 
 class NetworkAccessError(RuntimeError):
     """A test tried to reach a host other than this machine."""

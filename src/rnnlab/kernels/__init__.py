@@ -1,7 +1,8 @@
 """Whole-sequence implementations of the recurrent layers, behind one contract.
 
 ``select`` picks the kernel a layer runs: ``"auto"`` takes the first of ``AUTO_ORDER``
-that supports the configuration; a named kernel that cannot run it raises, saying why.
+that supports the configuration, or, where both fast kernels can, the faster of them, measured
+once per configuration (``choice``); a named kernel that cannot run it raises, saying why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from ..cells import RecurrentCell
-from . import native, reference, torch_fused
+from . import choice, native, reference, torch_fused
 from .contract import Kernel, SequenceOptions, SequenceResult
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,15 @@ class Selection(NamedTuple):
 
 
 def select(
-    name: str, cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+    name: str,
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+    measure: bool = True,
 ) -> Selection:
-    """The kernel that runs this call: ``name``, or with "auto" the first of ``AUTO_ORDER`` that can."""
+    """The kernel that runs this call: ``name``, or with "auto" the faster of the fast kernels that
+    can (measured, ``choice``), else the first of ``AUTO_ORDER`` that can; ``measure=False``: the order."""
     if name != "auto":
         kernel = KERNELS[check_name(name)]
         reason = kernel.why_not(cell, inputs, mask, options)
@@ -49,6 +56,12 @@ def select(
                 "Use implementation='auto' to fall back to one that can."
             )
         return Selection(kernel, {})
+    if measure and choice.may_measure(inputs):
+        return _fastest(cell, inputs, mask, options)
+    return _first(cell, inputs, mask, options)
+
+
+def _first(cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions) -> Selection:
     skipped: dict[str, str] = {}
     for candidate in AUTO_ORDER:
         reason = KERNELS[candidate].why_not(cell, inputs, mask, options)
@@ -59,4 +72,32 @@ def select(
     raise AssertionError("the reference kernel supports every configuration")
 
 
-__all__ = ["KERNELS", "AUTO_ORDER", "Kernel", "SequenceOptions", "SequenceResult", "Selection", "select"]
+def _fastest(
+    cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> Selection:
+    """The faster of the fast kernels that can run the call, else the reference loop."""
+    skipped: dict[str, str] = {}
+    contenders = []
+    for candidate in choice.FAST:
+        reason = KERNELS[candidate].why_not(cell, inputs, mask, options)
+        if reason is None:
+            contenders.append(KERNELS[candidate])
+        else:
+            skipped[candidate] = reason
+    if len(contenders) > 1:
+        kernel, slower = choice.choose(cell, inputs, mask, options, contenders)
+        return Selection(kernel, {**skipped, **slower})
+    return Selection(contenders[0] if contenders else KERNELS["reference"], skipped)
+
+
+def undecided(
+    name: str, cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> list[str]:
+    """The fast kernels that "auto" would time against each other for this call, before it runs."""
+    if name != "auto" or choice.mode() == "order":
+        return []
+    contenders = [k for k in choice.FAST if KERNELS[k].why_not(cell, inputs, mask, options) is None]
+    return contenders if len(contenders) > 1 else []
+
+
+__all__ = ["KERNELS", "AUTO_ORDER", "Kernel", "SequenceOptions", "SequenceResult", "Selection", "select", "undecided"]

@@ -37,7 +37,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -389,6 +389,51 @@ def _build() -> Library:
         )
     with tempfile.TemporaryDirectory(prefix="rnnlab-kernels-") as private:
         return _build_in(compiler, _open_private_folder(Path(private)), Path(private), announce=False)
+
+
+def _read_owned(folder: int, name: str, limit: int) -> bytes:
+    """The bytes of ``name`` in ``folder`` if only this user could have written it (``_open_owned``);
+    Rejected when it is larger than ``limit`` bytes."""
+    fd = _open_owned(folder, name)
+    try:
+        data = b""
+        while len(data) <= limit and (chunk := os.read(fd, limit + 1 - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise Rejected(f"is larger than {limit} bytes")
+    return data
+
+
+def read_cached(name: str, limit: int = 1 << 22) -> bytes | None:
+    """A small file kept beside the libraries (``name`` in ``cache_dir()``), under the libraries' checks;
+    None if there is none. Rejected: a file another user could have written, a link, too large;
+    UntrustedFolder: a cache folder others could write."""
+    folder = _open_private_folder(cache_dir())
+    try:
+        return _read_owned(folder, name, limit)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(folder)
+
+
+def update_cached(name: str, update: Callable[[bytes | None], bytes], limit: int = 1 << 22) -> Path:
+    """Rewrite the file ``name`` beside the libraries, atomically and 0600, with ``update(what is there)``
+    (None if nothing this user wrote is there), holding its lock so that concurrent updates all land."""
+    cache = cache_dir()
+    folder = _open_private_folder(cache)
+    try:
+        with _locked(folder, name):
+            try:
+                current: bytes | None = _read_owned(folder, name, limit)
+            except (FileNotFoundError, Rejected):
+                current = None
+            _write_privately(folder, name, update(current), 0o600)
+    finally:
+        os.close(folder)
+    return cache / name
 
 
 def library() -> Library | None:

@@ -224,7 +224,9 @@ class RNN(Layer):
             weight = next(self.cell.parameters())
             probe = weight.new_empty(32, 1, int(self.cell.input_dim or 1))
             options = SequenceOptions(training=True)
-            chosen = kernels.select(self.implementation, self.cell, probe, None, options).kernel.name
+            chosen = kernels.select(self.implementation, self.cell, probe, None, options, measure=False).kernel.name
+            if timed := kernels.undecided(self.implementation, self.cell, probe, None, options):
+                chosen = f"{' or '.join(timed)} (measured on the first call)"
         return chosen if self.implementation != "auto" else f"auto -> {chosen}"
 
     # -- config -------------------------------------------------------------------------
