@@ -133,15 +133,28 @@ CELLS = {**RECURRENT, **LOOPED}
 def test_recurrent_layer(cell: str, go_backwards: bool, return_sequences: bool, tmp_path: Path) -> None:
     layer = CELLS[cell](go_backwards=go_backwards, return_sequences=return_sequences)
     _check(_sequential(layer), tmp_path, _floats())
-    operator = {"SimpleRNNCell": "RNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}.get(type(layer.cell).__name__)
+    operator = _OPERATORS.get(type(layer.cell).__name__)
     assert _recurrent_ops(tmp_path / "model.onnx") == (["Scan"] if cell in LOOPED else [operator])
+
+
+_OPERATORS = {"SimpleRNNCell": "RNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
 
 
 def _recurrent_ops(path: Path) -> list[str]:
     import onnx
 
     nodes = onnx.load(str(path)).graph.node
-    return [n.op_type for n in nodes if n.op_type in ("RNN", "LSTM", "GRU", "Loop", "Scan")]
+    return [n.op_type for n in nodes if n.op_type in ("RNN", "LSTM", "GRU", "Loop", "Scan", "If")]
+
+
+def _if_branches(path: Path) -> dict[str, list[str]]:
+    """The recurrent nodes of each branch of the graph's If."""
+    import onnx
+
+    node = next(n for n in onnx.load(str(path)).graph.node if n.op_type == "If")
+    return {
+        a.name: [n.op_type for n in a.g.node if n.op_type in ("RNN", "LSTM", "GRU", "Scan")] for a in node.attribute
+    }
 
 
 @pytest.mark.parametrize("return_sequences", [False, True])
@@ -235,7 +248,17 @@ def test_masks_of_every_pattern(cell: str, mask: str, tmp_path: Path) -> None:
     go_backwards, zero_output, return_sequences = OPTIONS[index % len(OPTIONS)]
     layer = CELLS[cell](go_backwards=go_backwards, zero_output_for_mask=zero_output, return_sequences=return_sequences)
     _check(_sequential(Masking(), layer), tmp_path, [_masked_floats(MASKS[mask])])
-    assert _recurrent_ops(tmp_path / "model.onnx") == ["Scan"]
+    ops = _recurrent_ops(tmp_path / "model.onnx")
+    if cell in LOOPED:
+        assert ops == ["Scan"]
+    elif zero_output and not return_sequences and not go_backwards:  # a zeroed last step: sequence_lens can't say
+        assert ops == ["Scan"]
+    else:  # right padding takes ONNX's operator with sequence_lens, any other mask the Scan
+        assert ops == ["If"]
+        branches = _if_branches(tmp_path / "model.onnx")
+        assert branches["then_branch"] == [_OPERATORS[type(layer.cell).__name__]] and branches["else_branch"] == [
+            "Scan"
+        ]
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
@@ -245,10 +268,15 @@ def test_bidirectional_with_a_mask_with_holes(merge_mode: str, return_sequences:
     _check(_sequential(Masking(), layer, Dense(2)), tmp_path, [_masked_floats(MASKS["holes"])])
 
 
-def test_embedding_mask_with_zeros_inside(tmp_path: Path) -> None:
-    ids = np.array([[3, 0, 4, 5, 0], [0, 0, 2, 0, 7], [1, 2, 3, 4, 5]], dtype=np.int64)
-    model = Sequential([Input((None,), dtype="int64"), Embedding(9, 4, mask_zero=True), GRU(5, return_sequences=True)])
-    _check(model, tmp_path, [ids])
+@pytest.mark.parametrize("layer", ["gru", "bidirectional"])
+def test_one_file_takes_right_padding_and_zeros_inside(layer: str, tmp_path: Path) -> None:
+    """The If picks ONNX's operator for right padding and the Scan for the rest, batch by batch."""
+    holes = np.array([[3, 0, 4, 5, 0], [0, 0, 2, 0, 7], [1, 2, 3, 4, 5]], dtype=np.int64)
+    right = np.array([[3, 1, 4, 0, 0], [2, 0, 0, 0, 0], [1, 2, 3, 4, 5]], dtype=np.int64)
+    recurrent = GRU(5, return_sequences=True) if layer == "gru" else Bidirectional(LSTM(4), merge_mode="sum")
+    model = Sequential([Input((None,), dtype="int64"), Embedding(9, 4, mask_zero=True), recurrent])
+    _check(model, tmp_path, [holes, right, holes[:1], right[1:]])
+    assert _recurrent_ops(tmp_path / "model.onnx") == ["If"]
 
 
 def test_embedding_without_mask(tmp_path: Path) -> None:

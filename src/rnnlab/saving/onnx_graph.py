@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,30 @@ class Graph:
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
-        self.count = 0
+        self.numbers = itertools.count(1)
 
     def name(self, hint: str) -> str:
-        self.count += 1
-        return f"{hint}_{self.count}"
+        return f"{hint}_{next(self.numbers)}"
+
+    def branch(self) -> Graph:
+        """A subgraph (an ``If`` branch) under construction: nodes of its own, names and weights shared,
+        so that every value is named once in the whole model and the weights live at the top."""
+        child = Graph()
+        child.initializers, child.numbers = self.initializers, self.numbers
+        return child
+
+    def subgraph(self, outputs: list[str], ranks: list[int]) -> Any:
+        """This branch as an ONNX graph with no inputs and ``outputs`` (float tensors of ``ranks`` axes)."""
+        from onnx import TensorProto
+
+        names = [self.name("branch_out") for _ in outputs]
+        for source, target in zip(outputs, names, strict=True):
+            self.nodes.append(self.helper.make_node("Identity", [source], [target]))
+        infos = [
+            self.helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * r)
+            for n, r in zip(names, ranks, strict=True)
+        ]
+        return self.helper.make_graph(self.nodes, self.name("branch"), [], infos)
 
     def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
         name = self.name(hint)
