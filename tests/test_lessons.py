@@ -55,6 +55,8 @@ def test_the_sentences_are_computed_from_the_runs_own_numbers():
     assert explain(config, stages, {"SimpleRNN": History([0.5, 0.25])}) == [
         "SimpleRNN (relu): at initialisation the gradient reaching the first step is 3.2e+05 times the last "
         "step's: it explodes.",
+        "SimpleRNN at initialisation: going back from the last step, the gradient rises above 1e3 times the last "
+        "step's at step 2 of 3, 1 step back.",
         "SimpleRNN with clipping at norm 1: the training loss stayed finite and fell from 0.5 to 0.25.",
     ]
     stages = {"at initialisation": {"SimpleRNN": flat(1e-9, 1.0)}, "after 2 epochs": {"SimpleRNN": flat(math.inf, 1.0)}}
@@ -64,13 +66,25 @@ def test_the_sentences_are_computed_from_the_runs_own_numbers():
     ]
     stages = {"at initialisation": {"SimpleRNN": flat(1e-14, 1.0)}, "after 3 epochs": {"SimpleRNN": flat(0.0, 1.0)}}
     assert explain(GradientsConfig(activation="relu"), stages, {}) == [
-        "SimpleRNN (relu): after 3 epochs no gradient reaches the first step (it underflowed to 0): it vanishes."
+        "SimpleRNN (relu): after 3 epochs no gradient reaches the first step (it underflowed to 0): it vanishes.",
+        "SimpleRNN after 3 epochs: going back from the last step, the gradient falls below 1e-3 of the last "
+        "step's at step 1 of 3, 2 steps back.",
     ]
     stages = {"at initialisation": {"LSTM": flat(2e-3, 1.0)}}
     assert explain(GradientsConfig(), stages, {}) == [
         "LSTM (tanh): at initialisation the gradient reaching the first step is 2.0e-03 times the last step's: "
         "it vanishes."
     ]
+    # The step where the gradient fades moves with the numbers: 1e-4 at step 2 of 4 is 2 steps back.
+    norms = np.array([1e-6, 1e-4, 0.5, 1.0])
+    stages = {"at initialisation": {"GRU": flow.Flow(norms, norms, 0.1)}}
+    assert explain(GradientsConfig(), stages, {})[1] == (
+        "GRU at initialisation: going back from the last step, the gradient falls below 1e-3 of the last step's "
+        "at step 2 of 4, 2 steps back."
+    )
+    norms = np.array([1e-6, 1e-2, 0.5, 1.0])
+    stages = {"at initialisation": {"GRU": flow.Flow(norms, norms, 0.1)}}
+    assert "at step 1 of 4, 3 steps back." in explain(GradientsConfig(), stages, {})[1]
 
 
 def test_relu_recurrence_explodes_and_clipping_keeps_training_finite(tmp_path, capsys):

@@ -215,3 +215,116 @@ def test_a_curve_of_one_epoch_still_shows_its_point(tmp_path):
     pixels = (imread(tmp_path / "one.png")[..., :3] * 255).round().astype(int)
     blue = np.abs(pixels - np.array([0x1F, 0x77, 0xB4])).max(axis=-1) <= 40  # C0, the model's colour
     assert blue.sum() > 150, blue.sum()  # the two points; without their markers only the legend (86) shows
+
+
+# -- the sentences that open each experiment's report, computed from its numbers -------------------
+def test_multiplication_sentences_follow_the_numbers():
+    from rnnlab.tasks.multiplication import explain
+
+    rows = [{"cell": "SimpleRNN", "correct_percent": 12.5}, {"cell": "LSTM", "correct_percent": 93.25}]
+    losses = {"SimpleRNN": {"loss": [0.06, 0.05], "val_loss": [0.07, 0.06]}, "LSTM": {"val_loss": [0.05, 0.004]}}
+    assert explain(rows, losses, constant_mse=0.05, tolerance=0.04) == [
+        "SimpleRNN did not leave the plateau in 2 epochs: its best validation MSE was 0.06, not below 0.005, "
+        "a tenth of the 0.05 that always guessing the mean scores.",
+        "LSTM left the plateau in epoch 2: its validation MSE fell below 0.005, a tenth of the 0.05 that "
+        "always guessing the mean scores.",
+        "LSTM did best with 93.2 % of the test predictions within ±0.04, 80.8 points more than SimpleRNN (12.5 %).",
+    ]
+    losses["LSTM"] = {"val_loss": [0.001, 0.0009]}
+    rows[0]["correct_percent"] = 95.0
+    changed = explain(rows, losses, constant_mse=0.05, tolerance=0.1)
+    assert changed[1].startswith("LSTM left the plateau in epoch 1:")
+    assert (
+        changed[2]
+        == "SimpleRNN did best with 95.0 % of the test predictions within ±0.1, 1.8 points more than LSTM (93.2 %)."
+    )
+    assert explain(rows[:1], {"SimpleRNN": {"loss": [0.001]}}, 0.05, 0.04) == [
+        "SimpleRNN left the plateau in epoch 1: its training MSE fell below 0.005, a tenth of the 0.05 that "
+        "always guessing the mean scores.",
+        "SimpleRNN got 95.0 % of the test predictions within ±0.04.",
+    ]
+
+
+def test_forecast_sentences_follow_the_numbers():
+    from rnnlab.tasks.forecast import explain
+
+    rows = [
+        {"model": "LSTM", "rmse": 40.0},
+        {"model": "persistence", "rmse": 50.0},
+        {"model": "seasonal", "rmse": 38.0},
+    ]
+    assert explain(rows, "LSTM") == [
+        "LSTM forecast the test period with an RMSE of 40: 20 % lower than persistence's 50, 5 % higher than "
+        "seasonal's 38.",
+        "The baseline seasonal is better: the network has not learned more than it.",
+    ]
+    rows[0]["rmse"] = 30.5
+    assert explain(rows, "LSTM") == [
+        "LSTM forecast the test period with an RMSE of 30.5: 39 % lower than persistence's 50, 20 % lower than "
+        "seasonal's 38.",
+        "It beats every naive baseline.",
+    ]
+
+
+def test_sequence_sentences_follow_the_numbers():
+    from rnnlab.tasks.sequence import explain
+
+    window = np.array([50.0, 60.0, 70.0])
+    assert explain({"RNN": 64.25}, window) == [
+        "RNN predicted 64.25 for 50, 60, 70; continuing the window's steps gives 80, off by 15.75."
+    ]
+    assert explain({"RNN": 64.25, "Dense": 79.0}, np.array([1.0, 2.0, 3.0]))[1:] == [
+        "Dense predicted 79.00 for 1, 2, 3; continuing the window's steps gives 4, off by 75.00.",
+        "RNN came closest.",
+    ]
+
+
+def test_charrnn_sentences_follow_the_numbers():
+    from rnnlab.tasks.charrnn import explain
+
+    row = {"epochs": 3, "kept_epoch": 2, "val_nats": 1.5, "val_bits": 1.5 / np.log(2), "val_nats_carried": 1.45}
+    first, second = explain(row, [2.0, 1.6, 1.4], vocabulary_size=65)
+    assert first == (
+        "After 3 epochs (the weights of epoch 2 kept), the model predicts the held-out text at 1.500 nats per "
+        "character (2.164 bits, perplexity 4.48): as unsure as a choice among 4.5 characters, where a uniform "
+        "guess over the 65 it knows scores 4.174 nats."
+    )
+    assert second == (
+        "With the state carried through the held-out text it reaches 1.450 nats; the last epoch's training loss "
+        "was 1.400."
+    )
+    row |= {"val_nats": 2.0, "val_bits": 2.0 / np.log(2)}
+    assert "at 2.000 nats per character (2.885 bits, perplexity 7.39)" in explain(row, [2.1], 30)[0]
+
+
+def test_seed_sentences_follow_the_numbers():
+    from rnnlab.tasks.multiplication import COLUMNS
+    from rnnlab.tasks.seeds import TABLES, explain
+
+    bar = TABLES["multiplication"][2]
+    results = {
+        seed: [{"cell": "LSTM", "correct_percent": value}] for seed, value in enumerate([76.4, 98.0, 88.4, 91.0])
+    }
+    assert explain(results, COLUMNS, bar) == [
+        "Over 4 seeds, LSTM correct %: median 89.7, from 76.4 to 98.0; >= 90 % correct in 2 of 4."
+    ]
+    results[4] = [{"cell": "LSTM", "correct_percent": 95.0}]
+    assert explain(results, COLUMNS, bar) == [
+        "Over 5 seeds, LSTM correct %: median 91.0, from 76.4 to 98.0; >= 90 % correct in 3 of 5."
+    ]
+    from rnnlab.tasks.forecast import COLUMNS as FORECAST
+
+    rows = {0: [{"model": "LSTM", "rmse": 40.0}], 1: [{"model": "LSTM", "rmse": 44.0}]}
+    assert explain(rows, FORECAST, None) == ["Over 2 seeds, LSTM RMSE: median 42.00, from 40.00 to 44.00."]
+
+
+def test_inspect_sentences_follow_the_numbers():
+    from rnnlab.tasks.inspect import explain
+
+    traced = {"lstm": {"i": np.full((4, 2), 0.25), "f": np.full((4, 2), 0.75), "h": np.array([[0.99, 0.1]] * 4)}}
+    assert explain("LSTM", traced) == [
+        "LSTM lstm: mean opening input gate i 0.25, forget gate f 0.75 (0 closed, 1 open); 50 % of the hidden "
+        "values beyond ±0.95."
+    ]
+    traced = {"simple_rnn": {"h": np.array([[0.5, 0.1]] * 4)}}
+    assert explain("SimpleRNN", traced) == ["SimpleRNN simple_rnn: 0 % of the hidden values beyond ±0.95."]

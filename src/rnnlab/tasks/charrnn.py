@@ -377,6 +377,11 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             tables=[results],
             figures=[loss_figure(values)],
             notes=[f"Sample at temperature {config.temperature}: {(prime + sample)[:400]!r}"],
+            findings=explain(row, values["loss"], len(vocabulary)),
+            examples={
+                f"Temperature {t:g}": prime + generate(model, vocabulary, prime, REPORT_SAMPLE, t, seed=config.seed)
+                for t in REPORT_TEMPERATURES
+            },
         )
         run.say(
             f"\nCharacter model, {len(vocabulary)} characters, {split:,} training / {len(ids) - split:,} validation:\n",
@@ -384,6 +389,24 @@ def train(config: CharTrainConfig, out: str | None = None, quiet: bool = False) 
             f"\nSample (temperature {config.temperature}):\n{prime}{sample}",
         )
     return {"results": [row], "run_dir": str(run.final)}
+
+
+REPORT_TEMPERATURES = (0.5, 0.8, 1.2)  # the report's samples: conservative, the default, diverse
+REPORT_SAMPLE = 200  # characters each
+
+
+def explain(row: dict[str, Any], train_losses: list[float], vocabulary_size: int) -> list[str]:
+    """Sentences from the results row: the validation loss reached (nats, bits, perplexity) against a
+    uniform guess over the vocabulary, and with the state carried."""
+    nats = row["val_nats"]
+    return [
+        f"After {counted(row['epochs'], 'epoch')} (the weights of epoch {row['kept_epoch']} kept), the model "
+        f"predicts the held-out text at {nats:.3f} nats per character ({row['val_bits']:.3f} bits, perplexity "
+        f"{math.exp(nats):.2f}): as unsure as a choice among {math.exp(nats):.1f} characters, where a uniform "
+        f"guess over the {vocabulary_size} it knows scores {math.log(vocabulary_size):.3f} nats.",
+        f"With the state carried through the held-out text it reaches {row['val_nats_carried']:.3f} nats; "
+        f"the last epoch's training loss was {train_losses[-1]:.3f}.",
+    ]
 
 
 def measure(

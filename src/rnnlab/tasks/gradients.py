@@ -214,7 +214,8 @@ def finish(
         figures=figures,
         intro="The norm of the gradient of each sample's loss with respect to the input at every time step "
         "(solid) and to the first recurrent layer's hidden state (dashed), averaged over held-out sequences. "
-        "first/last: the share of the error signal that reaches back to the first step. " + " ".join(sentences),
+        "first/last: the share of the error signal that reaches back to the first step.",
+        findings=sentences,
     )
     run.say("\n" + results.text, "", *sentences)
 
@@ -226,6 +227,10 @@ def explain(config: GradientsConfig, stages: dict[str, dict[str, flow.Flow]], hi
     for label in next(iter(stages.values())):
         ratios = {stage: flows[label].ratio for stage, flows in stages.items() if label in flows}
         sentences.append(f"{label} ({activation}): {gradient_sentence(ratios)}")
+        stage = extreme_stage(ratios)
+        crossing = crossing_sentence(stages[stage][label].input)
+        if crossing:
+            sentences.append(f"{label} {stage}: {crossing}")
         if label in histories:
             sentences.append(loss_sentence(label, histories[label].history["loss"], config.clipnorm))
     return sentences
@@ -236,11 +241,42 @@ def gradient_sentence(ratios: dict[str, float]) -> str:
     broken = [stage for stage, ratio in ratios.items() if not math.isfinite(ratio)]
     if broken:
         return f"the gradient is not a finite number {broken[0]}: it overflowed, the exploding gradient."
-    stage, ratio = max(ratios.items(), key=lambda item: abs(math.log10(item[1])) if item[1] > 0 else math.inf)
+    stage = extreme_stage(ratios)
+    ratio = ratios[stage]
     if ratio == 0:
         return f"{stage} no gradient reaches the first step (it underflowed to 0): it vanishes."
     verdict = "it explodes" if ratio > 10 else "it vanishes" if ratio < 0.01 else "it reaches back"
     return f"{stage} the gradient reaching the first step is {ratio:.1e} times the last step's: {verdict}."
+
+
+def extreme_stage(ratios: dict[str, float]) -> str:
+    """The stage whose first/last ratio lies farthest from 1 (a ratio of 0 or not finite: farthest of all)."""
+    return max(ratios, key=lambda stage: abs(math.log10(ratios[stage])) if 0 < ratios[stage] < math.inf else math.inf)
+
+
+FADED = 1e-3  # a step whose gradient is below this share of the last step's has lost the signal
+
+
+def crossing_sentence(norms: np.ndarray) -> str | None:
+    """Going back from the last step, where the gradient first falls below ``FADED`` of the last
+    step's (vanishes) or rises above its inverse (explodes); None when it does neither, or is not finite."""
+    last = float(norms[-1])
+    if not (math.isfinite(last) and last > 0 and np.isfinite(norms).all()):
+        return None
+    steps = len(norms)
+    for back, norm in enumerate(norms[::-1]):
+        position = steps - back  # 1-based step
+        if norm < FADED * last:
+            said = "falls below 1e-3 of"
+        elif norm > last / FADED:
+            said = "rises above 1e3 times"
+        else:
+            continue
+        return (
+            f"going back from the last step, the gradient {said} the last step's at step {position} of {steps}, "
+            f"{counted(back, 'step')} back."
+        )
+    return None
 
 
 def loss_sentence(label: str, losses: list[float], clipnorm: float | None) -> str:

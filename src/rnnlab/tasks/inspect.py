@@ -248,7 +248,7 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
     inputs = {label: model_input(model, config, options, source) for label, model in models.items()}  # checked first
 
     with Run("inspect", config, out, closing="Gate heatmaps, weights and report") as run:
-        figures, weight_tables, listing = [], [], []
+        figures, weight_tables, listing, findings = [], [], [], []
         outcomes: list[str] = []
         for label, model in models.items():
             given = inputs[label]
@@ -259,6 +259,7 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
                 for layer, values in trace(model, given.x).items()
             }
             outcomes += predicted(label, model, given)
+            findings += explain(label, traced)
             np.savez(
                 run.file(f"trace-{label}.npz"),
                 **{f"{layer}/{k}": v for layer, d in traced.items() for k, v in d.items()},
@@ -291,6 +292,7 @@ def run(config: InspectConfig, out: str | None = None, quiet: bool = False) -> d
             + ("Dashed magenta lines: the two marked steps. " if marked_task else "")
             + "Weights are named as Keras 3 names its variables."
             + "".join(f" {line}" for line in outcomes),
+            findings=findings,
         )
         run.say(text, *outcomes)
     return {"run_dir": str(run.final), "models": list(models)}
@@ -305,6 +307,24 @@ def predicted(label: str, model: Any, given: Given) -> list[str]:
     best = int(np.argmax(probabilities))
     truth = f"; the sample's class is {names[given.truth]}" if given.truth is not None else ""
     return [f"{label} reads it as {names[best]} (probability {probabilities[best]:.2f}){truth}."]
+
+
+GATES = ("i", "f", "o", "z", "r")  # values in [0, 1]: how far each gate is open
+SATURATED = 0.95  # |h| above this: a tanh unit at its limit, where its gradient is nearly 0
+
+
+def explain(label: str, traced: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    """A sentence per recurrent layer from its traced values: each gate's mean opening over the
+    sequence, and how often the hidden state sits at tanh's limits."""
+    sentences = []
+    for layer, values in traced.items():
+        parts = [f"{GATE_LABELS[g]} {float(np.mean(values[g])):.2f}" for g in GATES if g in values]
+        said = f"mean opening {', '.join(parts)} (0 closed, 1 open); " if parts else ""
+        share = 100 * float(np.mean(np.abs(values["h"]) > SATURATED)) if "h" in values else None
+        if share is not None:
+            said += f"{share:.0f} % of the hidden values beyond ±{SATURATED:g}"
+        sentences.append(f"{label} {layer}: {said.rstrip('; ')}.")
+    return sentences
 
 
 WEIGHT_COLUMNS = [

@@ -11,6 +11,7 @@ prediction is correct when it lies within ``--tolerance`` of the target.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ from ..models.model import Sequential
 from ..viz import plot_histories, plot_scatter
 from . import flow
 from .experiment import PARAMS, TRAINED, Figure, Results, Run
-from .options import option, validate
+from .options import counted, option, validate
 
 CELLS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 LABELS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -158,6 +159,8 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
         flow.write_csv(run.file("gradients.csv"), flows)
         results = Results("Test results", rows, COLUMNS)
         gradients = flow.table("Gradient flow (first step vs last)", flows)
+        losses = {label: history.history for label, history in histories.items()}
+        findings = explain(rows, losses, constant_mse=float(np.var(y_train)), tolerance=config.tolerance)
         run.finish(
             f"The {config.task} problem, {config.length} steps",
             {
@@ -170,6 +173,7 @@ def run(config: MultiplicationConfig, out: str | None = None, quiet: bool = Fals
             },
             tables=[results, gradients],
             figures=figures(config, histories, scatter, flows, probes=len(y_probe)),
+            findings=findings,
         )
         run.say(f"\nThe {config.task} problem, sequences of {config.length} steps, {len(y_test)} test samples:\n")
         run.say(results.text)
@@ -210,6 +214,58 @@ def figures(
             title=f"gradient flow over {config.length} steps",
         ),
     ]
+
+
+def explain(
+    rows: Sequence[Mapping[str, Any]],
+    losses: Mapping[str, Mapping[str, Sequence[float]]],
+    constant_mse: float,
+    tolerance: float,
+) -> list[str]:
+    """Sentences from the run's numbers: when each cell left the plateau, and which cell won by how much.
+
+    ``losses``: each cell's history (``loss`` and, with a validation split, ``val_loss`` per epoch);
+    ``constant_mse``: the MSE of always guessing the mean target (the plateau a cell that learned
+    nothing sits on). A cell leaves the plateau in the first epoch its loss falls below a tenth of it."""
+    return [
+        *(plateau_sentence(label, h, constant_mse) for label, h in losses.items()),
+        winner_sentence(rows, tolerance),
+    ]
+
+
+def plateau_sentence(label: str, history: Mapping[str, Sequence[float]], constant_mse: float) -> str:
+    """The first epoch the loss fell below a tenth of a constant guess's, or how close it came."""
+    which = "val_loss" if history.get("val_loss") else "loss"
+    losses, bar = list(history[which]), constant_mse / 10
+    name = "validation MSE" if which == "val_loss" else "training MSE"
+    left = next((epoch for epoch, loss in enumerate(losses, 1) if loss <= bar), None)
+    if left is not None:
+        return (
+            f"{label} left the plateau in epoch {left}: its {name} fell below {bar:.3g}, a tenth of the "
+            f"{constant_mse:.3g} that always guessing the mean scores."
+        )
+    return (
+        f"{label} did not leave the plateau in {counted(len(losses), 'epoch')}: its best {name} was "
+        f"{min(losses):.3g}, not below {bar:.3g}, a tenth of the {constant_mse:.3g} that always guessing the "
+        "mean scores."
+    )
+
+
+def winner_sentence(rows: Sequence[Mapping[str, Any]], tolerance: float) -> str:
+    """Which cell got the most test predictions right, and by how many points over the next."""
+    ranked = sorted(rows, key=lambda row: -row["correct_percent"])
+    best = ranked[0]
+    said = f"{best['correct_percent']:.1f} % of the test predictions within ±{tolerance:g}"
+    if len(ranked) == 1:
+        return f"{best['cell']} got {said}."
+    second = ranked[1]
+    lead = best["correct_percent"] - second["correct_percent"]
+    if lead < 0.05:
+        return f"{best['cell']} and {second['cell']} did equally well: {said}."
+    return (
+        f"{best['cell']} did best with {said}, {lead:.1f} points more than "
+        f"{second['cell']} ({second['correct_percent']:.1f} %)."
+    )
 
 
 def early_stopping(patience: int | None) -> list[EarlyStopping]:

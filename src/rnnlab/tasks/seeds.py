@@ -180,6 +180,7 @@ def run_seeds(
             },
             images=[("Every seed's curves (faint) and their median (bold)", "seeds.png")] if curves else [],
             notes=summary["bar"],
+            findings=explain(results, columns, bar),
             intro=f"{heading}, {wall:.1f} s in all on {counted(os.cpu_count() or 1, 'CPU')}; "
             "each seed's own run and report are in its seed-N folder.",
         )
@@ -247,6 +248,34 @@ def summarise(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Colum
             label = " ".join(row[k] for k, _ in text[:1])
             lines.append(f"{label} {bar.says} in {reached} of {len(same)}".strip())
     return {"columns": [*text, *[(k, h) for k, h, _ in numbers]], "rows": rows, "bar": lines}
+
+
+#: The measure a seed's row is known by, the first of these its columns have.
+HEADLINES = ("correct_percent", "accuracy", "val_bits", "rmse", "prediction", "ratio")
+
+
+def explain(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Columns, bar: Bar | None) -> list[str]:
+    """A sentence per row of a seed's table (a cell, a model): the headline measure's median and range
+    over the seeds and, with a bar, how many seeds reach it."""
+    keys = [key for key, _, _ in columns]
+    key = bar.column if bar is not None else next((k for k in HEADLINES if k in keys), None)
+    if key is None:
+        return []
+    header, spec = next((h, sp) for k, h, sp in columns if k == key)
+    label_key = next((k for k, _, sp in columns if sp == ""), None)
+    tables = list(results.values())
+    sentences = []
+    for i, first in enumerate(tables[0]):
+        values = [float(t[i][key]) for t in tables if len(t) > i and isinstance(t[i].get(key), (int, float))]
+        if not values:
+            continue
+        middle, low, high = (format(v, spec) for v in (statistics.median(values), min(values), max(values)))
+        label = f"{first[label_key]} " if label_key else ""
+        sentence = f"Over {counted(len(values), 'seed')}, {label}{header}: median {middle}, from {low} to {high}"
+        if bar is not None:
+            sentence += f"; {bar.says} in {sum(bar.reached(v) for v in values)} of {len(values)}"
+        sentences.append(sentence + ".")
+    return sentences
 
 
 def read_histories(folder: Path) -> dict[str, dict[str, list[float]]]:

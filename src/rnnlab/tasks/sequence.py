@@ -158,6 +158,9 @@ def run(config: SequenceConfig, out: str | None = None, quiet: bool = False) -> 
             figures=[Figure("loss.png", "Training loss", figure)],
             notes=losses
             + ([f"The window {config.predict} lies {beyond:g} outside the training inputs."] if beyond > 0 else []),
+            findings=explain(
+                {NETS[key].label: row["prediction"] for key, row in zip(config.models, rows, strict=True)}, window
+            ),
         )
         run.say("\n" + prediction.text, *losses)
         if beyond > 0:
@@ -192,6 +195,22 @@ def train_one(
         "model": model,
     }
     return result, history
+
+
+def explain(predictions: dict[str, float], window: np.ndarray) -> list[str]:
+    """Each net's prediction against the window's own continuation (its last step repeated), the closest named."""
+    expected = float(window[-1] + (window[-1] - window[-2]))
+    said = ", ".join(f"{v:g}" for v in window)
+    misses = {label: abs(value - expected) for label, value in predictions.items()}
+    sentences = [
+        f"{label} predicted {value:.2f} for {said}; continuing the window's steps gives {expected:g}, "
+        f"off by {misses[label]:.2f}."
+        for label, value in predictions.items()
+    ]
+    if len(predictions) > 1:
+        closest = min(misses, key=lambda label: misses[label])
+        sentences.append(f"{closest} came closest.")
+    return sentences
 
 
 def explain_losses(windows: int) -> list[str]:
