@@ -30,26 +30,69 @@ from .losses import reduce
 from .metrics import Mean
 from .protocol import Hooks, TrainerHooks, check_callbacks, input_dtype
 from .state import TrainState
+from .update_rules import KerasOptimizer, Proposal
 
 log = logging.getLogger("rnnlab.training")
 
 KEEPS = "the model holds the weights that gave the last finite loss"
+SKIPPED = "the gradients are not finite, so the step was skipped"
+UNDONE = "the update made weights non-finite, so it was undone"
 
 
 class FiniteGuard:
     """Keeps the weights that gave the last finite loss.
 
-    Before each update it copies the weights and the optimizer state into buffers allocated once,
-    and keeps the copy until the next loss is known. The loss of step k is computed from the
-    weights W_k, so when loss_k is finite and loss_{k+1} is not, the update of step k did the
-    harm: ``step_back`` puts W_k back from the copy taken just before that update. An update that
-    makes a weight non-finite is undone from the same copy (``restore``)."""
+    The loss of step k is computed from the weights W_k, so when loss_k is finite and loss_{k+1}
+    is not, the update of step k did the harm: ``step_back`` puts W_k and the optimizer state of
+    that time back. An update that would make a weight non-finite is not taken (``update``).
 
-    def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
+    With one of rnnlab's Keras optimizers the update and the guard are one pass: the optimizer
+    computes the new weights and state into new tensors (``propose``), the guard checks the new
+    weights, and only then are they swapped in (``commit``); the tensors they replace, W_k and its
+    state, are kept until the next loss is known. Nothing is copied. Under these rules a non-finite
+    gradient makes its weight's new value non-finite (inf/inf, 0*inf), so the gradients need no pass
+    of their own, except where a rule can hide one (Lion's sign). Any other optimizer steps in
+    place: before each update the guard copies the weights and state into buffers allocated once
+    and restores them from the copy (``save``, ``restore``), as a Keras optimizer does with ``fused=False``."""
+
+    def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer, fused: bool = True) -> None:
         self.params, self.optimizer = params, optimizer
+        self.fused = fused and isinstance(optimizer, KerasOptimizer)
+        self.previous: Proposal | None = None  # what the last commit replaced: W_k and its state
         self.saved: list[torch.Tensor] = []
         self.saved_state: list[torch.Tensor] = []
-        self.holds_last_finite = False  # the copy is from before the last update, whose loss was finite
+        self.holds_last_finite = False  # W_k is kept, and the loss of the weights after its update was finite
+
+    @torch.no_grad()
+    def update(self) -> str | None:
+        """One optimizer step if it leaves every weight finite; else the model keeps its weights and
+        optimizer state, and the problem is named."""
+        if self.fused:
+            problem = self._propose_and_commit(cast(KerasOptimizer, self.optimizer))
+        else:
+            problem = self._copy_and_step()
+        self.holds_last_finite = problem is None
+        return problem
+
+    def _propose_and_commit(self, optimizer: KerasOptimizer) -> str | None:
+        self.previous = None  # the weights the step starts from gave a finite loss: the older ones are not needed
+        if not optimizer.shows_non_finite_gradients and not self.all_finite(p.grad for p in self.params):
+            return SKIPPED
+        proposal = optimizer.propose()
+        if not self.all_finite(proposal.weights):
+            return SKIPPED if not self.all_finite(p.grad for p in self.params) else UNDONE
+        self.previous = optimizer.commit(proposal)
+        return None
+
+    def _copy_and_step(self) -> str | None:
+        if not self.all_finite(p.grad for p in self.params):
+            return SKIPPED
+        self.save()
+        self.optimizer.step()
+        if not self.all_finite(self.params):
+            self.restore()
+            return UNDONE
+        return None
 
     def _state_tensors(self) -> list[torch.Tensor]:
         return [t for p in self.params for t in self.optimizer.state.get(p, {}).values() if isinstance(t, torch.Tensor)]
@@ -79,11 +122,17 @@ class FiniteGuard:
         self.holds_last_finite = False
 
     def step_back(self) -> bool:
-        """Puts back the weights and optimizer state from before the last update, if the copy still
+        """Puts back the weights and optimizer state from before the last update, if the guard still
         holds them; True when it did."""
         if not self.holds_last_finite:
             return False
-        self.restore()
+        if self.previous is not None:
+            assert isinstance(self.optimizer, KerasOptimizer)
+            self.optimizer.commit(self.previous)
+            self.previous = None
+        else:
+            self.restore()
+        self.holds_last_finite = False
         return True
 
     @torch.no_grad()
@@ -245,17 +294,11 @@ class Trainer:
             loss_finite = not distributed.any_process(not loss_finite, self.process)
         if not loss_finite:
             return value, _detached(y_pred), mask, self._loss_problem(value)
-        if not self._guard.all_finite(p.grad for p in params):  # all-reduced: every process agrees
-            self._guard.holds_last_finite = False
-            return value, _detached(y_pred), mask, f"the gradients are not finite, so the step was skipped: {KEEPS}"
-        self._guard.save()
-        optimizer.step()
-        if not self._guard.all_finite(params):
-            self._guard.restore()
-            return value, _detached(y_pred), mask, f"the update made weights non-finite, so it was undone: {KEEPS}"
+        problem = self._guard.update()  # gradients all-reduced, so every process's weights agree
+        if problem is not None:
+            return value, _detached(y_pred), mask, f"{problem}: {KEEPS}"
         if self.hooks.constraints:  # Keras projects constrained weights after each step
             self.hooked.apply_constraints()
-        self._guard.holds_last_finite = True
         self.state.step += 1
         return value, _detached(y_pred), mask, None
 

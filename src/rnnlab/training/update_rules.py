@@ -10,13 +10,16 @@ parameters of a group at once on accelerators, and tensor by tensor on the CPU, 
 one tensor's state in cache through all the operations is faster (as torch's own CPU default).
 
 State tensors live in ``self.state[p]`` (``step`` included, as a tensor; Nadam's momentum
-product too), so ``state_dict()`` and ``load_state_dict()`` work as for torch's optimizers, and
-the trainer's finite-weights guard puts a step back by copying them.
+product too), so ``state_dict()`` and ``load_state_dict()`` work as for torch's optimizers.
+Besides ``step``, each computes its step into new tensors (``propose``) and swaps them in
+(``commit``): the trainer's finite-weights guard checks the new weights before it takes them,
+and keeps the replaced tensors to step back, with no copy of the weights or the state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,10 +30,52 @@ Tensors = list[torch.Tensor]
 States = dict[str, Tensors]  # state name -> one tensor per parameter
 
 
+class Writes:
+    """Where an update rule writes the weights and state it changes.
+
+    In place (``step``, as every ``torch.optim`` optimizer), or out of place (``propose``): then the
+    first write to each list of tensors runs the same foreach operation without its trailing
+    underscore, whose result lands in new tensors, and the later writes go into those. Both run the
+    same kernels on the same values in the same order, so the new tensors equal, bit for bit, what
+    the step in place leaves, and the tensors read stay as they were.
+    """
+
+    def __init__(self, in_place: bool) -> None:
+        self.in_place = in_place
+        self.made: list[Tensors] = []  # the lists of new tensors made so far
+
+    def __call__(self, op: str, tensors: Tensors, *args: Any, **kwargs: Any) -> Tensors:
+        """``torch._foreach_<op>_(tensors, ...)``; out of place, the first time ``torch._foreach_<op>(tensors)``."""
+        if self.in_place or any(tensors is made for made in self.made):
+            getattr(torch, f"_foreach_{op}_")(tensors, *args, **kwargs)
+            return tensors
+        made: Tensors = getattr(torch, f"_foreach_{op}")(tensors, *args, **kwargs)
+        self.made.append(made)
+        return made
+
+
+@dataclass
+class Proposal:
+    """An update as tensors of its own: each parameter it moves, its new value, its new optimizer state
+    (``step`` included). ``KerasOptimizer.commit`` puts them in place and gives back a ``Proposal`` of
+    those they replaced, which puts the old ones back when committed in turn."""
+
+    params: list[torch.nn.Parameter] = field(default_factory=list)
+    weights: Tensors = field(default_factory=list)
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
 class KerasOptimizer(torch.optim.Optimizer):
-    """The shared loop: collect the parameters that have gradients, decay, then ``update``."""
+    """The shared loop: collect the parameters that have gradients, decay, then ``update``.
+
+    ``step`` writes into the parameters and their state; ``propose`` computes the same step into new
+    tensors and ``commit`` swaps them in, so a caller can look at the new weights before it takes them
+    (the trainer's finite-weights guard) without copying the old ones.
+    """
 
     state_names: tuple[str, ...] = ()  # state tensors, created on first use by ``_initial_state``
+    # a non-finite gradient always makes its weight's new value non-finite (false where a rule can hide it)
+    shows_non_finite_gradients = True
 
     def _state_names(self, group: Group) -> tuple[str, ...]:
         return self.state_names
@@ -45,6 +90,32 @@ class KerasOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._step(Writes(in_place=True))
+        return loss
+
+    @torch.no_grad()
+    def propose(self) -> Proposal:
+        """The next step's weights and state as new tensors, bit for bit what ``step`` would write;
+        the parameters and ``self.state`` stay as they are until ``commit``."""
+        return self._step(Writes(in_place=False))
+
+    @torch.no_grad()
+    def commit(self, proposal: Proposal) -> Proposal:
+        """Makes the proposal's tensors the parameters' values and state (the storage is swapped, nothing
+        is copied) and returns the replaced ones as a proposal. A parameter proposed without state (it
+        had none before the step) is left without."""
+        replaced = Proposal()
+        for p, weight, state in zip(proposal.params, proposal.weights, proposal.states, strict=True):
+            replaced.params.append(p)
+            replaced.weights.append(p.data)
+            replaced.states.append(self.state.pop(p, {}))
+            p.data = weight
+            if state:
+                self.state[p] = state
+        return replaced
+
+    def _step(self, write: Writes) -> Proposal:
+        proposal = Proposal()
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -53,31 +124,50 @@ class KerasOptimizer(torch.optim.Optimizer):
             if any(g.is_sparse for g in grads):
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients.")
             names = self._state_names(group)
-            steps = []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state.update({name: self._initial_state(name, p, group) for name in names})
-                steps.append(state["step"])
-            torch._foreach_add_(steps, 1.0)
+            olds = [self._state(p, group, names, store=write.in_place) for p in params]
+            steps = write("add", [old["step"] for old in olds], 1.0)
             t = float(steps[0])
-            states = {name: [self.state[p][name] for p in params] for name in names}
-            if group.get("weight_decay"):  # Keras: decoupled, before the update
-                torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
+            states = {name: [old[name] for old in olds] for name in names}
             if self._per_tensor(params):
+                weights = []
                 for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                    self.update(group, [p], [g], {k: [v[i]] for k, v in states.items()}, t)
+                    one = {name: [tensors[i]] for name, tensors in states.items()}
+                    weights += self._decay_and_update(group, [p], [g], one, t, write)
+                    for name in names:
+                        states[name][i] = one[name][0]
             else:  # one launch per operation over the whole group
-                self.update(group, params, grads, states, t)
-        return loss
+                weights = self._decay_and_update(group, params, grads, states, t, write)
+            proposal.params += params
+            proposal.weights += weights
+            for i, step in enumerate(steps):
+                proposal.states.append({"step": step, **{name: states[name][i] for name in names}})
+        return proposal
+
+    def _state(self, p: torch.Tensor, group: Group, names: tuple[str, ...], store: bool) -> dict[str, torch.Tensor]:
+        """The parameter's state; before its first step a new one (``store``: kept in ``self.state``)."""
+        state: dict[str, torch.Tensor] = self.state.get(p) or {}
+        if not state:
+            state = {"step": torch.zeros((), dtype=torch.float32)}
+            state.update({name: self._initial_state(name, p, group) for name in names})
+            if store:
+                self.state[p] = state
+        return state
+
+    def _decay_and_update(
+        self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes
+    ) -> Tensors:
+        if group.get("weight_decay"):  # Keras: decoupled, before the update
+            params = write("mul", params, 1.0 - group["lr"] * group["weight_decay"])
+        return self.update(group, params, grads, states, t, write)
 
     @staticmethod
     def _per_tensor(params: Tensors) -> bool:
         """On the CPU, one tensor at a time: its state stays in cache across the operations."""
         return params[0].device.type == "cpu"
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
+        """One step of the rule: its new weights; each state it changes goes back into ``states``. Every
+        write to a weight or state list goes through ``write``."""
         raise NotImplementedError
 
 
@@ -104,19 +194,16 @@ class KerasSGD(KerasOptimizer):
     def _state_names(self, group: Group) -> tuple[str, ...]:
         return ("momentum_buffer",) if group["momentum"] else ()
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         lr, mu = group["lr"], group["momentum"]
         if not mu:
-            torch._foreach_add_(params, grads, alpha=-lr)
-            return
-        m = states["momentum_buffer"]
-        torch._foreach_mul_(m, mu)
+            return write("add", params, grads, alpha=-lr)
+        m = states["momentum_buffer"] = write("mul", states["momentum_buffer"], mu)
         torch._foreach_add_(m, grads, alpha=-lr)
         if group["nesterov"]:
-            torch._foreach_add_(params, grads, alpha=-lr)
-            torch._foreach_add_(params, m, alpha=mu)
-        else:
-            torch._foreach_add_(params, m)
+            params = write("add", params, grads, alpha=-lr)
+            return write("add", params, m, alpha=mu)
+        return write("add", params, m)
 
 
 def _scalar(value: float, dtype: torch.dtype) -> torch.Tensor:
@@ -163,20 +250,18 @@ class KerasAdam(KerasOptimizer):
     def _state_names(self, group: Group) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         beta_1, beta_2 = group["betas"]
-        m, v = states["exp_avg"], states["exp_avg_sq"]
         alpha = _bias_corrected_rate(group["lr"], beta_1, beta_2, t, params[0].dtype)
-        torch._foreach_mul_(m, beta_1)
+        m = states["exp_avg"] = write("mul", states["exp_avg"], beta_1)
         torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
-        torch._foreach_mul_(v, beta_2)
+        v = states["exp_avg_sq"] = write("mul", states["exp_avg_sq"], beta_2)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - beta_2)
         if group["amsgrad"]:
-            torch._foreach_maximum_(states["max_exp_avg_sq"], v)
-            v = states["max_exp_avg_sq"]
+            v = states["max_exp_avg_sq"] = write("maximum", states["max_exp_avg_sq"], v)
         denominator = torch._foreach_sqrt(v)
         torch._foreach_add_(denominator, group["eps"])
-        torch._foreach_addcdiv_(params, m, denominator, value=-alpha)
+        return write("addcdiv", params, m, denominator, value=-alpha)
 
 
 class KerasAdamW(KerasAdam):
@@ -235,25 +320,21 @@ class KerasRMSprop(KerasOptimizer):
             names.append("momentum_buffer")
         return tuple(names)
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         rho, lr = group["alpha"], group["lr"]
-        v = states["square_avg"]
-        torch._foreach_mul_(v, rho)
+        v = states["square_avg"] = write("mul", states["square_avg"], rho)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - rho)
         denominator = torch._foreach_add(v, group["eps"])
         if group["centered"]:
-            a = states["grad_avg"]
-            torch._foreach_mul_(a, rho)
+            a = states["grad_avg"] = write("mul", states["grad_avg"], rho)
             torch._foreach_add_(a, grads, alpha=1.0 - rho)
             torch._foreach_addcmul_(denominator, a, a, value=-1.0)
         torch._foreach_sqrt_(denominator)
         if group["momentum"] > 0:
-            b = states["momentum_buffer"]
-            torch._foreach_mul_(b, group["momentum"])
+            b = states["momentum_buffer"] = write("mul", states["momentum_buffer"], group["momentum"])
             torch._foreach_addcdiv_(b, grads, denominator, value=lr)
-            torch._foreach_sub_(params, b)
-        else:
-            torch._foreach_addcdiv_(params, grads, denominator, value=-lr)
+            return write("sub", params, b)
+        return write("addcdiv", params, grads, denominator, value=-lr)
 
 
 def _check(name: str, lr: float, eps: float = 0.0, **betas: float) -> None:
@@ -300,24 +381,23 @@ class KerasNadam(_Moments):
     def _initial_state(self, name: str, p: torch.Tensor, group: Group) -> torch.Tensor:
         return _scalar(1.0, p.dtype) if name == "mu_product" else super()._initial_state(name, p, group)
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         beta_1, beta_2 = group["betas"]
-        m, v, products = states["exp_avg"], states["exp_avg_sq"], states["mu_product"]
-        dtype = products[0].dtype
+        dtype = states["mu_product"][0].dtype
         u_t = _scalar(beta_1, dtype) * (1.0 - 0.5 * _scalar(0.96, dtype) ** t)
         u_next = _scalar(beta_1, dtype) * (1.0 - 0.5 * _scalar(0.96, dtype) ** (t + 1))
-        torch._foreach_mul_(products, float(u_t))  # Keras's u_product, now Pi_t
+        products = states["mu_product"] = write("mul", states["mu_product"], float(u_t))  # Keras's u_product: Pi_t
         product = products[0].cpu()
-        torch._foreach_mul_(m, beta_1)
+        m = states["exp_avg"] = write("mul", states["exp_avg"], beta_1)
         torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
-        torch._foreach_mul_(v, beta_2)
+        v = states["exp_avg_sq"] = write("mul", states["exp_avg_sq"], beta_2)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - beta_2)
         m_hat = torch._foreach_mul(m, float(u_next / (1.0 - product * u_next)))
         torch._foreach_add_(m_hat, grads, alpha=float((1.0 - u_t) / (1.0 - product)))
         denominator = torch._foreach_div(v, float(1.0 - _scalar(beta_2, dtype) ** t))
         torch._foreach_sqrt_(denominator)
         torch._foreach_add_(denominator, group["eps"])
-        torch._foreach_addcdiv_(params, m_hat, denominator, value=-group["lr"])
+        return write("addcdiv", params, m_hat, denominator, value=-group["lr"])
 
 
 class KerasAdagrad(KerasOptimizer):
@@ -350,12 +430,11 @@ class KerasAdagrad(KerasOptimizer):
     def _initial_state(self, name: str, p: torch.Tensor, group: Group) -> torch.Tensor:
         return torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
-        accumulators = states["sum"]
-        torch._foreach_addcmul_(accumulators, grads, grads)
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
+        accumulators = states["sum"] = write("addcmul", states["sum"], grads, grads)
         denominator = torch._foreach_add(accumulators, group["eps"])
         torch._foreach_sqrt_(denominator)
-        torch._foreach_addcdiv_(params, grads, denominator, value=-group["lr"])
+        return write("addcdiv", params, grads, denominator, value=-group["lr"])
 
 
 class KerasAdadelta(KerasOptimizer):
@@ -380,20 +459,19 @@ class KerasAdadelta(KerasOptimizer):
         _check("Adadelta", lr, eps, rho=rho)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         rho, eps = group["rho"], group["eps"]
-        a, d = states["square_avg"], states["acc_delta"]
-        torch._foreach_mul_(a, rho)
+        a = states["square_avg"] = write("mul", states["square_avg"], rho)
         torch._foreach_addcmul_(a, grads, grads, value=1.0 - rho)
-        delta = torch._foreach_add(d, eps)
+        delta = torch._foreach_add(states["acc_delta"], eps)
         torch._foreach_sqrt_(delta)
         torch._foreach_mul_(delta, grads)
         rms_a = torch._foreach_add(a, eps)
         torch._foreach_sqrt_(rms_a)
         torch._foreach_div_(delta, rms_a)  # -Delta
-        torch._foreach_mul_(d, rho)
+        d = states["acc_delta"] = write("mul", states["acc_delta"], rho)
         torch._foreach_addcmul_(d, delta, delta, value=1.0 - rho)
-        torch._foreach_add_(params, delta, alpha=-group["lr"])
+        return write("add", params, delta, alpha=-group["lr"])
 
 
 class KerasAdamax(_Moments):
@@ -406,16 +484,15 @@ class KerasAdamax(_Moments):
 
     state_names = ("exp_avg", "exp_inf")
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         beta_1, beta_2 = group["betas"]
-        m, u = states["exp_avg"], states["exp_inf"]
-        torch._foreach_mul_(m, beta_1)
+        m = states["exp_avg"] = write("mul", states["exp_avg"], beta_1)
         torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
-        torch._foreach_mul_(u, beta_2)
+        u = states["exp_inf"] = write("mul", states["exp_inf"], beta_2)
         torch._foreach_maximum_(u, torch._foreach_abs(grads))
         denominator = torch._foreach_add(u, group["eps"])
         torch._foreach_mul_(denominator, float(1.0 - _scalar(beta_1, params[0].dtype) ** t))
-        torch._foreach_addcdiv_(params, m, denominator, value=-group["lr"])
+        return write("addcdiv", params, m, denominator, value=-group["lr"])
 
 
 class KerasLion(KerasOptimizer):
@@ -430,6 +507,7 @@ class KerasLion(KerasOptimizer):
     """
 
     state_names = ("exp_avg",)
+    shows_non_finite_gradients = False  # the sign of an infinite momentum is finite
 
     def __init__(
         self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0
@@ -439,15 +517,15 @@ class KerasLion(KerasOptimizer):
             raise ValueError("Lion needs beta_1 in (0, 1] (as Keras): with beta_1=0 it ignores its momentum.")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
 
-    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float) -> None:
+    def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         beta_1, beta_2 = group["betas"]
-        m = states["exp_avg"]
-        direction = torch._foreach_mul(m, beta_1)
+        direction = torch._foreach_mul(states["exp_avg"], beta_1)
         torch._foreach_add_(direction, grads, alpha=1.0 - beta_1)
         torch._foreach_sign_(direction)
-        torch._foreach_add_(params, direction, alpha=-group["lr"])
-        torch._foreach_mul_(m, beta_2)
+        params = write("add", params, direction, alpha=-group["lr"])
+        m = states["exp_avg"] = write("mul", states["exp_avg"], beta_2)
         torch._foreach_add_(m, grads, alpha=1.0 - beta_2)
+        return params
 
 
 KERAS_OPTIMIZERS: dict[str, type[KerasOptimizer]] = {
