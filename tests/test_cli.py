@@ -13,8 +13,8 @@ import pytest
 from conftest import DATA_DIR, require_data
 from rnnlab import load_model
 from rnnlab.cli import main, parser
-from rnnlab.datasets import load_airline_passengers, multiplication_problem
-from rnnlab.tasks.series import persistence, prepare, seasonal_naive
+from rnnlab.datasets import load_airline_passengers, multiplication_problem, read_csv
+from rnnlab.tasks.series import date_columns, iterate_future, persistence, prepare, seasonal_naive
 
 CELL_FILES = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}
 
@@ -282,7 +282,12 @@ def test_baselines_by_hand():
         (["forecast", "--csv", "nope.csv", "--target", "y"], "No CSV file at nope.csv"),
         (["forecast", "--dataset", "airline", "--target", "riders"], "Unknown column 'riders'"),
         (["forecast", "--dataset", "airline", "--window", "200"], "A window of 200 steps plus a horizon of 1 needs"),
-        (["forecast", "--dataset", "pm25", "--target", "cbwd"], "not numeric"),
+        (
+            ["forecast", "--dataset", "pm25", "--target", "cbwd"],
+            "--target 'cbwd' is not numeric: it holds text (such as 'NW') in beijing_pm25.csv.gz, and forecasting "
+            "needs a column of numbers. Numeric columns: No, year, month, day, hour, pm2.5, DEWP, TEMP, PRES, Iws, "
+            "Is, Ir.",
+        ),
         (["forecast", "--dataset", "airline", "--csv", "x.csv"], "argument --csv: not allowed with argument --dataset"),
         (["multiplication", "--train-samples", "5000"], "--train-samples must be between 1 and"),
     ],
@@ -293,3 +298,82 @@ def test_bad_input_is_a_clear_error_and_leaves_no_run_directory(args, message, t
     code, _, err = run_cli(args + ["--out", str(tmp_path / "run"), "--quiet"], capsys)
     assert code == 2 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def monthly_csv(path, months=60):
+    """A monthly series with a date column, a seasonal swing and a trend; and a text column."""
+    with open(path, "w") as f:
+        f.write("Date,sales,region\n")
+        for t in range(months):
+            f.write(f"{2000 + t // 12}-{t % 12 + 1:02d},{100 + t + 10 * np.sin(2 * np.pi * t / 12):.3f},north\n")
+    return path
+
+
+def test_forecast_finds_the_date_column_and_forecasts_past_the_end(tmp_path, capsys):
+    path = monthly_csv(tmp_path / "sales.csv")
+    assert date_columns(read_csv(path)) == ["Date"]
+    args = ["forecast", "--csv", str(path), "--target", "sales", "--window", "6", "--units", "4", "--epochs", "1"]
+    code, stdout, _ = run_cli([*args, "--future", "4", "--quiet", "--out", str(tmp_path / "f")], capsys)
+    assert code == 0
+    metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    future = metrics["future"]
+    assert future["times"] == ["2005-01", "2005-02", "2005-03", "2005-04"] and len(future["values"]) == 4
+    assert "Forecast past the end of the data (4 steps, LSTM (window 6) fed its own forecasts):" in stdout
+    assert f"  2005-01  {future['values'][0]:.4g}" in stdout
+    # The first step is the model's forecast from the data's last 6 months, scaled as in training.
+    data = prepare(read_csv(path), "sales", [], 6, 1, 6, 12, "interpolate")
+    last = (read_csv(path)["sales"][-6:] - data.input_mean) / data.input_std
+    model = load_model(tmp_path / "f" / "model.safetensors")
+    first = model.predict(last[None, :, None].astype("float32"))[0, 0] * data.y_std + data.y_mean
+    assert future["values"][0] == pytest.approx(first, rel=1e-5)
+    assert (tmp_path / "f" / "forecast.png").is_file()
+
+
+@pytest.mark.parametrize("transform", ["none", "diff", "log-diff"])
+def test_future_feeds_the_forecasts_back(transform):
+    """A model that forecasts the last change again continues a line exactly (a geometric one for log-diff)."""
+    from rnnlab.datasets import Table
+
+    t = np.arange(40, dtype=float)
+    values = 1.05**t if transform == "log-diff" else 3 * t + 5
+    data = prepare(Table({"y": values}, "t"), "y", [], 4, 1, 4, 8, "interpolate", transform)
+
+    def again(x):  # the newest input, carried over to the output's scaling
+        newest = x[:, -1, 0] * data.input_std + data.input_mean
+        if transform == "none":  # the level itself: repeating it would stay flat; step on by the last change
+            newest = newest + (x[:, -1, 0] - x[:, -2, 0]) * data.input_std
+        return ((newest - data.y_mean) / data.y_std)[:, None]
+
+    future = iterate_future(again, data, 4, 5)
+    expected = 1.05 ** np.arange(40, 45) if transform == "log-diff" else 3 * np.arange(40, 45) + 5
+    np.testing.assert_allclose(future, expected, rtol=1e-5)
+
+
+def test_forecast_refuses_a_date_feature_a_text_target_and_future_with_features(tmp_path, capsys):
+    path = monthly_csv(tmp_path / "sales.csv")
+    for args, message in [
+        (
+            ["--target", "sales", "--features", "Date"],
+            "Column 'Date' holds dates (such as '2000-01'): it is the time axis, not an input. As a feature each "
+            "date would become a one-hot column of its own; leave Date out of --features (it labels the plot's "
+            "time axis by itself).",
+        ),
+        (
+            ["--target", "region"],
+            "--target 'region' is not numeric: it holds text (such as 'north') in sales.csv, and forecasting needs "
+            "a column of numbers. Numeric columns: sales.",
+        ),
+        (
+            ["--target", "Date"],
+            "--target 'Date' is not numeric: it holds dates (such as '2000-01') in sales.csv",
+        ),
+        (
+            ["--target", "sales", "--features", "region", "--future", "3"],
+            "--future forecasts past the end of the data by feeding the model its own forecasts, which needs its "
+            "inputs to be sales's own past values only: --features region would need their future values too. "
+            "Leave out --features to use --future.",
+        ),
+    ]:
+        code, _, err = run_cli(["forecast", "--csv", str(path), *args, "--out", str(tmp_path / "run")], capsys)
+        assert code == 2 and message in err and "Traceback" not in err
+        assert not (tmp_path / "run").exists()

@@ -7,6 +7,11 @@ belongs to the part that holds all of its targets. Scaling is fitted on the trai
 only. Missing values are interpolated (``--missing interpolate``) or their windows dropped
 (``--missing drop``), and reported, never replaced by zeros. Errors are in original units.
 
+A CSV column of dates (ISO 8601 such as 1949-01 or 2010-01-02 13:00, or day/month/year; nine in ten
+of its values) is found by itself and labels the time axis; it is refused as a feature, where every
+date would become a one-hot column of its own. ``--future N`` forecasts N steps past the end of the
+data, the model fed its own forecasts, which needs its inputs to be the target's past values alone.
+
 Baselines: persistence (the last observed value) and, with ``--season``, seasonal naive (the
 last observed season repeated). Published reference, airline passengers with 1949-1958 for
 training and 1959-1960 as test: seasonal naive RMSE 76.99, MAE 71.25; that protocol forecasts
@@ -17,19 +22,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..callbacks import EarlyStopping
 from ..datasets import Table, load_airline_passengers, load_beijing_pm25, read_csv
+from ..datasets.table import MISSING
 from ..layers import Dense
 from ..models.model import Sequential
 from ..viz import plot_history, plot_series
 from .experiment import Figure, Results, Run
 from .multiplication import CELLS, LABELS
 from .options import counted, option, validate
-from .series import TRANSFORMS, Prepared, persistence, prepare, seasonal_naive
+from .series import (
+    TRANSFORMS,
+    Prepared,
+    date_columns,
+    future_labels,
+    iterate_future,
+    persistence,
+    prepare,
+    seasonal_naive,
+)
 
 # dataset -> (loader, target, time label columns, season, test rows, validation rows, transform)
 PRESETS = {
@@ -49,7 +65,14 @@ class ForecastConfig:
     csv: str | None = option(None, "a CSV file to forecast instead of --dataset", one_of="source")
     target: str | None = option(None, "column to forecast (a dataset's default: passengers, pm2.5)")
     features: list[str] = option([], "extra input columns; text columns are one-hot encoded")
-    time_column: str | None = option(None, "column that labels the time axis of the plot")
+    time_column: str | None = option(
+        None, "column that labels the time axis of the plot (by default a column of dates, found by itself)"
+    )
+    future: int = option(
+        0,
+        "forecast this many steps past the end of the data, the model fed its own forecasts (needs no --features)",
+        minimum=0,
+    )
     window: int = option(12, "input steps per window")
     horizon: int = option(1, "values predicted after each window")
     season: int | None = option(None, "season length for the seasonal-naive baseline (datasets: 12, 24)", minimum=1)
@@ -96,8 +119,16 @@ def load(config: ForecastConfig) -> tuple[Table, str, list[str], int | None, int
     target = config.target or target
     for name in [target, *config.features] + ([config.time_column] if config.time_column else []):
         table[name]  # raises a clear error for an unknown column
-    table.numeric(target)  # raises for a non-numeric target
-    time_columns = [config.time_column] if config.time_column else time_columns
+    dates = date_columns(table)
+    check_target(table, target, dates)
+    check_features(table, config.features, dates)
+    if config.future and [f for f in config.features if f != target]:
+        raise ValueError(
+            "--future forecasts past the end of the data by feeding the model its own forecasts, which needs its "
+            f"inputs to be {target}'s own past values only: --features {' '.join(config.features)} would need "
+            "their future values too. Leave out --features to use --future."
+        )
+    time_columns = [config.time_column] if config.time_column else time_columns or dates[:1]
     return (
         table,
         target,
@@ -107,6 +138,31 @@ def load(config: ForecastConfig) -> tuple[Table, str, list[str], int | None, int
         config.val_size if config.val_size is not None else val,
         config.transform or transform,
     )
+
+
+def check_target(table: Table, target: str, dates: list[str]) -> None:
+    """A ValueError naming the target column and what it holds when it is not numbers."""
+    column = table[target]
+    if column.dtype.kind == "f":
+        return
+    example = next(str(v) for v in column if str(v).strip().lower() not in MISSING)
+    holds = "dates" if target in dates else "text"
+    numeric = [n for n in table.names if table[n].dtype.kind == "f"]
+    raise ValueError(
+        f"--target {target!r} is not numeric: it holds {holds} (such as {example!r}) in {Path(table.source).name}, "
+        f"and forecasting needs a column of numbers. Numeric columns: {', '.join(numeric) or 'none'}."
+    )
+
+
+def check_features(table: Table, features: list[str], dates: list[str]) -> None:
+    """A ValueError for a date column given as a feature: one-hot encoded, every date would be a column of its own."""
+    for name in features:
+        if name in dates:
+            raise ValueError(
+                f"Column {name!r} holds dates (such as {str(table[name][0])!r}): it is the time axis, not an input. "
+                f"As a feature each date would become a one-hot column of its own; leave {name} out of --features "
+                "(it labels the plot's time axis by itself)."
+            )
 
 
 def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -124,7 +180,6 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         "val_size": val_size,
         "transform": transform,
         "input_columns": data.feature_names,
-        "time_column": ", ".join(time_columns) or "the row number",
     }
     label = f"{LABELS[config.cell]} (window {config.window})"
     with Run("forecast", config, out, quiet, resolved=resolved) as run:
@@ -150,11 +205,21 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         }
         if season is not None:
             forecasts[f"seasonal naive ({season})"] = seasonal_naive(data.target, test_origin, config.horizon, season)
+        future = beyond(model, data, config, table, time_columns)
         rows = [{"model": name, **errors(f, actual)} for name, f in forecasts.items()]
         results = Results(
             f"Test errors ({counted(int(test.sum()), 'window')}, horizon {config.horizon})", rows, COLUMNS
         )
         times = [" ".join(str(table[c][r]).removesuffix(".0") for c in time_columns) or str(r) for r in test_origin + 1]
+        drawn = {"actual": actual[:, 0], **{name: f[:, 0] for name, f in forecasts.items()}}
+        if future is not None:  # drawn after the truth: every other line ends where the data ends
+            times += future["times"]
+            drawn = {name: [*values, *[math.nan] * config.future] for name, values in drawn.items()}
+            drawn[f"{label} past the data"] = [
+                *[math.nan] * (len(times) - config.future - 1),
+                actual[-1, 0],
+                *future["values"],
+            ]
         run.finish(
             f"Forecasting {target}",
             {
@@ -166,18 +231,36 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
                 "results": rows,
                 "notes": data.notes,
                 "table": results.text,
+                **({"future": future} if future is not None else {}),
             },
             tables=[results],
-            figures=figures(fitted.history, target, times, {"actual": actual, **forecasts}),
+            figures=figures(fitted.history, target, times, drawn),
             notes=data.notes,
-            findings=explain(rows, label),
         )
         run.say(
             f"\nForecasting {target} ({counted(int(test.sum()), 'test window')}, horizon {config.horizon}):\n",
             results.text,
         )
         run.note(data.notes)
+        if future is not None:
+            run.say(
+                f"\nForecast past the end of the data ({counted(config.future, 'step')}, "
+                f"{label} fed its own forecasts):",
+                *(f"  {t}  {v:.4g}" for t, v in zip(future["times"], future["values"], strict=True)),
+            )
     return {"results": rows, "run_dir": str(run.final)}
+
+
+def beyond(
+    model: Any, data: Prepared, config: ForecastConfig, table: Table, time_columns: list[str]
+) -> dict[str, Any] | None:
+    """The ``--future`` forecast: its time labels and values, or None when none is asked for."""
+    if not config.future:
+        return None
+    values = iterate_future(model.predict, data, config.window, config.future)
+    labels = future_labels(table[time_columns[0]], config.future) if len(time_columns) == 1 else None
+    times = labels or [f"+{k}" for k in range(1, config.future + 1)]
+    return {"steps": config.future, "times": times, "values": [float(v) for v in values]}
 
 
 def split(
@@ -196,27 +279,10 @@ def split(
     return train, val, test
 
 
-def explain(rows: list[dict[str, Any]], network: str) -> list[str]:
-    """The network's test RMSE against each naive baseline's, as a percentage, and which forecast is best."""
-    errors = {row["model"]: row["rmse"] for row in rows}
-    ours = errors[network]
-    against = []
-    for name, rmse in errors.items():
-        if name != network:
-            change = 100 * (ours - rmse) / rmse if rmse else math.inf
-            against.append(f"{abs(change):.0f} % {'lower' if change < 0 else 'higher'} than {name}'s {rmse:.4g}")
-    sentences = [f"{network} forecast the test period with an RMSE of {ours:.4g}: {', '.join(against)}."]
-    best = min(errors, key=lambda name: errors[name])
-    if best == network:
-        sentences.append("It beats every naive baseline.")
-    else:
-        sentences.append(f"The baseline {best} is better: the network has not learned more than it.")
-    return sentences
-
-
-def figures(history: Any, target: str, times: list[str], series: dict[str, np.ndarray]) -> list[Figure]:
-    """The loss curves, and the test period: the actual series and each forecast, one step after each window."""
-    first_steps = {name: values[:, 0].tolist() for name, values in series.items()}
+def figures(history: Any, target: str, times: list[str], series: dict[str, Any]) -> list[Figure]:
+    """The loss curves, and the test period: the actual series and each forecast, one step after each
+    window (and the ``--future`` forecast after the data's end)."""
+    first_steps = {name: list(values) for name, values in series.items()}
     return [
         Figure(
             "loss.png",
@@ -225,7 +291,7 @@ def figures(history: Any, target: str, times: list[str], series: dict[str, np.nd
         ),
         Figure(
             "forecast.png",
-            "Test period: each forecast drawn over the truth (actual), one step after each window",
+            "Test period",
             lambda path: plot_series(
                 times, first_steps, path, ylabel=target, title=f"test period: {target}, one step after each window"
             ),

@@ -3,11 +3,14 @@ scaling fitted on the training rows only, windows, and the naive baselines."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from ..datasets import Table
+from ..datasets.table import MISSING
 from ..preprocessing.arrays import make_windows
 from .options import counted
 
@@ -48,6 +51,58 @@ def check_numbers(values: np.ndarray, name: str, source: str) -> None:
         raise ValueError(f"Column {name!r} in {source} has no values: all {len(values)} rows are missing.")
 
 
+# Dates and times as written outside ISO 8601 (which NumPy's datetime64 reads: 1949-01, 2010-01-02 13:00).
+TIME_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%Y/%m/%d %H:%M")
+DATE_SHARE = 0.9  # a text column is a date column when this share of its values reads as dates
+DATE_PROBE = 2000  # values looked at, spread over the column
+
+
+def is_time(value: str) -> bool:
+    """Whether ``value`` reads as a date or a time: ISO 8601, or one of ``TIME_FORMATS``."""
+    text = value.strip()
+    if not any(mark in text for mark in "-/.:"):  # a bare number ("3", "2010") is a count or a code here
+        return False
+    try:
+        np.datetime64(text)
+        return True
+    except ValueError:
+        pass
+    for form in TIME_FORMATS:
+        try:
+            datetime.strptime(text, form)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def date_columns(table: Table) -> list[str]:
+    """The text columns whose values (at least ``DATE_SHARE`` of those present) read as dates or times."""
+    found = []
+    for name in table.names:
+        column = table[name]
+        if column.dtype.kind in "fiu":
+            continue
+        probed = column[np.linspace(0, len(column) - 1, min(len(column), DATE_PROBE)).astype(int)]
+        present = [str(v) for v in probed if str(v).strip().lower() not in MISSING]
+        if present and sum(map(is_time, present)) >= DATE_SHARE * len(present):
+            found.append(name)
+    return found
+
+
+def future_labels(column: np.ndarray, steps: int) -> list[str]:
+    """Labels of the ``steps`` rows after a time column's last: its dates carried on at the column's
+    last step when that step is regular (ISO dates), else ``+1``, ``+2``, ..."""
+    try:
+        times = np.array([str(v).strip() for v in column[-3:]], dtype="datetime64")
+    except ValueError:
+        times = np.array([], dtype="datetime64")
+    if len(times) == 3 and times[2] - times[1] == times[1] - times[0] and times[2] > times[1]:
+        step = times[2] - times[1]
+        return [str(times[2] + k * step).replace("T", " ") for k in range(1, steps + 1)]
+    return [f"+{k}" for k in range(1, steps + 1)]
+
+
 TRANSFORMS = ("none", "log", "diff", "log-diff")
 
 
@@ -65,6 +120,8 @@ class Prepared:
     y_mean: float
     y_std: float
     notes: list[str]
+    input_mean: float = 0.0  # the scaling of the target's input column (fitted on the training rows)
+    input_std: float = 1.0
 
     def to_original_units(self, y_scaled: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Model outputs (n, horizon) of the windows selected by ``rows`` -> values of the series."""
@@ -205,6 +262,8 @@ def prepare(
         y_mean,
         y_std,
         notes,
+        float(mean[0]),
+        float(std[0]),
     )
 
 
@@ -217,3 +276,27 @@ def seasonal_naive(values: np.ndarray, origin: np.ndarray, horizon: int, season:
     """The last observed season repeated: step h ahead takes the value at origin - season + 1 + (h-1) % season."""
     steps = np.arange(horizon)
     return values[origin[:, None] - season + 1 + steps % season]
+
+
+def iterate_future(predict: Callable[[np.ndarray], np.ndarray], data: Prepared, window: int, steps: int) -> np.ndarray:
+    """``steps`` values past the end of the series: the model forecasts from the last ``window``
+    values, and its forecast is fed back as the newest inputs for the next one.
+
+    ``predict`` maps scaled windows (1, window, 1) to scaled outputs (1, horizon): the inputs must
+    be the target's own past values only, since nothing else is known past the data's end."""
+    log, diff = data.transform.startswith("log"), data.transform.endswith("diff")
+    levels = np.log(data.target) if log else data.target.astype(float)
+    if not np.isfinite(levels[-(window + 1) :]).all():
+        raise ValueError(
+            f"--future needs the last {counted(window + 1, 'value')} of the target known; the series ends with "
+            "missing values."
+        )
+    history = list(levels)
+    while len(history) < len(levels) + steps:
+        recent = np.array(history[-(window + 1) :])  # one more than the window: its first change
+        inputs = np.diff(recent) if diff else recent[1:]
+        x = ((inputs - data.input_mean) / data.input_std).astype("float32")[None, :, None]  # (1, window, 1)
+        changes = np.asarray(predict(x))[0] * data.y_std + data.y_mean  # (horizon,)
+        history += list(changes + history[-1] if diff else changes)
+    future = np.array(history[len(levels) : len(levels) + steps])
+    return np.exp(future) if log else future
