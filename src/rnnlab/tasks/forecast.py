@@ -180,6 +180,7 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
         "val_size": val_size,
         "transform": transform,
         "input_columns": data.feature_names,
+        "time_column": ", ".join(time_columns) or "the row number",
     }
     label = f"{LABELS[config.cell]} (window {config.window})"
     with Run("forecast", config, out, quiet, resolved=resolved) as run:
@@ -236,6 +237,7 @@ def run(config: ForecastConfig, out: str | None = None, quiet: bool = False) -> 
             tables=[results],
             figures=figures(fitted.history, target, times, drawn),
             notes=data.notes,
+            findings=explain(rows, label),
         )
         run.say(
             f"\nForecasting {target} ({counted(int(test.sum()), 'test window')}, horizon {config.horizon}):\n",
@@ -279,6 +281,24 @@ def split(
     return train, val, test
 
 
+def explain(rows: list[dict[str, Any]], network: str) -> list[str]:
+    """The network's test RMSE against each naive baseline's, as a percentage, and which forecast is best."""
+    errors = {row["model"]: row["rmse"] for row in rows}
+    ours = errors[network]
+    against = []
+    for name, rmse in errors.items():
+        if name != network:
+            change = 100 * (ours - rmse) / rmse if rmse else math.inf
+            against.append(f"{abs(change):.0f} % {'lower' if change < 0 else 'higher'} than {name}'s {rmse:.4g}")
+    sentences = [f"{network} forecast the test period with an RMSE of {ours:.4g}: {', '.join(against)}."]
+    best = min(errors, key=lambda name: errors[name])
+    if best == network:
+        sentences.append("It beats every naive baseline.")
+    else:
+        sentences.append(f"The baseline {best} is better: the network has not learned more than it.")
+    return sentences
+
+
 def figures(history: Any, target: str, times: list[str], series: dict[str, Any]) -> list[Figure]:
     """The loss curves, and the test period: the actual series and each forecast, one step after each
     window (and the ``--future`` forecast after the data's end)."""
@@ -291,7 +311,7 @@ def figures(history: Any, target: str, times: list[str], series: dict[str, Any])
         ),
         Figure(
             "forecast.png",
-            "Test period",
+            "Test period: each forecast drawn over the truth (actual), one step after each window",
             lambda path: plot_series(
                 times, first_steps, path, ylabel=target, title=f"test period: {target}, one step after each window"
             ),
