@@ -226,6 +226,22 @@ def test_classify_end_to_end(tmp_path, capsys, monkeypatch, dataset, extra, need
     assert row["macro_f1"] == pytest.approx(f1.mean())
     assert metrics["table"] in stdout and f"{row['accuracy']:.4f}" in metrics["table"]
     assert sum(map(sum, metrics["confusion"])) == counts[2]
+    # The report: per-class scores from the test predictions, the most confused pairs, example predictions.
+    per_class = metrics["per_class"]
+    assert [r["class"] for r in per_class] == metrics["class_names"] and sum(r["support"] for r in per_class) == counts[
+        2
+    ]
+    assert [r["support"] for r in per_class] == matrix.sum(axis=1).tolist()
+    assert [r["recall"] for r in per_class] == pytest.approx(recall.tolist())
+    pairs = metrics["confused_pairs"]
+    assert len(pairs) <= 10 and [p["count"] for p in pairs] == sorted((p["count"] for p in pairs), reverse=True)
+    report = (out / "report.html").read_text()
+    for heading in ("Per class (test set)", "Most confused pairs (test set)", "Test samples, right and wrong"):
+        assert heading in report
+    assert f"of {counts[2]:,} test samples are classified right" in report.split('id="results"')[0]
+    examples = report.split('id="examples"')[1].split("</section>")[0]
+    assert examples.count("<tr>") == 1 + min(4, np.trace(matrix)) + min(4, counts[2] - np.trace(matrix))
+    assert ("test image" in examples) == (dataset == "mnist-rows")
     if dataset == "mnist-rows":
         assert "first 8,000 train" in metrics["notes"][0] and "note:" in stdout
 

@@ -328,3 +328,28 @@ def test_inspect_sentences_follow_the_numbers():
     ]
     traced = {"simple_rnn": {"h": np.array([[0.5, 0.1]] * 4)}}
     assert explain("SimpleRNN", traced) == ["SimpleRNN simple_rnn: 0 % of the hidden values beyond ±0.95."]
+
+
+def test_classify_sentences_and_tables_follow_the_numbers():
+    from rnnlab.tasks.classify import confused_pairs, explain, per_class
+
+    names = ["grain", "wheat", "ship"]
+    matrix = np.array([[30, 10, 0], [4, 16, 0], [1, 0, 9]])  # rows true, columns predicted
+    assert explain(matrix, names) == [
+        "55 of 70 test samples are classified right (78.6 %).",
+        "Most confused: grain taken for wheat 10 times (25 % of grain); wheat taken for grain 4 times (20 % of wheat); "
+        "ship taken for grain 1 time (10 % of ship).",
+        "Weakest classes by F1: wheat 0.70 (20 samples), grain 0.80 (40 samples), ship 0.95 (10 samples).",
+    ]
+    scores = {row["class"]: row for row in per_class(matrix, names)}
+    assert scores["grain"]["support"] == 40 and scores["grain"]["precision"] == pytest.approx(30 / 35)
+    assert scores["wheat"]["recall"] == pytest.approx(16 / 20) and scores["ship"]["f1"] == pytest.approx(18 / 19)
+    matrix[2, 1] = 20  # ship now mostly taken for wheat
+    assert confused_pairs(matrix, names)[0] == {
+        "true": "ship",
+        "predicted": "wheat",
+        "count": 20,
+        "share": 100 * 20 / 30,
+    }
+    assert "Most confused: ship taken for wheat 20 times (67 % of ship)" in explain(matrix, names)[1]
+    assert len(confused_pairs(np.ones((12, 12), dtype=int), [str(i) for i in range(12)])) == 10  # the top 10

@@ -44,7 +44,7 @@ from ..preprocessing.arrays import pad_sequences, to_categorical
 from ..viz import plot_confusion, plot_history
 from .experiment import TRAINED, Figure, Results, Run
 from .multiplication import CELLS, LABELS
-from .options import option
+from .options import counted, option
 
 
 @dataclass(frozen=True)
@@ -283,9 +283,8 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
     data = load(config, preset)
     classes = len(data.class_names)
     name = f"{'Bi-' if config.bidirectional else ''}{LABELS[config.cell]}"
-    with Run(
-        f"classify-{config.dataset}", config, out, quiet, resolved={"preset": preset.__dict__, "classes": classes}
-    ) as run:
+    used = {key: getattr(config, key) or value for key, value in asdict(preset).items()}  # the preset's fill-ins
+    with Run(f"classify-{config.dataset}", config, out, quiet, resolved={**used, "classes": classes}) as run:
         model = run.model(build_model, config, preset, data)
         model.compile(
             optimizer="adam",
@@ -319,22 +318,96 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
         }
         results = Results(f"Test set ({len(data.y_test)} samples, {classes} classes)", [row], COLUMNS)
         matrix = confusion(data.y_test, predicted, classes)
+        scores = Results("Per class (test set)", per_class(matrix, data.class_names), CLASS_COLUMNS)
+        confused = Results("Most confused pairs (test set)", confused_pairs(matrix, data.class_names), PAIR_COLUMNS)
         run.finish(
             f"Classifying {config.dataset}",
             {
                 "results": [row],
                 "class_names": data.class_names,
                 "confusion": matrix.tolist(),
+                "per_class": scores.rows,
+                "confused_pairs": confused.rows,
                 "notes": data.notes,
                 "table": results.text,
             },
-            tables=[results],
+            tables=[results, scores, confused],
             figures=figures(str(config.dataset), fitted.history, matrix, data.class_names),
             notes=data.notes,
+            findings=explain(matrix, data.class_names),
+            examples={"Test samples, right and wrong": (examples(data, predicted), EXAMPLE_COLUMNS)},
         )
         run.say(f"\nClassifying {config.dataset}:\n", results.text)
         run.note(data.notes)
     return {"results": [row], "run_dir": str(run.final)}
+
+
+def per_class(matrix: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
+    """Precision, recall and F1 of every class from the confusion matrix (rows true, columns predicted)."""
+    rows = []
+    for c, name in enumerate(names):
+        tp, predicted, support = int(matrix[c, c]), int(matrix[:, c].sum()), int(matrix[c].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": name, "support": support, "precision": precision, "recall": recall, "f1": f1})
+    return rows
+
+
+def confused_pairs(matrix: np.ndarray, names: list[str], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` (true, predicted) pairs of two different classes with the most test samples, most first."""
+    wrong = matrix * (1 - np.eye(len(names), dtype=matrix.dtype))
+    order = np.argsort(-wrong, axis=None, kind="stable")[:top]
+    pairs = []
+    for true, predicted in zip(*np.unravel_index(order, wrong.shape), strict=True):
+        count = int(wrong[true, predicted])
+        if count:
+            share = 100 * count / int(matrix[true].sum())
+            pairs.append({"true": names[true], "predicted": names[predicted], "count": count, "share": share})
+    return pairs
+
+
+def explain(matrix: np.ndarray, names: list[str]) -> list[str]:
+    """Sentences from the confusion matrix: how many are right, the most confused pairs, the weakest classes by F1."""
+    right, total = int(np.trace(matrix)), int(matrix.sum())
+    sentences = [f"{right:,} of {total:,} test samples are classified right ({100 * right / total:.1f} %)."]
+    pairs = confused_pairs(matrix, names, top=3)
+    if pairs:
+        said = "; ".join(
+            f"{p['true']} taken for {p['predicted']} {counted(p['count'], 'time')} ({p['share']:.0f} % of {p['true']})"
+            for p in pairs
+        )
+        sentences.append(f"Most confused: {said}.")
+    scored = [row for row in per_class(matrix, names) if row["support"]]
+    if len(scored) > 1:
+        weakest = sorted(scored, key=lambda row: row["f1"])[:3]
+        said = ", ".join(f"{row['class']} {row['f1']:.2f} ({counted(row['support'], 'sample')})" for row in weakest)
+        sentences.append(f"Weakest classes by F1: {said}.")
+    return sentences
+
+
+def examples(data: Data, predicted: np.ndarray, each: int = 4) -> list[dict[str, Any]]:
+    """The first ``each`` right and ``each`` wrong test predictions: the words the model read (shortened)
+    or, for images, the test image's number; the true and the predicted class."""
+    right = np.flatnonzero(predicted == data.y_test)[:each]
+    wrong = np.flatnonzero(predicted != data.y_test)[:each]
+    rows = []
+    for i in sorted([*right, *wrong]):
+        sample = shorten(read_back(data.words, data.x_test[i])) if data.words is not None else f"test image {i}"
+        true, guess = data.class_names[data.y_test[i]], data.class_names[predicted[i]]
+        rows.append({"sample": sample, "true": true, "predicted": guess, "right": "yes" if true == guess else "no"})
+    return rows
+
+
+def read_back(words: Words, ids: np.ndarray) -> str:
+    """The words the model read: padding and the start mark left out, ? for a word outside the vocabulary."""
+    labels = words.labels([int(i) for i in ids if i and i != words.start_id])
+    return " ".join("?" if label == "<unknown>" else label for label in labels)
+
+
+def shorten(text: str, length: int = 160) -> str:
+    """The text cut at a word to about ``length`` characters."""
+    return text if len(text) <= length else text[:length].rsplit(" ", 1)[0] + " …"
 
 
 def figures(dataset: str, history: Any, matrix: np.ndarray, class_names: list[str]) -> list[Figure]:
@@ -363,4 +436,23 @@ COLUMNS = [
     ("accuracy", "accuracy", ".4f"),
     ("macro_f1", "macro-F1", ".4f"),
     *TRAINED,
+]
+CLASS_COLUMNS = [
+    ("class", "class", ""),
+    ("support", "support", "d"),
+    ("precision", "precision", ".3f"),
+    ("recall", "recall", ".3f"),
+    ("f1", "F1", ".3f"),
+]
+PAIR_COLUMNS = [
+    ("true", "true", ""),
+    ("predicted", "taken for", ""),
+    ("count", "count", "d"),
+    ("share", "% of true", ".1f"),
+]
+EXAMPLE_COLUMNS = [
+    ("sample", "sample", ""),
+    ("true", "true", ""),
+    ("predicted", "predicted", ""),
+    ("right", "right", ""),
 ]
