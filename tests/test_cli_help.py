@@ -5,6 +5,8 @@ two losses explained, and the report named last."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -57,7 +59,13 @@ def test_list_options_show_their_default_list_or_what_stands_for_it(help_of):
 def test_required_options_are_marked_without_a_default_and_shown_in_the_usage_line(help_of):
     inspect = help_of("inspect")
     assert option_help(inspect, "--model") == "the model: a run directory or a model file (required)"
-    assert inspect.startswith("usage: rnnlab inspect [-h] --model MODEL [--input INPUT [INPUT ...]] [--sample SAMPLE]")
+    assert inspect.startswith(
+        "usage: rnnlab inspect [-h] --model MODEL [--input INPUT [INPUT ...]] [--text TEXT] [--sample SAMPLE]"
+    )
+    assert option_help(inspect, "--text") == (
+        "the input of a word or character model (classify, charrnn runs): a text, read with the run's own "
+        "vocabulary (default: --sample)"
+    )
     sample = help_of("charrnn", "sample")
     assert sample.startswith("usage: rnnlab charrnn sample [-h] --model MODEL [--prime PRIME]")
     assert (
@@ -136,3 +144,11 @@ def test_sequence_explains_its_two_losses_and_the_run_ends_naming_its_report(tmp
     assert lines[-2:] == [f"Run directory: {out}", f"Report: {out / 'report.html'}"]
     assert (out / "report.html").is_file()
     assert "the kept weights&#x27; MSE on the 13 training windows" in (out / "report.html").read_text()
+
+
+def test_the_documented_text_module_is_an_attribute_of_the_package():
+    """``import rnnlab`` then ``rnnlab.text``, as the README writes it, in a fresh interpreter."""
+    program = "import rnnlab; print(rnnlab.text.load_char_model.__name__, rnnlab.text.Vocabulary.__name__)"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["load_char_model", "Vocabulary"]
