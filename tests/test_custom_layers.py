@@ -223,6 +223,69 @@ def test_integer_and_boolean_arrays_become_the_float_type_and_token_ids_stay_int
         tokens.predict(np.array([[1, 2, 10]]))
 
 
+# -- model files: classes of your own by custom_objects or by registration ---------------------------------
+def own_classes_model():
+    """ScaledDense (a frozen weight, a regularizer and a constraint) feeding RNN(MinimalRNNCell)."""
+    inputs = layers.Input((6, 3))
+    return rnnlab.Model(inputs, layers.RNN(MinimalRNNCell(4))(ScaledDense(5)(inputs)))
+
+
+@pytest.mark.parametrize("name", ["own.keras", "own.safetensors"])
+def test_own_layers_and_cells_load_with_custom_objects(tmp_path, name, rng):
+    model = own_classes_model()
+    model.save(tmp_path / name)
+    given = {"ScaledDense": ScaledDense, "MinimalRNNCell": MinimalRNNCell}
+    loaded = rnnlab.models.load_model(tmp_path / name, custom_objects=given)
+    assert [type(layer).__name__ for layer in loaded.layers] == ["InputLayer", "ScaledDense", "RNN"]
+    assert loaded.layers[1].scale.numpy() == 2.0 and not loaded.layers[1].scale.trainable
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_a_missing_class_is_named_with_how_to_make_it_known(tmp_path):
+    own_classes_model().save(tmp_path / "own.keras")
+    with pytest.raises(ValueError, match=r"Unknown layer class ScaledDense: .* custom_objects=\{'ScaledDense': "):
+        rnnlab.models.load_model(tmp_path / "own.keras", custom_objects={"MinimalRNNCell": MinimalRNNCell})
+    own_classes_model().save(tmp_path / "own.safetensors")
+    with pytest.raises(ValueError, match=r"register_keras_serializable\(\) on its class before loading"):
+        rnnlab.models.load_model(tmp_path / "own.safetensors")
+
+
+@pytest.fixture
+def registered():
+    """Classes registered for one test, the registry as it was after it."""
+    before = dict(rnnlab.saving.get_custom_objects())
+    yield rnnlab.saving.register_keras_serializable
+    rnnlab.saving.get_custom_objects().clear()
+    rnnlab.saving.get_custom_objects().update(before)
+
+
+@pytest.mark.parametrize("name", ["own.keras", "own.safetensors"])
+def test_registered_classes_load_without_custom_objects(tmp_path, name, rng, registered):
+    @registered(package="lab", name="Doubled")
+    class DoubledDense(ScaledDense):
+        pass
+
+    registered(package="lab")(MinimalRNNCell)
+    assert rnnlab.saving.get_registered_name(DoubledDense) == "lab>Doubled"
+    inputs = layers.Input((6, 3))
+    model = rnnlab.Model(inputs, layers.RNN(MinimalRNNCell(4))(DoubledDense(5)(inputs)))
+    model.save(tmp_path / name)
+    loaded = rnnlab.models.load_model(tmp_path / name)
+    assert type(loaded.layers[1]) is DoubledDense
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_custom_object_scope_and_keras_utils_names(tmp_path, registered):
+    own_classes_model().save(tmp_path / "own.safetensors")
+    with rnnlab.utils.custom_object_scope({"ScaledDense": ScaledDense, "MinimalRNNCell": MinimalRNNCell}):
+        assert type(rnnlab.models.load_model(tmp_path / "own.safetensors").layers[1]) is ScaledDense
+    assert rnnlab.utils.register_keras_serializable is rnnlab.saving.register_keras_serializable
+    with pytest.raises(ValueError, match="Cannot register Plain: a class in model files needs a get_config"):
+        registered()(type("Plain", (), {}))
+
+
 # -- against Keras ----------------------------------------------------------------------------------------
 keras = pytest.importorskip("keras", reason="keras is not installed: pip install 'rnnlab[keras-oracle]'")
 if keras.backend.backend() != "torch":

@@ -277,11 +277,43 @@ def test_keras_file_of_a_functional_model_round_trips(tmp_path):
     assert loaded.compile_config["metrics"] == ["accuracy"]
     x = [np.random.rand(3, 5, 3).astype("float32"), np.random.rand(3, 4, 2).astype("float32")]
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    inputs = layers.Input((4,))
-    inner = Model(inputs, layers.Dense(2)(inputs))
-    outer_inputs = layers.Input((4,))
-    with pytest.raises(ValueError, match=r"Layer '.*' \(Functional\) has no Keras file form in rnnlab"):
-        Model(outer_inputs, inner(outer_inputs)).save(tmp_path / "nested.keras")
+
+
+def nested_models() -> Model:
+    """A Sequential and a functional model used as layers of a functional model."""
+    inner = Sequential([layers.Input((5, 3)), layers.LSTM(4, return_sequences=True), layers.Dense(2)], name="inner")
+    steps = layers.Input((5, 2))
+    reader = Model(steps, layers.GRU(3)(steps), name="reader")
+    inputs = layers.Input((5, 3))
+    return Model(inputs, layers.Dense(1)(reader(inner(inputs))))
+
+
+@pytest.mark.parametrize("extension", [".keras", ".safetensors"])
+def test_nested_models_round_trip_in_both_formats(tmp_path, extension):
+    model = nested_models()
+    model.save(tmp_path / f"nested{extension}")
+    loaded = rnnlab.models.load_model(tmp_path / f"nested{extension}")
+    assert [layer.name for layer in loaded.layers] == ["input_layer_2", "inner", "reader", "dense_1"]
+    assert [type(layer).__name__ for layer in loaded.layers[1:3]] == ["Sequential", "Functional"]
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_a_sequential_in_a_sequential_round_trips(tmp_path):
+    inner = Sequential([layers.Input((5, 3)), layers.SimpleRNN(4, return_sequences=True)], name="inner")
+    model = Sequential([layers.Input((5, 3)), inner, layers.GRU(2)])
+    x = np.random.default_rng(1).normal(size=(3, 5, 3)).astype("float32")
+    for name in ("stack.keras", "stack.safetensors"):
+        model.save(tmp_path / name)
+        loaded = rnnlab.models.load_model(tmp_path / name)
+        assert isinstance(loaded.layers[0], Sequential)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_keras_config_of_a_nested_functional_model_counts_its_calls_from_zero():
+    config = nested_models().get_config()
+    dense = next(entry for entry in config["layers"] if entry["name"] == "dense_1")
+    assert dense["inbound_nodes"][0]["args"][0]["config"]["keras_history"] == ["reader", 0, 0]
 
 
 def test_reset_names_restarts_symbolic_tensor_names():

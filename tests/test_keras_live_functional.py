@@ -6,6 +6,7 @@ keras is not installed (`pip install 'rnnlab[keras-oracle]'`)."""
 from __future__ import annotations
 
 import os
+import zipfile
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -221,3 +222,121 @@ def test_several_outputs_and_their_compile_settings_travel_both_ways(tmp_path, r
     loaded.save(tmp_path / "rnnlab.keras")
     reloaded = keras.saving.load_model(tmp_path / "rnnlab.keras")
     assert reloaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)
+
+
+# -- models used as layers, and layers and cells of one's own, in files both ways --------------------------------
+def nested_models(lib):
+    """A Sequential and a functional model used as layers of a functional model."""
+    inner = lib.Sequential([lib.Input((5, 3)), lib.layers.LSTM(4, return_sequences=True), lib.layers.Dense(2)])
+    steps = lib.Input((5, 2))
+    reader = lib.Model(steps, lib.layers.GRU(3)(steps), name="reader")
+    inputs = lib.Input((5, 3))
+    return lib.Model(inputs, lib.layers.Dense(1)(reader(inner(inputs))))
+
+
+def sequential_in_sequential(lib):
+    inner = lib.Sequential([lib.Input((5, 3)), lib.layers.SimpleRNN(4, return_sequences=True)], name="inner")
+    return lib.Sequential([lib.Input((5, 3)), inner, lib.layers.GRU(2)])
+
+
+def own_classes(lib):
+    """A Layer subclass (build/add_weight/call/get_config) and a cell of one's own, on ``lib``."""
+
+    class Scaled(lib.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="w")
+            self.scale = self.add_weight(shape=(), initializer=lib.initializers.Constant(2.0), trainable=False)
+
+        def call(self, inputs):
+            return self.scale * lib.ops.tanh(lib.ops.matmul(inputs, self.w))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    class Minimal(lib.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = self.state_size = units
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
+
+        def call(self, inputs, states):
+            h = lib.ops.tanh(lib.ops.matmul(inputs, self.kernel) + lib.ops.matmul(states[0], self.recurrent_kernel))
+            return h, [h]
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return {"Scaled": Scaled, "Minimal": Minimal}
+
+
+KERAS_OWN, OWN = own_classes(keras), own_classes(rnnlab)
+
+
+def own_model(lib):
+    classes = KERAS_OWN if lib is keras else OWN
+    inputs = lib.Input((5, 3))
+    return lib.Model(inputs, lib.layers.RNN(classes["Minimal"](4))(classes["Scaled"](3)(inputs)))
+
+
+FILE_MODELS = {"nested_models": nested_models, "sequential_in_sequential": sequential_in_sequential, "own": own_model}
+
+
+def same_model_pair(builder, rng):
+    keras_model, model = builder(keras), builder(rnnlab)
+    weights = [rng.normal(0, 0.5, size=w.shape).astype("float32") for w in keras_model.get_weights()]
+    keras_model.set_weights(weights)
+    model.set_weights(weights)
+    return keras_model, model, rng.normal(size=(6, 5, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("builder", sorted(FILE_MODELS))
+def test_models_in_models_and_own_classes_travel_both_ways(builder, tmp_path, rng):
+    keras_model, model, x = same_model_pair(FILE_MODELS[builder], rng)
+    np.testing.assert_allclose(model.predict(x), keras_model.predict(x, verbose=0), atol=1e-6)
+    keras_objects, objects = (KERAS_OWN, OWN) if builder == "own" else (None, None)
+    model.save(tmp_path / "rnnlab.keras")
+    loaded = keras.saving.load_model(tmp_path / "rnnlab.keras", custom_objects=keras_objects)
+    assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in keras_model.layers]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x), atol=1e-6)
+    keras_model.save(tmp_path / "keras.keras")
+    ours = rnnlab.models.load_model(tmp_path / "keras.keras", custom_objects=objects)
+    assert [type(layer).__name__ for layer in ours.layers] == [type(layer).__name__ for layer in model.layers]
+    np.testing.assert_allclose(ours.predict(x), keras_model.predict(x, verbose=0), atol=1e-6)
+    model.save(tmp_path / "rnnlab.safetensors")
+    np.testing.assert_array_equal(
+        rnnlab.models.load_model(tmp_path / "rnnlab.safetensors", custom_objects=objects).predict(x), model.predict(x)
+    )
+
+
+@pytest.fixture
+def registered_in_both():
+    """Scaled and Minimal registered as "lab>Scaled" / "lab>Minimal" in Keras and in rnnlab, for one test."""
+    registries = [keras.saving.get_custom_objects(), rnnlab.saving.get_custom_objects()]
+    before = [dict(each) for each in registries]
+    for register, classes in ((keras.saving, KERAS_OWN), (rnnlab.saving, OWN)):
+        for cls in classes.values():
+            register.register_keras_serializable(package="lab")(cls)
+    yield
+    for each, kept in zip(registries, before, strict=True):
+        each.clear()
+        each.update(kept)
+
+
+def test_registered_classes_of_ones_own_load_in_either_library(registered_in_both, tmp_path, rng):
+    keras_model, model, x = same_model_pair(own_model, rng)
+    keras_model.save(tmp_path / "keras.keras")
+    model.save(tmp_path / "rnnlab.keras")
+    for path in (tmp_path / "keras.keras", tmp_path / "rnnlab.keras"):
+        assert '"registered_name": "lab>Scaled"' in zipfile.ZipFile(path).read("config.json").decode()
+    np.testing.assert_allclose(
+        rnnlab.models.load_model(tmp_path / "keras.keras").predict(x), model.predict(x), atol=1e-6
+    )
+    loaded = keras.saving.load_model(tmp_path / "rnnlab.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x), atol=1e-6)

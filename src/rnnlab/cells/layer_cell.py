@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..core import registration
 from ..core.layer import Layer, Shape, resolve_training, to_tensor
 from .fused_form import FusedForm
 from .recurrent_cell import Gates, Mask, RecurrentCell, States, Tensor
@@ -120,7 +121,10 @@ def as_cell(cell: Any) -> RecurrentCell:
 def cell_spec(cell: RecurrentCell) -> dict[str, Any]:
     """``{"class_name", "config"}`` of a cell, for its RNN's config (a ``LayerCell``: the cell it runs)."""
     own = cell.cell if isinstance(cell, LayerCell) else cell
-    return {"class_name": type(own).__name__, "config": own.get_config()}
+    spec = {"class_name": type(own).__name__, "config": own.get_config()}
+    if registration.is_registered(type(own)):
+        spec["registered_name"] = registration.get_registered_name(type(own))
+    return spec
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -131,18 +135,26 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def cell_class(name: str, known: dict[str, type[RecurrentCell]], custom_objects: dict[str, Any] | None = None) -> Any:
-    """The class of a cell named in a config: rnnlab's, one in ``custom_objects``, or a ``Layer``
-    subclass of that name defined in this program."""
+def cell_class(
+    name: str,
+    known: dict[str, type[RecurrentCell]],
+    custom_objects: dict[str, Any] | None = None,
+    registered_name: str | None = None,
+) -> Any:
+    """The class of a cell named in a config: a registered one (``registered_name``), rnnlab's, one in
+    ``custom_objects`` (or the ``custom_object_scope``), or a ``Layer`` subclass of that name defined in
+    this program."""
+    registered = registration.get_registered_object(registered_name, custom_objects)
+    if registered is not None:
+        return registered
     if name in known:
         return known[name]
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
+    given = registration.get_registered_object(name, custom_objects)
+    if given is not None:
+        return given
     defined: set[type] = {sub for sub in _subclasses(Layer) if sub.__name__ == name}
     if len(defined) == 1:
         return defined.pop()
-    raise ValueError(
-        f"Unknown cell class {name!r}: "
-        + ("several classes have that name" if defined else "define it (or import it) before rebuilding the layer")
-        + f", or pass custom_objects={{{name!r}: {name}}}."
-    )
+    if defined:
+        raise ValueError(f"Unknown cell class {name!r}: several classes have that name; pass custom_objects.")
+    raise registration.unknown_class(name, registered_name or name, "cell")

@@ -107,7 +107,9 @@ class StackedRNNCells(RecurrentCell):
 
         config = dict(config)
         cells = [
-            cell_class(spec["class_name"], CELLS, custom_objects).from_config(spec["config"])
+            cell_class(spec["class_name"], CELLS, custom_objects, spec.get("registered_name")).from_config(
+                spec["config"]
+            )
             for spec in config.pop("cells")
         ]
         return cls(cells, **config)

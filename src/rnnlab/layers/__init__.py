@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cells import CELLS, GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
+from ..core import registration
 from ..core.layer import Layer
 from .activation import Activation
 from .attention import AdditiveAttention, Attention
@@ -86,9 +87,10 @@ LAYERS.update({c.__name__: c for c in (Attention, AdditiveAttention)})
 def deserialize(spec: dict[str, Any]) -> Layer:
     """``{"class_name": ..., "config": ...}`` -> a new layer (weights not included)."""
     name = spec.get("class_name")
-    if name not in LAYERS:
-        raise ValueError(f"Unknown layer class {name!r}; rnnlab has {sorted(LAYERS)}.")
-    return LAYERS[name].from_config(spec["config"])
+    registered = registration.get_registered_object(spec.get("registered_name"))  # a class of your own first
+    cls = registered or LAYERS.get(str(name)) or registration.find_class(spec, "layer")
+    layer: Layer = cls.from_config(spec["config"])
+    return layer
 
 
 __all__ = [

@@ -250,7 +250,7 @@ class RNN(Layer):
 
         config = dict(config)
         cell = config.pop("cell")
-        known = cell_class(cell["class_name"], CELLS, custom_objects)
+        known = cell_class(cell["class_name"], CELLS, custom_objects, cell.get("registered_name"))
         extra = {"custom_objects": custom_objects} if custom_objects and known is StackedRNNCells else {}
         return cls(known.from_config(cell["config"], **extra), **config)
 

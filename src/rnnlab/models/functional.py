@@ -15,9 +15,9 @@ import torch
 
 from ..core.layer import Layer, Shape, to_tensor, unique_name
 from ..core.symbolic import KerasTensor, Node, flatten, map_structure
-from ..layers import InputLayer, deserialize
+from ..layers import InputLayer
 from ..training.batches import Columns
-from .model import Model, Sequential
+from .model import Model, layer_from_spec, layer_spec
 
 
 class Functional(Model):
@@ -367,10 +367,9 @@ class Functional(Model):
 
     # -- config, in Keras's functional form ------------------------------------------------------
     def node_index(self, node: Node) -> int:
-        """The index Keras's config gives ``node``: its place among its layer's calls in this model
-        (after a nested functional model's own graph, which Keras counts as call 0)."""
-        offset = 1 if isinstance(node.layer, Functional) else 0
-        return offset + self._model_nodes(node.layer).index(node)
+        """The index Keras's config gives ``node``: its place among its layer's calls in this model (Keras 3
+        writes a nested functional model's first call as 0 too, and reads it so)."""
+        return self._model_nodes(node.layer).index(node)
 
     def _tensor_config(self, tensor: KerasTensor) -> list[Any]:
         assert tensor.node is not None
@@ -394,8 +393,7 @@ class Functional(Model):
             nodes = [] if isinstance(layer, InputLayer) else self._model_nodes(layer)
             layers.append(
                 {
-                    "class_name": type(layer).__name__,
-                    "config": layer.get_config(),
+                    **layer_spec(layer),
                     "name": layer.name,
                     "inbound_nodes": [
                         {
@@ -418,7 +416,7 @@ class Functional(Model):
     def from_config(cls, config: dict[str, Any], layer_from_config: Any = None) -> Functional:
         """Rebuild the graph: create each layer, then replay its calls in an order where every call's
         inputs exist (``layer_from_config`` turns one layer entry into a layer; rnnlab's by default)."""
-        make = layer_from_config or _layer_from_config
+        make = layer_from_config or layer_from_spec
         created: dict[str, Layer] = {}
         outputs: dict[tuple[str, int], list[KerasTensor]] = {}
         pending: list[tuple[Layer, int, dict[str, Any]]] = []
@@ -428,8 +426,7 @@ class Functional(Model):
             created[spec.get("name", layer.name)] = layer
             if isinstance(layer, InputLayer):
                 outputs[(layer.name, 0)] = [layer.output]
-            offset = 1 if isinstance(layer, Functional) else 0
-            pending += [(layer, offset + i, node) for i, node in enumerate(spec.get("inbound_nodes", []))]
+            pending += [(layer, i, node) for i, node in enumerate(spec.get("inbound_nodes", []))]
 
         def tensor(history: Any) -> KerasTensor:
             name, node_index, tensor_index = history
@@ -509,15 +506,6 @@ def _histories(item: Any) -> list[Any]:
     if isinstance(item, list):
         return [h for v in item for h in _histories(v)]
     return []
-
-
-def _layer_from_config(spec: dict[str, Any]) -> Layer:
-    """An rnnlab layer from ``{"class_name", "config"}``: a layer, or a model used as a layer."""
-    models: dict[str, type[Model]] = {"Functional": Functional, "Sequential": Sequential}
-    if spec.get("class_name") in models:
-        model: Layer = models[spec["class_name"]].from_config(spec["config"])
-        return model
-    return deserialize(spec)
 
 
 _OWN_GRAPH: Any = object()  # stands for that first call in layer._inbound_nodes

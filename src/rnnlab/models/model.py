@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import symbolic
+from ..core import registration, symbolic
 from ..core.devices import resolve_device
 from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
 from ..layers import InputSpec, deserialize, input_layer_of
@@ -390,6 +390,24 @@ class Model(Layer):
 RNNLAB_EXTENSIONS = (".safetensors", ".rnnlab")
 
 
+def layer_spec(layer: Layer) -> dict[str, Any]:
+    """``{"class_name", "config"}`` of a layer in a model's config; a registered class of your own also
+    gives its ``registered_name`` (``"package>name"``), by which loading finds it."""
+    spec = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if registration.is_registered(type(layer)):
+        spec["registered_name"] = registration.get_registered_name(type(layer))
+    return spec
+
+
+def layer_from_spec(spec: dict[str, Any]) -> Layer:
+    """The layer a model's config entry describes: a layer, or a model used as a layer."""
+    models: dict[str, Any] = {"Sequential": Sequential, "Functional": getattr(Model, "functional_class", None)}
+    model = models.get(spec.get("class_name", ""))
+    if model is not None and not spec.get("registered_name"):
+        return model.from_config(spec["config"])  # type: ignore[no-any-return]
+    return deserialize(spec)
+
+
 def _extension(path: str | os.PathLike[str], method: str) -> str:
     """The format a file name asks for, or a ValueError saying which ones ``method`` writes."""
     name = os.fspath(path)
@@ -521,7 +539,7 @@ class Sequential(Model):
             "input": None
             if spec is None
             else {"shape": list(spec.shape or ()), "dtype": spec.dtype, "batch_size": spec.batch_size},
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.stack],
+            "layers": [layer_spec(layer) for layer in self.stack],
         }
 
     @classmethod
@@ -530,5 +548,5 @@ class Sequential(Model):
         if config.get("input") is not None:
             spec = config["input"]
             layers.append(InputSpec(tuple(spec["shape"]), spec.get("dtype"), batch_size=spec.get("batch_size")))
-        layers += [deserialize(spec) for spec in config["layers"]]
+        layers += [layer_from_spec(spec) for spec in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..cells import LayerCell
 from ..core.files import regular_file
 from ..core.layer import Layer, snake_case
 from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
     GRU,
     LSTM,
+    RNN,
     Activation,
     Add,
     Average,
@@ -214,18 +216,39 @@ def keras_layers(model: Any, doing: str) -> list[Layer]:
         )
     found: list[Layer] = []
     for layer in model.layers:
+        if is_model(layer):
+            found += keras_layers(layer, doing)
+            continue
         inner = [m for m in (layer.layer,) if isinstance(m, Layer)] if isinstance(layer, TimeDistributed) else []
         if isinstance(layer, Bidirectional):
             inner = [layer.forward_layer, layer.backward_layer]
         found += [m for m in (layer, *inner) if isinstance(m, Layer)]
     for each in found:
-        if type(each) not in WRITABLE:
+        if type(each) not in WRITABLE and not is_own_class(each):
             raise ValueError(
                 f"Layer '{each.name}' ({type(each).__name__}) has no Keras file form in rnnlab, which writes and "
                 f"reads Keras files of {', '.join(c.__name__ for c in WRITABLE)}. Use an rnnlab file "
                 "(.safetensors) instead."
             )
     return found
+
+
+def is_model(layer: Any) -> bool:
+    """A Sequential or functional model used as a layer (Keras nests its config and its weights' groups)."""
+    return bool(getattr(type(layer), "takes_call_options", False)) and hasattr(layer, "layers")
+
+
+def is_own_class(layer: Layer) -> bool:
+    """A layer of the program's own (a ``Layer`` subclass written outside rnnlab), or an ``RNN`` of such
+    cells: Keras files store its ``get_config()`` and its weights by attribute."""
+    if type(layer) is RNN:
+        return isinstance(layer.cell, LayerCell)
+    return not type(layer).__module__.startswith("rnnlab.")
+
+
+def has_own_layers(model: Any) -> bool:
+    """Whether the model holds models or layers of the program's own, whose weights Keras keys by attribute."""
+    return any(is_model(layer) or is_own_class(layer) for layer in model.layers if isinstance(layer, Layer))
 
 
 def _layer_groups(layer: Layer) -> list[tuple[str, Layer | None]]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core import activations, constraints, files, initializers, regularizers
+from ..core import activations, constraints, files, initializers, registration, regularizers
 from ..core.layer import Layer, snake_case
 from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
@@ -48,8 +48,8 @@ from ..layers.pooling import GlobalPooling1D
 from ..models.functional import Functional
 from ..models.model import Model, Sequential
 from ..training import losses, metrics, optimizers
-from . import native
-from .keras_h5 import MAX_RATIO, MERGING, RESHAPING, SLACK_BYTES, read_weights, weights_limit
+from . import keras_subclassed, native
+from .keras_h5 import MAX_RATIO, MERGING, RESHAPING, SLACK_BYTES, has_own_layers, read_weights, weights_limit
 
 RECURRENT: dict[str, type[Layer]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 PLAIN: dict[str, type[Layer]] = {
@@ -114,10 +114,15 @@ def load_keras_model(path: files.StrPath, compile: bool = True) -> Model:
         else:
             specs, model = _architecture(config, path)
         weights_file = _member(archive, WEIGHTS, weights_limit(model), path)
-    arrays = read_weights(model, specs, weights_file, path, layers)
-    native.materialize(model)
-    for layer, values in arrays:
-        layer.set_weights(values)
+    if has_own_layers(model):  # models and layers of the program's own: Keras keys their weights by attribute
+        by_path = keras_subclassed.read_arrays(model, weights_file, path)
+        native.materialize(model)
+        keras_subclassed.assign_arrays(model, by_path)
+    else:
+        arrays = read_weights(model, specs, weights_file, path, layers)
+        native.materialize(model)
+        for layer, values in arrays:
+            layer.set_weights(values)
     if compile and config.get("compile_config"):
         try:
             _compile(model, config["compile_config"])
@@ -180,11 +185,7 @@ def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, An
     native.check_layer_count(config.get("config"), path)
     try:
         with native.shapes_only():
-            specs = config["config"]["layers"]
-            layers = [s for s in specs if s["class_name"] != "InputLayer"]
-            model = Sequential(
-                [_input(specs, config["config"])] + [_layer(s) for s in layers], name=config["config"].get("name")
-            )
+            layers, model = _sequential(config["config"])
     except ValueError as err:
         raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
     except files.MALFORMED + (RuntimeError,) as err:
@@ -192,6 +193,13 @@ def _architecture(config: dict[str, Any], path: Path) -> tuple[list[dict[str, An
             f"{path}: config.json is not a Keras Sequential config (missing or bad {type(err).__name__}: {err})."
         ) from None
     return layers, model
+
+
+def _sequential(config: dict[str, Any]) -> tuple[list[dict[str, Any]], Sequential]:
+    """(the specs of its layers, InputLayer aside; the Sequential they make) from a Sequential's config."""
+    specs = config["layers"]
+    layers = [s for s in specs if s["class_name"] != "InputLayer"]
+    return layers, Sequential([_input(specs, config)] + [_layer(s) for s in layers], name=config.get("name"))
 
 
 def _graph(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], list[Layer], Functional]:
@@ -298,6 +306,13 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
     """An rnnlab layer (unbuilt) from one Keras ``{"class_name", "config"}`` spec."""
     class_name, config = spec["class_name"], dict(spec["config"])
     name = config.get("name", snake_case(class_name))
+    if _is_own_class(spec):
+        own: Layer = _own_layer(spec, "layer")
+        return own
+    if class_name in NESTED and allowed is not RECURRENT_ONLY:
+        return _sequential(config)[1] if class_name == "Sequential" else _graph_model(config)
+    if class_name == "RNN" and _is_own_class(config.get("cell") or {}):
+        return _rnn_of_own_cell(name, config)
     if class_name not in allowed:
         where = "" if class_name not in SUPPORTED else f" inside a wrapper (allowed there: {', '.join(allowed)})"
         raise _unsupported(name, class_name, f"is not supported by rnnlab{where}")
@@ -325,9 +340,54 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
         raise ValueError(f"Layer '{name}' ({class_name}) cannot be rebuilt in rnnlab: {err}") from None
 
 
+NESTED = ("Sequential", "Functional")  # models used as layers
+RECURRENT_ONLY = tuple(RECURRENT)
+
+
+def _graph_model(config: dict[str, Any]) -> Functional:
+    return Functional.from_config(_without_mask_ops(config), layer_from_config=_graph_layer)
+
+
+def _is_own_class(spec: dict[str, Any]) -> bool:
+    """A class of the program's own: Keras writes its registered name (``"MyLayer"``, ``"pkg>MyLayer"``) and no
+    module of Keras's (``keras``, ``keras.layers``, ``keras.src...``)."""
+    module = spec.get("module")
+    from_keras = isinstance(module, str) and module.split(".")[0] == "keras"
+    return isinstance(spec.get("registered_name"), str) and not from_keras
+
+
+def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config for a class of the program's own: Keras's dtype policy object as its name."""
+    policy = config.get("dtype")
+    if isinstance(policy, dict):
+        config = {**config, "dtype": policy.get("config", {}).get("name")}
+    return config
+
+
+def _own_layer(spec: dict[str, Any], what: str) -> Any:
+    """A layer or cell of the program's own, found as Keras finds it (``custom_objects``, registration)."""
+    cls = registration.find_class(spec, what)
+    config = _plain_config(dict(spec["config"]))
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{what.capitalize()} '{config.get('name', spec['class_name'])}' ({spec['class_name']}) cannot be "
+            f"rebuilt from its config by {cls.__name__}.from_config: {err}"
+        ) from None
+
+
+def _rnn_of_own_cell(name: str, config: dict[str, Any]) -> RNN:
+    """``RNN(MyCell(...))``: the cell of the program's own, the RNN's sequence options."""
+    cell = _own_layer(config["cell"], "cell")
+    keys = ("return_sequences", "return_state", "go_backwards", "stateful", "zero_output_for_mask", "trainable")
+    return RNN(cell, name=name, **{k: config[k] for k in keys if k in config})
+
+
 def _recurrent(spec: dict[str, Any]) -> RNN:
     """The recurrent layer a Bidirectional wraps."""
-    layer = _layer(spec, tuple(RECURRENT))
+    layer = _layer(spec, RECURRENT_ONLY)
+
     assert isinstance(layer, RNN)  # RECURRENT holds RNN subclasses only
     return layer
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..cells import LayerCell
 from ..core.files import regular_file, write_bytes
 from ..core.layer import Layer, snake_case
 from .keras_h5 import WRITABLE, _check_inflation, _datasets, _layer_groups, _Outside, h5py_module, weights_limit
@@ -67,6 +68,8 @@ def _join(path: str, name: str) -> str:
 
 
 def _walk(layer: Layer, path: str, groups: list[Group], visited: set[int], is_model: bool = False) -> None:
+    if isinstance(layer, LayerCell):  # RNN(MyCell(...)) holds the cell in a LayerCell; Keras holds the cell itself
+        layer = layer.cell
     if id(layer) in visited:
         return
     visited.add(id(layer))
@@ -192,10 +195,23 @@ def load_weights(model: Layer, path: str | os.PathLike[str]) -> None:
     file = regular_file(path)
     if file.stat().st_size > weights_limit(model):
         raise ValueError(f"{file} is larger than the weights of this model can be; refusing to read it.")
+    assign_arrays(model, read_arrays(model, file.read_bytes(), file))
+
+
+def assign_arrays(model: Layer, by_path: dict[str, list[np.ndarray]]) -> None:
+    """Give each ``vars`` group of ``model`` the arrays read for its path."""
+    for group in plan(model):
+        if group.path in by_path:
+            group.assign(by_path[group.path])
+
+
+def read_arrays(model: Layer, data: bytes, file: Any) -> dict[str, list[np.ndarray]]:
+    """The arrays of every ``vars`` group of ``model`` that has weights, by path, read from the HDF5 bytes
+    only once their storage and shapes have been checked against the model."""
     groups = [g for g in plan(model) if g.shapes()]
     h5py = h5py_module()
     try:
-        with h5py.File(io.BytesIO(file.read_bytes()), "r") as f:
+        with h5py.File(io.BytesIO(data), "r") as f:
             planned = []
             for group in groups:
                 try:
@@ -213,12 +229,10 @@ def load_weights(model: Layer, path: str | os.PathLike[str]) -> None:
                     )
                 planned.append((group, datasets))
             _check_inflation([d for _, datasets in planned for d in datasets])
-            values = [(group, [np.asarray(d[()]) for d in datasets]) for group, datasets in planned]
+            return {group.path: [np.asarray(d[()]) for d in datasets] for group, datasets in planned}
     except _Outside as err:
         raise ValueError(
             f"{file} refers to data outside itself ({err}); rnnlab reads only weights stored in the file."
         ) from None
     except (OSError, RuntimeError) as err:
         raise ValueError(f"{file} is damaged or not a Keras weights file ({err}).") from None
-    for group, arrays in values:
-        group.assign(arrays)

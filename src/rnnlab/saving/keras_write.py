@@ -16,13 +16,14 @@ import os
 import zipfile
 from typing import Any
 
-from ..core import constraints, regularizers
+from ..core import constraints, registration, regularizers
 from ..core.files import atomic_path, write_bytes
 from ..core.layer import Layer
 from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
     GRU,
     LSTM,
+    RNN,
     Bidirectional,
     Dense,
     Dropout,
@@ -33,7 +34,17 @@ from ..layers import (
     TimeDistributed,
 )
 from ..training import optimizers
-from .keras_h5 import MERGING, RECURRENT, RESHAPING, keras_layers, weights_file
+from . import keras_subclassed
+from .keras_h5 import (
+    MERGING,
+    RECURRENT,
+    RESHAPING,
+    has_own_layers,
+    is_model,
+    is_own_class,
+    keras_layers,
+    weights_file,
+)
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format this writes
 # The arguments of the weightless layers, under Keras's names
@@ -55,6 +66,8 @@ def _object(module: str, class_name: str, config: dict[str, Any]) -> dict[str, A
 
 def _check_writable(model: Any) -> None:
     for each in keras_layers(model, "written"):
+        if is_own_class(each):  # its regularizers live in its code, not in the file
+            continue
         for name, value in [*each.weight_regularizers.items(), ("activity", each.activity_regularizer)]:
             if value is not None and not isinstance(value, regularizers.Regularizer):
                 raise ValueError(
@@ -85,8 +98,31 @@ def _class_config(obj: Any) -> dict[str, Any]:
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
 
+def own_class_config(obj: Any) -> dict[str, Any]:
+    """Keras's form of a layer or cell of the program's own: its registered name (``"package>name"``, or its
+    class name: what ``custom_objects`` are keyed by), its ``get_config()`` and, as Keras writes it, no module."""
+    config = {k: v for k, v in obj.get_config().items() if k not in ("input_shape", "batch_size")}
+    found = {"module": None, "class_name": type(obj).__name__, "config": config}
+    return {**found, "registered_name": registration.get_registered_name(type(obj))}
+
+
+def _own_layer_config(layer: Layer) -> dict[str, Any]:
+    """A layer of the program's own, or ``RNN(MyCell(...))``, in Keras's form."""
+    if not isinstance(layer, RNN):
+        return own_class_config(layer)
+    config: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype}
+    config.update({k: v for k, v in layer.sequence_config().items() if k != "implementation"})
+    config.update(unroll=False, cell=own_class_config(layer.cell.cell))
+    return _object("keras.layers", "RNN", config)
+
+
 def layer_config(layer: Layer) -> dict[str, Any]:
-    """Keras's serialised form of one rnnlab layer: ``{"module", "class_name", "config", ...}``."""
+    """Keras's serialised form of one rnnlab layer: ``{"module", "class_name", "config", ...}``; a model used
+    as a layer gives its model config."""
+    if is_model(layer):
+        return model_config(layer, nested=True)
+    if is_own_class(layer):
+        return _own_layer_config(layer)
     config: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype}
     if isinstance(layer, RECURRENT):
         cell, own = layer.cell, layer.get_config()
@@ -128,7 +164,7 @@ def layer_config(layer: Layer) -> dict[str, Any]:
         own = layer.get_config()
         config.update({key: own[key] for key in MERGING_KEYS.get(type(layer).__name__, ())})
     elif isinstance(layer, InputLayer):  # Keras's InputLayer takes no trainable
-        config = {**layer.get_config(), "optional": False}
+        config = layer.get_config()
     elif isinstance(layer, CONVOLUTION_AND_NORMALIZATION):  # their configs use Keras's keys throughout
         own = layer.get_config()
         config.update({k: v for k, v in own.items() if k not in NOT_KERAS_KEYS and not k.endswith(OPTION_KEYS)})
@@ -138,9 +174,10 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     return _object("keras.layers", type(layer).__name__, config)
 
 
-def model_config(model: Any) -> dict[str, Any]:
+def model_config(model: Any, nested: bool = False) -> dict[str, Any]:
+    """Keras's config of a Sequential or functional model (``nested``: used as a layer, without compile settings)."""
     if hasattr(model, "inputs"):
-        return _functional_config(model)
+        return _functional_config(model, nested)
     spec = model.input_spec
     batch_shape = [spec.batch_size, *spec.shape]
     input_layer = _object(
@@ -159,22 +196,23 @@ def model_config(model: Any) -> dict[str, Any]:
         },
     )
     config["build_config"] = {"input_shape": batch_shape}
-    compile_config = _compile_config(getattr(model, "compile_config", None))
+    compile_config = None if nested else _compile_config(getattr(model, "compile_config", None))
     if compile_config is not None:
         config["compile_config"] = compile_config
     return config
 
 
-def _functional_config(model: Any) -> dict[str, Any]:
+def _functional_config(model: Any, nested: bool = False) -> dict[str, Any]:
     """Keras's config of a functional model: its own functional form (``Functional.get_config``), each
     layer's entry carrying the layer's Keras config instead of rnnlab's."""
     own = model.get_config()
     by_name = {layer.name: layer for layer in model.layers}
     for entry in own["layers"]:
-        entry.update(layer_config(by_name[entry["name"]]))
+        if entry["name"] in by_name:  # Keras's operations (a + b) are in Keras's form already
+            entry.update(layer_config(by_name[entry["name"]]))
     config = _object("keras.src.models.functional", "Functional", own)
     config.update(registered_name="Functional", build_config={"input_shape": None})
-    compile_config = _compile_config(getattr(model, "compile_config", None))
+    compile_config = None if nested else _compile_config(getattr(model, "compile_config", None))
     if compile_config is not None:
         config["compile_config"] = compile_config
     return config
@@ -226,7 +264,7 @@ def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` opens."""
     _check_writable(model)
     config = model_config(model)
-    weights = weights_file(model)
+    weights = keras_subclassed.weights_file(model) if has_own_layers(model) else weights_file(model)
     metadata = {"keras_version": KERAS_VERSION, "date_saved": "1980-01-01@00:00:00"}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
@@ -237,4 +275,4 @@ def save_keras_model(model: Any, path: str | os.PathLike[str]) -> None:
 def save_keras_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Write the weights as Keras's ``.weights.h5`` (``keras_model.load_weights`` reads them)."""
     _check_writable(model)
-    write_bytes(path, weights_file(model))
+    write_bytes(path, keras_subclassed.weights_file(model) if has_own_layers(model) else weights_file(model))

@@ -9,11 +9,12 @@ the file, and only then are weights allocated and read. Every way a file can be 
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..core import files
+from ..core import files, registration
 from ..models.functional import Functional
 from ..models.model import Model, Sequential
 from . import native
@@ -21,14 +22,20 @@ from . import native
 MODELS: dict[str, type[Model]] = {"Sequential": Sequential, "Functional": Functional}
 
 
-def load_model(path: files.StrPath, compile: bool = True) -> Model:
+def load_model(path: files.StrPath, custom_objects: dict[str, Any] | None = None, compile: bool = True) -> Model:
     """Rebuild a saved model: same architecture, same weights, and (with ``compile``) the same
     optimizer, loss and metrics with the optimizer state, so training can resume.
 
-    A Keras 3 ``.keras`` file of a Sequential model built from layers rnnlab has is converted
-    (needs h5py: ``pip install 'rnnlab[keras]'``).
+    A Keras 3 ``.keras`` file of a Sequential or functional model built from layers rnnlab has is
+    converted (needs h5py: ``pip install 'rnnlab[keras]'``). Layers and cells of your own are found in
+    ``custom_objects`` (``{"MyLayer": MyLayer}``) or among the classes registered with
+    ``@rnnlab.saving.register_keras_serializable()``, as in Keras.
     """
-    path = files.regular_file(path)
+    with registration.custom_object_scope(custom_objects):
+        return _load_model(files.regular_file(path), compile)
+
+
+def _load_model(path: Path, compile: bool) -> Model:
     if zipfile.is_zipfile(path):
         from .keras_read import load_keras_model
 

@@ -294,8 +294,16 @@ def check_layer_count(config: Any, path: Any) -> None:
 
 
 def materialize(model: torch.nn.Module) -> None:
-    """Give a model built with ``shapes_only`` real (uninitialised) CPU memory, to load weights into."""
-    model.to_empty(device="cpu")
+    """Give a model built with ``shapes_only`` real (uninitialised) CPU memory, to load weights into.
+
+    The parameters keep their identity (torch swaps the new tensors into them): the variables that
+    ``add_weight`` handed to a layer of the program's own (``self.kernel``) hold them."""
+    swapping = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        model.to_empty(device="cpu")
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(swapping)
 
 
 # -- whole models ---------------------------------------------------------------------------
