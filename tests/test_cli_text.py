@@ -266,3 +266,19 @@ def test_macro_f1_and_confusion():
     # class 0: tp 1, fp 1, fn 1 -> 0.5; class 1: tp 2, fp 1, fn 0 -> 0.8; class 2: 0
     assert macro_f1(y_true, y_pred, 3) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     assert confusion(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_classify_words_read_a_wire_as_the_keras_reuters_ids(monkeypatch):
+    """The word list a reuters run keeps (words.json) gives each wire the ids reuters.load_data gives it."""
+    from rnnlab.datasets import reuters
+    from rnnlab.tasks.classify import keras_reuters_words
+
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("reuters21578/reut2-000.sgm.gz")))
+    (x_train, _), _ = reuters.load_data(num_words=1000, test_split=0.2)
+    documents, _ = reuters.keras_documents(reuters.read_corpus())
+    order = np.arange(len(documents))
+    np.random.RandomState(113).shuffle(order)  # load_data's shuffle
+    words = keras_reuters_words(1000)
+    for i in range(20):
+        assert words.ids(documents[order[i]].text) == list(x_train[i])
+    assert words.labels([0, 1, 2, 4]) == ["<pad>", "<start>", "<unknown>", words.words[0]]
