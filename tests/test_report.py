@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import json
 import os
 import re
 import shutil
@@ -337,9 +339,9 @@ def test_classify_sentences_and_tables_follow_the_numbers():
     matrix = np.array([[30, 10, 0], [4, 16, 0], [1, 0, 9]])  # rows true, columns predicted
     assert explain(matrix, names) == [
         "55 of 70 test samples are classified right (78.6 %).",
-        "Most confused: grain taken for wheat 10 times (25 % of grain); wheat taken for grain 4 times (20 % of wheat); "
-        "ship taken for grain 1 time (10 % of ship).",
-        "Weakest classes by F1: wheat 0.70 (20 samples), grain 0.80 (40 samples), ship 0.95 (10 samples).",
+        "Most confused: 'grain' taken for 'wheat' 10 times (25 % of 'grain'); 'wheat' taken for 'grain' 4 times "
+        "(20 % of 'wheat'); 'ship' taken for 'grain' 1 time (10 % of 'ship').",
+        "Weakest classes by F1: 'wheat' 0.70 (20 samples), 'grain' 0.80 (40 samples), 'ship' 0.95 (10 samples).",
     ]
     scores = {row["class"]: row for row in per_class(matrix, names)}
     assert scores["grain"]["support"] == 40 and scores["grain"]["precision"] == pytest.approx(30 / 35)
@@ -351,5 +353,188 @@ def test_classify_sentences_and_tables_follow_the_numbers():
         "count": 20,
         "share": 100 * 20 / 30,
     }
-    assert "Most confused: ship taken for wheat 20 times (67 % of ship)" in explain(matrix, names)[1]
+    assert "Most confused: 'ship' taken for 'wheat' 20 times (67 % of 'ship')" in explain(matrix, names)[1]
     assert len(confused_pairs(np.ones((12, 12), dtype=int), [str(i) for i in range(12)])) == 10  # the top 10
+
+
+# -- every experiment's report and compare.html in headless Chromium --------------------------------
+CHECK = """<script>
+window.rnnlabErrors = [];
+window.addEventListener("error", (e) => {
+  rnnlabErrors.push(String(e.message || (e.target && e.target.src) || "error").slice(0, 80));
+}, true);  // capturing: a failed image's error event does not bubble
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "rnnlab-check";
+  out.textContent = JSON.stringify({
+    images: [...document.images].map((image) => (image.complete ? image.naturalWidth : 0)),
+    errors: rnnlabErrors,
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def render(page, folder):
+    """``page`` opened by headless Chromium with a check script added to a copy of it: the screenshot's
+    pixels, what the script found (each image's natural width, the page's errors) and the console lines."""
+    browser = chromium()
+    from matplotlib.image import imread
+
+    folder.mkdir(parents=True, exist_ok=True)
+    text = page.read_text(encoding="utf-8")
+    assert "<script" not in text  # the report itself runs nothing; the check runs in a copy
+    checked = folder / "checked.html"
+    checked.write_text(text.replace('<meta charset="utf-8">', '<meta charset="utf-8">' + CHECK, 1), encoding="utf-8")
+    shot = folder / "screenshot.png"
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--user-data-dir={folder / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            "--dump-dom",
+            checked.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="rnnlab-check">(.*?)</pre>', done.stdout, re.S)
+    assert found, "the check script did not run: " + done.stdout[-500:]
+    result = json.loads(html.unescape(found.group(1)))
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    pixels = (imread(shot)[..., :3] * 255).round().astype(np.uint8)
+    return pixels, result, console
+
+
+def assert_renders(page, folder):
+    pixels, result, console = render(page, folder)
+    assert pixels.shape == (1600, 1200, 3) and (pixels.min(axis=-1) < 200).mean() > 0.01  # a screenshot, not blank
+    assert not console and not result["errors"], (console, result["errors"])
+    images = page.read_text().count("<img ")
+    assert images and len(result["images"]) == images and all(width > 0 for width in result["images"]), result
+    return page.read_text()
+
+
+def test_the_check_finds_a_broken_image_and_a_console_error(tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><img src="data:image/png;base64,iVBORw0KGgo=">'
+        '<img src="missing.png"><img onerror="console.error(\'gone\')" src="missing.png"></body></html>'
+    )
+    _, result, console = render(page, tmp_path / "render")
+    assert result["images"] == [0, 0, 0] and len(result["errors"]) == 3
+    assert len(console) == 1 and '"gone"' in console[0]
+
+
+TINY_MULTIPLICATION = [
+    "multiplication",
+    "--samples", "60", "--train-samples", "40", "--length", "6", "--units", "4", "--cells", "lstm,gru",
+    "--quiet", "--threads", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def marked_runs(tmp_path_factory):
+    """Two multiplication runs (one of a single epoch) and one over two seeds."""
+    from rnnlab.cli import main
+
+    folder = tmp_path_factory.mktemp("marked")
+    assert main([*TINY_MULTIPLICATION, "--epochs", "1", "--out", str(folder / "one-epoch")]) == 0
+    assert main([*TINY_MULTIPLICATION, "--epochs", "2", "--seed", "1", "--out", str(folder / "two-epochs")]) == 0
+    assert (
+        main([*TINY_MULTIPLICATION, "--epochs", "2", "--seeds", "2", "--jobs", "1", "--out", str(folder / "seeds")])
+        == 0
+    )
+    return folder
+
+
+def test_multiplication_report_renders(marked_runs, tmp_path):
+    page = assert_renders(marked_runs / "one-epoch" / "report.html", tmp_path)
+    findings = page.split('<p class="findings">')[1].split("</p>")[0]
+    assert "LSTM" in findings and "GRU" in findings and "plateau in 1 epoch" in findings
+
+
+def test_seeds_report_renders(marked_runs, tmp_path):
+    page = assert_renders(marked_runs / "seeds" / "report.html", tmp_path)
+    assert "Over 2 seeds, LSTM correct %: median" in page and "Every seed" in page
+
+
+def test_inspect_report_renders(marked_runs, tmp_path):
+    from rnnlab.cli import main
+
+    assert main(["inspect", "--model", str(marked_runs / "two-epochs"), "--out", str(tmp_path / "inspect")]) == 0
+    page = assert_renders(tmp_path / "inspect" / "report.html", tmp_path / "render")
+    assert re.search(r"LSTM lstm(_\d+)?: mean opening input gate i 0\.\d\d, forget gate f", page)
+
+
+def test_compare_page_renders(marked_runs, tmp_path):
+    from rnnlab.cli import main
+
+    runs = [str(marked_runs / name) for name in ("one-epoch", "two-epochs", "seeds")]
+    assert main(["compare", *runs, "--out", str(tmp_path / "compare.html")]) == 0
+    assert_renders(tmp_path / "compare.html", tmp_path / "render")
+
+
+def test_sequence_report_renders(tmp_path):
+    from rnnlab.cli import main
+
+    args = ["sequence", "--models", "rnn,dnn", "--epochs", "2", "--units", "8", "--quiet", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    page = assert_renders(tmp_path / "run" / "report.html", tmp_path / "render")
+    assert "continuing the window&#x27;s steps gives 80" in page
+
+
+def test_gradients_report_renders(tmp_path):
+    from rnnlab.cli import main
+
+    args = ["gradients", "--cells", "lstm", "--epochs", "1", "--length", "8", "--samples", "60"]
+    args += ["--train-samples", "40", "--probe", "8", "--units", "4", "--quiet", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    page = assert_renders(tmp_path / "run" / "report.html", tmp_path / "render")
+    assert "LSTM (tanh): " in page.split('<p class="findings">')[1].split("</p>")[0]
+
+
+def test_forecast_report_renders(tmp_path, monkeypatch):
+    from conftest import require_data
+    from rnnlab.cli import main
+
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("airline_passengers.csv")))
+    args = ["forecast", "--dataset", "airline", "--epochs", "2", "--units", "4", "--quiet", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    page = assert_renders(tmp_path / "run" / "report.html", tmp_path / "render")
+    assert "each forecast drawn over the truth" in page and "than persistence&#x27;s" in page
+
+
+def test_classify_report_renders(tmp_path, monkeypatch):
+    from conftest import require_data
+    from rnnlab.cli import main
+
+    monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data("mnist/t10k-images-idx3-ubyte.gz")))
+    args = ["classify", "--dataset", "mnist-rows", "--epochs", "1", "--units", "8", "--quiet", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    page = assert_renders(tmp_path / "run" / "report.html", tmp_path / "render")
+    assert "Weakest classes by F1" in page and "Most confused pairs (test set)" in page
+
+
+def test_charrnn_report_renders(tmp_path):
+    from rnnlab.cli import main
+
+    text = tmp_path / "play.txt"
+    text.write_text("ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east.\n" * 12)
+    args = ["charrnn", "train", "--text", str(text), "--epochs", "1", "--units", "16", "--embedding-dim", "8"]
+    args += ["--seq-length", "20", "--batch-size", "8", "--sample-length", "20", "--quiet", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    page = assert_renders(tmp_path / "run" / "report.html", tmp_path / "render")
+    examples = page.split('id="examples"')[1].split("</section>")[0]
+    assert [t for t in ("0.5", "0.8", "1.2") if f"<h3>Temperature {t}</h3><pre>" in examples] == ["0.5", "0.8", "1.2"]
+    assert "perplexity" in page.split('<p class="findings">')[1]

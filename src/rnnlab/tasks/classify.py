@@ -374,14 +374,15 @@ def explain(matrix: np.ndarray, names: list[str]) -> list[str]:
     pairs = confused_pairs(matrix, names, top=3)
     if pairs:
         said = "; ".join(
-            f"{p['true']} taken for {p['predicted']} {counted(p['count'], 'time')} ({p['share']:.0f} % of {p['true']})"
+            f"'{p['true']}' taken for '{p['predicted']}' {counted(p['count'], 'time')} ({p['share']:.0f} % of "
+            f"'{p['true']}')"
             for p in pairs
         )
         sentences.append(f"Most confused: {said}.")
     scored = [row for row in per_class(matrix, names) if row["support"]]
     if len(scored) > 1:
         weakest = sorted(scored, key=lambda row: row["f1"])[:3]
-        said = ", ".join(f"{row['class']} {row['f1']:.2f} ({counted(row['support'], 'sample')})" for row in weakest)
+        said = ", ".join(f"'{row['class']}' {row['f1']:.2f} ({counted(row['support'], 'sample')})" for row in weakest)
         sentences.append(f"Weakest classes by F1: {said}.")
     return sentences
 

@@ -50,7 +50,7 @@ pre { background: #f6f8fb; border: 1px solid #d5dbe6; padding: 10px 12px; overfl
 figure { margin: 14px 0 24px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e1e6ee; }
 figcaption { color: #5b6475; font-size: 13px; margin-top: 4px; }
-ul.notes li { margin: 2px 0; }
+ul.notes li { margin: 2px 0; overflow-wrap: anywhere; }
 p.findings { font-size: 16px; background: #eef3fb; border-left: 4px solid #1f4e8c; padding: 10px 14px; }
 """
 
