@@ -173,8 +173,8 @@ def test_bad_graphs_get_clear_errors():
         Model(torch.ones(2, 3), out)
     with pytest.raises(TypeError, match="called on symbolic tensors mixed with Tensor"):
         layers.Add()([a, torch.ones(2, 3)])
-    with pytest.raises(ValueError, match="Model inputs must come from rnnlab.Input"):
-        Model(layers.Dense(2)(a), out)
+    with pytest.raises(ValueError, match=r"Output with path `` is not connected to `inputs`. Graph disconnected"):
+        Model(layers.Dense(2)(a), out)  # as in Keras, the model starts at the Dense output: a new Input
     model = Model([a, b], out)
     with pytest.raises(ValueError, match=r"expects 2 input\(s\) \[\(None, 3\), \(None, 3\)\], received 1"):
         model(torch.ones(2, 3))

@@ -5,6 +5,7 @@ keras is not installed (`pip install 'rnnlab[keras-oracle]'`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 
@@ -222,6 +223,85 @@ def test_several_outputs_and_their_compile_settings_travel_both_ways(tmp_path, r
     loaded.save(tmp_path / "rnnlab.keras")
     reloaded = keras.saving.load_model(tmp_path / "rnnlab.keras")
     assert reloaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)
+
+
+# -- operators and ops on symbolic tensors ------------------------------------------------------------------
+def with_operators(lib, p):
+    """A recurrent layer read by Keras's operators and ops instead of layers: dot-product attention over
+    its steps (``@``, softmax, slicing), a residual ``+``, ``*``, ``-``, ``/``, ``**``, a comparison in a
+    ``where``, then Dense."""
+    ops = lib.ops
+    sequence = lib.Input((p["steps"], p["features"]), name="sequence")
+    query = lib.Input((p["units"],), name="query")
+    states = getattr(lib.layers, p["kind"])(p["units"], return_sequences=True)(sequence)  # (B, T, U)
+    scores = ops.squeeze(states @ ops.expand_dims(query, -1), axis=-1) / p["units"] ** 0.5  # (B, T)
+    weights = ops.softmax(scores, axis=-1)
+    attended = ops.sum(states * weights[:, :, None], axis=1)  # (B, U)
+    last = states[:, -1]  # (B, U)
+    mixed = (attended + last) * 0.5 - ops.tanh(query) ** 2
+    leaky = ops.where(mixed > 0, mixed, 0.1 * mixed)
+    pooled = ops.mean(states, axis=1) / (1.0 + ops.abs(ops.sum(states, axis=1)))
+    joined = ops.concatenate([leaky, -pooled], axis=-1)  # (B, 2U)
+    return lib.Model([sequence, query], lib.layers.Dense(p["targets"])(joined))
+
+
+def operators_pair(seed):
+    p, x, y, rng = draw("two_inputs", seed)
+    x = [x[0], rng.normal(size=(len(x[0]), p["units"])).astype("float32")]
+    keras_model, model = with_operators(keras, p), with_operators(rnnlab, p)
+    weights = [rng.normal(0, 0.5, size=w.shape).astype("float32") for w in keras_model.get_weights()]
+    keras_model.set_weights(weights)
+    model.set_weights(weights)
+    return keras_model, model, x, y
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_operators_on_symbolic_tensors_match_keras_outputs_and_gradients(seed):
+    keras_model, model, x, _ = operators_pair(seed)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in keras_model.layers]
+    rows = [(layer.name, type(layer).__name__) for layer, _ in model.summary_rows()]
+    assert rows == [(op.name, type(op).__name__) for op in keras_model.operations]
+    outputs = []
+    for net in (keras_model, model):
+        out = net([torch.tensor(a) for a in x])
+        out.square().sum().backward()
+        outputs.append(out.detach())
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
+    keras_grads = [v.value.grad for v in keras_model.trainable_weights]
+    for ours, theirs in zip([v.value.grad for v in model.trainable_weights], keras_grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def operation_entries(path):
+    """The entries of a ``.keras`` file's functional config that are Keras's operations."""
+    with zipfile.ZipFile(path) as archive:
+        entries = json.loads(archive.read("config.json"))["config"]["layers"]
+    return [entry for entry in entries if entry.get("module", "").startswith("keras.src.ops.")]
+
+
+def test_keras_reads_the_operators_rnnlab_writes_and_the_reverse(tmp_path):
+    keras_model, model, x, y = operators_pair(5)
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # weights of rnnlab's own now
+    model.save(tmp_path / "rnnlab.keras")
+    from_rnnlab = keras.saving.load_model(tmp_path / "rnnlab.keras")
+    assert [type(op).__name__ for op in from_rnnlab.operations] == [type(op).__name__ for op in keras_model.operations]
+    np.testing.assert_allclose(predictions(from_rnnlab, x)[0], predictions(model, x)[0], atol=1e-6)
+
+    keras_model.compile("adam", "mse")
+    keras_model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    keras_model.save(tmp_path / "keras.keras")
+    operations = [operation_entries(tmp_path / name) for name in ("rnnlab.keras", "keras.keras")]
+    assert operations[0] == operations[1]  # module, class, config and inbound nodes as Keras writes them
+    from_keras = rnnlab.models.load_model(tmp_path / "keras.keras")
+    assert [layer.name for layer, _ in from_keras.summary_rows()] == [op.name for op in keras_model.operations]
+    np.testing.assert_allclose(predictions(from_keras, x)[0], predictions(keras_model, x)[0], atol=1e-6)
+    from_keras.save(tmp_path / "again.rnnlab")
+    np.testing.assert_allclose(
+        predictions(rnnlab.models.load_model(tmp_path / "again.rnnlab"), x)[0],
+        predictions(keras_model, x)[0],
+        atol=1e-6,
+    )
 
 
 # -- models used as layers, and layers and cells of one's own, in files both ways --------------------------------

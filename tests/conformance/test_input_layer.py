@@ -16,7 +16,7 @@ from keras_testcase import backend
 from rnnlab.core.symbolic import KerasTensor
 from rnnlab.layers import InputLayer
 
-DENSE_ONLY = "rnnlab inputs are dense tensors: sparse, ragged and optional inputs are not supported"
+DENSE_ONLY = "rnnlab inputs are dense tensors: sparse and ragged inputs are not supported"
 NO_INPUT_TENSOR = "rnnlab differs: InputLayer takes no input_tensor= (rnnlab's symbolic tensors are made by Input only)"
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import re
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
@@ -16,14 +14,13 @@ import torch
 from torch import nn
 
 from . import constraints, initializers, regularizers, symbolic
+from .symbolic import snake_case as snake_case  # re-exported: layers and saving name things with them
+from .symbolic import unique_name as unique_name
 from .variables import Variable
 
 Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
 
 L = TypeVar("L", bound="Layer")
-
-_name_counts: defaultdict[str, int] = defaultdict(int)
-
 
 # The training flag of the model call under way, for layers called without one (Keras's call context).
 _call_training: ContextVar[bool | None] = ContextVar("rnnlab_call_training", default=None)
@@ -71,22 +68,9 @@ def resolve_training(module: nn.Module, training: bool | None) -> bool:
     return module.training if inherited is None else inherited
 
 
-def snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(prefix: str) -> str:
-    """'lstm', then 'lstm_1', 'lstm_2', ... as Keras names layers."""
-    count = _name_counts[prefix]
-    _name_counts[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
 def reset_names() -> None:
-    """Restart automatic layer and symbolic tensor names (Keras's ``clear_session`` for names)."""
-    _name_counts.clear()
-    symbolic.reset_tensor_names()
+    """Restart automatic layer, operation and symbolic tensor names (Keras's ``clear_session`` for names)."""
+    symbolic.reset_names()
 
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
@@ -289,6 +273,25 @@ class Layer(nn.Module):
             elif prefix + "embeddings" in state_dict:
                 self.ensure_built((None, None))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call on symbolic tensors (a list for several), as Keras's."""
+        return self._first_call("input").input_tensors_or_one
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call on symbolic tensors (a list for several), as Keras's."""
+        return self._first_call("output").output_tensors_or_one
+
+    def _first_call(self, what: str) -> symbolic.Node:
+        node = next((node for node in self._inbound_nodes if isinstance(node, symbolic.Node)), None)
+        if node is None:
+            raise AttributeError(
+                f"Layer '{self.name}' has no {what} yet: it has not been called on symbolic tensors "
+                "(rnnlab.Input(...) or another layer's output)."
+            )
+        return node
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if symbolic.is_symbolic(inputs, args, kwargs):  # building a functional model: record the call

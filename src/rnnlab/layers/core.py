@@ -73,8 +73,8 @@ class InputLayer(Layer):
         optional: bool = False,
         **layer_kwargs: Any,
     ) -> None:
-        if sparse or ragged or optional:
-            raise ValueError("rnnlab inputs are dense tensors: sparse, ragged and optional inputs are not supported.")
+        if sparse or ragged:
+            raise ValueError("rnnlab inputs are dense tensors: sparse and ragged inputs are not supported.")
         if isinstance(dtype, dict):  # Keras's serialised DTypePolicy
             dtype = dtype.get("config", {}).get("name")
         input_shape = layer_kwargs.pop("input_shape", None)
@@ -86,9 +86,10 @@ class InputLayer(Layer):
         float_type = dtype in (None, "float32")
         self.spec = InputSpec(shape, None if float_type else str(dtype), self.name, batch_size, batch_shape)
         self.batch_shape = (self.spec.batch_size, *(self.spec.shape or ()))
+        self.optional = bool(optional)  # a model's call may give None for it
         self.built = True
-        self.output = symbolic.KerasTensor(self.batch_shape, self.spec.dtype or "float32", self.name)  # Keras: the name
-        symbolic.Node(self, (), {}, self.output)
+        output = symbolic.KerasTensor(self.batch_shape, self.spec.dtype or "float32", self.name)  # Keras: the name
+        symbolic.Node(self, (), {}, output)  # layer.output reads it
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return self.batch_shape
@@ -103,6 +104,7 @@ class InputLayer(Layer):
             "sparse": False,
             "ragged": False,
             "name": self.name,
+            "optional": self.optional,
         }
 
 
@@ -128,7 +130,8 @@ def Input(
     if tensor is not None:
         raise ValueError("Input(tensor=...) wraps a backend tensor in Keras; rnnlab inputs are symbolic only.")
     layer = InputLayer(shape, batch_size, dtype, sparse, ragged, batch_shape, name, optional)
-    return layer.output
+    output: symbolic.KerasTensor = layer.output
+    return output
 
 
 def input_layer_of(value: Any) -> InputLayer | None:

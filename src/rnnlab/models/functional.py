@@ -3,18 +3,32 @@
 The layer calls recorded from ``Input(...)`` to the outputs form a graph; ``forward`` runs its
 nodes in topological order on real tensors, passing masks from layer to layer as Keras does
 (a layer that supports masking receives its inputs' masks, and ``compute_mask`` gives its
-output's). It is still a ``torch.nn.Module``: its layers are registered in ``layers``.
+output's). Keras's operations on symbolic tensors (``a + b``, ``x[:, -1]``, ``rnnlab.ops.sum(x)``)
+are nodes of the graph as well: they run in order with the layers, are listed by ``summary()`` and
+saved in the config, but are no layers (``model.layers`` leaves them out, as in Keras). It is still
+a ``torch.nn.Module``: its layers are registered in ``layers``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from ..core import ops  # noqa: F401  (defines the operations rnnlab.ops records, so that configs naming them load)
 from ..core.layer import Layer, Shape, to_tensor, unique_name
-from ..core.symbolic import KerasTensor, Node, flatten, map_structure
+from ..core.symbolic import (
+    KerasTensor,
+    Node,
+    Operation,
+    flatten,
+    is_operation_config,
+    is_shape,
+    map_structure,
+    operation_from_config,
+)
 from ..layers import InputLayer
 from ..training.batches import Columns
 from .model import Model, layer_from_spec, layer_spec
@@ -23,9 +37,12 @@ from .model import Model, layer_from_spec, layer_spec
 class Functional(Model):
     """A model given by its inputs and outputs: ``Model(inputs, outputs)``, Keras's functional API.
 
-    ``inputs`` / ``outputs``: one symbolic tensor, a list of them or a dict of them; the model is
-    then called with (and returns) the same structure. ``model.layers`` lists the layers from
-    the inputs on (InputLayers first), each once, as Keras does.
+    ``inputs`` / ``outputs``: one symbolic tensor, or lists, tuples and dicts of them, nested as
+    deep as wanted; the model is then called with (and returns) the same structure. An input made
+    with ``Input(optional=True)`` may be given as None. An input that is an inner layer's output
+    starts the model there (a new Input of its shape, named ``<tensor>CLONE``, as in Keras); an
+    output may be an input. ``model.layers`` lists the layers from the inputs on (InputLayers
+    first), each once, as Keras does.
 
     >>> from rnnlab.layers import Dense, Input
     >>> inputs = Input(shape=(4,))
@@ -38,21 +55,17 @@ class Functional(Model):
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name=name or unique_name("functional"), trainable=trainable)
-        self._inputs_struct = _as_structure(inputs, "inputs")
-        self._outputs_struct = _as_structure(outputs, "outputs")
+        self._inputs_struct, self._outputs_struct = _started_at_inputs(
+            _as_structure(inputs, "inputs"), _as_structure(outputs, "outputs")
+        )
         self.inputs: list[KerasTensor] = flatten(self._inputs_struct)
         self.outputs: list[KerasTensor] = flatten(self._outputs_struct)
-        for tensor in self.inputs:
-            if not isinstance(tensor.node.layer if tensor.node else None, InputLayer):
-                raise ValueError(
-                    f"Model inputs must come from rnnlab.Input(...); {tensor.name} is the output of layer "
-                    f"'{tensor.node.layer.name if tensor.node else '?'}'. Start the graph at Input tensors."
-                )
         self._nodes = self._topological_nodes()
         self._inbound_nodes.append(_OWN_GRAPH)  # Keras counts the model's own graph as its first call
-        self._graph_layers = self._layers_by_depth()
-        self.layers = torch.nn.ModuleList(self._graph_layers)
-        for layer in self._graph_layers:
+        self._graph_layers = self._layers_by_depth()  # the layers and operations (Keras's model.operations)
+        graph_layers = [layer for layer in self._graph_layers if isinstance(layer, Layer)]
+        self.layers = torch.nn.ModuleList(graph_layers)
+        for layer in graph_layers:
             if not layer._path_prefix:
                 layer._path_prefix = self.name
         names = [layer.name for layer in self._graph_layers]
@@ -70,29 +83,30 @@ class Functional(Model):
         order: list[Node] = []
         seen: set[int] = set()
 
-        def visit(tensor: KerasTensor, path: list[str]) -> None:
+        def visit(tensor: KerasTensor, path: list[str], output: str | None) -> None:
             node = tensor.node
             assert node is not None
             if id(node) in seen:
                 return
             if isinstance(node.layer, InputLayer) and id(tensor) not in inputs:
                 raise ValueError(
-                    f"Graph disconnected: cannot reach input {tensor.name!r} (layer '{node.layer.name}') from the "
-                    f"model's inputs {[t.name for t in self.inputs]}, yet the output depends on it through "
+                    f"Output with path `{output}` is not connected to `inputs`. Graph disconnected: cannot reach "
+                    f"input {tensor.name!r} (layer '{node.layer.name}') from the model's inputs "
+                    f"{[t.name for t in self.inputs]}, yet the output depends on it through "
                     f"{' <- '.join(path) or 'the outputs'}. Add it to the model's inputs."
                 )
             seen.add(id(node))
             for parent in node.input_tensors:
-                visit(parent, [*path, node.layer.name])
+                visit(parent, [*path, node.layer.name], output)
             order.append(node)
 
         for tensor in self.inputs:
-            visit(tensor, [])
-        for tensor in self.outputs:
-            visit(tensor, [])
+            visit(tensor, [], None)
+        for tensor, output in zip(self.outputs, _paths(self._outputs_struct), strict=True):
+            visit(tensor, [], output)
         return order
 
-    def _layers_by_depth(self) -> list[Layer]:
+    def _layers_by_depth(self) -> list[Layer | Operation]:
         """Keras's order of ``model.layers``: the deepest (farthest from the outputs) first, ties in the
         order the graph reaches them."""
         node_depth: dict[int, int] = {}
@@ -103,27 +117,31 @@ class Functional(Model):
             for parent in node.parents:
                 node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
         first_seen: dict[int, int] = {}
-        layers: dict[int, Layer] = {}
+        layers: dict[int, Layer | Operation] = {}
         for index, node in enumerate(self._nodes):
             first_seen.setdefault(id(node.layer), index)
             layers[id(node.layer)] = node.layer
         return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
 
-    def _model_nodes(self, layer: Layer) -> list[Node]:
+    def _model_nodes(self, layer: Layer | Operation) -> list[Node]:
         """The calls of ``layer`` that belong to this model, in the order they were made."""
         own = {id(node) for node in self._nodes}
         return [node for node in layer._inbound_nodes if id(node) in own]
 
     # -- running it -----------------------------------------------------------------------------
     def _prepare_inputs(self, inputs: Any) -> Any:
-        return map_structure(to_tensor, inputs)
+        return map_structure(lambda x: None if x is None else to_tensor(x), inputs)
 
     def _flat_inputs(self, inputs: Any, what: str = "inputs") -> list[Any]:
         """The given inputs (or masks) in the order of ``self.inputs``."""
+        if _is_nested(self._inputs_struct):
+            return _flatten_as(self._inputs_struct, inputs, f"Model '{self.name}' {what}")
         if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
             missing = [key for key in self._inputs_struct if key not in inputs]
             if missing:
                 raise ValueError(f"Model '{self.name}' expects {what} {list(self._inputs_struct)}; missing {missing}.")
+            if what == "inputs" and set(inputs) - set(self._inputs_struct):
+                self._warn_structure(inputs)
             return [inputs[key] for key in self._inputs_struct]
         if isinstance(self._inputs_struct, dict) and not isinstance(inputs, (list, tuple)):
             raise ValueError(
@@ -149,8 +167,12 @@ class Functional(Model):
         """The outputs (with ``return_mask``: and their masks) for ``inputs`` of the model's input structure."""
         flat = self._flat_inputs(inputs)
         masks = [None] * len(flat) if mask is None else self._flat_inputs(mask, "masks")
-        values: dict[int, tuple[torch.Tensor, Any]] = {}
+        values: dict[int, tuple[torch.Tensor | None, Any]] = {}  # None: an optional input not given
         for tensor, x, m in zip(self.inputs, flat, masks, strict=True):
+            if x is None:
+                self._check_optional(tensor)
+                values[id(tensor)] = (None, None)
+                continue
             x = self._adjust_rank(tensor, x)
             self._check_input(tensor, x)
             if tensor.dtype.startswith("float") and not x.is_floating_point():  # Keras casts to the Input's dtype
@@ -163,6 +185,24 @@ class Functional(Model):
         if not return_mask:
             return outputs
         return outputs, map_structure(lambda t: values[id(t)][1], self._outputs_struct)
+
+    def _warn_structure(self, inputs: Any) -> None:
+        """Keras's warning for inputs given in another structure than the model's (extra dict keys are
+        left out)."""
+        expected = map_structure(lambda t: t.name, self._inputs_struct)
+        received = map_structure(lambda x: "None" if x is None else f"Tensor(shape={tuple(x.shape)})", inputs)
+        warnings.warn(
+            f"The structure of `inputs` doesn't match the expected structure.\nExpected: {expected}\n"
+            f"Received: inputs={received}",
+            stacklevel=4,
+        )
+
+    def _check_optional(self, tensor: KerasTensor) -> None:
+        if not getattr(tensor.node.layer if tensor.node else None, "optional", False):
+            raise ValueError(
+                f"The input '{tensor.name}' is not optional, but None was passed. Please provide a valid tensor "
+                f"of shape {tensor.shape}, or make it optional: Input(..., optional=True)."
+            )
 
     def _adjust_rank(self, tensor: KerasTensor, x: torch.Tensor) -> torch.Tensor:
         """Keras's rank standardisation: a trailing axis of 1 is dropped or added to match the Input."""
@@ -186,11 +226,17 @@ class Functional(Model):
                 f"shape={tensor.shape}, found shape={tuple(x.shape)} (samples of shape {expected})."
             )
 
-    def _run_node(self, node: Node, values: dict[int, tuple[torch.Tensor, Any]], training: bool | None) -> None:
+    def _run_node(self, node: Node, values: dict[int, tuple[torch.Tensor | None, Any]], training: bool | None) -> None:
         layer = node.layer
 
         def value(item: Any) -> Any:
             return values[id(item)][0] if isinstance(item, KerasTensor) else item
+
+        if isinstance(layer, Operation):  # Keras's ops carry no masks
+            results = layer.compute(*map_structure(value, node.args), **map_structure(value, node.kwargs))
+            for tensor, result in zip(node.output_tensors, flatten(results), strict=True):
+                values[id(tensor)] = (result, None)
+            return
 
         first, *rest = node.args
         x = map_structure(value, first)
@@ -280,10 +326,17 @@ class Functional(Model):
         return Columns(dict(zip(names, data, strict=True)))
 
     def _standardize(self, x: Any, y: Any = None) -> tuple[Any, Any]:
-        x = self._as_columns(x, self.inputs, [t.name for t in self.inputs], "inputs")
+        if isinstance(self._inputs_struct, dict) and isinstance(x, (list, tuple)):
+            self._warn_structure(x)  # taken in the inputs' order, with Keras's warning
+        names = list(self._inputs_struct) if isinstance(self._inputs_struct, dict) else [t.name for t in self.inputs]
+        x = self._as_columns(x, self.inputs, names, "inputs")
         return x, self._as_columns(y, self.outputs, self.output_names, "outputs")
 
     def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        given = self._flat_inputs(x) if isinstance(x, (list, tuple, dict)) else [x]
+        for tensor, data in zip(self.inputs, given, strict=False):
+            if data is None:
+                self._check_optional(tensor)
         x, y = self._standardize(x, y)
         validation = kwargs.get("validation_data")
         if isinstance(validation, tuple) and len(validation) >= 2:
@@ -300,7 +353,42 @@ class Functional(Model):
 
     # -- shapes and description -----------------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Any:
-        return map_structure(lambda t: t.shape, self._outputs_struct)
+        """The outputs' shapes for inputs of ``input_shape`` (the model's input structure, a shape at
+        each leaf): the graph's own shapes, or where the inputs' differ (a known batch size), the
+        shapes each layer's ``compute_output_shape`` (each operation's probe) gives along the graph."""
+        own = map_structure(lambda t: t.shape, self._outputs_struct)
+        try:
+            given = [tuple(shape) for shape in _flatten_as(self._inputs_struct, input_shape, "shapes")]
+        except (ValueError, TypeError):  # given by name, or in another structure
+            return own
+        if not all(is_shape(shape) for shape in given) or given == [t.shape for t in self.inputs]:
+            return own
+        try:
+            return self._shapes_along_graph(given)
+        except (ValueError, TypeError, IndexError, RuntimeError):
+            return own
+
+    def _shapes_along_graph(self, input_shapes: list[Shape]) -> Any:
+        tensors = {id(t): KerasTensor(shape, t.dtype) for t, shape in zip(self.inputs, input_shapes, strict=True)}
+
+        def now(item: Any) -> Any:
+            return tensors[id(item)] if isinstance(item, KerasTensor) else item
+
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            if isinstance(node.layer, Operation):
+                args, kwargs = map_structure(now, (node.args, node.kwargs))
+                made = flatten(node.layer._symbolic_outputs(args, kwargs))
+            else:
+                shapes = node.layer.compute_output_shape(map_structure(lambda t: now(t).shape, node.args[0]))
+                made = [
+                    KerasTensor(tuple(shape), t.dtype)
+                    for t, shape in zip(node.output_tensors, _shape_leaves(shapes), strict=True)
+                ]
+            for old, new in zip(node.output_tensors, made, strict=True):
+                tensors[id(old)] = new
+        return map_structure(lambda t: tensors[id(t)].shape, self._outputs_struct)
 
     @property
     def input_shape(self) -> Any:
@@ -337,7 +425,7 @@ class Functional(Model):
             names.append(name)
         return names
 
-    def summary_rows(self) -> list[tuple[Layer, Any]]:
+    def summary_rows(self) -> list[tuple[Any, Any]]:  # layers and operations
         rows = []
         for layer in self._graph_layers:
             nodes = self._model_nodes(layer)
@@ -381,7 +469,7 @@ class Functional(Model):
 
         def argument(item: Any) -> Any:
             if not isinstance(item, KerasTensor):
-                return item
+                return _constant_config(item)
             history = self._tensor_config(item)
             return {
                 "class_name": "__keras_tensor__",
@@ -393,7 +481,7 @@ class Functional(Model):
             nodes = [] if isinstance(layer, InputLayer) else self._model_nodes(layer)
             layers.append(
                 {
-                    **layer_spec(layer),
+                    **(_operation_spec(layer) if isinstance(layer, Operation) else layer_spec(layer)),
                     "name": layer.name,
                     "inbound_nodes": [
                         {
@@ -417,12 +505,12 @@ class Functional(Model):
         """Rebuild the graph: create each layer, then replay its calls in an order where every call's
         inputs exist (``layer_from_config`` turns one layer entry into a layer; rnnlab's by default)."""
         make = layer_from_config or layer_from_spec
-        created: dict[str, Layer] = {}
+        created: dict[str, Layer | Operation] = {}
         outputs: dict[tuple[str, int], list[KerasTensor]] = {}
-        pending: list[tuple[Layer, int, dict[str, Any]]] = []
+        pending: list[tuple[Layer | Operation, int, dict[str, Any]]] = []
         for spec in config["layers"]:
             spec = _current_form(spec)
-            layer = make(spec)
+            layer = operation_from_config(spec) if is_operation_config(spec) else make(spec)
             created[spec.get("name", layer.name)] = layer
             if isinstance(layer, InputLayer):
                 outputs[(layer.name, 0)] = [layer.output]
@@ -438,8 +526,10 @@ class Functional(Model):
         def resolve(item: Any) -> Any:
             if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
                 return tensor(item["config"]["keras_history"])
-            if isinstance(item, list):
-                return [resolve(i) for i in item]
+            if isinstance(item, dict) and item.get("class_name") in _CONSTANTS:
+                return _CONSTANTS[item["class_name"]](item.get("config", {}))
+            if isinstance(item, (list, tuple)):  # a tuple: an indexing key, as get_config gives it
+                return type(item)(resolve(i) for i in item)
             if isinstance(item, dict):
                 return {k: resolve(v) for k, v in item.items()}
             return item
@@ -503,7 +593,7 @@ def _histories(item: Any) -> list[Any]:
         return [item["config"]["keras_history"]]
     if isinstance(item, dict):
         return [h for v in item.values() for h in _histories(v)]
-    if isinstance(item, list):
+    if isinstance(item, (list, tuple)):
         return [h for v in item for h in _histories(v)]
     return []
 
@@ -530,6 +620,112 @@ def _as_structure(value: Any, what: str) -> Any:
     if not flatten(structure):
         raise ValueError(f"Model(inputs, outputs) needs at least one tensor in {what}.")
     return structure[0] if isinstance(structure, list) and len(structure) == 1 and what == "outputs" else structure
+
+
+def _started_at_inputs(inputs: Any, outputs: Any) -> tuple[Any, Any]:
+    """Keras's model from inner tensors: an input that is not an Input's tensor is replaced by a new
+    Input of its shape and dtype (named ``<tensor>CLONE``), and the calls between it and the outputs
+    are made again from there, so the model holds only the layers after it."""
+    if all(isinstance(t.node.layer if t.node else None, InputLayer) for t in flatten(inputs)):
+        return inputs, outputs
+    replaced: dict[int, KerasTensor] = {}
+    for tensor in flatten(inputs):
+        if not isinstance(tensor.node.layer if tensor.node else None, InputLayer):
+            clone = InputLayer(batch_shape=tensor.shape, dtype=tensor.dtype, name=f"{tensor.name}CLONE")
+            replaced[id(tensor)] = clone.output
+
+    def again(tensor: KerasTensor) -> KerasTensor:
+        """The tensor of the calls made again from the new Inputs (an Input's tensor stays itself)."""
+        if id(tensor) not in replaced:
+            node = tensor.node
+            assert node is not None
+            if isinstance(node.layer, InputLayer):
+                return tensor
+            args, kwargs = map_structure(
+                lambda t: again(t) if isinstance(t, KerasTensor) else t, (node.args, node.kwargs)
+            )
+            new = flatten(node.layer(*args, **kwargs))
+            for old, made in zip(node.output_tensors, new, strict=True):
+                replaced[id(old)] = made
+        return replaced[id(tensor)]
+
+    return map_structure(again, inputs), map_structure(again, outputs)
+
+
+def _paths(structure: Any, prefix: str = "") -> list[str]:
+    """Keras's path of each leaf, in flatten order: ``output2`` for a dict key, ``0`` for a list index,
+    ``others.2`` deeper down."""
+    if isinstance(structure, dict):
+        items: Any = structure.items()
+    elif isinstance(structure, (list, tuple)):
+        items = enumerate(structure)
+    else:
+        return [prefix]
+    return [path for key, value in items for path in _paths(value, f"{prefix}.{key}" if prefix else str(key))]
+
+
+def _is_nested(structure: Any) -> bool:
+    """Whether a structure holds lists, tuples or dicts inside its first level."""
+    items = (
+        structure.values() if isinstance(structure, dict) else structure if isinstance(structure, (list, tuple)) else []
+    )
+    return any(isinstance(item, (list, tuple, dict)) for item in items)
+
+
+def _flatten_as(structure: Any, data: Any, what: str) -> list[Any]:
+    """The leaves of ``data`` laid out as ``structure`` (dicts by key, lists and tuples by position)."""
+    if isinstance(structure, dict):
+        if not isinstance(data, dict) or any(key not in data for key in structure):
+            raise ValueError(f"{what}: expected a dict with keys {list(structure)}, received {_described(data)}.")
+        return [leaf for key, value in structure.items() for leaf in _flatten_as(value, data[key], what)]
+    if isinstance(structure, (list, tuple)):
+        if not isinstance(data, (list, tuple)) or len(data) != len(structure):
+            raise ValueError(f"{what}: expected a list of {len(structure)}, received {_described(data)}.")
+        return [leaf for value, item in zip(structure, data, strict=True) for leaf in _flatten_as(value, item, what)]
+    return [data]
+
+
+def _shape_leaves(shapes: Any) -> list[Any]:
+    """The shapes in a layer's ``compute_output_shape`` (one shape, or lists, tuples and dicts of them)."""
+    if is_shape(shapes):
+        return [shapes]
+    items = shapes.values() if isinstance(shapes, dict) else shapes
+    return [leaf for item in items for leaf in _shape_leaves(item)]
+
+
+def _described(data: Any) -> str:
+    if isinstance(data, dict):
+        return f"a dict with keys {list(data)}"
+    if isinstance(data, (list, tuple)):
+        return f"a {type(data).__name__} of {len(data)}"
+    return type(data).__name__
+
+
+def _operation_spec(operation: Operation) -> dict[str, Any]:
+    """A Keras op's entry in the functional config, as Keras writes it."""
+    kind = type(operation).__name__
+    return {"module": operation.module, "class_name": kind, "config": operation.get_config(), "registered_name": kind}
+
+
+def _constant_config(item: Any) -> Any:
+    """An operation's non-tensor argument in Keras's config form: slices, ``...`` and constant tensors
+    are tagged objects (``x[:, -1]`` reads ``[{"class_name": "__slice__", ...}, -1]``)."""
+    if isinstance(item, slice):
+        return {"class_name": "__slice__", "config": {"start": item.start, "stop": item.stop, "step": item.step}}
+    if item is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(item, torch.Tensor):
+        dtype = str(item.dtype).removeprefix("torch.")
+        return {"class_name": "__tensor__", "config": {"value": item.tolist(), "dtype": dtype}}
+    return item
+
+
+_CONSTANTS: dict[str, Any] = {
+    "__slice__": lambda config: slice(config.get("start"), config.get("stop"), config.get("step")),
+    "__ellipsis__": lambda config: Ellipsis,
+    "__tensor__": lambda config: torch.tensor(config["value"], dtype=getattr(torch, config.get("dtype", "float32"))),
+    "__numpy__": lambda config: torch.tensor(config["value"], dtype=getattr(torch, config.get("dtype", "float32"))),
+}
 
 
 Model.functional_class = Functional

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core import activations, constraints, files, initializers, registration, regularizers
+from ..core import activations, constraints, files, initializers, registration, regularizers, symbolic
 from ..core.layer import Layer, snake_case
 from ..layers import (
     CONVOLUTION_AND_NORMALIZATION,
@@ -210,7 +210,7 @@ def _graph(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], li
         graph = _without_mask_ops(config["config"])
         with native.shapes_only():
             model = Functional.from_config(graph, layer_from_config=_graph_layer)
-        specs = graph["layers"]
+        specs = [spec for spec in graph["layers"] if not symbolic.is_operation_config(spec)]  # ops hold no weights
         by_name = {layer.name: layer for layer in model.layers if isinstance(layer, Layer)}
         return specs, [by_name[spec["config"]["name"]] for spec in specs], model
     except ValueError as err:
@@ -222,11 +222,20 @@ def _graph(config: dict[str, Any], path: Path) -> tuple[list[dict[str, Any]], li
 
 
 def _without_mask_ops(config: dict[str, Any]) -> dict[str, Any]:
-    """The functional config less Keras's ``NotEqual`` operations, which compute an Embedding's
-    ``mask_zero`` mask (Keras records them when it saves), and the ``mask`` arguments that read them:
-    rnnlab passes that mask from the Embedding on by itself. What remains is layers only, in the order
-    of the weights file's groups."""
-    ops = {spec["name"] for spec in config["layers"] if spec.get("class_name") == "NotEqual"}
+    """The functional config less Keras's ``NotEqual`` operations that compute an Embedding's
+    ``mask_zero`` mask (Keras records them when it saves; only ``mask`` arguments read them), and
+    those arguments: rnnlab passes that mask from the Embedding on by itself. A ``NotEqual`` the
+    model computes with (``a != b`` as a value) stays."""
+    not_equal = {spec["name"] for spec in config["layers"] if spec.get("class_name") == "NotEqual"}
+    read_as_values = {
+        history[0]
+        for spec in config["layers"]
+        for node in spec.get("inbound_nodes", [])
+        for history in _tensor_histories(
+            [node.get("args", []), {k: v for k, v in node.get("kwargs", {}).items() if k != "mask"}]
+        )
+    }
+    ops = not_equal - read_as_values
 
     def reads_op(value: Any) -> bool:
         return isinstance(value, dict) and value.get("config", {}).get("keras_history", [None])[0] in ops
@@ -241,6 +250,14 @@ def _without_mask_ops(config: dict[str, Any]) -> dict[str, Any]:
         ]
         layers.append({**spec, "inbound_nodes": nodes})
     return {**config, "layers": layers}
+
+
+def _tensor_histories(item: Any) -> list[Any]:
+    """The ``keras_history`` of each symbolic tensor in a node's arguments."""
+    if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+        return [item["config"]["keras_history"]]
+    values = item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+    return [history for value in values for history in _tensor_histories(value)]
 
 
 def _graph_layer(spec: dict[str, Any]) -> Layer:
