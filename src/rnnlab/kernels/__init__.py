@@ -84,7 +84,7 @@ def _fastest(
             contenders.append(KERNELS[candidate])
         else:
             skipped[candidate] = reason
-    if len(contenders) > 1:
+    if len(contenders) > 1 and cell.built:  # a cell without weights yet cannot be timed: the order
         kernel, slower = choice.choose(cell, inputs, mask, options, contenders)
         return Selection(kernel, {**skipped, **slower})
     return Selection(contenders[0] if contenders else KERNELS["reference"], skipped)
