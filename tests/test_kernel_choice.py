@@ -192,16 +192,22 @@ print(json.dumps([layer.last_kernel, layer.last_kernel_skipped, len(measured)]))
     assert re.fullmatch(SLOWER, skipped["native"])[4] == f"cached in {path}"
 
 
+def partial_entry(library: str) -> dict:
+    """A measurement file whose one entry times only one kernel."""
+    return {"format": 1, "library": library, "choices": {"k": {"kernel": "native", "milliseconds": {"native": 1.0}}}}
+
+
 @pytest.mark.parametrize(
     "plant, problem",
     [
         (lambda path: path.write_bytes(b'{"format": 1, "choi'), "are damaged or foreign"),
         (lambda path: path.write_text('{"format": 1, "library": "native_cpu-0", "choices": {}}'), "another build"),
         (lambda path: path.write_text(json.dumps({"format": 1, "library": path.stem[:-8], "choices": {"k": []}})), ""),
+        (lambda path: path.write_text(json.dumps(partial_entry(path.stem[:-8]))), "does not time the kernels"),
         (lambda path: (path.write_text("{}"), path.chmod(0o666)), "is writable by group or others"),
         (lambda path: path.symlink_to(path.parent / "elsewhere.json"), "is a symbolic link"),
     ],
-    ids=["truncated", "another_build", "wrong_entry", "group_writable", "link"],
+    ids=["truncated", "another_build", "wrong_entry", "one_kernel_timed", "group_writable", "link"],
 )
 def test_a_damaged_or_foreign_file_is_ignored_with_one_warning(cache, measurements, caplog, plant, problem):
     path = choices_file(cache)
