@@ -467,6 +467,8 @@ def test_multiplication_report_renders(marked_runs, tmp_path):
 def test_seeds_report_renders(marked_runs, tmp_path):
     page = assert_renders(marked_runs / "seeds" / "report.html", tmp_path)
     assert "Over 2 seeds, LSTM correct %: median" in page and "Every seed" in page
+    configuration = dict(re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", page.split('id="configuration"')[1]))
+    assert configuration["seeds"] == "0, 1" and configuration["jobs"] == "1" and "seed" not in configuration
 
 
 def test_inspect_report_renders(marked_runs, tmp_path):

@@ -152,11 +152,17 @@ def html_section(name: str, heading: str, parts: Sequence[str]) -> list[str]:
     return [f'<section id="{name}"><h2>{heading}</h2>', *parts, "</section>"] if parts else []
 
 
+SPREAD = ("seeds", "jobs", "threads_per_seed", "processes", "global_batch_size")  # how a run was spread out
+
+
 def _configuration(config: Any, recorded: Mapping[str, Any]) -> list[str]:
     """The options, what was resolved from the data, and the versions that ran."""
     parts = []
     resolved = recorded.get("resolved") or {}
     options = _options(config, resolved)
+    if options and "seeds" in recorded:  # a run over seeds: every seed's run had its own
+        options.pop("seed", None)
+    options |= {key: recorded[key] for key in SPREAD if key in recorded}
     if options:
         parts.append(_key_values(options))
     rest = {k: v for k, v in resolved.items() if k not in options}
