@@ -367,3 +367,38 @@ def test_weight_layouts_follow_the_fused_form_both_ways(name, rng):
     torch.testing.assert_close(torch_weights.weight_ih[:U], cell.kernel[:, first * U : (first + 1) * U].t())
     for got, want in zip(torch_to_keras(cell.fused_form, torch_weights), weights, strict=True):
         torch.testing.assert_close(got, want.detach())
+
+
+# The native kernel's two multiplies: MKL's packed one (float32, where PyTorch has MKL) and its
+# own. Large enough for packed weights (more than a few rows) and two threads' blocks of rows.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
+@pytest.mark.parametrize("cell_name", ["simple_rnn", "lstm", "gru", "gru_no_bias", "gru_reset_before"])
+@pytest.mark.parametrize("multiply", ["mkl", "own"])
+def test_native_multiplies_match_reference(multiply, cell_name, go_backwards, dtype, monkeypatch, rng):
+    from rnnlab.kernels import native
+
+    if multiply == "mkl" and (dtype != torch.float32 or native.blas() is None):
+        pytest.skip("MKL's packed multiply serves float32 where PyTorch has MKL")
+    if multiply == "own":
+        monkeypatch.setattr(native, "blas", lambda: None)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two blocks of 16 rows
+    batch, time, features, units = 32, 20, 16, 40
+    cell = {"simple_rnn": lambda: SimpleRNNCell(units), "lstm": lambda: LSTMCell(units),
+            "gru": lambda: GRUCell(units), "gru_no_bias": lambda: GRUCell(units, use_bias=False),
+            "gru_reset_before": lambda: GRUCell(units, reset_after=False)}[cell_name]()  # fmt: skip
+    cell.ensure_built((None, features))
+    randomize(cell, rng)
+    with torch.no_grad():  # weights of a trainable scale: a chaotic recurrence would amplify rounding
+        for weights in cell.parameters():
+            weights.mul_(2 / units**0.5)
+    cell.to(dtype)
+    x = torch.as_tensor(rng.normal(size=(batch, time, features)), dtype=dtype)
+    states = [torch.as_tensor(rng.normal(size=(batch, s)), dtype=dtype) for s in cell.state_size]
+    mask = torch.as_tensor(rng.random((batch, time)) < 0.8)
+    options = SequenceOptions(go_backwards=go_backwards)
+    want = run_kernel("reference", cell, x, states, mask, options)
+    got = run_kernel("native", cell, x, states, mask, options)
+    rtol, atol = TOLERANCE[dtype]
+    for g, w in zip([got[0], *got[1], *got[2]], [want[0], *want[1], *want[2]], strict=True):
+        torch.testing.assert_close(g, w, rtol=10 * rtol, atol=10 * atol)

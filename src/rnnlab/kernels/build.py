@@ -43,7 +43,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native_cpu.cpp")
-ABI_VERSION = 6  # rnnlab_abi_version() of the source this module drives
+ABI_VERSION = 7  # rnnlab_abi_version() of the source this module drives
 FLAGS = (
     "-O3",
     "-march=native",
@@ -105,6 +105,9 @@ class Args(ctypes.Structure):
                 "d_inputs",
                 "d_h0",
                 "d_c0",
+                "blas_pack_size",
+                "blas_pack",
+                "blas_compute",
             )
         ),
     ]

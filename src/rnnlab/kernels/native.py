@@ -1,8 +1,9 @@
 """rnnlab's own CPU kernel: each layer's whole sequence is one call and one autograd node.
 
 The compiled loop (``native_cpu.cpp``, built on first use by ``build``) multiplies, at each
-step, the rows ``[x_t | h_{t-1}]`` by ``[kernel; recurrent_kernel]`` (packed once per call),
-and applies
+step, the rows ``[x_t | h_{t-1}]`` by ``[kernel; recurrent_kernel]`` (packed once per call:
+for float32 by MKL's packed multiply, taken from the PyTorch library in the process where it
+has MKL, as PyTorch's x86 builds do; otherwise by the loop's own), and applies
 the cell in one fused elementwise pass that keeps what backward needs. Backward runs the steps
 in reverse and writes the pre-activation gradients ``dg (T, B, G*U)`` and ``dx``; the weight
 gradients are then one large multiply over all steps (PyTorch)::
@@ -23,7 +24,11 @@ gradient is wanted), since a custom op's backward sees nothing else.
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +39,22 @@ from . import build
 from .contract import SequenceOptions, SequenceResult
 
 DTYPES = {torch.float32: 0, torch.float64: 1}
+BLAS_SYMBOLS = ("cblas_sgemm_pack_get_size", "cblas_sgemm_pack", "cblas_sgemm_compute")
+
+
+@functools.cache
+def blas() -> tuple[int, ...] | None:
+    """The addresses of MKL's packed float multiply in the PyTorch library this process runs
+    (PyTorch's x86 builds link MKL), for the loop's per-step multiplies; None where PyTorch has
+    no MKL or ``RNNLAB_NATIVE_BLAS=off`` asks for the kernel's own multiply."""
+    if os.environ.get("RNNLAB_NATIVE_BLAS", "").lower() in ("off", "0", "no"):
+        return None
+    path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:  # already loaded by torch: RTLD_NOLOAD finds it without loading anything
+        library = ctypes.CDLL(str(path), mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+        return tuple(ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0 for name in BLAS_SYMBOLS)
+    except (OSError, AttributeError):
+        return None
 
 
 def why_not(
@@ -93,6 +114,9 @@ def _args(cell: int, dtype: torch.dtype, B: int, T: int, F: int, U: int, zero_ou
     args.dtype, args.cell, args.zero_output = DTYPES[dtype], cell, int(zero_output)
     args.threads = torch.get_num_threads()
     args.batch, args.time, args.features, args.units = B, T, F, U
+    entry_points = blas()
+    if entry_points is not None and all(entry_points):
+        args.blas_pack_size, args.blas_pack, args.blas_compute = entry_points
     return args
 
 

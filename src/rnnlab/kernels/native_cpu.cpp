@@ -23,6 +23,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -122,7 +124,8 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, 
 // ldb), for a few rows (M <= kFewRows): B is read once, row after row as it lies in memory,
 // and unpacked, so a call on a small batch (sampling, one step at a time) never pays for
 // packing; the rows of C stay in L1. Each value of C adds its products in the order k = 0, 1,
-// ... as gemm does, so a row's result never depends on the size of its batch.
+// ... as gemm does (MKL's multiply, which serves larger float blocks where present, may add
+// them in another order: a row's result then depends on its block's size by a rounding).
 constexpr int kFewRows = 4;
 
 template <typename T, int MR>
@@ -268,6 +271,10 @@ extern "C" struct Args {
     void* d_inputs;  // (B, T, F), strided like x; null when x needs no gradient
     void* d_h0;  // (B, U)
     void* d_c0;  // (B, U)
+    // MKL's packed multiply, from the PyTorch library in this process (null without MKL)
+    const void* blas_pack_size;  // cblas_sgemm_pack_get_size
+    const void* blas_pack;  // cblas_sgemm_pack
+    const void* blas_compute;  // cblas_sgemm_compute
 };
 
 namespace {
@@ -299,6 +306,73 @@ T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
     return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
 }
 
+// ---------------------------------------------------------------------------------------
+// A right operand B (K x N) of every step's multiply C = A @ B, packed once per call. With
+// float and MKL in the process (PyTorch's own, whose entry points Python passes in), MKL's
+// packed multiply runs it: it beats this file's gemm by about 2x on large layers. MKL's
+// packed format depends on the row count M of A, so one packing is kept per block size.
+// Inside this file's parallel region MKL runs on the calling thread (the process has one
+// OpenMP runtime: PyTorch's libgomp, whose soname this library's dependency resolves to).
+// Otherwise this file's panels. B's element (k, n) lies at src[k * sk + n * sn], where sn == 1
+// (B row-major) or sk == 1 (B stored transposed).
+enum CblasConstant : int { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162 };
+typedef size_t (*PackSizeFn)(int, int, int, int);
+typedef void (*PackFn)(int, int, int, int, int, int, float, const float*, int, float*);
+typedef void (*ComputeFn)(int, int, int, int, int, int, const float*, int, const float*, int, float, float*, int);
+
+template <typename T>
+struct Operand {
+    int64_t K = 0, N = 0;
+    std::vector<T> storage;  // this file's panels
+    const T* panels = nullptr;
+    std::vector<std::pair<int64_t, std::vector<float>>> mkl;  // (M, MKL's packing for M rows)
+    ComputeFn compute = nullptr;
+
+    // Pack for the row counts M a call multiplies with (MKL only) or for any M (this file's).
+    void prepare(const Args& a, const T* src, int64_t K_, int64_t N_, int64_t sk, int64_t sn,
+                 const std::vector<int64_t>& row_counts) {
+        K = K_, N = N_;
+        if constexpr (std::is_same_v<T, float>) {
+            if (a.blas_compute != nullptr && K > 0 && N > 0) {
+                compute = reinterpret_cast<ComputeFn>(a.blas_compute);
+                const auto size = reinterpret_cast<PackSizeFn>(a.blas_pack_size);
+                const auto pack_mkl = reinterpret_cast<PackFn>(a.blas_pack);
+                const bool row_major = sn == 1;
+                for (int64_t M : row_counts) {
+                    if (std::any_of(mkl.begin(), mkl.end(), [M](const auto& e) { return e.first == M; })) continue;
+                    std::vector<float> packed(size(kBMatrix, M, N, K) / sizeof(float) + 1);
+                    pack_mkl(kRowMajor, kBMatrix, row_major ? kNoTrans : kTrans, M, N, K, 1.0f, src,
+                             row_major ? sk : sn, packed.data());
+                    mkl.emplace_back(M, std::move(packed));
+                }
+                return;
+            }
+        }
+        T* dst = buffer(storage, padded<T>(N) * K);
+        pack(src, K, N, sk, sn, dst);
+        panels = dst;
+    }
+
+    // C (M x N, row stride ldc; this file's gemm fills padded(N) columns) = A (M x K) @ B
+    void multiply(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
+        if constexpr (std::is_same_v<T, float>) {
+            if (compute != nullptr) {
+                for (const auto& [rows, packed] : mkl)
+                    if (rows == M)
+                        return compute(kRowMajor, kNoTrans, kPacked, M, N, K, A, lda, packed.data(), N, 0.0f, C, ldc);
+            }
+        }
+        gemm<T>(M, N, K, A, lda, panels, K * panel_width<T>(), C, ldc);
+    }
+};
+
+// The row counts of the blocks a call's threads take.
+std::vector<int64_t> row_counts(const std::vector<Block>& parts) {
+    std::vector<int64_t> out;
+    for (const Block& b : parts) out.push_back(b.end - b.begin);
+    return out;
+}
+
 // The forward weights [kernel; recurrent_kernel] ((F+U) x G*U). Blocks of many rows use them
 // packed, in two column groups: [0, split) and [split, G*U) (split = 2U for the GRU, whose
 // candidate is multiplied apart; G*U otherwise). Blocks of a few rows read them unpacked.
@@ -307,9 +381,9 @@ struct Weights {
     const T* kernel;  // (F, G*U)
     const T* recurrent;  // (U, G*U)
     int64_t F, U, GU, split;
-    std::vector<T> storage;
-    const T* packed = nullptr;  // group 1, then group 2 at second
-    const T* second = nullptr;
+    bool packed = false;
+    Operand<T> first;  // [kernel; recurrent_kernel][:, :split]
+    Operand<T> input_second, recurrent_second;  // kernel[:, split:], recurrent_kernel[:, split:]
 
     Weights(const Args& a)
         : kernel(static_cast<const T*>(a.kernel)),
@@ -319,38 +393,36 @@ struct Weights {
           GU(gates_of(a.cell) * a.units),
           split(is_gru(a.cell) ? 2 * a.units : gates_of(a.cell) * a.units) {}
 
-    void pack_all() {
+    void pack_all(const Args& a, const std::vector<int64_t>& rows) {
         const int64_t K = F + U;
         std::vector<T> both(K * GU);
         std::memcpy(both.data(), kernel, F * GU * sizeof(T));
         std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
-        T* dst = buffer(storage, (padded<T>(split) + padded<T>(GU - split)) * K);
-        pack(both.data(), K, split, GU, 1, dst);
-        if (split < GU) pack(both.data() + split, K, GU - split, GU, 1, dst + padded<T>(split) * K);
-        packed = dst;
-        second = dst + padded<T>(split) * K;
+        first.prepare(a, both.data(), K, split, GU, 1, rows);
+        if (split < GU) {
+            input_second.prepare(a, kernel + split, F, GU - split, GU, 1, rows);
+            recurrent_second.prepare(a, recurrent + split, U, GU - split, GU, 1, rows);
+        }
+        packed = true;
     }
 
     // C = [x | h] @ group 1: A holds M rows of K = F+U values
     void group1(int64_t M, const T* A, T* C, int64_t ldc) const {
         const int64_t K = F + U;
-        if (packed != nullptr) return gemm<T>(M, split, K, A, K, packed, K * panel_width<T>(), C, ldc);
+        if (packed) return first.multiply(M, A, K, C, ldc);
         few_rows_any<T>(M, split, F, A, K, kernel, GU, C, ldc, false);
         few_rows_any<T>(M, split, U, A + F, K, recurrent, GU, C, ldc, true);
     }
 
     // C = x @ kernel[:, split:], A's rows start with x (row stride lda)
     void input2(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
-        const int64_t K = F + U;
-        if (packed != nullptr) return gemm<T>(M, GU - split, F, A, lda, second, K * panel_width<T>(), C, ldc);
+        if (packed) return input_second.multiply(M, A, lda, C, ldc);
         few_rows_any<T>(M, GU - split, F, A, lda, kernel + split, GU, C, ldc, false);
     }
 
     // C = A @ recurrent_kernel[:, split:], A (M x U, row stride lda)
     void recurrent2(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
-        const int64_t K = F + U;
-        const int64_t w = panel_width<T>();
-        if (packed != nullptr) return gemm<T>(M, GU - split, U, A, lda, second + F * w, K * w, C, ldc);
+        if (packed) return recurrent_second.multiply(M, A, lda, C, ldc);
         few_rows_any<T>(M, GU - split, U, A, lda, recurrent + split, GU, C, ldc, false);
     }
 };
@@ -533,15 +605,21 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
 }
 
 // ----- backward: one thread's rows, from the last step to the first ---------------------
-// Packed: wt = [kernel; recurrent_kernel]^T (G*U x K) for SimpleRNN and LSTM; for the GRU
-// kt = kernel^T (3U x F) and rt = recurrent_kernel^T (3U x U).
+// The transposed weights each step multiplies by: wt = [kernel; recurrent_kernel]^T (G*U x K),
+// or recurrent_kernel^T alone when x needs no gradient, for SimpleRNN and LSTM; for the GRU
+// kt = kernel^T (3U x F), rt = recurrent_kernel^T (3U x U) (reset after) or its rows [0, 2U)
+// and [2U, 3U) apart (reset before).
+template <typename T>
+struct Transposed {
+    Operand<T> wt, kt, rt, rt_zr, rt_h;
+};
+
 template <typename T, int32_t CELL>
-void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T* rt) {
+void backward_block(const Args& a, Block blk, const Transposed<T>& wts) {
     const int64_t T_ = a.time, B = a.batch, F = a.features, U = a.units, K = F + U;
     const int64_t GU = gates_of(CELL) * U, M = blk.end - blk.begin, Up = padded<T>(U);
     const int64_t Kp = padded<T>(K), Fp = padded<T>(F), Np = gate_width<T>(CELL, U), Zp = padded<T>(2 * U);
     const bool need_dx = a.d_inputs != nullptr;
-    const int64_t w = panel_width<T>();
     std::vector<T> s_dh, s_dc, s_acc, s_dxa, s_zdh, s_drh;
     T* dh = buffer(s_dh, M * Up);  // d loss / d h_t, carried backwards
     T* dc = buffer(s_dc, M * Up);
@@ -646,9 +724,8 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
         const T* dx_rows = nullptr;  // this step's dx, row stride dx_ld
         int64_t dx_ld = 0;
         if constexpr (is_gru(CELL)) {
-            const int64_t ps = 3 * U * w;  // panel stride of kt, rt
             if (CELL == kGRUResetBefore) {  // d(r * h_{t-1}) = dph @ U_h^T, then dr
-                gemm<T>(M, U, U, dg_t + 2 * U, GU, rt + 2 * U * w, ps, drh, Up);
+                wts.rt_h.multiply(M, dg_t + 2 * U, GU, drh, Up);
                 for (int64_t m = 0; m < M; ++m) {
                     if (!valid(m, t)) continue;
                     const int64_t tb = t * B + blk.begin + m;
@@ -663,9 +740,9 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
                         zm[j] += de[j] * r[j];
                     }
                 }
-                gemm<T>(M, U, 2 * U, dg_t, GU, rt, ps, acc, Up);  // [dz, dr] @ U_zr^T
+                wts.rt_zr.multiply(M, dg_t, GU, acc, Up);  // [dz, dr] @ U_zr^T
             } else {
-                gemm<T>(M, U, 3 * U, dgr + (t * B + blk.begin) * GU, GU, rt, ps, acc, Up);
+                wts.rt.multiply(M, dgr + (t * B + blk.begin) * GU, GU, acc, Up);
             }
             for (int64_t m = 0; m < M; ++m) {
                 if (!valid(m, t)) continue;
@@ -675,11 +752,11 @@ void backward_block(const Args& a, Block blk, const T* wt, const T* kt, const T*
                 for (int64_t j = 0; j < U; ++j) dhm[j] = r[j] + zm[j];
             }
             if (need_dx) {
-                gemm<T>(M, F, 3 * U, dg_t, GU, kt, 3 * U * w, dxa, Fp);
+                wts.kt.multiply(M, dg_t, GU, dxa, Fp);
                 dx_rows = dxa, dx_ld = Fp;
             }
         } else {
-            gemm<T>(M, need_dx ? K : U, GU, dg_t, GU, wt, GU * w, acc, Kp);  // [dx | dh] or dh
+            wts.wt.multiply(M, dg_t, GU, acc, Kp);  // [dx | dh] or dh
             const int64_t h_at = need_dx ? F : 0;
             for (int64_t m = 0; m < M; ++m)
                 if (valid(m, t)) copy(dh + m * Up, acc + m * Kp + h_at, U);
@@ -702,7 +779,7 @@ void forward_cell(const Args& a) {
     const std::vector<Block> parts = blocks(a);
     const int n = static_cast<int>(parts.size());
     Weights<T> wts(a);
-    if (parts[0].end - parts[0].begin > kFewRows) wts.pack_all();
+    if (parts[0].end - parts[0].begin > kFewRows) wts.pack_all(a, row_counts(parts));
 #pragma omp parallel for num_threads(n) schedule(static, 1) if (n > 1)
     for (int i = 0; i < n; ++i) {
         if (a.xh != nullptr)
@@ -717,29 +794,30 @@ void backward_cell(const Args& a) {
     const int64_t F = a.features, U = a.units, K = F + U, GU = gates_of(CELL) * U;
     const T* kernel = static_cast<const T*>(a.kernel);
     const T* recurrent = static_cast<const T*>(a.recurrent_kernel);
-    std::vector<T> s_wt, s_kt, s_rt;
-    T *wt = nullptr, *kt = nullptr, *rt = nullptr;
-    if (is_gru(CELL)) {  // kernel^T (3U x F), recurrent_kernel^T (3U x U)
-        rt = buffer(s_rt, padded<T>(U) * GU);
-        pack(recurrent, GU, U, 1, GU, rt);
-        if (a.d_inputs != nullptr) {
-            kt = buffer(s_kt, padded<T>(F) * GU);
-            pack(kernel, GU, F, 1, GU, kt);
+    const std::vector<Block> parts = blocks(a);
+    const std::vector<int64_t> rows = row_counts(parts);
+    Transposed<T> wts;
+    if (is_gru(CELL)) {  // stored (K x 3U), multiplied transposed: sk = 1, sn = 3U
+        if (CELL == kGRU) {
+            wts.rt.prepare(a, recurrent, GU, U, 1, GU, rows);
+        } else {
+            wts.rt_zr.prepare(a, recurrent, 2 * U, U, 1, GU, rows);
+            wts.rt_h.prepare(a, recurrent + 2 * U, U, U, 1, GU, rows);
         }
+        if (a.d_inputs != nullptr) wts.kt.prepare(a, kernel, GU, F, 1, GU, rows);
     } else if (a.d_inputs != nullptr) {  // [kernel; recurrent_kernel]^T (G*U x K)
         std::vector<T> both(K * GU);
         std::memcpy(both.data(), kernel, F * GU * sizeof(T));
         std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
-        wt = buffer(s_wt, padded<T>(K) * GU);
-        pack(both.data(), GU, K, 1, GU, wt);
+        wts.wt.prepare(a, both.data(), GU, K, 1, GU, rows);
     } else {  // recurrent_kernel^T alone
-        wt = buffer(s_wt, padded<T>(U) * GU);
-        pack(recurrent, GU, U, 1, GU, wt);
+        wts.wt.prepare(a, recurrent, GU, U, 1, GU, rows);
     }
-    const std::vector<Block> parts = blocks(a);
     const int n = static_cast<int>(parts.size());
 #pragma omp parallel for num_threads(n) schedule(static, 1) if (n > 1)
-    for (int i = 0; i < n; ++i) backward_block<T, CELL>(a, parts[i], wt, kt, rt);
+    for (int i = 0; i < n; ++i) {
+        backward_block<T, CELL>(a, parts[i], wts);
+    }
 }
 
 enum Op { kForward, kBackward };
@@ -779,7 +857,7 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 6; }
+int rnnlab_abi_version() { return 7; }
 
 // The name of each Cell value (null past the last), so that Python checks its copy of the enum.
 const char* rnnlab_cell_name(int32_t cell) {
