@@ -18,21 +18,30 @@ from rnnlab.layers import (
     GRU,
     LSTM,
     RNN,
+    Activation,
     Add,
+    Attention,
     Average,
+    BatchNormalization,
     Bidirectional,
     Concatenate,
+    Conv1D,
     Dense,
     Dropout,
     Embedding,
+    Flatten,
+    GlobalAveragePooling1D,
     Input,
     Lambda,
+    LayerNormalization,
     Masking,
     Maximum,
     Minimum,
     Multiply,
+    RepeatVector,
     SimpleRNN,
     Subtract,
+    TimeDistributed,
 )
 from rnnlab.models import Model, Sequential
 from rnnlab.saving.load import load_model
@@ -47,8 +56,10 @@ def _oracle(model: Model) -> Model:
     """The model on the reference kernel (the tests' oracle), every weight and bias random."""
     torch.manual_seed(0)
     with torch.no_grad():
-        for parameter in model.parameters():
+        for name, parameter in model.named_parameters():
             parameter.uniform_(-0.6, 0.6)
+            if "variance" in name:  # a normalization's statistics: positive, as a variance is
+                parameter.abs_().add_(0.1)
     for module in model.modules():
         if isinstance(module, RNN):
             module.implementation = "reference"
@@ -310,12 +321,15 @@ class _PythonValueCell(SimpleRNNCell):
         return values
 
 
+BAKED_VALUE = (
+    "a value it reads into Python (float(), .item(), NumPy, a size in Python arithmetic) became a constant; "
+    "write it with torch operations only."
+)
 UNSUPPORTED = {
     "python_value_in_a_step": (
         lambda: _sequential(RNN(_PythonValueCell(3), name="p")),
-        "Layer 'p' (RNN) cannot be exported to ONNX: its cell _PythonValueCell's step could not be traced to "
-        "ONNX (Converting a tensor to a Python float might cause the trace to be incorrect); write the step "
-        "with torch operations only.",
+        "Layer 'p' (RNN) cannot be exported to ONNX: its cell _PythonValueCell's step traced to ONNX gives other "
+        f"outputs at another batch size, length or values: {BAKED_VALUE}",
     ),
     "stateful": (
         lambda: Sequential([Input((None, FEATURES), batch_size=2), LSTM(3, stateful=True, name="s")]),
@@ -332,10 +346,20 @@ UNSUPPORTED = {
         "Layer 'r' (LSTM) cannot be exported to ONNX: return_state=True gives several outputs; "
         "export the model without it.",
     ),
-    "lambda": (
-        lambda: _sequential(Lambda(lambda x: x * 2, name="double"), GRU(3)),
-        "Layer 'double' (Lambda) cannot be exported to ONNX: ONNX export covers Embedding, Masking, SimpleRNN, "
-        "LSTM, GRU, RNN, Bidirectional, Dense, Dropout and the merging layers.",
+    "lambda_reading_a_value": (
+        lambda: _sequential(Lambda(lambda x: x / float(x.abs().max()), output_shape=(None, FEATURES), name="scale")),
+        "Layer 'scale' (Lambda) cannot be exported to ONNX: its forward traced to ONNX gives other outputs at "
+        f"another batch size, length or values: {BAKED_VALUE}",
+    ),
+    "mask_into_a_traced_layer": (
+        lambda: _sequential(Masking(), LayerNormalization(name="n"), GRU(3)),
+        "Layer 'n' (LayerNormalization) cannot be exported to ONNX: a mask reaches it, and ONNX export applies "
+        "masks in Embedding, Masking, Dense, Dropout and the recurrent layers.",
+    ),
+    "nested_recurrent_model": (
+        lambda: _sequential(Sequential([Input((None, FEATURES)), GRU(3)], name="inner")),
+        "Layer 'inner' (Sequential) cannot be exported to ONNX: it holds recurrent layers, which a trace would "
+        "unroll to one length; call them in the model.",
     ),
     "embedding_after_a_layer": (
         lambda: _sequential(Dense(3), Embedding(9, 4, name="e")),
@@ -348,7 +372,7 @@ UNSUPPORTED = {
         "use concat, sum, mul or ave.",
     ),
     "dense_activation": (
-        lambda: _sequential(GRU(3), Dense(2, activation="gelu", name="d")),
+        lambda: _sequential(Masking(), GRU(3, return_sequences=True), Dense(2, activation="gelu", name="d")),
         "Layer 'd' (Dense) cannot be exported to ONNX: activation 'gelu' has no exact ONNX form "
         "(exported: linear, softmax, tanh, relu, sigmoid, hard_sigmoid).",
     ),
@@ -392,7 +416,7 @@ def test_an_existing_file_is_replaced_whole(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(b"old")
     with pytest.raises(ValueError):
-        _sequential(GRU(3), Dense(2, activation="gelu")).export(path)
+        _sequential(Masking(), GRU(3, return_sequences=True), Dense(2, activation="gelu")).export(path)
     assert path.read_bytes() == b"old"  # an unexportable model leaves the old file alone
     model = _oracle(_sequential(GRU(3)))
     model.export(path)
@@ -522,10 +546,30 @@ def test_functional_mask_into_a_merge_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as err:
         model.export(tmp_path / "m.onnx")
     assert str(err.value) == (
-        "Layer 'plus' (Add) cannot be exported to ONNX: masks reaching a merging layer are not exported; "
-        "merge before Embedding's mask or Masking."
+        "Layer 'plus' (Add) cannot be exported to ONNX: a mask reaches it, and ONNX export applies masks in "
+        "Embedding, Masking, Dense, Dropout and the recurrent layers."
     )
     assert os.listdir(tmp_path) == []
+
+
+def test_layers_without_an_onnx_form_are_traced(tmp_path: Path) -> None:
+    """Conv1D, pooling, Lambda, Attention, Dense with another activation: their forward,
+    traced with batch and time free, around recurrent layers that keep their operator or Scan."""
+    queries, values = Input((None, FEATURES), name="queries"), Input((None, FEATURES), name="values")
+    x = Conv1D(6, 3, padding="causal", activation="relu")(queries)
+    x = Activation("softplus")(x)
+    x = Lambda(lambda t: t * torch.sigmoid(t))(x)
+    x = LSTM(5, return_sequences=True)(x)
+    y = GRU(5, return_sequences=True, activation="elu")(TimeDistributed(Dense(3, activation="gelu"))(values))
+    attended = Attention()([x, y])
+    pooled = GlobalAveragePooling1D()(Concatenate()([x, attended]))
+    model = Model([queries, values], [Dense(2, activation="gelu")(pooled), Flatten()(RepeatVector(2)(pooled))])
+    _check_functional(model, tmp_path, _feeds({"queries": FEATURES, "values": FEATURES}))
+
+
+def test_sequential_with_traced_layers(tmp_path: Path) -> None:
+    model = _sequential(Conv1D(5, 2, padding="same"), BatchNormalization(), GRU(4), Dense(3, activation="gelu"))
+    _check(model, tmp_path, _floats())
 
 
 def test_functional_torch_format(tmp_path: Path) -> None:

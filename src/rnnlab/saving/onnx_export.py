@@ -1,11 +1,12 @@
 """ONNX export of a Sequential or functional model, checked to run in ONNX Runtime.
 
-The graph is written with ``onnx.helper``; torch.onnx only traces a cell's step for the layers
-ONNX's recurrent operators cannot state (``onnx_recurrent``, ``onnx_loop``). Each layer becomes its
-ONNX form: Embedding a ``Gather``, Dense a ``MatMul`` (+ ``Add``, activation), Dropout the identity,
-Masking its mask and zeroed steps, the merging layers their elementwise ops or ``Concat``, and the
-recurrent layers and Bidirectional their operator or ``Scan``, with ``initial_state`` and
-``return_state`` as a functional model wires them (an encoder's states starting a decoder).
+The graph is written with ``onnx.helper``. Each layer becomes its ONNX form: Embedding a
+``Gather``, Dense a ``MatMul`` (+ ``Add``, activation), Dropout the identity, Masking its mask and
+zeroed steps, the merging layers their elementwise ops or ``Concat``, and the recurrent layers and
+Bidirectional their operator or ``Scan`` (``onnx_recurrent``, ``onnx_loop``), with ``initial_state``
+and ``return_state`` as a functional model wires them (an encoder's states starting a decoder).
+Other layers without a mask on their inputs (Conv1D, pooling, Lambda, Attention, Dense with another
+activation, ...) are their forward traced by ``torch.onnx`` (``onnx_trace``), checked at other sizes.
 
 Masks (``Embedding(mask_zero=True)``, ``Masking``) are computed in the graph, ``(B, T)`` booleans
 that follow Keras's rules from layer to layer, and any pattern of them is exact.
@@ -22,17 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import numpy as np
+import torch
 
 from ..core.files import atomic_path
 from ..core.layer import Layer
-from ..core.symbolic import flatten
+from ..core.symbolic import Operation, flatten
 from ..layers import RNN, Bidirectional, Dense, Dropout, Embedding
 from ..layers.core import InputLayer, Masking
 from ..layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .onnx_graph import Graph, Unsupported, numpy_of
 from .onnx_recurrent import HARD_SIGMOID, ONNX_ACTIVATIONS, OPSET, bidirectional, recurrent, recurrent_problem
+from .onnx_trace import inline, trace
 
-COVERED = "Embedding, Masking, SimpleRNN, LSTM, GRU, RNN, Bidirectional, Dense, Dropout and the merging layers"
+MASKED = "Embedding, Masking, Dense, Dropout and the recurrent layers"
+DENSE_ACTIVATIONS = ("linear", "softmax", *ONNX_ACTIVATIONS)
 MERGES = {Add: "Sum", Maximum: "Max", Minimum: "Min", Average: "Mean"}
 
 
@@ -43,6 +47,7 @@ class Value:
     name: str
     mask: str | None = None
     ids: bool = False
+    shape: tuple[Any, ...] | None = None  # batch first, None where free; known for the layers' inputs
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Call:
     inputs: list[Any]
     outputs: list[Any]
     initial_state: list[Any] = field(default_factory=list)
+    shapes: list[Any] = field(default_factory=list)  # of the outputs, where the model recorded them
 
 
 def build_onnx(model: Any) -> Any:
@@ -76,7 +82,8 @@ def build_onnx(model: Any) -> Any:
         )
     graph = Graph()
     values = {
-        key: Value(info.name, ids=info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT) for key, info in inputs
+        key: Value(info.name, ids=info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT, shape=shape)
+        for key, info, shape in inputs
     }
     for call in calls:
         try:
@@ -86,13 +93,15 @@ def build_onnx(model: Any) -> Any:
             raise ValueError(
                 f"Layer '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: {err}."
             ) from None
+        for value, shape in zip(produced, call.shapes, strict=False):
+            value.shape = value.shape or (tuple(shape) if isinstance(shape, (tuple, list)) else None)
         values.update(zip(call.outputs, produced, strict=True))
     for key, info in outputs:
         graph.nodes.append(helper.make_node("Identity", [values[key].name], [info.name]))
     onnx_graph = helper.make_graph(
         graph.nodes,
         model.name or "model",
-        [info for _, info in inputs],
+        [info for _, info, _ in inputs],
         [info for _, info in outputs],
         graph.initializers,
     )
@@ -119,8 +128,10 @@ def _sequential(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
     layers = list(model.stack)
     first = layers[0].forward_layer if isinstance(layers[0], Bidirectional) else layers[0]
     spec_shape = getattr(getattr(model, "input_spec", None), "shape", None)
-    if isinstance(first, Embedding):
-        shape: tuple[Any, ...] = (None, None)
+    if spec_shape:
+        shape: tuple[Any, ...] = (None, *spec_shape)
+    elif isinstance(first, Embedding):
+        shape = (None, None)
     else:
         features = spec_shape[-1] if spec_shape and spec_shape[-1] else None
         if features is None:
@@ -131,18 +142,16 @@ def _sequential(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
             _refuse(layer, "merge_mode=None returns two outputs; use concat, sum, mul or ave")
         if isinstance(layer, (RNN, Bidirectional)) and layer.return_state:
             _refuse(layer, "return_state=True gives several outputs; export the model without it")
-    calls = [Call(layer, [index], [index + 1]) for index, layer in enumerate(layers)]
-    output_rank = 3
-    for layer in layers:
-        if isinstance(layer, (RNN, Bidirectional)):
-            output_rank = 3 if layer.return_sequences else 2
-    output = _tensor_info("outputs", (None,) * output_rank, ids=False)
-    return [(0, _tensor_info("inputs", shape, ids=isinstance(first, Embedding)))], [(len(layers), output)], calls
+    shapes = list(getattr(model, "_output_shapes", None) or [None] * len(layers))
+    calls = [Call(layer, [index], [index + 1], shapes=[shapes[index]]) for index, layer in enumerate(layers)]
+    output = _tensor_info("outputs", (None,) * len(shapes[-1] or (None,) * 3), ids=False)
+    ids = isinstance(first, Embedding)
+    return [(0, _tensor_info("inputs", shape, ids=ids), shape)], [(len(layers), output)], calls
 
 
 def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
     inputs = [
-        (id(t), _tensor_info(t.name, (None, *t.shape[1:]), "int" in str(t.dtype), time=f"{t.name}_time"))
+        (id(t), _tensor_info(t.name, (None, *t.shape[1:]), "int" in str(t.dtype), time=f"{t.name}_time"), t.shape)
         for t in model.inputs
     ]
     outputs = [
@@ -154,6 +163,12 @@ def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
         layer = node.layer
         if isinstance(layer, InputLayer):
             continue
+        if isinstance(layer, Operation):
+            raise ValueError(
+                f"Operation '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: the export writes "
+                "layers, not Keras's operations on symbolic tensors (a + b, x[:, -1], ops.sum). Write the step as "
+                "a layer (Add, Lambda, ...), or export to .pt2, which runs the model's own forward."
+            )
         first, *rest = node.args
         extra = {key: value for key, value in node.kwargs.items() if key not in ("initial_state", "training")}
         if any(flatten(rest)) or extra:
@@ -165,6 +180,7 @@ def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
                 [id(t) for t in flatten(first)],
                 [id(t) for t in node.output_tensors],
                 [id(t) for t in flatten(node.kwargs.get("initial_state")) if t is not None],
+                [t.shape for t in node.output_tensors],
             )
         )
     return inputs, outputs, calls
@@ -181,7 +197,7 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
     if isinstance(layer, (RNN, Bidirectional)):
         return _recurrent_layer(graph, layer, inputs[0], [values[key].name for key in call.initial_state] or None)
     if len(inputs) > 1 or isinstance(layer, (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)):
-        return [_merge(graph, layer, inputs)]
+        return _merge(graph, layer, inputs)
     (x,) = inputs
     if isinstance(layer, Embedding):
         return [_embedding(graph, layer, x)]
@@ -196,14 +212,53 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
             "Unsqueeze", [graph.op("Cast", [mask], to=TensorProto.FLOAT), graph.const("axis", [-1], np.int64)]
         )
         return [Value(graph.op("Mul", [x.name, keep]), mask)]
-    if isinstance(layer, Dense):  # over the last axis, as Keras's Dense; the mask passes through
+    if isinstance(layer, Dense) and (layer.activation in DENSE_ACTIVATIONS or x.mask is not None):
         y = graph.op("MatMul", [x.name, graph.const("kernel", numpy_of(layer.kernel))])
         if layer.bias is not None:
             y = graph.op("Add", [y, graph.const("bias", numpy_of(layer.bias))])
         return [Value(_activation(graph, y, layer.activation), x.mask)]
     if isinstance(layer, (Dropout, InputLayer)):  # the identity at inference
         return [x]
-    raise Unsupported(f"ONNX export covers {COVERED}")
+    return _traced(graph, layer, inputs)
+
+
+def _traced(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:
+    """A layer without an ONNX form of its own (Conv1D, LayerNormalization, pooling, Lambda, Dense with
+    another activation, ...): its forward traced with the free axes dynamic, unmasked inputs only."""
+    if any(isinstance(m, (RNN, Bidirectional)) for m in layer.modules()):
+        raise Unsupported("it holds recurrent layers, which a trace would unroll to one length; call them in the model")
+    if any(v.mask is not None for v in inputs):
+        raise Unsupported(f"a mask reaches it, and ONNX export applies masks in {MASKED}")
+    if any(v.shape is None for v in inputs):
+        raise Unsupported("its input shape is unknown: build the model from Input(...)")
+    generator = torch.Generator().manual_seed(0)
+    examples = tuple(
+        torch.ones(_example_shape(v.shape, k), dtype=torch.int64)
+        if v.ids
+        else torch.randn(_example_shape(v.shape, k), generator=generator)
+        for k, v in enumerate(inputs)
+    )
+    dynamic = [[axis for axis, size in enumerate(v.shape or ()) if size is None] for v in inputs]
+    traced, _ = trace(_Forward(layer), examples, dynamic, "its forward", OPSET)
+    nodes, outputs = inline(graph, traced, {f"input_{k}": v.name for k, v in enumerate(inputs)})
+    graph.nodes.extend(nodes)
+    return [Value(name) for name in outputs]
+
+
+def _example_shape(shape: tuple[Any, ...] | None, k: int) -> tuple[int, ...]:
+    """Batch 2, each free axis a length of its own (3 + k), so that the trace ties none to another."""
+    return tuple(2 if axis == 0 else size or 3 + k for axis, size in enumerate(shape or ()))
+
+
+class _Forward(torch.nn.Module):
+    """``layer`` called as a model calls it: on its input, or on the list of its inputs."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        return self.layer(inputs[0] if len(inputs) == 1 else list(inputs))
 
 
 def _embedding(graph: Graph, layer: Embedding, ids: Value) -> Value:
@@ -232,23 +287,23 @@ def _recurrent_layer(graph: Graph, layer: RNN | Bidirectional, x: Value, initial
     return produced + [Value(s) for s in states] if layer.return_state else produced
 
 
-def _merge(graph: Graph, layer: Layer, inputs: list[Value]) -> Value:
+def _merge(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:
     if any(v.mask is not None for v in inputs):
-        raise Unsupported("masks reaching a merging layer are not exported; merge before Embedding's mask or Masking")
+        raise Unsupported(f"a mask reaches it, and ONNX export applies masks in {MASKED}")
     names = [v.name for v in inputs]
     if isinstance(layer, Concatenate):
-        return Value(graph.op("Concat", names, axis=layer.axis))
+        return [Value(graph.op("Concat", names, axis=layer.axis))]
     if isinstance(layer, Subtract):
-        return Value(graph.op("Sub", names))
+        return [Value(graph.op("Sub", names))]
     if isinstance(layer, Multiply):
-        return Value(graph.op("Mul", names) if len(names) == 2 else _chain(graph, "Mul", names))
+        return [Value(graph.op("Mul", names) if len(names) == 2 else _chain(graph, "Mul", names))]
     for kind, op in MERGES.items():
         if isinstance(layer, kind):
             chained = _chain(graph, "Add", names) if op in ("Sum", "Mean") else graph.op(op, names)
             if op == "Mean":  # Keras's sum, then one division, as in eager mode
                 chained = graph.op("Div", [chained, graph.const("count", float(len(names)))])
-            return Value(chained)
-    raise Unsupported(f"ONNX export covers {COVERED}")
+            return [Value(chained)]
+    return _traced(graph, layer, inputs)
 
 
 def _chain(graph: Graph, op: str, names: list[str]) -> str:

@@ -13,9 +13,6 @@ direction; the outputs stay in the order they were computed, as in Keras.
 
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +20,8 @@ import torch
 
 from ..cells import RecurrentCell
 from ..layers import RNN
-from .onnx_graph import Graph, Unsupported
+from .onnx_graph import Graph
+from .onnx_trace import inline, trace
 
 
 class _Step(torch.nn.Module):
@@ -39,67 +37,15 @@ class _Step(torch.nn.Module):
 
 
 def traced_step(cell: RecurrentCell, opset: int) -> tuple[Any, int]:
-    """The cell's step as an ONNX graph with inputs ``x_t, state_0, ...`` and outputs ``h, new_0, ...``
-    (batch a free axis), and the size of ``h``; a ValueError naming the cell if torch.onnx cannot trace it."""
-    import onnx
-
+    """The cell's step as an ONNX graph with inputs ``input_0`` (x_t), ``input_1, ...`` (the states) and
+    outputs ``output_0`` (h), ``output_1, ...`` (the new states), batch a free axis; and the size of h."""
     sizes = list(cell.state_size)
     weight = next(cell.parameters(), None)
     dtype = torch.float32 if weight is None else weight.dtype
     example = (torch.zeros(2, int(cell.input_dim or 1), dtype=dtype), *(torch.zeros(2, s, dtype=dtype) for s in sizes))
-    inputs = ["x_t", *(f"state_{k}" for k in range(len(sizes)))]
-    outputs = ["h", *(f"new_{k}" for k in range(len(sizes)))]
-    step = _Step(cell).eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings(record=True) as caught, tempfile.TemporaryDirectory() as folder:
-            warnings.simplefilter("always")  # kept, not shown: the exporter's deprecation notice among them
-            h = step(*example)[0]
-            torch.onnx.export(
-                step,
-                example,
-                os.path.join(folder, "step.onnx"),
-                dynamo=False,  # the TorchScript tracer: one step, no length baked in
-                opset_version=opset,
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes={name: {0: "batch"} for name in inputs + outputs},
-            )
-            graph = onnx.load_model(os.path.join(folder, "step.onnx")).graph
-    except Exception as err:
-        raise _untraceable(cell, str(err)) from err
-    baked = [w for w in caught if str(w.message).startswith("Converting a tensor to a Python")]
-    if baked:  # a value read into Python is a constant of the graph, whatever the next input
-        raise _untraceable(cell, str(baked[0].message))
-    return graph, int(h.shape[-1])
-
-
-def _untraceable(cell: RecurrentCell, detail: str) -> Unsupported:
-    first = (detail.strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")[:200]
-    return Unsupported(
-        f"its cell {type(cell).__name__}'s step could not be traced to ONNX ({first}); "
-        "write the step with torch operations only"
-    )
-
-
-def _inline(graph: Graph, step: Any, renames: dict[str, str]) -> tuple[list[Any], list[str]]:
-    """The step's nodes and outputs with every value renamed into this graph (``renames`` for its inputs,
-    a fresh prefix for the rest); its weights become the outer graph's initializers, read from the body by
-    scope."""
-    prefix = graph.name("step")
-
-    def rename(name: str) -> str:
-        return renames.get(name) or (name and f"{prefix}/{name}")
-
-    for initializer in step.initializer:
-        initializer.name = rename(initializer.name)
-        graph.initializers.append(initializer)
-    nodes = []
-    for node in step.node:
-        node.input[:] = [rename(n) for n in node.input]
-        node.output[:] = [rename(n) for n in node.output]
-        node.name = rename(node.name or node.output[0])
-        nodes.append(node)
-    return nodes, [rename(output.name) for output in step.output]
+    what = f"its cell {type(cell).__name__}'s step"
+    graph, produced = trace(_Step(cell), example, [[0]] * len(example), what, opset)
+    return graph, int(produced[0].shape[-1])
 
 
 def scan_layer(
@@ -113,8 +59,8 @@ def scan_layer(
     n = len(cell.state_size)
     states_in = [graph.name("state_in") for _ in range(n)]
     x_t, m_t, previous_in = graph.name("x_t"), graph.name("mask_t"), graph.name("previous_in")
-    renames = {"x_t": x_t, **{f"state_{k}": states_in[k] for k in range(n)}}
-    body, (h, *new) = _inline(graph, step, renames)
+    renames = {"input_0": x_t, **{f"input_{k + 1}": states_in[k] for k in range(n)}}
+    body, (h, *new) = inline(graph, step, renames)
     keeps_previous = mask is not None and not layer.zero_output_for_mask
     if mask is not None:  # the reference kernel: a masked step keeps the state, repeats (or zeroes) the output
         m = graph.name("m")
