@@ -3,17 +3,17 @@ benchmark mode does.
 
 When ``native`` and ``torch_fused`` can both run a call and its configuration has no recorded
 answer, each runs the call's own shapes a few times (a warm-up, then up to ``REPEATS``, the
-median counts; a call longer than ``BUDGET_S`` is timed once): forward only for an inference
-call, forward and backward when the call builds a graph. They run on detached copies of the
-inputs and weights, so the layer, its gradients and the random generators are untouched and no
-graph is left behind. The faster one is recorded under the configuration's key
-(``configuration``): the cell, units, features, dtype, batch and length (rounded up to powers
-of two), gradients or not, mask, direction, threads, the torch version and the native
-library's build key, which hashes the CPU's model and instruction-set flags. The answers live
-in this process and in ``native_cpu-<key>.choices.json`` beside the library
-(``build.update_cached``: the cache folder's checks, atomic writes), so a second process reads
-them and measures nothing. A damaged or foreign file is ignored with one warning and rewritten
-by the next measurement.
+median counts; a call longer than ``BUDGET_S`` is timed once, one longer than ``LONG_S`` only
+by its warm-up): forward only for an inference call, forward and backward when the call builds
+a graph. They run on detached copies of the inputs and weights, so the layer, its gradients
+and the random generators are untouched and no graph is left behind. The faster one is
+recorded under the configuration's key (``configuration``): the cell, units, features, dtype,
+batch and length (rounded up to powers of two), gradients or not, mask, direction, threads,
+the torch version and the native library's build key, which hashes the CPU's model and
+instruction-set flags. The answers live in this process and in
+``native_cpu-<key>.choices.json`` beside the library (``build.update_cached``: the cache
+folder's checks, atomic writes), so a second process reads them and measures nothing. A
+damaged or foreign file is ignored with one warning and rewritten by the next measurement.
 
 Nothing is measured while tracing (torch.compile, torch.export, torch.jit.trace: a traced
 program must not depend on timings), in a data-parallel group, or with
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 FAST = ("native", "torch_fused")  # timed against each other; the reference loop is only the fallback
 REPEATS = 3  # timed runs per kernel after a warm-up
 BUDGET_S = 0.05  # a kernel whose timed runs add up to this is not run again: a long call is timed once
+LONG_S = 0.5  # a warm-up this long is the kernel's own work, not first-call costs: it is the timing
 ENVIRONMENT = "RNNLAB_KERNEL_CHOICE"
 MODES = ("measure", "order")
 FORMAT = 1  # of the measurement file
@@ -186,9 +187,10 @@ def _measure(
                 torch.autograd.grad(outputs, leaves, torch.ones_like(outputs), allow_unused=True)
         return time.perf_counter() - start
 
-    seconds: dict[str, list[float]] = {k.name: [] for k in contenders}
-    for kernel in contenders:
-        once(kernel)  # a warm-up: first-call costs (a library's setup, allocations) are not the kernel's speed
+    seconds: dict[str, list[float]] = {}
+    for kernel in contenders:  # a warm-up: first-call costs (a library's setup, allocations) are not its speed
+        warm_up = once(kernel)
+        seconds[kernel.name] = [warm_up] if warm_up >= LONG_S else []
     for _ in range(REPEATS):  # interleaved, so that a change of load falls on both
         for kernel in contenders:
             if sum(seconds[kernel.name]) < BUDGET_S:
