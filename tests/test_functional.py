@@ -333,3 +333,34 @@ def test_outputs_of_one_layer_each_train_under_a_name_of_their_own():
     logs = model.evaluate(x, [y, y * 0, y], verbose=0, return_dict=True)
     assert list(logs) == ["loss", "lstm_loss", "lstm_1_loss", "lstm_2_loss"]
     assert logs["loss"] == pytest.approx(logs["lstm_loss"] + logs["lstm_1_loss"] + logs["lstm_2_loss"], rel=1e-6)
+
+
+def test_compile_pairs_a_list_with_dict_outputs_by_sorted_key_as_keras():
+    inputs = layers.Input((3,))
+    hidden = layers.Dense(4)(inputs)
+    model = Model(inputs, {"zeta": layers.Dense(1, name="zeta")(hidden), "beta": layers.Dense(2, name="beta")(hidden)})
+    model.compile("sgd", ["mse", "mae"], loss_weights={"zeta": 0.5, "beta": 2.0}, metrics=[["mae"], None])
+    config = model.compile_config
+    assert config["loss"] == {"beta": "mse", "zeta": "mae"}  # Keras flattens the dict of outputs by sorted key
+    assert config["loss_weights"] == {"beta": 2.0, "zeta": 0.5}
+    assert config["metrics"] == {"beta": ["mae"], "zeta": []}
+    model.compile("sgd", {"zeta": "mse", "beta": "mae"}, loss_weights=[0.5, 2.0])
+    assert model.compile_config["loss_weights"] == {"beta": 0.5, "zeta": 2.0}  # a list of weights: by sorted key too
+    with pytest.raises(ValueError, match=r"takes one entry per output \(2: \['beta', 'zeta'\], sorted by key"):
+        model.compile("sgd", ["mse"])
+    with pytest.raises(ValueError, match="`loss_weights` must match the number of losses, got 1 losses and 2 weights"):
+        model.compile("sgd", "mse", loss_weights=[0.5, 2.0])
+    with pytest.raises(
+        ValueError,
+        match=r"compile\(loss=\.\.\.\) names \['gamma'\], which are not outputs; the outputs are \['beta', 'zeta'\]",
+    ):
+        model.compile("sgd", {"gamma": "mse"})
+
+
+def test_compile_pairs_weights_of_another_structure_with_list_outputs_as_keras():
+    inputs = layers.Input((3,))
+    model = Model(inputs, [layers.Dense(1, name="zeta")(inputs), layers.Dense(2, name="beta")(inputs)])
+    model.compile("sgd", ["mse", "mae"], loss_weights={"zeta": 0.5, "beta": 2.0})
+    assert model.compile_config["loss_weights"] == {"zeta": 2.0, "beta": 0.5}  # the dict's values by sorted key
+    model.compile("sgd", {"beta": "mae", "zeta": "mse"}, loss_weights=[0.5, 2.0])
+    assert model.compile_config["loss_weights"] == {"zeta": 0.5, "beta": 2.0}  # in output order

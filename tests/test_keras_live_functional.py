@@ -420,3 +420,59 @@ def test_registered_classes_of_ones_own_load_in_either_library(registered_in_bot
     )
     loaded = keras.saving.load_model(tmp_path / "rnnlab.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x), atol=1e-6)
+
+
+# -- compile's pairing of losses, loss weights and metrics with the outputs, as Keras pairs them -----------------
+def named_outputs(lib, as_dict):
+    """One input, a regression output "zeta" and a classification output "beta", as a list or a dict
+    written out of sorted order (Keras pairs a list given to compile with a dict's outputs by sorted key)."""
+    inputs = lib.Input((3,), name="a")
+    hidden = lib.layers.Dense(4, activation="tanh")(inputs)
+    zeta = lib.layers.Dense(1, name="zeta")(hidden)
+    beta = lib.layers.Dense(3, activation="softmax", name="beta")(hidden)
+    return lib.Model(inputs, {"zeta": zeta, "beta": beta} if as_dict else [zeta, beta])
+
+
+PAIRINGS = [
+    ("dict", {"loss": ["mse", "categorical_crossentropy"]}),
+    ("dict", {"loss": ["categorical_crossentropy", "mse"], "loss_weights": {"zeta": 0.5, "beta": 2.0}}),
+    ("dict", {"loss": ["categorical_crossentropy", "mse"], "loss_weights": [0.5, 2.0], "metrics": ["mae", "mse"]}),
+    (
+        "dict",
+        {
+            "loss": {"zeta": "mse", "beta": "categorical_crossentropy"},
+            "loss_weights": [0.5, 2.0],
+            "metrics": ["mae", ["accuracy"]],
+        },
+    ),
+    ("dict", {"loss": {"zeta": "mse", "beta": "mse"}, "metrics": {"zeta": "mae", "beta": ["accuracy", "mse"]}}),
+    ("list", {"loss": ["mse", "categorical_crossentropy"], "loss_weights": {"zeta": 0.5, "beta": 2.0}}),
+    (
+        "list",
+        {
+            "loss": {"zeta": "mse", "beta": "categorical_crossentropy"},
+            "loss_weights": [0.5, 2.0],
+            "weighted_metrics": [["mae"], None],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("outputs", "settings"), PAIRINGS)
+def test_losses_weights_and_metrics_pair_with_the_outputs_as_in_keras(outputs, settings, rng):
+    keras_model, model = named_outputs(keras, outputs == "dict"), named_outputs(rnnlab, outputs == "dict")
+    for layer in model.layers:  # by name: Keras lists a dict's output layers by sorted key
+        layer.set_weights(keras_model.get_layer(layer.name).get_weights())
+    x = rng.random((16, 3)).astype("float32")
+    targets = {
+        "zeta": rng.random((16, 1)).astype("float32"),
+        "beta": np.eye(3, dtype="float32")[rng.integers(0, 3, 16)],
+    }
+    y = targets if outputs == "dict" else [targets["zeta"], targets["beta"]]
+    keras_model.compile(keras.optimizers.SGD(0.1), **settings)
+    model.compile(rnnlab.optimizers.SGD(0.1), **settings)
+    fit = {"epochs": 2, "batch_size": 8, "shuffle": False, "verbose": 0}
+    keras_history, history = keras_model.fit(x, y, **fit).history, model.fit(x, y, **fit).history
+    assert sorted(history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(history[key], keras_history[key], rtol=1e-5, atol=1e-6, err_msg=key)

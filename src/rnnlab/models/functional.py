@@ -30,6 +30,7 @@ from ..core.symbolic import (
     operation_from_config,
 )
 from ..layers import InputLayer
+from ..training import output_matching
 from ..training.batches import Columns
 from .model import Model, layer_from_spec, layer_spec
 
@@ -268,47 +269,28 @@ class Functional(Model):
         """``Model.compile``; with several outputs ``loss`` is one loss for all, a list (one per output)
         or a dict by output name, ``loss_weights`` (list or dict) weighs them in the total, and ``metrics``
         / ``weighted_metrics`` are a list (an entry per output: a metric, a list of them or None) or a dict
-        by output name, as in Keras. The logs then hold ``<output>_loss`` and ``<output>_<metric>``."""
+        by output name, as in Keras. A list pairs with outputs given as a dict by sorted key, and loss weights
+        of another structure than the losses by position, Keras's way (:mod:`rnnlab.training.output_matching`).
+        The logs then hold ``<output>_loss`` and ``<output>_<metric>``."""
         loss_weights = options.pop("loss_weights", None)
         if len(self.outputs) == 1:
             super().compile(optimizer, loss, metrics, **options)
             return
         weighted_metrics = options.pop("weighted_metrics", None)
+        outputs = self._keras_order()
         per_output = {
-            "output_metrics": self._metrics_by_output(metrics, "metrics"),
-            "output_weighted_metrics": self._metrics_by_output(weighted_metrics, "weighted_metrics"),
-            "loss_weights": None if loss_weights is None else self._by_output(loss_weights, "loss_weights"),
+            "output_metrics": output_matching.metrics(metrics, outputs, "metrics"),
+            "output_weighted_metrics": output_matching.metrics(weighted_metrics, outputs, "weighted_metrics"),
+            "loss_weights": output_matching.loss_weights(loss, loss_weights, outputs),
         }
-        super().compile(optimizer, self._by_output(loss, "loss"), None, per_output=per_output, **options)
+        super().compile(optimizer, output_matching.losses(loss, outputs), None, per_output=per_output, **options)
 
-    def _metrics_by_output(self, metrics: Any, what: str) -> dict[str, list[Any]]:
-        """Each output's metrics, from a list with an entry per output or a dict by output name."""
-        if metrics is None:
-            return {}
-        if not isinstance(metrics, (list, tuple, dict)):
-            raise ValueError(f"compile({what}=...) takes a list or a dict, received {type(metrics).__name__}.")
-        return {
-            name: [] if spec is None else list(spec) if isinstance(spec, (list, tuple)) else [spec]
-            for name, spec in self._by_output(metrics, what).items()
-        }
-
-    def _by_output(self, value: Any, what: str) -> dict[str, Any]:
-        """One value per output name, from one value for all, a list in output order, or a dict."""
-        names = self.output_names
-        if isinstance(value, dict):
-            unknown = sorted(set(value) - set(names))
-            if unknown:
-                raise ValueError(
-                    f"compile({what}=...) names {unknown}, which are not outputs; the outputs are {names}."
-                )
-            return dict(value)
-        if isinstance(value, (list, tuple)):
-            if len(value) != len(names):
-                raise ValueError(
-                    f"compile({what}=...) takes one entry per output ({len(names)}: {names}), received {len(value)}."
-                )
-            return dict(zip(names, value, strict=True))
-        return dict.fromkeys(names, value)
+    def _keras_order(self) -> output_matching.Outputs:
+        """The outputs' names (and, for outputs given as a dict, its keys) in the order Keras pairs a list
+        given to compile with them: a dict's by sorted key."""
+        struct = self._outputs_struct
+        flat_dict = isinstance(struct, dict) and all(isinstance(v, KerasTensor) for v in struct.values())
+        return output_matching.Outputs.of(self.output_names, list(struct) if flat_dict else None)
 
     def _as_columns(self, data: Any, tensors: list[KerasTensor], names: list[str], what: str) -> Any:
         """A list or dict of arrays for several inputs (outputs) as ``Columns`` by name, in model order."""
