@@ -321,6 +321,20 @@ class _PythonValueCell(SimpleRNNCell):
         return values
 
 
+class _HoldsAGRU(Layer):
+    """A layer of the user's whose forward runs a recurrent layer inside."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rnn = GRU(3, return_sequences=True)
+
+    def forward(self, x: Any) -> Any:
+        return self.rnn(x) * 2
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[:-1], 3)
+
+
 BAKED_VALUE = (
     "a value it reads into Python (float(), .item(), NumPy, a size in Python arithmetic) became a constant; "
     "write it with torch operations only."
@@ -356,9 +370,9 @@ UNSUPPORTED = {
         "Layer 'n' (LayerNormalization) cannot be exported to ONNX: a mask reaches it, and ONNX export applies "
         "masks in Embedding, Masking, Dense, Dropout and the recurrent layers.",
     ),
-    "nested_recurrent_model": (
-        lambda: _sequential(Sequential([Input((None, FEATURES)), GRU(3)], name="inner")),
-        "Layer 'inner' (Sequential) cannot be exported to ONNX: it holds recurrent layers, which a trace would "
+    "a_layer_holding_a_recurrent_layer": (
+        lambda: _sequential(_HoldsAGRU(name="holder")),
+        "Layer 'holder' (_HoldsAGRU) cannot be exported to ONNX: it holds recurrent layers, which a trace would "
         "unroll to one length; call them in the model.",
     ),
     "embedding_after_a_layer": (
@@ -570,6 +584,26 @@ def test_layers_without_an_onnx_form_are_traced(tmp_path: Path) -> None:
 def test_sequential_with_traced_layers(tmp_path: Path) -> None:
     model = _sequential(Conv1D(5, 2, padding="same"), BatchNormalization(), GRU(4), Dense(3, activation="gelu"))
     _check(model, tmp_path, _floats())
+
+
+def test_nested_models_are_inlined(tmp_path: Path) -> None:
+    """A functional encoder called on two inputs (shared), a Sequential with a mask inside, a Sequential in a
+    Sequential: their layers are the outer graph's, masks and states included."""
+    source = Input((None, FEATURES), name="source")
+    _, h, c = LSTM(5, return_state=True)(source)
+    encoder = Model(source, [h, c], name="encoder")
+    masked = Sequential([Input((None, FEATURES)), Masking(), GRU(5, activation="elu")], name="masked")
+    a, b = Input((None, FEATURES), name="a"), Input((None, FEATURES), name="b")
+    h_a, c_a = encoder(a)
+    h_b, _ = encoder(b)
+    decoded = LSTM(5)(b, initial_state=[Average()([h_a, h_b]), c_a])
+    model = Model([a, b], Concatenate()([decoded, masked(a), h_b]))
+    feeds = _feeds({"a": FEATURES, "b": FEATURES})
+    feeds[1]["a"][:, -2:] = 0.0  # masked steps at the end of every row of the second batch
+    feeds[1]["a"][1, :3] = 0.0  # and at the start of one row
+    _check_functional(model, tmp_path, feeds)
+    inner = Sequential([Input((None, FEATURES)), Bidirectional(GRU(3, return_sequences=True))], name="inner")
+    _check(_sequential(inner, Dense(2), LSTM(3)), tmp_path, _floats())
 
 
 def test_functional_torch_format(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ The graph is written with ``onnx.helper``. Each layer becomes its ONNX form: Emb
 zeroed steps, the merging layers their elementwise ops or ``Concat``, and the recurrent layers and
 Bidirectional their operator or ``Scan`` (``onnx_recurrent``, ``onnx_loop``), with ``initial_state``
 and ``return_state`` as a functional model wires them (an encoder's states starting a decoder).
+A model used as a layer (a shared encoder, a Sequential inside) has its layers inlined, once per call.
 Other layers without a mask on their inputs (Conv1D, pooling, Lambda, Attention, Dense with another
 activation, ...) are their forward traced by ``torch.onnx`` (``onnx_trace``), checked at other sizes.
 
@@ -68,12 +69,12 @@ def build_onnx(model: Any) -> Any:
 
     if not getattr(model, "built", False):
         raise ValueError("ONNX export needs a built model: give it Input((time, features)) or call it once first.")
-    kinds = {cls.__name__ for cls in type(model).__mro__}
-    if "Functional" in kinds:
+    kind = _model_kind(model)
+    if kind == "Functional":
         inputs, outputs, calls = _functional(model)
-    elif "Sequential" in kinds and model.stack:
+    elif kind == "Sequential" and model.stack:
         inputs, outputs, calls = _sequential(model)
-    elif "Sequential" in kinds:
+    elif kind == "Sequential":
         raise ValueError("ONNX export needs a built model: give it Input((time, features)) or call it once first.")
     else:
         raise ValueError(
@@ -127,26 +128,20 @@ def _tensor_info(name: str, shape: tuple[Any, ...], ids: bool, time: str = "time
 def _sequential(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
     layers = list(model.stack)
     first = layers[0].forward_layer if isinstance(layers[0], Bidirectional) else layers[0]
-    spec_shape = getattr(getattr(model, "input_spec", None), "shape", None)
+    spec = getattr(model, "input_spec", None)
+    spec_shape = getattr(spec, "shape", None)
     if spec_shape:
         shape: tuple[Any, ...] = (None, *spec_shape)
     elif isinstance(first, Embedding):
         shape = (None, None)
-    else:
-        features = spec_shape[-1] if spec_shape and spec_shape[-1] else None
-        if features is None:
-            features = first.cell.input_dim if isinstance(first, RNN) else getattr(first, "input_dim", None)
+    else:  # built by a call: the first layer knows its features
+        features = first.cell.input_dim if isinstance(first, RNN) else getattr(first, "input_dim", None)
         shape = (None, None, features)
-    for layer in layers:  # one output from each layer
-        if isinstance(layer, Bidirectional) and layer.merge_mode is None:
-            _refuse(layer, "merge_mode=None returns two outputs; use concat, sum, mul or ave")
-        if isinstance(layer, (RNN, Bidirectional)) and layer.return_state:
-            _refuse(layer, "return_state=True gives several outputs; export the model without it")
-    shapes = list(getattr(model, "_output_shapes", None) or [None] * len(layers))
-    calls = [Call(layer, [index], [index + 1], shapes=[shapes[index]]) for index, layer in enumerate(layers)]
+    shapes = list(getattr(model, "_output_shapes", None) or [None])
     output = _tensor_info("outputs", (None,) * len(shapes[-1] or (None,) * 3), ids=False)
-    ids = isinstance(first, Embedding)
-    return [(0, _tensor_info("inputs", shape, ids=ids), shape)], [(len(layers), output)], calls
+    ids = isinstance(first, Embedding) or "int" in str(getattr(spec, "dtype", ""))
+    calls = _model_calls(model, [0], ["outputs"], ())
+    return [(0, _tensor_info("inputs", shape, ids=ids), shape)], [("outputs", output)], calls
 
 
 def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
@@ -158,8 +153,45 @@ def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
         (id(t), _tensor_info(name, (None,) * len(t.shape), ids=False, time=f"{name}_time"))
         for t, name in zip(model.outputs, model.output_names, strict=True)
     ]
+    calls = _model_calls(model, [id(t) for t in model.inputs], [id(t) for t in model.outputs], ())
+    return inputs, outputs, calls
+
+
+def _model_kind(model: Any) -> str | None:
+    """The model's kind, Functional or Sequential (None for a layer), read from the class's ancestry: the
+    models sit on a floor above this one."""
+    names = {cls.__name__ for cls in type(model).__mro__}
+    return next((kind for kind in ("Functional", "Sequential") if kind in names), None)
+
+
+def _model_calls(model: Any, inputs: list[Any], outputs: list[Any], scope: tuple[Any, ...]) -> list[Call]:
+    """The layer calls of ``model``, a nested model's expanded in place: ``inputs`` and ``outputs`` are the
+    keys of the values it reads and writes, its inner values are keyed under ``scope`` (one per call)."""
+    if _model_kind(model) == "Functional":
+        return _functional_calls(model, inputs, outputs, scope)
+    layers = list(model.stack)
+    for layer in layers:  # a Sequential passes one tensor from layer to layer
+        if isinstance(layer, Bidirectional) and layer.merge_mode is None:
+            _refuse(layer, "merge_mode=None returns two outputs; use concat, sum, mul or ave")
+        if isinstance(layer, (RNN, Bidirectional)) and layer.return_state:
+            _refuse(layer, "return_state=True gives several outputs; export the model without it")
+    shapes = list(getattr(model, "_output_shapes", None) or [None] * len(layers))
+    keys = [inputs[0], *((*scope, k) for k in range(1, len(layers))), outputs[0]]
     calls = []
-    for node in model._nodes:
+    for index, layer in enumerate(layers):
+        calls += _layer_calls(layer, [keys[index]], [keys[index + 1]], [], [shapes[index]], (*scope, index))
+    return calls
+
+
+def _functional_calls(model: Any, inputs: list[Any], outputs: list[Any], scope: tuple[Any, ...]) -> list[Call]:
+    known = {id(t): key for t, key in zip(model.outputs, outputs, strict=True)}
+    known.update({id(t): key for t, key in zip(model.inputs, inputs, strict=True)})
+
+    def key(tensor: Any) -> Any:
+        return known.get(id(tensor), (*scope, id(tensor)))
+
+    calls = []
+    for index, node in enumerate(model._nodes):
         layer = node.layer
         if isinstance(layer, InputLayer):
             continue
@@ -174,16 +206,26 @@ def _functional(model: Any) -> tuple[list[Any], list[Any], list[Call]]:
         if any(flatten(rest)) or extra:
             what = sorted(extra) or "more positional arguments"
             _refuse(layer, f"it is called with {what}; ONNX export reads the inputs and initial_state")
-        calls.append(
-            Call(
-                layer,
-                [id(t) for t in flatten(first)],
-                [id(t) for t in node.output_tensors],
-                [id(t) for t in flatten(node.kwargs.get("initial_state")) if t is not None],
-                [t.shape for t in node.output_tensors],
-            )
+        initial = [key(t) for t in flatten(node.kwargs.get("initial_state")) if t is not None]
+        shapes = [t.shape for t in node.output_tensors]
+        calls += _layer_calls(
+            layer,
+            [key(t) for t in flatten(first)],
+            [key(t) for t in node.output_tensors],
+            initial,
+            shapes,
+            (*scope, index),
         )
-    return inputs, outputs, calls
+    return calls
+
+
+def _layer_calls(
+    layer: Layer, inputs: list[Any], outputs: list[Any], initial: list[Any], shapes: list[Any], scope: tuple[Any, ...]
+) -> list[Call]:
+    """One call, or a nested model's calls (its own graph, inlined)."""
+    if _model_kind(layer) is not None:
+        return _model_calls(layer, inputs, outputs, scope)
+    return [Call(layer, inputs, outputs, initial, shapes)]
 
 
 def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
