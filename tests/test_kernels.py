@@ -382,6 +382,7 @@ def test_native_multiplies_match_reference(multiply, cell_name, go_backwards, dt
         pytest.skip("MKL's packed multiply serves float32 where PyTorch has MKL")
     if multiply == "own":
         monkeypatch.setattr(native, "blas", lambda: None)
+    monkeypatch.setattr(native, "BLAS_MIN_VALUES", 0)  # MKL for every multiply, however small
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two blocks of 16 rows
     batch, time, features, units = 32, 20, 16, 40
     cell = {"simple_rnn": lambda: SimpleRNNCell(units), "lstm": lambda: LSTMCell(units),

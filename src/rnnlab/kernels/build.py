@@ -110,6 +110,7 @@ class Args(ctypes.Structure):
                 "blas_compute",
             )
         ),
+        ("blas_min_values", ctypes.c_int64),
     ]
 
 

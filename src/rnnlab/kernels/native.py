@@ -40,6 +40,10 @@ from .contract import SequenceOptions, SequenceResult
 
 DTYPES = {torch.float32: 0, torch.float64: 1}
 BLAS_SYMBOLS = ("cblas_sgemm_pack_get_size", "cblas_sgemm_pack", "cblas_sgemm_compute")
+# MKL multiplies a step's weights of this many values or more (LSTM: from about 192 units): then
+# they no longer fit in L2 and MKL's blocking beats the loop's own multiply (1.3x at 512 units,
+# one thread), while below it MKL's fixed cost per call makes it up to 2x slower (30 units).
+BLAS_MIN_VALUES = 1 << 18
 
 
 @functools.cache
@@ -117,6 +121,7 @@ def _args(cell: int, dtype: torch.dtype, B: int, T: int, F: int, U: int, zero_ou
     entry_points = blas()
     if entry_points is not None and all(entry_points):
         args.blas_pack_size, args.blas_pack, args.blas_compute = entry_points
+        args.blas_min_values = BLAS_MIN_VALUES
     return args
 
 

@@ -275,6 +275,7 @@ extern "C" struct Args {
     const void* blas_pack_size;  // cblas_sgemm_pack_get_size
     const void* blas_pack;  // cblas_sgemm_pack
     const void* blas_compute;  // cblas_sgemm_compute
+    int64_t blas_min_values;  // the smallest right operand (K * N values) MKL multiplies
 };
 
 namespace {
@@ -309,8 +310,8 @@ T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
 // ---------------------------------------------------------------------------------------
 // A right operand B (K x N) of every step's multiply C = A @ B, packed once per call. With
 // float and MKL in the process (PyTorch's own, whose entry points Python passes in), MKL's
-// packed multiply runs it: it beats this file's gemm by about 2x on large layers. MKL's
-// packed format depends on the row count M of A, so one packing is kept per block size.
+// packed multiply runs it when B has blas_min_values values or more (Python's BLAS_MIN_VALUES).
+// MKL's packed format depends on the row count M of A, so one packing is kept per block size.
 // Inside this file's parallel region MKL runs on the calling thread (the process has one
 // OpenMP runtime: PyTorch's libgomp, whose soname this library's dependency resolves to).
 // Otherwise this file's panels. B's element (k, n) lies at src[k * sk + n * sn], where sn == 1
@@ -333,7 +334,7 @@ struct Operand {
                  const std::vector<int64_t>& row_counts) {
         K = K_, N = N_;
         if constexpr (std::is_same_v<T, float>) {
-            if (a.blas_compute != nullptr && K > 0 && N > 0) {
+            if (a.blas_compute != nullptr && K * N >= a.blas_min_values) {
                 compute = reinterpret_cast<ComputeFn>(a.blas_compute);
                 const auto size = reinterpret_cast<PackSizeFn>(a.blas_pack_size);
                 const auto pack_mkl = reinterpret_cast<PackFn>(a.blas_pack);
