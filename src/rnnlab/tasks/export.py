@@ -4,8 +4,8 @@ torch.export's program.
 Reads a run directory (its model-<cell>.safetensors or model.safetensors) or one model file and
 writes each model beside it, or into ``--out``, under the same name with the format's extension:
 ``model-lstm.onnx`` or ``model-lstm.pt2``. ONNX needs ``pip install 'rnnlab[export]'``; its graph
-has dynamic batch and time axes, and an Embedding's mask_zero becomes sequence lengths counted from
-the non-zero ids, which is the model's own mask only for sequences padded on the right.
+has dynamic batch and time axes, and computes the masks (Embedding's mask_zero, Masking) itself,
+exact wherever the padding stands.
 """
 
 from __future__ import annotations
