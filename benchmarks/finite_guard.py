@@ -4,9 +4,10 @@ Dense, as in ``workloads.py``).
 
 Both models start from the same weights and take turns, one step each, on the same batches, so
 load from other processes falls on both alike; the medians, their difference and their ratio are
-printed. The difference is the guard's cost: with Keras's Adam, the step is computed into new
-tensors (``propose``) and swapped in (``commit``) once the new weights are checked finite, where
-the step without the guard writes into the weights and state (``step``); no copy is taken.
+printed. The difference is the guard's cost: with Keras's Adam, the step is computed into other
+tensors (``propose``: those the step before replaced) and swapped in (``commit``) once the new
+weights are checked finite, where the step without the guard writes into the weights and state
+(``step``); no copy is taken.
 
 The update alone is timed the same way, from one set of gradients, with far less noise: Adam in
 place, Adam guarded by a copy of the weights and state before it (the guard's form for torch's

@@ -132,6 +132,25 @@ def test_a_proposal_leaves_the_weights_and_state_until_it_is_committed():
     assert_unchanged(params, optimizer, before)
 
 
+def test_on_the_cpu_a_step_is_written_into_the_tensors_the_one_before_replaced():
+    """Two sets of tensors take turns: no copy, and no new memory once both exist."""
+    params, optimizer, guard = guarded_adam()
+
+    def pointers() -> list[int]:
+        return [
+            t.data_ptr() for p in params for t in (p, optimizer.state[p]["exp_avg"], optimizer.state[p]["exp_avg_sq"])
+        ]
+
+    set_gradients(params)
+    for _ in range(3):
+        assert guard.update() is None
+    held = pointers()
+    assert guard.update() is None
+    assert not set(pointers()) & set(held)
+    assert guard.update() is None
+    assert pointers() == held
+
+
 def test_an_update_that_would_make_weights_non_finite_is_not_taken():
     params, optimizer, guard = guarded_adam()
     set_gradients(params)

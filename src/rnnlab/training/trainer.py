@@ -49,7 +49,8 @@ class FiniteGuard:
     With one of rnnlab's Keras optimizers the update and the guard are one pass: the optimizer
     computes the new weights and state into new tensors (``propose``), the guard checks the new
     weights, and only then are they swapped in (``commit``); the tensors they replace, W_k and its
-    state, are kept until the next loss is known. Nothing is copied. Under these rules a non-finite
+    state, are kept until the next loss is known, and once it is finite the next step is written
+    into them: two sets of tensors take turns, and nothing is copied. Under these rules a non-finite
     gradient makes its weight's new value non-finite (inf/inf, 0*inf), so the gradients need no pass
     of their own, except where a rule can hide one (Lion's sign). Any other optimizer steps in
     place: before each update the guard copies the weights and state into buffers allocated once
@@ -75,10 +76,11 @@ class FiniteGuard:
         return problem
 
     def _propose_and_commit(self, optimizer: KerasOptimizer) -> str | None:
-        self.previous = None  # the weights the step starts from gave a finite loss: the older ones are not needed
+        # the weights the step starts from gave a finite loss, so the older ones kept are free: the step goes there
+        spare, self.previous = self.previous, None
         if not optimizer.shows_non_finite_gradients and not self.all_finite(p.grad for p in self.params):
             return SKIPPED
-        proposal = optimizer.propose()
+        proposal = optimizer.propose(spare)
         if not self.all_finite(proposal.weights):
             return SKIPPED if not self.all_finite(p.grad for p in self.params) else UNDONE
         self.previous = optimizer.commit(proposal)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -28,6 +28,7 @@ Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 Group = dict[str, Any]  # a param group: its hyper-parameters under torch's names
 Tensors = list[torch.Tensor]
 States = dict[str, Tensors]  # state name -> one tensor per parameter
+Spares = dict[int, tuple[torch.Tensor, torch.Tensor]]  # id(tensor) -> (tensor, a tensor free to hold its next value)
 
 
 class Writes:
@@ -38,10 +39,15 @@ class Writes:
     underscore, whose result lands in new tensors, and the later writes go into those. Both run the
     same kernels on the same values in the same order, so the new tensors equal, bit for bit, what
     the step in place leaves, and the tensors read stay as they were.
+
+    ``spares`` maps a tensor to one free to be written over (its value before the last commit): on
+    the CPU, where a foreach operation runs tensor by tensor anyway, the first write goes into the
+    spare (``torch.<op>(..., out=spare)``, the same kernel) instead of newly allocated memory.
     """
 
-    def __init__(self, in_place: bool) -> None:
+    def __init__(self, in_place: bool, spares: Spares | None = None) -> None:
         self.in_place = in_place
+        self.spares = spares or {}
         self.made: list[Tensors] = []  # the lists of new tensors made so far
 
     def __call__(self, op: str, tensors: Tensors, *args: Any, **kwargs: Any) -> Tensors:
@@ -49,9 +55,28 @@ class Writes:
         if self.in_place or any(tensors is made for made in self.made):
             getattr(torch, f"_foreach_{op}_")(tensors, *args, **kwargs)
             return tensors
-        made: Tensors = getattr(torch, f"_foreach_{op}")(tensors, *args, **kwargs)
+        made: Tensors = self._into_spares(op, tensors, args, kwargs) or getattr(torch, f"_foreach_{op}")(
+            tensors, *args, **kwargs
+        )
         self.made.append(made)
         return made
+
+    def _into_spares(self, op: str, tensors: Tensors, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensors:
+        """The operation tensor by tensor into the spares, as the CPU's foreach runs it; [] where one has none."""
+        spares = [self._spare(t) for t in tensors]
+        if any(spare is None for spare in spares):
+            return []
+        for i, (tensor, spare) in enumerate(zip(tensors, spares, strict=True)):
+            operands = [a[i] if isinstance(a, (list, tuple)) else a for a in args]  # a list: an operand per tensor
+            getattr(torch, op)(tensor, *operands, out=spare, **kwargs)
+        return cast(Tensors, spares)
+
+    def _spare(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        live, spare = self.spares.get(id(tensor), (None, None))
+        if live is not tensor or spare is None or tensor.device.type != "cpu":
+            return None
+        same = spare.shape == tensor.shape and spare.dtype == tensor.dtype and spare.device == tensor.device
+        return spare if same and spare.data_ptr() != tensor.data_ptr() else None
 
 
 @dataclass
@@ -94,10 +119,22 @@ class KerasOptimizer(torch.optim.Optimizer):
         return loss
 
     @torch.no_grad()
-    def propose(self) -> Proposal:
+    def propose(self, spare: Proposal | None = None) -> Proposal:
         """The next step's weights and state as new tensors, bit for bit what ``step`` would write;
-        the parameters and ``self.state`` stay as they are until ``commit``."""
-        return self._step(Writes(in_place=False))
+        the parameters and ``self.state`` stay as they are until ``commit``. ``spare``: what an earlier
+        commit replaced, free to be written over; the step goes into its tensors where it can."""
+        return self._step(Writes(in_place=False, spares=self._spares(spare)))
+
+    def _spares(self, spare: Proposal | None) -> Spares:
+        """Each live weight and state tensor's predecessor in ``spare``, by the live tensor's id."""
+        spares: Spares = {}
+        if spare is None:
+            return spares
+        for p, weight, state in zip(spare.params, spare.weights, spare.states, strict=True):
+            spares[id(p)] = (p, weight)
+            live = self.state.get(p, {})
+            spares.update({id(live[name]): (live[name], tensor) for name, tensor in state.items() if name in live})
+        return spares
 
     @torch.no_grad()
     def commit(self, proposal: Proposal) -> Proposal:
