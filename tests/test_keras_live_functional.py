@@ -365,7 +365,18 @@ def own_model(lib):
     return lib.Model(inputs, lib.layers.RNN(classes["Minimal"](4))(classes["Scaled"](3)(inputs)))
 
 
-FILE_MODELS = {"nested_models": nested_models, "sequential_in_sequential": sequential_in_sequential, "own": own_model}
+def own_stacked_cells(lib):
+    classes = KERAS_OWN if lib is keras else OWN
+    inputs = lib.Input((5, 3))
+    return lib.Model(inputs, lib.layers.RNN([classes["Minimal"](3), classes["Minimal"](4)])(inputs))
+
+
+FILE_MODELS = {
+    "nested_models": nested_models,
+    "sequential_in_sequential": sequential_in_sequential,
+    "own": own_model,
+    "own_stacked_cells": own_stacked_cells,
+}
 
 
 def same_model_pair(builder, rng):
@@ -380,7 +391,7 @@ def same_model_pair(builder, rng):
 def test_models_in_models_and_own_classes_travel_both_ways(builder, tmp_path, rng):
     keras_model, model, x = same_model_pair(FILE_MODELS[builder], rng)
     np.testing.assert_allclose(model.predict(x), keras_model.predict(x, verbose=0), atol=1e-6)
-    keras_objects, objects = (KERAS_OWN, OWN) if builder == "own" else (None, None)
+    keras_objects, objects = (KERAS_OWN, OWN) if builder.startswith("own") else (None, None)
     model.save(tmp_path / "rnnlab.keras")
     loaded = keras.saving.load_model(tmp_path / "rnnlab.keras", custom_objects=keras_objects)
     assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in keras_model.layers]

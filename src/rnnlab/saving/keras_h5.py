@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..cells import LayerCell
+from ..cells import LayerCell, StackedRNNCells
 from ..core.files import regular_file
 from ..core.layer import Layer, snake_case
 from ..layers import (
@@ -240,9 +240,10 @@ def is_model(layer: Any) -> bool:
 
 def is_own_class(layer: Layer) -> bool:
     """A layer of the program's own (a ``Layer`` subclass written outside rnnlab), or an ``RNN`` of such
-    cells: Keras files store its ``get_config()`` and its weights by attribute."""
+    cells (one, or a stack of them): Keras files store its ``get_config()`` and its weights by attribute."""
     if type(layer) is RNN:
-        return isinstance(layer.cell, LayerCell)
+        cells = layer.cell.members if isinstance(layer.cell, StackedRNNCells) else [layer.cell]
+        return all(isinstance(cell, LayerCell) for cell in cells)
     return not type(layer).__module__.startswith("rnnlab.")
 
 

@@ -328,7 +328,7 @@ def _layer(spec: dict[str, Any], allowed: tuple[str, ...] = SUPPORTED[1:]) -> La
         return own
     if class_name in NESTED and allowed is not RECURRENT_ONLY:
         return _sequential(config)[1] if class_name == "Sequential" else _graph_model(config)
-    if class_name == "RNN" and _is_own_class(config.get("cell") or {}):
+    if class_name == "RNN" and _is_own_cell(config.get("cell") or {}):
         return _rnn_of_own_cell(name, config)
     if class_name not in allowed:
         where = "" if class_name not in SUPPORTED else f" inside a wrapper (allowed there: {', '.join(allowed)})"
@@ -373,6 +373,14 @@ def _is_own_class(spec: dict[str, Any]) -> bool:
     return isinstance(spec.get("registered_name"), str) and not from_keras
 
 
+def _is_own_cell(spec: dict[str, Any]) -> bool:
+    """A cell of the program's own, or Keras's StackedRNNCells of such cells."""
+    if spec.get("class_name") == "StackedRNNCells" and not _is_own_class(spec):
+        cells = spec.get("config", {}).get("cells")
+        return isinstance(cells, list) and bool(cells) and all(_is_own_class(cell) for cell in cells)
+    return _is_own_class(spec)
+
+
 def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
     """A config for a class of the program's own: Keras's dtype policy object as its name."""
     policy = config.get("dtype")
@@ -395,8 +403,11 @@ def _own_layer(spec: dict[str, Any], what: str) -> Any:
 
 
 def _rnn_of_own_cell(name: str, config: dict[str, Any]) -> RNN:
-    """``RNN(MyCell(...))``: the cell of the program's own, the RNN's sequence options."""
-    cell = _own_layer(config["cell"], "cell")
+    """``RNN(MyCell(...))`` (or ``RNN([MyCell(...), ...])``): the cells of the program's own, the RNN's
+    sequence options."""
+    spec = config["cell"]
+    stacked = spec["class_name"] == "StackedRNNCells" and not _is_own_class(spec)
+    cell = [_own_layer(c, "cell") for c in spec["config"]["cells"]] if stacked else _own_layer(spec, "cell")
     keys = ("return_sequences", "return_state", "go_backwards", "stateful", "zero_output_for_mask", "trainable")
     return RNN(cell, name=name, **{k: config[k] for k in keys if k in config})
 
@@ -404,7 +415,6 @@ def _rnn_of_own_cell(name: str, config: dict[str, Any]) -> RNN:
 def _recurrent(spec: dict[str, Any]) -> RNN:
     """The recurrent layer a Bidirectional wraps."""
     layer = _layer(spec, RECURRENT_ONLY)
-
     assert isinstance(layer, RNN)  # RECURRENT holds RNN subclasses only
     return layer
 

@@ -98,7 +98,8 @@ def _walk_container(items: list[Any], path: str, groups: list[Group], visited: s
     used: dict[str, int] = {}
     for item in items:
         if isinstance(item, Layer):
-            _walk(item, _join(path, _numbered(snake_case(type(item).__name__), used)), groups, visited)
+            named = item.cell if isinstance(item, LayerCell) else item  # a stack's cell of one's own, by its class
+            _walk(item, _join(path, _numbered(snake_case(type(named).__name__), used)), groups, visited)
         elif isinstance(item, list):
             _walk_container(item, _join(path, _numbered("container", used)), groups, visited)
 

@@ -16,6 +16,7 @@ import os
 import zipfile
 from typing import Any
 
+from ..cells import StackedRNNCells
 from ..core import constraints, registration, regularizers
 from ..core.files import atomic_path, write_bytes
 from ..core.layer import Layer
@@ -112,8 +113,18 @@ def _own_layer_config(layer: Layer) -> dict[str, Any]:
         return own_class_config(layer)
     config: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable, "dtype": layer.dtype}
     config.update({k: v for k, v in layer.sequence_config().items() if k != "implementation"})
-    config.update(unroll=False, cell=own_class_config(layer.cell.cell))
+    config.update(unroll=False, cell=_own_cell_config(layer.cell))
     return _object("keras.layers", "RNN", config)
+
+
+def _own_cell_config(cell: Any) -> dict[str, Any]:
+    """A cell of the program's own (in the ``LayerCell`` that runs it), or Keras's StackedRNNCells of them."""
+    if not isinstance(cell, StackedRNNCells):
+        return own_class_config(cell.cell)
+    config = {"name": cell.name, "trainable": cell.trainable, "dtype": cell.dtype}
+    return _object(
+        "keras.layers", "StackedRNNCells", {**config, "cells": [own_class_config(c.cell) for c in cell.members]}
+    )
 
 
 def layer_config(layer: Layer) -> dict[str, Any]:
