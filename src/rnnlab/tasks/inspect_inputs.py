@@ -56,10 +56,7 @@ def classify_text(text: str, options: dict[str, Any], directory: Path) -> Given:
     if not tokens:
         raise ValueError(f"--text has no words (runs of letters or digits) to read, received {text!r}.")
     ids = words.encode(tokens)
-    labels = words.labels(ids)
-    labels[-len(tokens) :] = [
-        label if label != "<unknown>" else f"({w})" for w, label in zip(tokens, labels[-len(tokens) :], strict=True)
-    ]
+    labels = ["<start>"] * (words.start_id is not None) + [w if w in words.index else f"({w})" for w in tokens]
     maxlen = config.maxlen or classify.PRESETS[str(config.dataset)].maxlen or len(ids)
     x = classify.pad([ids], config.dataset, maxlen)[0]
     kept = labels[-maxlen:] if config.dataset == "reuters" else labels[:maxlen]  # cut as classify cuts
