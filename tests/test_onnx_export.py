@@ -366,9 +366,9 @@ UNSUPPORTED = {
         f"another batch size, length or values: {BAKED_VALUE}",
     ),
     "mask_into_a_traced_layer": (
-        lambda: _sequential(Masking(), LayerNormalization(name="n"), GRU(3)),
-        "Layer 'n' (LayerNormalization) cannot be exported to ONNX: a mask reaches it, and ONNX export applies "
-        "masks in Embedding, Masking, Dense, Dropout and the recurrent layers.",
+        lambda: _sequential(Masking(), Conv1D(3, 1, name="n"), GRU(3)),
+        "Layer 'n' (Conv1D) cannot be exported to ONNX: a mask reaches it, and ONNX export applies "
+        "masks in Embedding, Masking, Dense, Dropout, LayerNormalization and the recurrent layers.",
     ),
     "a_layer_holding_a_recurrent_layer": (
         lambda: _sequential(_HoldsAGRU(name="holder")),
@@ -561,7 +561,7 @@ def test_functional_mask_into_a_merge_is_an_error(tmp_path: Path) -> None:
         model.export(tmp_path / "m.onnx")
     assert str(err.value) == (
         "Layer 'plus' (Add) cannot be exported to ONNX: a mask reaches it, and ONNX export applies masks in "
-        "Embedding, Masking, Dense, Dropout and the recurrent layers."
+        "Embedding, Masking, Dense, Dropout, LayerNormalization and the recurrent layers."
     )
     assert os.listdir(tmp_path) == []
 
@@ -579,6 +579,15 @@ def test_layers_without_an_onnx_form_are_traced(tmp_path: Path) -> None:
     pooled = GlobalAveragePooling1D()(Concatenate()([x, attended]))
     model = Model([queries, values], [Dense(2, activation="gelu")(pooled), Flatten()(RepeatVector(2)(pooled))])
     _check_functional(model, tmp_path, _feeds({"queries": FEATURES, "values": FEATURES}))
+
+
+@pytest.mark.parametrize("options", [{}, {"center": False}, {"scale": False, "epsilon": 0.1}])
+def test_layer_normalization_keeps_the_mask(options: dict[str, Any], tmp_path: Path) -> None:
+    model = _sequential(Masking(), LayerNormalization(**options), LSTM(4, return_sequences=True))
+    _check(model, tmp_path, [_masked_floats(MASKS["holes"])])
+    import onnx
+
+    assert "LayerNormalization" in [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
 
 
 def test_sequential_with_traced_layers(tmp_path: Path) -> None:

@@ -32,11 +32,12 @@ from ..core.symbolic import Operation, flatten
 from ..layers import RNN, Bidirectional, Dense, Dropout, Embedding
 from ..layers.core import InputLayer, Masking
 from ..layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from ..layers.normalization import LayerNormalization
 from .onnx_graph import Graph, Unsupported, numpy_of
 from .onnx_recurrent import HARD_SIGMOID, ONNX_ACTIVATIONS, OPSET, bidirectional, recurrent, recurrent_problem
 from .onnx_trace import inline, trace
 
-MASKED = "Embedding, Masking, Dense, Dropout and the recurrent layers"
+MASKED = "Embedding, Masking, Dense, Dropout, LayerNormalization and the recurrent layers"
 DENSE_ACTIVATIONS = ("linear", "softmax", *ONNX_ACTIVATIONS)
 MERGES = {Add: "Sum", Maximum: "Max", Minimum: "Min", Average: "Mean"}
 
@@ -261,7 +262,30 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
         return [Value(_activation(graph, y, layer.activation), x.mask)]
     if isinstance(layer, (Dropout, InputLayer)):  # the identity at inference
         return [x]
+    first = _trailing_axes(layer, x) if isinstance(layer, LayerNormalization) else None
+    if isinstance(layer, LayerNormalization) and first is not None:  # the mask passes through
+        return [Value(_layer_normalization(graph, layer, x, first), x.mask, shape=x.shape)]
     return _traced(graph, layer, inputs)
+
+
+def _trailing_axes(layer: LayerNormalization, x: Value) -> int | None:
+    """The first normalised axis, counted from the end, where they are the trailing axes (ONNX's
+    LayerNormalization normalises from one axis to the last); None for other axes or rms_scaling."""
+    if layer.rms_scaling or not x.shape:
+        return None
+    rank = len(x.shape)
+    axes = sorted(a - rank if a >= 0 else a for a in layer.axes)
+    return axes[0] if axes == list(range(-len(axes), 0)) else None
+
+
+def _layer_normalization(graph: Graph, layer: LayerNormalization, x: Value, first: int) -> str:
+    """ONNX's LayerNormalization: ``(x - mean) / sqrt(var + epsilon) * gamma + beta`` over the trailing axes."""
+    sizes = tuple(x.shape or ())[first:]  # the normalised axes: fixed when the layer was built
+    gamma = numpy_of(layer.gamma) if layer.gamma is not None else np.ones(sizes, np.float32)
+    inputs = [x.name, graph.const("gamma", gamma.reshape(sizes))]
+    if layer.beta is not None:
+        inputs.append(graph.const("beta", numpy_of(layer.beta).reshape(sizes)))
+    return graph.op("LayerNormalization", inputs, axis=first, epsilon=layer.epsilon)
 
 
 def _traced(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:
