@@ -318,6 +318,13 @@ def test_seed_sentences_follow_the_numbers():
 
     rows = {0: [{"model": "LSTM", "rmse": 40.0}], 1: [{"model": "LSTM", "rmse": 44.0}]}
     assert explain(rows, FORECAST, None) == ["Over 2 seeds, LSTM RMSE: median 42.00, from 40.00 to 44.00."]
+    from rnnlab.tasks.sequence import COLUMNS as SEQUENCE
+
+    rows = {
+        0: [{"window": [50.0, 60.0, 70.0], "prediction": 64.0}],
+        1: [{"window": [50.0, 60.0, 70.0], "prediction": 70.5}],
+    }
+    assert explain(rows, SEQUENCE, None) == ["Over 2 seeds, prediction: median 67.25, from 64.00 to 70.50."]
 
 
 def test_inspect_sentences_follow_the_numbers():

@@ -252,6 +252,7 @@ def summarise(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Colum
 
 #: The measure a seed's row is known by, the first of these its columns have.
 HEADLINES = ("correct_percent", "accuracy", "val_bits", "rmse", "prediction", "ratio")
+NAMES = ("cell", "model", "stage")  # the keys that name a row of a seed's table, where it has several
 
 
 def explain(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Columns, bar: Bar | None) -> list[str]:
@@ -262,7 +263,6 @@ def explain(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Columns
     if key is None:
         return []
     header, spec = next((h, sp) for k, h, sp in columns if k == key)
-    label_key = next((k for k, _, sp in columns if sp == ""), None)
     tables = list(results.values())
     sentences = []
     for i, first in enumerate(tables[0]):
@@ -270,7 +270,7 @@ def explain(results: Mapping[int, Sequence[Mapping[str, Any]]], columns: Columns
         if not values:
             continue
         middle, low, high = (format(v, spec) for v in (statistics.median(values), min(values), max(values)))
-        label = f"{first[label_key]} " if label_key else ""
+        label = "".join(f"{first[k]} " for k in NAMES if first.get(k))  # e.g. "LSTM ", "GRU after 2 epochs "
         sentence = f"Over {counted(len(values), 'seed')}, {label}{header}: median {middle}, from {low} to {high}"
         if bar is not None:
             sentence += f"; {bar.says} in {sum(bar.reached(v) for v in values)} of {len(values)}"
