@@ -113,7 +113,8 @@ def plot_gates(
     axes[-1].set_xlabel("time step" + (" (dashed: marked steps)" if marked else ""))
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     if step_names is not None and 0 < len(step_names) <= MAX_STEP_NAMES:
-        axes[-1].set_xticks(range(1, len(step_names) + 1), list(step_names), rotation=90, fontsize=6)
+        upright = all(len(name) <= 2 for name in step_names)  # characters read best upright
+        axes[-1].set_xticks(range(1, len(step_names) + 1), list(step_names), rotation=0 if upright else 90, fontsize=8)
         axes[-1].set_xlabel("")
     if title:
         fig.suptitle(title)
