@@ -124,3 +124,19 @@ def test_optional_input_keeps_its_flag_in_the_config_and_says_when_none_is_not_a
     np.testing.assert_array_equal(model([np.ones((2, 2)), None]).numpy(), np.ones((2, 2)))
     with pytest.raises(ValueError, match=r"The input 'required' is not optional, but None was passed"):
         model([None, np.ones((2, 2))])
+
+
+def test_onnx_export_refuses_operations_and_the_torch_program_runs_them(tmp_path):
+    pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'rnnlab[onnx]'")
+    sequence = layers.Input((None, 3), name="sequence")
+    states = layers.GRU(4, return_sequences=True)(sequence)
+    model = Model(sequence, layers.Dense(2)(states[:, -1] * 2.0 + ops.mean(states, axis=1))).eval()
+    with pytest.raises(
+        ValueError, match=r"Operation 'get_item' \(GetItem\) cannot be exported to ONNX: .* export to \.pt2"
+    ):
+        model.export(tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    model.export(tmp_path / "m.pt2")
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    x = torch.randn(3, 5, 3)
+    torch.testing.assert_close(program(x), model(x))

@@ -176,9 +176,7 @@ class Functional(Model):
                 continue
             x = self._adjust_rank(tensor, x)
             self._check_input(tensor, x)
-            if tensor.dtype.startswith("float") and not x.is_floating_point():  # Keras casts to the Input's dtype
-                x = x.to(torch.get_default_dtype())
-            values[id(tensor)] = (x, m)
+            values[id(tensor)] = (self._as_input_dtype(tensor, x), m)
         for node in self._nodes:
             if not isinstance(node.layer, InputLayer):
                 self._run_node(node, values, training)
@@ -197,6 +195,18 @@ class Functional(Model):
             f"Received: inputs={received}",
             stacklevel=4,
         )
+
+    def _as_input_dtype(self, tensor: KerasTensor, x: torch.Tensor) -> torch.Tensor:
+        """Keras casts data to its Input's dtype. An Input of another dtype than float32 (``float16``,
+        ``float64``, ``int32``) gets exactly that one, except that integer data for an integer Input
+        keeps its width; an Input of the default float32 makes integers floats and leaves float data
+        as it is, so that a float64 model given float64 tensors computes in float64."""
+        if tensor.dtype == "float32":
+            return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+        declared = getattr(torch, tensor.dtype)
+        if not declared.is_floating_point and not x.is_floating_point():
+            return x
+        return x.to(declared)
 
     def _check_optional(self, tensor: KerasTensor) -> None:
         if not getattr(tensor.node.layer if tensor.node else None, "optional", False):
