@@ -48,6 +48,9 @@ def test_operators_and_ops_record_operations_that_run_in_forward():
     keras_operations += " expand_dims sum mean matmul greater concatenate squeeze where head softmax get_item_1"
     assert [layer.name for layer, _ in model.summary_rows()] == keras_operations.split()
     assert "│ add (Add)  " in model.summary(print_fn=None)
+    assert model.get_layer(index=2).name == "head"  # get_layer, as model.layers, knows layers only
+    with pytest.raises(ValueError, match=r"No such layer: 'add'"):
+        model.get_layer("add")
     assert [o.shape for o in model.outputs] == [(None, 2), (None, 3), (None, 2)]
     assert model.outputs[2].dtype == "float32" and (layers.Input((2,)) > 0).dtype == "bool"
 

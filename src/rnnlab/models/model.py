@@ -151,7 +151,7 @@ class Model(Layer):
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A direct sub-layer by ``name`` or by ``index`` (Keras's ``get_layer``)."""
-        layers = [layer for layer, _ in self.summary_rows()]
+        layers = [layer for layer, _ in self.summary_rows() if isinstance(layer, Layer)]  # no operations (a + b)
         if index is not None:
             if name is not None:
                 raise ValueError("get_layer takes a name or an index, not both.")
