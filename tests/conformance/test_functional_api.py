@@ -138,9 +138,19 @@ def test_basic_flow_dict_io():
     assert out_val.shape == (2, 4)
 
 
-@pytest.mark.skip(reason="rnnlab's TimeDistributed wraps a layer, not a model")
 def test_basic_flow_as_a_submodel():
-    pass
+    # Build submodel
+    submodel_inputs = Input([4])
+    submodel_outputs = layers.Flatten()(submodel_inputs)
+    submodel = Model(submodel_inputs, submodel_outputs)
+
+    inputs = Input((None, 4))
+    outputs = layers.TimeDistributed(submodel)(inputs)
+    model = Model(inputs=inputs, outputs=outputs)
+
+    x = np.random.random((2, 3, 4))
+    y = model(x)
+    assert y.shape == (2, 3, 4)
 
 
 def test_named_input_dict_io():
