@@ -227,28 +227,23 @@ def explain(
     ``losses``: each cell's history (``loss`` and, with a validation split, ``val_loss`` per epoch);
     ``constant_mse``: the MSE of always guessing the mean target (the plateau a cell that learned
     nothing sits on). A cell leaves the plateau in the first epoch its loss falls below a tenth of it."""
+    validated = all(history.get("val_loss") for history in losses.values())
+    name = "validation MSE" if validated else "training MSE"
+    bar = constant_mse / 10
     return [
-        *(plateau_sentence(label, h, constant_mse) for label, h in losses.items()),
+        f"A cell is on the plateau while its {name} stays above {bar:.3g}, a tenth of the {constant_mse:.3g} "
+        "that always guessing the mean scores.",
+        *(plateau_sentence(label, h["val_loss" if validated else "loss"], bar) for label, h in losses.items()),
         winner_sentence(rows, tolerance),
     ]
 
 
-def plateau_sentence(label: str, history: Mapping[str, Sequence[float]], constant_mse: float) -> str:
-    """The first epoch the loss fell below a tenth of a constant guess's, or how close it came."""
-    which = "val_loss" if history.get("val_loss") else "loss"
-    losses, bar = list(history[which]), constant_mse / 10
-    name = "validation MSE" if which == "val_loss" else "training MSE"
+def plateau_sentence(label: str, losses: Sequence[float], bar: float) -> str:
+    """The first epoch the loss fell below ``bar``, or how close it came."""
     left = next((epoch for epoch, loss in enumerate(losses, 1) if loss <= bar), None)
     if left is not None:
-        return (
-            f"{label} left the plateau in epoch {left}: its {name} fell below {bar:.3g}, a tenth of the "
-            f"{constant_mse:.3g} that always guessing the mean scores."
-        )
-    return (
-        f"{label} did not leave the plateau in {counted(len(losses), 'epoch')}: its best {name} was "
-        f"{min(losses):.3g}, not below {bar:.3g}, a tenth of the {constant_mse:.3g} that always guessing the "
-        "mean scores."
-    )
+        return f"{label} left it in epoch {left}."
+    return f"{label} stayed on it for {counted(len(losses), 'epoch')} (at best {min(losses):.3g})."
 
 
 def winner_sentence(rows: Sequence[Mapping[str, Any]], tolerance: float) -> str:
