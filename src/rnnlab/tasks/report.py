@@ -167,7 +167,7 @@ def _configuration(config: Any, recorded: Mapping[str, Any]) -> list[str]:
         parts.append(_key_values(options))
     rest = {k: v for k, v in resolved.items() if k not in options}
     if rest:
-        parts.append("<h3>Resolved from the data</h3>" + _key_values(rest, "value"))
+        parts.append("<h3>Resolved from the data</h3>" + _key_values(rest, "name"))
     if recorded.get("versions"):
         extra = {**recorded["versions"], "threads": recorded.get("threads") or "PyTorch's default"}
         parts.append("<h3>Versions</h3>" + _key_values(extra, "package"))
