@@ -116,6 +116,13 @@ def test_multiplication_end_to_end(tmp_path, capsys):
     report = (out / "report.html").read_text()
     assert report.count('src="data:image/png;base64,') == 3  # loss, predictions, gradient flow
     assert all(f"{r['test_mse']:.5f}" in report for r in metrics["results"])
+    # It opens with sentences from these numbers: the plateau of each cell, the best cell's share correct.
+    findings = report.split('<p class="findings">')[1].split("</p>")[0]
+    best = max(r["correct_percent"] for r in metrics["results"])
+    assert f"{best:.1f} % of the test predictions within ±0.04" in findings
+    assert all(
+        f"{cell} stayed on it for 2 epochs" in findings or f"{cell} left it in epoch" in findings for cell in CELL_FILES
+    )
 
 
 def test_multiplication_adding_variant_and_subset(tmp_path, capsys):
