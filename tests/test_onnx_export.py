@@ -192,6 +192,16 @@ def test_stacked_layers_dense_and_dropout(tmp_path: Path) -> None:
     _check(model, tmp_path, _floats())
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru_reset_before_gelu", "user_cell_keras_style"])
+def test_a_float64_model_is_written_in_float32(cell: str, tmp_path: Path) -> None:
+    model = _oracle(_sequential(Conv1D(3, 2, padding="causal"), CELLS[cell](return_sequences=True))).double()
+    model.export(tmp_path / "m.onnx")
+    for x in _floats():
+        expected = model(torch.as_tensor(x, dtype=torch.float64)).detach().numpy()
+        np.testing.assert_allclose(_run_onnx(tmp_path / "m.onnx", x), expected, atol=1e-5, rtol=0)
+    assert next(model.parameters()).dtype == torch.float64  # the model itself is left as it was
+
+
 def test_dense_over_every_step(tmp_path: Path) -> None:
     _check(_sequential(LSTM(6, return_sequences=True), Dense(2, activation="sigmoid")), tmp_path, _floats())
 

@@ -40,9 +40,7 @@ def traced_step(cell: RecurrentCell, opset: int) -> tuple[Any, int]:
     """The cell's step as an ONNX graph with inputs ``input_0`` (x_t), ``input_1, ...`` (the states) and
     outputs ``output_0`` (h), ``output_1, ...`` (the new states), batch a free axis; and the size of h."""
     sizes = list(cell.state_size)
-    weight = next(cell.parameters(), None)
-    dtype = torch.float32 if weight is None else weight.dtype
-    example = (torch.zeros(2, int(cell.input_dim or 1), dtype=dtype), *(torch.zeros(2, s, dtype=dtype) for s in sizes))
+    example = (torch.zeros(2, int(cell.input_dim or 1)), *(torch.zeros(2, s) for s in sizes))  # float32
     what = f"its cell {type(cell).__name__}'s step"
     graph, produced = trace(_Step(cell), example, [[0]] * len(example), what, opset)
     return graph, int(produced[0].shape[-1])

@@ -10,6 +10,7 @@ exported wrong, when it disagrees with the code.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import warnings
@@ -35,7 +36,7 @@ def trace(
 
     inputs = [f"input_{k}" for k in range(len(examples))]
     axes: dict[str, Any] = {name: {a: f"{name}_{a}" for a in free} for name, free in zip(inputs, dynamic, strict=True)}
-    module = module.eval()
+    module = copy.deepcopy(module).float().eval()  # ONNX graphs here are float32, as the weights written
     try:
         with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
             warnings.simplefilter("ignore")  # the exporter's deprecation notice and its tracer's: _check decides
