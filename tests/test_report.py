@@ -288,18 +288,14 @@ def test_charrnn_sentences_follow_the_numbers():
     from rnnlab.tasks.charrnn import explain
 
     row = {"epochs": 3, "kept_epoch": 2, "val_nats": 1.5, "val_bits": 1.5 / np.log(2), "val_nats_carried": 1.45}
-    first, second = explain(row, [2.0, 1.6, 1.4], vocabulary_size=65)
-    assert first == (
-        "After 3 epochs (the weights of epoch 2 kept), the model predicts the held-out text at 1.500 nats per "
-        "character (2.164 bits, perplexity 4.48): as unsure as a choice among 4.5 characters, where a uniform "
-        "guess over the 65 it knows scores 4.174 nats."
-    )
-    assert second == (
-        "With the state carried through the held-out text it reaches 1.450 nats; the last epoch's training loss "
-        "was 1.400."
-    )
+    assert explain(row, [2.0, 1.6, 1.4], vocabulary_size=65) == [
+        "After 3 epochs (epoch 2's weights kept), the held-out text costs 1.500 nats per character (2.164 bits, "
+        "perplexity 4.48).",
+        "A uniform guess over the 65 characters would cost 4.174 nats.",
+        "With the state carried through the held-out text: 1.450 nats; last epoch's training loss: 1.400.",
+    ]
     row |= {"val_nats": 2.0, "val_bits": 2.0 / np.log(2)}
-    assert "at 2.000 nats per character (2.885 bits, perplexity 7.39)" in explain(row, [2.1], 30)[0]
+    assert "costs 2.000 nats per character (2.885 bits, perplexity 7.39)" in explain(row, [2.1], 30)[0]
 
 
 def test_seed_sentences_follow_the_numbers():

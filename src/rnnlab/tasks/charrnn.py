@@ -400,12 +400,11 @@ def explain(row: dict[str, Any], train_losses: list[float], vocabulary_size: int
     uniform guess over the vocabulary, and with the state carried."""
     nats = row["val_nats"]
     return [
-        f"After {counted(row['epochs'], 'epoch')} (the weights of epoch {row['kept_epoch']} kept), the model "
-        f"predicts the held-out text at {nats:.3f} nats per character ({row['val_bits']:.3f} bits, perplexity "
-        f"{math.exp(nats):.2f}): as unsure as a choice among {math.exp(nats):.1f} characters, where a uniform "
-        f"guess over the {vocabulary_size} it knows scores {math.log(vocabulary_size):.3f} nats.",
-        f"With the state carried through the held-out text it reaches {row['val_nats_carried']:.3f} nats; "
-        f"the last epoch's training loss was {train_losses[-1]:.3f}.",
+        f"After {counted(row['epochs'], 'epoch')} (epoch {row['kept_epoch']}'s weights kept), the held-out text "
+        f"costs {nats:.3f} nats per character ({row['val_bits']:.3f} bits, perplexity {math.exp(nats):.2f}).",
+        f"A uniform guess over the {vocabulary_size} characters would cost {math.log(vocabulary_size):.3f} nats.",
+        f"With the state carried through the held-out text: {row['val_nats_carried']:.3f} nats; "
+        f"last epoch's training loss: {train_losses[-1]:.3f}.",
     ]
 
 
