@@ -2,9 +2,10 @@
 
 The graph is written with ``onnx.helper``. Each layer becomes its ONNX form: Embedding a
 ``Gather``, Dense a ``MatMul`` (+ ``Add``, activation), Dropout the identity, Masking its mask and
-zeroed steps, the merging layers their elementwise ops or ``Concat``, and the recurrent layers and
-Bidirectional their operator or ``Scan`` (``onnx_recurrent``, ``onnx_loop``), with ``initial_state``
-and ``return_state`` as a functional model wires them (an encoder's states starting a decoder).
+zeroed steps, LayerNormalization ONNX's own, the merging layers their elementwise ops or
+``Concat``, and the recurrent layers and Bidirectional their operator or ``Scan``
+(``onnx_recurrent``, ``onnx_loop``), with ``initial_state`` and ``return_state`` as a functional
+model wires them (an encoder's states starting a decoder).
 A model used as a layer (a shared encoder, a Sequential inside) has its layers inlined, once per call.
 Other layers without a mask on their inputs (Conv1D, pooling, Lambda, Attention, Dense with another
 activation, ...) are their forward traced by ``torch.onnx`` (``onnx_trace``), checked at other sizes.
@@ -244,17 +245,8 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
     (x,) = inputs
     if isinstance(layer, Embedding):
         return [_embedding(graph, layer, x)]
-    if isinstance(layer, Masking):  # mask: any feature differs from mask_value; masked steps become zeros
-        differs = graph.op("Not", [graph.op("Equal", [x.name, graph.const("mask_value", layer.mask_value)])])
-        mask = graph.op(
-            "Cast",
-            [graph.op("ReduceMax", [graph.op("Cast", [differs], to=TensorProto.FLOAT)], axes=[-1], keepdims=0)],
-            to=TensorProto.BOOL,
-        )
-        keep = graph.op(
-            "Unsqueeze", [graph.op("Cast", [mask], to=TensorProto.FLOAT), graph.const("axis", [-1], np.int64)]
-        )
-        return [Value(graph.op("Mul", [x.name, keep]), mask)]
+    if isinstance(layer, Masking):
+        return [_masking(graph, layer, x)]
     if isinstance(layer, Dense) and (layer.activation in DENSE_ACTIVATIONS or x.mask is not None):
         y = graph.op("MatMul", [x.name, graph.const("kernel", numpy_of(layer.kernel))])
         if layer.bias is not None:
@@ -266,6 +258,20 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
     if isinstance(layer, LayerNormalization) and first is not None:  # the mask passes through
         return [Value(_layer_normalization(graph, layer, x, first), x.mask, shape=x.shape)]
     return _traced(graph, layer, inputs)
+
+
+def _masking(graph: Graph, layer: Masking, x: Value) -> Value:
+    """Masking's mask, ``any(x != mask_value, axis=-1)``, and its output, the masked steps zeroed."""
+    from onnx import TensorProto
+
+    differs = graph.op(
+        "Cast",
+        [graph.op("Not", [graph.op("Equal", [x.name, graph.const("mask_value", layer.mask_value)])])],
+        to=TensorProto.FLOAT,
+    )
+    kept = graph.op("ReduceMax", [differs], axes=[-1], keepdims=1)  # (B, T, 1): 1 where a feature differs
+    mask = graph.op("Cast", [graph.op("Squeeze", [kept, graph.const("axis", [-1], np.int64)])], to=TensorProto.BOOL)
+    return Value(graph.op("Mul", [x.name, kept]), mask, shape=x.shape)
 
 
 def _trailing_axes(layer: LayerNormalization, x: Value) -> int | None:
@@ -289,8 +295,9 @@ def _layer_normalization(graph: Graph, layer: LayerNormalization, x: Value, firs
 
 
 def _traced(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:
-    """A layer without an ONNX form of its own (Conv1D, LayerNormalization, pooling, Lambda, Dense with
-    another activation, ...): its forward traced with the free axes dynamic, unmasked inputs only."""
+    """A layer without an ONNX form of its own (Conv1D, pooling, Lambda, Attention, Dense with another
+    activation, LayerNormalization over other axes, ...): its forward traced with the free axes dynamic,
+    unmasked inputs only."""
     if any(isinstance(m, (RNN, Bidirectional)) for m in layer.modules()):
         raise Unsupported("it holds recurrent layers, which a trace would unroll to one length; call them in the model")
     if any(v.mask is not None for v in inputs):
