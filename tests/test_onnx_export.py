@@ -202,6 +202,29 @@ def test_a_float64_model_is_written_in_float32(cell: str, tmp_path: Path) -> Non
     assert next(model.parameters()).dtype == torch.float64  # the model itself is left as it was
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru_reset_before_gelu", "bidirectional"])
+def test_stateful_layers_carry_their_states_through_the_caller(cell: str, tmp_path: Path) -> None:
+    """A stateful layer's states are graph inputs and outputs: fed back, ONNX Runtime continues the
+    sequence as the layer does between calls."""
+    if cell == "bidirectional":
+        layer: Layer = Bidirectional(GRU(3, stateful=True, return_sequences=True), name="rnn")
+    else:
+        layer = CELLS[cell](stateful=True, return_sequences=True, name="rnn")
+    model = _oracle(Sequential([Input((None, FEATURES), batch_size=2), layer, Dense(2)]))
+    model.export(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()][1:]
+    assert names == [f"rnn_state_{k}" for k in range(len(names))]
+    assert [o.name for o in session.get_outputs()] == ["outputs", *(f"{n}_out" for n in names)]
+    states = {i.name: np.zeros((2, i.shape[1]), np.float32) for i in session.get_inputs()[1:]}  # a fresh start
+    for k in range(3):
+        chunk = np.random.default_rng(k).standard_normal((2, 3 + k, FEATURES)).astype(np.float32)
+        expected = model(torch.as_tensor(chunk)).detach().numpy()  # the layer carries its states
+        outputs, *carried = session.run(None, {"inputs": chunk, **states})
+        np.testing.assert_allclose(outputs, expected, atol=1e-5, rtol=0)
+        states = dict(zip(names, carried, strict=True))
+
+
 def test_dense_over_every_step(tmp_path: Path) -> None:
     _check(_sequential(LSTM(6, return_sequences=True), Dense(2, activation="sigmoid")), tmp_path, _floats())
 
@@ -354,16 +377,6 @@ UNSUPPORTED = {
         lambda: _sequential(RNN(_PythonValueCell(3), name="p")),
         "Layer 'p' (RNN) cannot be exported to ONNX: its cell _PythonValueCell's step traced to ONNX gives other "
         f"outputs at another batch size, length or values: {BAKED_VALUE}",
-    ),
-    "stateful": (
-        lambda: Sequential([Input((None, FEATURES), batch_size=2), LSTM(3, stateful=True, name="s")]),
-        "Layer 's' (LSTM) cannot be exported to ONNX: stateful=True carries states between calls; "
-        "ONNX graphs keep none.",
-    ),
-    "bidirectional_stateful": (
-        lambda: Sequential([Input((None, FEATURES), batch_size=2), Bidirectional(GRU(3, stateful=True), name="b")]),
-        "Layer 'b' (Bidirectional) cannot be exported to ONNX: stateful=True carries states between calls; "
-        "ONNX graphs keep none.",
     ),
     "return_state_in_sequential": (
         lambda: _sequential(LSTM(3, return_state=True, name="r")),

@@ -713,9 +713,12 @@ def test_add_loss():
     pass
 
 
-@pytest.mark.skip(reason="rnnlab's model.layers is a torch ModuleList that a model may replace")
 def test_layers_setter():
-    pass
+    inputs = Input(shape=(3,), batch_size=2, name="input")
+    outputs = layers.Dense(5)(inputs)
+    model = Functional(inputs, outputs)
+    with pytest.raises(AttributeError, match="`Model.layers` attribute is reserved"):
+        model.layers = [layers.Dense(4)]
 
 
 def test_dict_input_to_list_model():

@@ -77,6 +77,13 @@ class Functional(Model):
                 "All layer names should be unique: rename the layers (name=...)."
             )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "layers" and "layers" in self._modules:  # the graph's layers, set once by __init__
+            raise AttributeError(
+                "`Model.layers` attribute is reserved and should not be used. Please use another name."
+            )
+        super().__setattr__(name, value)
+
     # -- the graph ------------------------------------------------------------------------------
     def _topological_nodes(self) -> list[Node]:
         """The nodes from the inputs to the outputs, each after the nodes it reads (post-order DFS)."""
@@ -325,7 +332,7 @@ class Functional(Model):
         return x, self._as_columns(y, self.outputs, self.output_names, "outputs")
 
     def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        given = self._flat_inputs(x) if isinstance(x, (list, tuple, dict)) else [x]
+        given = self._flat_inputs(x) if isinstance(x, (list, tuple, dict)) else []  # one array or a dataset: no None
         for tensor, data in zip(self.inputs, given, strict=False):
             if data is None:
                 self._check_optional(tensor)

@@ -15,7 +15,9 @@ that follow Keras's rules from layer to layer, and any pattern of them is exact.
 
 Batch and time are dynamic axes: one file serves every batch size and length. A Sequential model's
 graph reads ``inputs`` and writes ``outputs``; a functional model's reads its Inputs by their names
-and writes its outputs by ``model.output_names``.
+and writes its outputs by ``model.output_names``. A stateful layer's states, which an ONNX graph
+cannot keep between calls, are extra inputs ``<layer>_state_<k>`` and outputs ``<layer>_state_<k>_out``:
+zeros for the first call, then each call's outputs, as the layer carries them.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ..layers.core import InputLayer, Masking
 from ..layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from ..layers.normalization import LayerNormalization
 from .onnx_graph import Graph, Unsupported, numpy_of
-from .onnx_recurrent import HARD_SIGMOID, ONNX_ACTIVATIONS, OPSET, bidirectional, recurrent, recurrent_problem
+from .onnx_recurrent import HARD_SIGMOID, ONNX_ACTIVATIONS, OPSET, bidirectional, recurrent
 from .onnx_trace import inline, trace
 
 MASKED = "Embedding, Masking, Dense, Dropout, LayerNormalization and the recurrent layers"
@@ -104,8 +106,8 @@ def build_onnx(model: Any) -> Any:
     onnx_graph = helper.make_graph(
         graph.nodes,
         model.name or "model",
-        [info for _, info, _ in inputs],
-        [info for _, info in outputs],
+        [info for _, info, _ in inputs] + graph.state_inputs,
+        [info for _, info in outputs] + graph.state_outputs,
         graph.initializers,
     )
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnlab")
@@ -347,17 +349,44 @@ def _embedding(graph: Graph, layer: Embedding, ids: Value) -> Value:
 def _recurrent_layer(graph: Graph, layer: RNN | Bidirectional, x: Value, initial: list[str] | None) -> list[Value]:
     """The layer's outputs as Keras returns them: the output(s), then the final states with ``return_state``;
     the output keeps the input's mask when it keeps the time axis."""
-    problem = recurrent_problem(layer.forward_layer if isinstance(layer, Bidirectional) else layer)
-    if problem:
-        raise Unsupported(problem)
+    stateful = (layer.forward_layer if isinstance(layer, Bidirectional) else layer).stateful
+    if stateful and initial is None:
+        initial = _carried_states(graph, layer)
     if isinstance(layer, Bidirectional):
         outputs, states = bidirectional(graph, layer, x.name, x.mask, initial)
     else:
         output, states = recurrent(graph, layer, x.name, x.mask, initial)
         outputs = [output]
+    if stateful:
+        _return_states(graph, layer, states)
     mask = x.mask if layer.return_sequences else None
     produced = [Value(y, mask) for y in outputs]
     return produced + [Value(s) for s in states] if layer.return_state else produced
+
+
+def _state_sizes(layer: RNN | Bidirectional) -> list[int]:
+    if isinstance(layer, Bidirectional):
+        return _state_sizes(layer.forward_layer) + _state_sizes(layer.backward_layer)
+    return list(layer.cell.state_size)
+
+
+def _carried_states(graph: Graph, layer: RNN | Bidirectional) -> list[str]:
+    """A stateful layer's initial states as graph inputs ``<layer>_state_<k> (batch, size)``: the states
+    the layer carries between calls, which an ONNX graph cannot keep, are the caller's to feed back."""
+    names = [f"{layer.name}_state_{k}" for k in range(len(_state_sizes(layer)))]
+    for name, size in zip(names, _state_sizes(layer), strict=True):
+        graph.state_inputs.append(_tensor_info(name, (None, size), ids=False))
+    return names
+
+
+def _return_states(graph: Graph, layer: RNN | Bidirectional, states: list[str]) -> None:
+    """A stateful layer's final states as graph outputs ``<layer>_state_<k>_out``: the next call's inputs."""
+    from onnx import helper
+
+    for k, (state, size) in enumerate(zip(states, _state_sizes(layer), strict=True)):
+        name = f"{layer.name}_state_{k}_out"
+        graph.nodes.append(helper.make_node("Identity", [state], [name]))
+        graph.state_outputs.append(_tensor_info(name, (None, size), ids=False))
 
 
 def _merge(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:

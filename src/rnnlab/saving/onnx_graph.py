@@ -29,6 +29,8 @@ class Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.numbers = itertools.count(1)
+        self.state_inputs: list[Any] = []  # a stateful layer's carried states, in and out of the graph
+        self.state_outputs: list[Any] = []
 
     def name(self, hint: str) -> str:
         return f"{hint}_{next(self.numbers)}"

@@ -45,13 +45,6 @@ def operator_fits(layer: RNN) -> bool:
     return all(name in ONNX_ACTIVATIONS for name in activations)
 
 
-def recurrent_problem(layer: RNN) -> str | None:
-    """Why a recurrent layer cannot be exported at all, or None."""
-    if layer.stateful:
-        return "stateful=True carries states between calls; ONNX graphs keep none"
-    return None
-
-
 def recurrent(
     graph: Graph, layer: RNN, x: str, mask: str | None, initial: list[str] | None, operator: bool = True
 ) -> tuple[str, list[str]]:
