@@ -44,7 +44,7 @@ from .contract import Kernel, SequenceOptions, SequenceResult
 log = logging.getLogger(__name__)
 
 FAST = ("native", "torch_fused")  # timed against each other; the reference loop is only the fallback
-REPEATS = 3  # timed runs per kernel after a warm-up
+REPEATS = 9  # timed runs at most per kernel after a warm-up: short calls are noisy on a busy machine
 BUDGET_S = 0.05  # a kernel whose timed runs add up to this is not run again: a long call is timed once
 LONG_S = 0.5  # a warm-up this long is the kernel's own work, not first-call costs: it is the timing
 ENVIRONMENT = "RNNLAB_KERNEL_CHOICE"
