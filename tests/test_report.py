@@ -466,6 +466,8 @@ def marked_runs(tmp_path_factory):
 
 def test_multiplication_report_renders(marked_runs, tmp_path):
     page = assert_renders(marked_runs / "one-epoch" / "report.html", tmp_path)
+    configuration = dict(re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", page.split('id="configuration"')[1]))
+    assert configuration["device"] in ("auto: cpu", "auto: cuda") and configuration["patience"] == "none"
     findings = page.split('<p class="findings">')[1].split("</p>")[0]
     assert "LSTM stayed on it for 1 epoch" in findings or "LSTM left it in epoch 1." in findings
     assert "GRU stayed on it for 1 epoch" in findings or "GRU left it in epoch 1." in findings

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..callbacks import Callback, EpochProgress, History
+from ..core.devices import resolve_device
 from ..core.seed import set_seed
 from .report import Columns, Table, write_report
 from .runs import RunDir, format_table, take_over
@@ -105,6 +106,8 @@ class Run:
         **recorded: Any,
     ) -> None:
         self.dir = RunDir(task, out)
+        if getattr(config, "device", None) == "auto":  # the report shows which device auto chose
+            recorded["resolved"] = {**recorded.get("resolved", {}), "device": f"auto: {resolve_device('auto')}"}
         self.config, self.quiet, self.continues, self.closing, self.recorded = (
             config,
             quiet,

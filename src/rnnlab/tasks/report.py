@@ -91,8 +91,8 @@ def html_image(directory: Path, image: Image) -> str:
 
 
 def _options(config: Any, resolved: Mapping[str, Any]) -> dict[str, Any]:
-    """The options as the run used them: an unset one (None, an empty list) shows the value resolved
-    for it (``Run(..., resolved={...})``), else what ``--help`` names as its default, else none."""
+    """The options as the run used them: an unset one (None, an empty list, a device of auto) shows the
+    value resolved for it (``Run(..., resolved={...})``), else what ``--help`` names as its default, else none."""
     if config is None:
         return {}
     if not (is_dataclass(config) and not isinstance(config, type)):
@@ -100,8 +100,11 @@ def _options(config: Any, resolved: Mapping[str, Any]) -> dict[str, Any]:
     used = {}
     for field in fields(config):
         value = getattr(config, field.name)
-        if value is None or (isinstance(value, list) and not value):
-            value = resolved.get(field.name, field.metadata.get("shown") or value)
+        unset = value is None or (isinstance(value, list) and not value)
+        if field.name in resolved and (unset or value == "auto"):
+            value = resolved[field.name]
+        elif unset:
+            value = field.metadata.get("shown") or value
         used[field.name] = value
     return used
 
