@@ -77,7 +77,7 @@ def _operation(class_name: str, tensors: int = 1, module: str = "keras.src.ops.n
 
         @functools.wraps(function)
         def op(*args: Any, **kwargs: Any) -> Any:
-            if not symbolic.is_symbolic(args, kwargs):
+            if not _any_symbolic(args) and not (kwargs and _any_symbolic(kwargs.values())):
                 return function(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
@@ -87,6 +87,17 @@ def _operation(class_name: str, tensors: int = 1, module: str = "keras.src.ops.n
         return op  # type: ignore[return-value]
 
     return decorate
+
+
+def _any_symbolic(values: Any) -> bool:
+    """Whether an op's arguments hold a symbolic tensor, itself or in a list (``concatenate``): checked on
+    every call, so kept to the two levels ops take, without walking nested structures."""
+    for value in values:
+        if isinstance(value, symbolic.KerasTensor):
+            return True
+        if isinstance(value, (list, tuple)) and any(isinstance(item, symbolic.KerasTensor) for item in value):
+            return True
+    return False
 
 
 def _pair(x1: Any, x2: Any) -> tuple[Any, Any]:
