@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -172,18 +173,36 @@ def keras_program(
 
 
 def keras_worker(data: str, config: str) -> None:
-    """One seed of the Keras side, in the side environment: prints one JSON object."""
+    """One seed of the Keras side, in the side environment: prints one JSON object.
+
+    The result is kept beside the data (``seed-N.keras.json``), so that a benchmark run again, or
+    one running beside it on the same folder, reuses a seed already trained with the same setting;
+    a lock makes a second worker for the seed wait for the first's result instead of training too."""
+    setting = json.loads(config)
+    kept = Path(data).with_suffix(".keras.json")
+    with open(Path(data).with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if kept.exists() and json.loads(kept.read_text())["setting"] == setting:
+            print(kept.read_text().strip())
+            return
+        result = {**keras_seed(data, setting), "setting": setting}
+        temporary = kept.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(result) + "\n")
+        temporary.replace(kept)
+    print(json.dumps(result))
+
+
+def keras_seed(data: str, setting: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
-    setting = json.loads(config)
     arrays = np.load(data)
     x, y = arrays["x"], arrays["y"]
     rows = keras_program(x, y, setting["seed"], setting)
-    print(json.dumps({"keras": keras.__version__, "tensorflow": tf.__version__, "digest": digest(x, y), "rows": rows}))
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "digest": digest(x, y), "rows": rows}
 
 
 def run_keras_seed(python: str, data: Path, seed: int, setting: dict[str, Any]) -> dict[str, Any]:
