@@ -364,3 +364,16 @@ def test_compile_pairs_weights_of_another_structure_with_list_outputs_as_keras()
     assert model.compile_config["loss_weights"] == {"zeta": 2.0, "beta": 0.5}  # the dict's values by sorted key
     model.compile("sgd", {"beta": "mae", "zeta": "mse"}, loss_weights=[0.5, 2.0])
     assert model.compile_config["loss_weights"] == {"zeta": 0.5, "beta": 2.0}  # in output order
+
+
+def test_dict_outputs_are_flattened_by_sorted_key_as_keras():
+    # Keras 3 (its tree) flattens a dict by sorted key: the layer order, output names, weights and
+    # predict's dict follow the keys' order, not the order the dict was written in
+    inputs = layers.Input((4,), name="x")
+    zed, alpha = layers.Dense(2, name="zed")(inputs), layers.Dense(3, name="alpha")(inputs)
+    model = Model(inputs, {"z_out": zed, "a_out": alpha})
+    assert [layer.name for layer in model.layers] == ["x", "alpha", "zed"]
+    assert model.output_names == ["alpha", "zed"]
+    assert [w.shape for w in model.get_weights()] == [(4, 3), (3,), (4, 2), (2,)]
+    predicted = model.predict(np.ones((2, 4), "float32"))
+    assert list(predicted) == ["a_out", "z_out"] and predicted["a_out"].shape == (2, 3)

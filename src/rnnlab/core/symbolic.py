@@ -239,8 +239,16 @@ class Node:
 
 # -- nested structures (a tensor, or lists, tuples and dicts of them) ---------------------------
 def flatten(structure: Any) -> list[Any]:
-    """The leaves of nested lists, tuples and dicts, in order (dicts by their keys' order)."""
+    """The leaves of nested lists, tuples and dicts, in order (dicts by sorted key, as Keras's tree does)."""
     return list(_leaves(structure))
+
+
+def sorted_keys(mapping: dict[Any, Any]) -> list[Any]:
+    """A dict's keys in Keras's flattening order: sorted (insertion order where keys do not compare)."""
+    try:
+        return sorted(mapping)
+    except TypeError:
+        return list(mapping)
 
 
 def _leaves(structure: Any) -> Iterator[Any]:
@@ -248,8 +256,8 @@ def _leaves(structure: Any) -> Iterator[Any]:
         for item in structure:
             yield from _leaves(item)
     elif isinstance(structure, dict):
-        for item in structure.values():
-            yield from _leaves(item)
+        for key in sorted_keys(structure):
+            yield from _leaves(structure[key])
     else:
         yield structure
 
@@ -260,7 +268,7 @@ def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
     if isinstance(structure, tuple):
         return tuple(map_structure(fn, item) for item in structure)
     if isinstance(structure, dict):
-        return {key: map_structure(fn, item) for key, item in structure.items()}
+        return {key: map_structure(fn, structure[key]) for key in sorted_keys(structure)}
     return fn(structure)
 
 

@@ -28,6 +28,7 @@ from ..core.symbolic import (
     is_shape,
     map_structure,
     operation_from_config,
+    sorted_keys,
 )
 from ..layers import InputLayer
 from ..training import output_matching
@@ -307,7 +308,7 @@ class Functional(Model):
         given to compile with them: a dict's by sorted key."""
         struct = self._outputs_struct
         flat_dict = isinstance(struct, dict) and all(isinstance(v, KerasTensor) for v in struct.values())
-        return output_matching.Outputs.of(self.output_names, list(struct) if flat_dict else None)
+        return output_matching.Outputs.of(self.output_names, sorted_keys(struct) if flat_dict else None)
 
     def _as_columns(self, data: Any, tensors: list[KerasTensor], names: list[str], what: str) -> Any:
         """A list or dict of arrays for several inputs (outputs) as ``Columns`` by name, in model order."""
@@ -676,7 +677,7 @@ def _flatten_as(structure: Any, data: Any, what: str) -> list[Any]:
     if isinstance(structure, dict):
         if not isinstance(data, dict) or any(key not in data for key in structure):
             raise ValueError(f"{what}: expected a dict with keys {list(structure)}, received {_described(data)}.")
-        return [leaf for key, value in structure.items() for leaf in _flatten_as(value, data[key], what)]
+        return [leaf for key in sorted_keys(structure) for leaf in _flatten_as(structure[key], data[key], what)]
     if isinstance(structure, (list, tuple)):
         if not isinstance(data, (list, tuple)) or len(data) != len(structure):
             raise ValueError(f"{what}: expected a list of {len(structure)}, received {_described(data)}.")
