@@ -440,3 +440,25 @@ def test_ops_shape_and_gradients_flow():
     np.testing.assert_allclose(x.grad, 2 * (1 - np.tanh(1.0) ** 2) * np.ones((2, 3)), rtol=1e-6)
     assert ops.convert_to_tensor([1.0, 2.0]).dtype == torch.float32  # Python floats become Keras's float32
     assert ops.convert_to_tensor(np.ones(2)).dtype == torch.float64  # arrays keep their dtype
+
+
+def test_a_layers_own_weight_attributes_take_keras_variable_calls():
+    dense = Dense(3)
+    dense.build((None, 4))
+    dense.kernel.assign(np.ones((4, 3)))
+    dense.bias.assign_add(np.full(3, 0.5))
+    dense.bias.assign_sub(np.full(3, 0.25))
+    np.testing.assert_array_equal(dense.kernel.numpy(), np.ones((4, 3), "float32"))
+    np.testing.assert_array_equal(np.asarray(dense.bias), np.full(3, 0.25, "float32"))
+    assert dense.kernel.value is dense.kernel and dense.kernel.requires_grad  # still the trained parameter
+    np.testing.assert_allclose(dense(torch.ones(1, 4)).detach().numpy(), np.full((1, 3), 4.25))
+    lstm = LSTM(2)
+    lstm.build((None, 5, 3))
+    lstm.cell.recurrent_kernel.assign(np.zeros((2, 8)))
+    assert not lstm.cell.recurrent_kernel.numpy().any()
+    embedding = Embedding(10, 2)
+    embedding.build((None, 4))
+    embedding.embeddings.assign(np.arange(20).reshape(10, 2))
+    assert embedding.embeddings.numpy()[9, 1] == 19
+    with pytest.raises(ValueError, match=r"This weight has shape \(4, 3\); cannot assign a value of shape \(3, 4\)\."):
+        dense.kernel.assign(np.ones((3, 4)))

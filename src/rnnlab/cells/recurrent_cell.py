@@ -10,6 +10,7 @@ from torch import nn
 
 from ..core import activations, initializers
 from ..core.layer import Layer, Shape
+from ..core.variables import Weight
 from .fused_form import FusedForm
 
 Tensor = torch.Tensor
@@ -140,7 +141,7 @@ class RecurrentCell(Layer):
     def _weight(self, shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
         weight = torch.empty(shape)
         initializers.initialize(weight, initializer)
-        return nn.Parameter(weight)
+        return Weight(weight)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,7 @@ from torch import nn
 from . import constraints, initializers, regularizers, symbolic
 from .symbolic import snake_case as snake_case  # re-exported: layers and saving name things with them
 from .symbolic import unique_name as unique_name
-from .variables import Variable
+from .variables import Variable, Weight
 
 Shape = tuple[Any, ...]  # (batch, ...) with None for unknown sizes
 
@@ -361,7 +361,7 @@ class Layer(nn.Module):
         initializers.initialize(value, default if initializer is None else initializer)
         name = self._free_weight_name(name or "variable")
         trainable = bool(trainable) and floating
-        self.register_parameter(name, nn.Parameter(value, requires_grad=trainable and self.trainable))
+        self.register_parameter(name, Weight(value, requires_grad=trainable and self.trainable))
         if not trainable:  # the layer's trainable flag never makes it trainable
             self.non_trainable_names = (*self.non_trainable_names, name)
         self.added_weights[name] = (regularizers.get(regularizer), constraints.get(constraint))

@@ -9,6 +9,36 @@ import torch
 from torch import nn
 
 
+class Weight(nn.Parameter):
+    """A layer's own weight (``layer.kernel``, ``layer.embeddings``): a torch parameter that also takes
+    Keras's variable calls, ``assign``, ``assign_add``, ``assign_sub``, ``numpy()`` (a copy) and
+    ``value``, so code written for Keras can read and set it directly."""
+
+    @property
+    def value(self) -> torch.Tensor:
+        return self
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        array: np.ndarray = self.detach().cpu().numpy().copy()
+        return array
+
+    @torch.no_grad()
+    def assign(self, value: Any) -> Weight:
+        tensor = torch.as_tensor(np.asarray(value.numpy() if isinstance(value, (Variable, Weight)) else value))
+        if tuple(tensor.shape) != tuple(self.shape):
+            raise ValueError(
+                f"This weight has shape {tuple(self.shape)}; cannot assign a value of shape {tuple(tensor.shape)}."
+            )
+        self.copy_(tensor.to(dtype=self.dtype, device=self.device))
+        return self
+
+    def assign_add(self, delta: Any) -> Weight:
+        return self.assign(self.numpy() + np.asarray(delta))
+
+    def assign_sub(self, delta: Any) -> Weight:
+        return self.assign(self.numpy() - np.asarray(delta))
+
+
 class Variable:
     """One weight as Keras shows it: ``name`` ("kernel"), ``path`` ("sequential/lstm/lstm_cell/kernel"),
     ``shape``, ``dtype``, ``trainable``, ``numpy()``, ``np.asarray(v)``, ``assign(...)``.

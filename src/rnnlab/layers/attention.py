@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from ..core import initializers, symbolic
 from ..core.layer import Layer, Shape, resolve_training, to_tensor
+from ..core.variables import Weight
 
 
 class Attention(Layer):
@@ -255,7 +256,7 @@ class AdditiveAttention(Attention):
 def _weight(shape: tuple[int, ...], initializer: str) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
-    return nn.Parameter(weight)
+    return Weight(weight)
 
 
 def _shape_list(tensors: list[Any]) -> Any:

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from ..core import activations, initializers
 from ..core.layer import Layer, Shape
+from ..core.variables import Weight
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -287,7 +288,7 @@ class Conv(Layer):
 def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
-    return nn.Parameter(weight)
+    return Weight(weight)
 
 
 class Conv1D(Conv):

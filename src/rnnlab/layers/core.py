@@ -14,6 +14,7 @@ from torch import nn
 from ..cells.recurrent_cell import check_rate, check_units
 from ..core import activations, initializers, symbolic
 from ..core.layer import Layer, Shape, resolve_training, unique_name
+from ..core.variables import Weight
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _check_size(name: str, value: Any, meaning: str) -> int:
 def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
-    return nn.Parameter(weight)
+    return Weight(weight)
 
 
 class Dense(Layer):

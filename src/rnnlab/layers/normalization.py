@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from ..core import initializers
 from ..core.layer import Layer, Shape, resolve_training
+from ..core.variables import Weight
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): keeps a fully masked batch from dividing by zero
 
@@ -18,7 +19,7 @@ KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): keeps a fully masked batch from
 def _weight(shape: tuple[int, ...], initializer: Any, trainable: bool = True) -> nn.Parameter:
     weight = torch.empty(shape)
     initializers.initialize(weight, initializer)
-    return nn.Parameter(weight, requires_grad=trainable)
+    return Weight(weight, requires_grad=trainable)
 
 
 def _check_axes(axes: Sequence[int], input_shape: Shape, axis: Any) -> None:
