@@ -377,3 +377,23 @@ def test_dict_outputs_are_flattened_by_sorted_key_as_keras():
     assert [w.shape for w in model.get_weights()] == [(4, 3), (3,), (4, 2), (2,)]
     predicted = model.predict(np.ones((2, 4), "float32"))
     assert list(predicted) == ["a_out", "z_out"] and predicted["a_out"].shape == (2, 3)
+
+
+def test_dict_inputs_written_out_of_key_order_reach_their_own_tensors():
+    a, b = layers.Input((2,), name="a"), layers.Input((2,), name="b")
+    model = Model({"b": b, "a": a}, layers.Subtract()([a, b]))
+    scaled = Model({"b": b, "a": a}, layers.Dense(2)(layers.Subtract()([a, b])))
+    ones, zeros = np.ones((3, 2), "float32"), np.zeros((3, 2), "float32")
+    np.testing.assert_array_equal(model.predict({"a": ones, "b": zeros}), ones)
+    np.testing.assert_array_equal(model({"a": torch.ones(3, 2), "b": torch.zeros(3, 2)}).numpy(), ones)
+    scaled.compile("sgd", "mse")
+    assert np.isfinite(scaled.fit({"a": ones, "b": zeros}, ones, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_fit_takes_targets_keyed_by_the_output_dicts_keys():
+    inputs = layers.Input((3,))
+    model = Model(inputs, {"z": layers.Dense(1, name="dz")(inputs), "a": layers.Dense(2, name="da")(inputs)})
+    model.compile("sgd", {"z": "mse", "a": "mse"})
+    x, y = np.ones((4, 3), "float32"), {"z": np.zeros((4, 1), "float32"), "a": np.zeros((4, 2), "float32")}
+    history = model.fit(x, y, epochs=1, verbose=0).history
+    assert {"loss", "da_loss", "dz_loss"} <= set(history)

@@ -151,7 +151,7 @@ class Functional(Model):
                 raise ValueError(f"Model '{self.name}' expects {what} {list(self._inputs_struct)}; missing {missing}.")
             if what == "inputs" and set(inputs) - set(self._inputs_struct):
                 self._warn_structure(inputs)
-            return [inputs[key] for key in self._inputs_struct]
+            return [inputs[key] for key in sorted_keys(self._inputs_struct)]  # the order of self.inputs
         if isinstance(self._inputs_struct, dict) and not isinstance(inputs, (list, tuple)):
             raise ValueError(
                 f"Model '{self.name}' expects named input(s) with keys {list(self._inputs_struct)}: give a dict "
@@ -328,8 +328,14 @@ class Functional(Model):
     def _standardize(self, x: Any, y: Any = None) -> tuple[Any, Any]:
         if isinstance(self._inputs_struct, dict) and isinstance(x, (list, tuple)):
             self._warn_structure(x)  # taken in the inputs' order, with Keras's warning
-        names = list(self._inputs_struct) if isinstance(self._inputs_struct, dict) else [t.name for t in self.inputs]
+        struct = self._inputs_struct
+        names = sorted_keys(struct) if isinstance(struct, dict) else [t.name for t in self.inputs]
         x = self._as_columns(x, self.inputs, names, "inputs")
+        outputs = self._outputs_struct
+        flat_dict = isinstance(outputs, dict) and all(isinstance(t, KerasTensor) for t in outputs.values())
+        if isinstance(y, dict) and flat_dict:
+            by_key = dict(zip(sorted_keys(outputs), self.output_names, strict=True))  # the outputs' keys name them too
+            y = {by_key.get(key, key): value for key, value in y.items()}
         return x, self._as_columns(y, self.outputs, self.output_names, "outputs")
 
     def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..core.symbolic import sorted_keys
 from . import losses, metrics, optimizers
 from .clipping import clip_gradients
 
@@ -133,10 +134,13 @@ class Compiled:
 
 
 def by_output(names: list[str], values: Any) -> dict[str, Any]:
-    """Predictions or masks of several outputs by output name, from a list in the outputs' order or a
-    dict by name (None: no masks)."""
+    """Predictions or masks of several outputs by output name, from a list in the outputs' order, a
+    dict by name, or the model's own dict of outputs by its keys (their sorted order is the outputs'
+    order, as Keras flattens it); None: no masks."""
     if isinstance(values, dict):
-        return {name: values.get(name) for name in names}
+        if len(values) != len(names) or any(name in values for name in names):
+            return {name: values.get(name) for name in names}
+        values = [values[key] for key in sorted_keys(values)]
     return dict(zip(names, values if values is not None else [None] * len(names), strict=True))
 
 
