@@ -38,7 +38,7 @@ from torch.func import functional_call
 
 from ..cells import RecurrentCell
 from ..core.files import MALFORMED
-from . import build
+from . import build, native
 from .contract import Kernel, SequenceOptions, SequenceResult
 
 log = logging.getLogger(__name__)
@@ -118,15 +118,16 @@ def configuration(
     library = build.library()
     assert library is not None, "the native kernel runs only once its library is built"
     bias = "no bias" if getattr(cell, "bias", None) is None else f"bias rows={form.bias_rows}"
-    native = form.native.name if form.native is not None else None
+    native_cell = form.native.name if form.native is not None else None
     parts = [
-        f"{type(cell).__module__}.{type(cell).__qualname__} native={native} torch={form.torch_op} {bias}",
+        f"{type(cell).__module__}.{type(cell).__qualname__} native={native_cell} torch={form.torch_op} {bias}",
         f"units={cell.units} features={F} {str(inputs.dtype).removeprefix('torch.')}",
         f"batch<={bucket(B)} length<={bucket(T)}",
         "gradients" if needs_gradients(cell, inputs) else "inference",
         "no mask" if mask is None else f"mask zero_output={options.zero_output_for_mask}",
         "backwards" if options.go_backwards else "forwards",
         f"threads={torch.get_num_threads()} torch {torch.__version__} {library.path.stem}",
+        f"mkl from {native.BLAS_MIN_VALUES} values" if native.blas() is not None else "no mkl",
     ]
     return ", ".join(parts)
 

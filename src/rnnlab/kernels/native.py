@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def blas() -> tuple[int, ...] | None:
     """The addresses of MKL's packed float multiply in the PyTorch library this process runs
     (PyTorch's x86 builds link MKL), for the loop's per-step multiplies; None where PyTorch has
     no MKL or ``RNNLAB_NATIVE_BLAS=off`` asks for the kernel's own multiply."""
-    if os.environ.get("RNNLAB_NATIVE_BLAS", "").lower() in ("off", "0", "no"):
+    if os.environ.get("RNNLAB_NATIVE_BLAS", "").lower() in ("off", "0", "no") or not _one_openmp_runtime():
         return None
     path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     try:  # already loaded by torch: RTLD_NOLOAD finds it without loading anything
@@ -59,6 +60,19 @@ def blas() -> tuple[int, ...] | None:
         return tuple(ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0 for name in BLAS_SYMBOLS)
     except (OSError, AttributeError):
         return None
+
+
+def _one_openmp_runtime() -> bool:
+    """Whether the process maps one OpenMP runtime, shared by MKL and the loop's threads. MKL called
+    inside the loop's parallel region then runs on the calling thread; under a second runtime it
+    would not see the region and start threads of its own in every one of the loop's."""
+    build.library()  # the loop's library and its runtime are loaded first
+    try:
+        with open("/proc/self/maps") as maps:
+            runtimes = {line.split()[-1] for line in maps if re.search(r"/lib(g|i)?omp[^/]*\.so", line)}
+    except OSError:
+        return False
+    return len(runtimes) <= 1
 
 
 def why_not(

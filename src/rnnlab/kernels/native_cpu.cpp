@@ -312,8 +312,8 @@ T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
 // float and MKL in the process (PyTorch's own, whose entry points Python passes in), MKL's
 // packed multiply runs it when B has blas_min_values values or more (Python's BLAS_MIN_VALUES).
 // MKL's packed format depends on the row count M of A, so one packing is kept per block size.
-// Inside this file's parallel region MKL runs on the calling thread (the process has one
-// OpenMP runtime: PyTorch's libgomp, whose soname this library's dependency resolves to).
+// Inside this file's parallel region MKL runs on the calling thread: Python passes MKL's entry
+// points only where the process maps one OpenMP runtime, shared by MKL and this library.
 // Otherwise this file's panels. B's element (k, n) lies at src[k * sk + n * sn], where sn == 1
 // (B row-major) or sk == 1 (B stored transposed).
 enum CblasConstant : int { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162 };
@@ -354,7 +354,8 @@ struct Operand {
         panels = dst;
     }
 
-    // C (M x N, row stride ldc; this file's gemm fills padded(N) columns) = A (M x K) @ B
+    // C (M x N, row stride ldc; this file's gemm fills padded(N) columns) = A (M x K) @ B, for an M
+    // that prepare() was given (the callers' block sizes)
     void multiply(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc) const {
         if constexpr (std::is_same_v<T, float>) {
             if (compute != nullptr) {
