@@ -54,7 +54,7 @@ class FiniteGuard:
     gradient makes its weight's new value non-finite (inf/inf, 0*inf), so the gradients need no pass
     of their own, except where a rule can hide one (Lion's sign). Any other optimizer steps in
     place: before each update the guard copies the weights and state into buffers allocated once
-    and restores them from the copy (``save``, ``restore``), as a Keras optimizer does with ``fused=False``."""
+    and restores them from the copy (``save``, ``restore``), as ``fused=False`` asks for any optimizer."""
 
     def __init__(self, params: list[nn.Parameter], optimizer: torch.optim.Optimizer, fused: bool = True) -> None:
         self.params, self.optimizer = params, optimizer
@@ -282,8 +282,9 @@ class Trainer:
         assert batch.y is not None
         optimizer = self.optimizer
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self._guard is None or len(self._guard.params) != len(params):  # trainable changed: guard anew
-            self._guard = FiniteGuard(params, optimizer)
+        guard = self._guard
+        if guard is None or len(guard.params) != len(params) or guard.optimizer is not optimizer:  # guard anew
+            self._guard = guard = FiniteGuard(params, optimizer)
         optimizer.zero_grad(set_to_none=True)
         y_pred, mask = forward(self.module, batch.x, True, self.hooks.call_options)
         loss = self.compute_loss(batch.y, y_pred, batch.sample_weight, mask)
@@ -296,7 +297,7 @@ class Trainer:
             loss_finite = not distributed.any_process(not loss_finite, self.process)
         if not loss_finite:
             return value, _detached(y_pred), mask, self._loss_problem(value)
-        problem = self._guard.update()  # gradients all-reduced, so every process's weights agree
+        problem = guard.update()  # gradients all-reduced, so every process's weights agree
         if problem is not None:
             return value, _detached(y_pred), mask, f"{problem}: {KEEPS}"
         if self.hooks.constraints:  # Keras projects constrained weights after each step
@@ -407,7 +408,7 @@ class Trainer:
         if not self.hooks.own_stop_flag:
             self.hooked.stop_training = False  # a callback's flag from an earlier fit is spent, as in Keras
         if self._guard is not None:  # weights may have been set since the last fit: its copy is stale
-            self._guard.holds_last_finite = False
+            self._guard.holds_last_finite, self._guard.previous = False, None
         callback_list.on_train_begin()
         if shard is not None:  # a resumed run shuffles with the seed of the run it continues
             train.shard = distributed.shard(self.process, self.state.seed)
