@@ -10,7 +10,7 @@ from torch import nn
 
 from ..core import activations, initializers
 from ..core.layer import Layer, Shape
-from ..core.variables import Weight
+from ..core.variables import new_weight
 from .fused_form import FusedForm
 
 Tensor = torch.Tensor
@@ -129,19 +129,12 @@ class RecurrentCell(Layer):
     def build(self, input_shape: Shape) -> None:
         self.input_dim = int(input_shape[-1])
         G, U = self.gates, self.units
-        self.kernel = self._weight((self.input_dim, G * U), self.kernel_initializer)
-        self.recurrent_kernel = self._weight((U, G * U), self.recurrent_initializer)
-        self.bias: nn.Parameter | None = (
-            self._weight(self.bias_shape(), self.bias_initializer) if self.use_bias else None
-        )
+        self.kernel = new_weight((self.input_dim, G * U), self.kernel_initializer)
+        self.recurrent_kernel = new_weight((U, G * U), self.recurrent_initializer)
+        self.bias: nn.Parameter | None = new_weight(self.bias_shape(), self.bias_initializer) if self.use_bias else None
 
     def bias_shape(self) -> tuple[int, ...]:
         return (self.gates * self.units,)
-
-    def _weight(self, shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
-        weight = torch.empty(shape)
-        initializers.initialize(weight, initializer)
-        return Weight(weight)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import initializers
+
+
+def new_weight(shape: tuple[int, ...], initializer: Any, trainable: bool = True) -> Weight:
+    """A layer's new weight of ``shape``, drawn by ``initializer`` (a Keras name, object or callable)."""
+    weight = torch.empty(shape)
+    initializers.initialize(weight, initializer)
+    return Weight(weight, requires_grad=trainable)
+
 
 class Weight(nn.Parameter):
     """A layer's own weight (``layer.kernel``, ``layer.embeddings``): a torch parameter that also takes
@@ -22,14 +31,8 @@ class Weight(nn.Parameter):
         array: np.ndarray = self.detach().cpu().numpy().copy()
         return array
 
-    @torch.no_grad()
     def assign(self, value: Any) -> Weight:
-        tensor = torch.as_tensor(np.asarray(value.numpy() if isinstance(value, (Variable, Weight)) else value))
-        if tuple(tensor.shape) != tuple(self.shape):
-            raise ValueError(
-                f"This weight has shape {tuple(self.shape)}; cannot assign a value of shape {tuple(tensor.shape)}."
-            )
-        self.copy_(tensor.to(dtype=self.dtype, device=self.device))
+        _assign(self, value, "This weight")
         return self
 
     def assign_add(self, delta: Any) -> Weight:
@@ -37,6 +40,16 @@ class Weight(nn.Parameter):
 
     def assign_sub(self, delta: Any) -> Weight:
         return self.assign(self.numpy() - np.asarray(delta))
+
+
+@torch.no_grad()
+def _assign(target: torch.Tensor, value: Any, what: str) -> None:
+    tensor = torch.as_tensor(np.asarray(value.numpy() if isinstance(value, (Variable, Weight)) else value))
+    if tuple(tensor.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{what} has shape {tuple(target.shape)}; cannot assign a value of shape {tuple(tensor.shape)}."
+        )
+    target.copy_(tensor.to(dtype=target.dtype, device=target.device))
 
 
 class Variable:
@@ -84,14 +97,8 @@ class Variable:
         array = self.numpy()
         return array if dtype is None else array.astype(dtype)
 
-    @torch.no_grad()
     def assign(self, value: Any) -> Variable:
-        tensor = torch.as_tensor(np.asarray(value.numpy() if isinstance(value, Variable) else value))
-        if tuple(tensor.shape) != self.shape:
-            raise ValueError(
-                f"Variable {self.path} has shape {self.shape}; cannot assign a value of shape {tuple(tensor.shape)}."
-            )
-        self.value.copy_(tensor.to(dtype=self.value.dtype, device=self.value.device))
+        _assign(self.value, value, f"Variable {self.path}")
         return self
 
     def assign_add(self, delta: Any) -> Variable:

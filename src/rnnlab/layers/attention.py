@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core import initializers, symbolic
+from ..core import symbolic
 from ..core.layer import Layer, Shape, resolve_training, to_tensor
-from ..core.variables import Weight
+from ..core.variables import new_weight
 
 
 class Attention(Layer):
@@ -79,9 +79,9 @@ class Attention(Layer):
     def build(self, input_shape: Shape) -> None:
         self._validate_inputs(input_shape)
         if self.use_scale:
-            self.scale = _weight((), "ones")
+            self.scale = new_weight((), "ones")
         if self.score_mode == "concat":
-            self.concat_score_weight = _weight((), "ones")
+            self.concat_score_weight = new_weight((), "ones")
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -239,7 +239,7 @@ class AdditiveAttention(Attention):
                 f"scale (dim,). Received: input_shape={input_shape}"
             )
         if self.use_scale:
-            self.scale = _weight((dim,), "glorot_uniform")
+            self.scale = new_weight((dim,), "glorot_uniform")
         Layer.build(self, input_shape)
 
     def _calculate_scores(self, query: Any, key: Any) -> torch.Tensor:
@@ -251,12 +251,6 @@ class AdditiveAttention(Attention):
         config = super().get_config()
         del config["score_mode"]
         return config
-
-
-def _weight(shape: tuple[int, ...], initializer: str) -> nn.Parameter:
-    weight = torch.empty(shape)
-    initializers.initialize(weight, initializer)
-    return Weight(weight)
 
 
 def _shape_list(tensors: list[Any]) -> Any:

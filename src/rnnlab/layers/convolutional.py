@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ..core import activations, initializers
 from ..core.layer import Layer, Shape
-from ..core.variables import Weight
+from ..core.variables import new_weight
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -226,8 +226,8 @@ class Conv(Layer):
         self.compute_output_shape(input_shape)  # a kernel larger than a known input is an error now
         self.input_channels = int(input_shape[self._channel_axis()])
         shape = (*self.kernel_size, self.input_channels // self.groups, self.filters)
-        self.kernel = _weight(shape, self.kernel_initializer)
-        self.bias = _weight((self.filters,), self.bias_initializer) if self.use_bias else None
+        self.kernel = new_weight(shape, self.kernel_initializer)
+        self.bias = new_weight((self.filters,), self.bias_initializer) if self.use_bias else None
         self._finish_build()
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
@@ -283,12 +283,6 @@ class Conv(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
         }
-
-
-def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
-    weight = torch.empty(shape)
-    initializers.initialize(weight, initializer)
-    return Weight(weight)
 
 
 class Conv1D(Conv):

@@ -14,7 +14,7 @@ from torch import nn
 from ..cells.recurrent_cell import check_rate, check_units
 from ..core import activations, initializers, symbolic
 from ..core.layer import Layer, Shape, resolve_training, unique_name
-from ..core.variables import Weight
+from ..core.variables import new_weight
 
 
 @dataclass(frozen=True)
@@ -152,12 +152,6 @@ def _check_size(name: str, value: Any, meaning: str) -> int:
     return int(value)
 
 
-def _weight(shape: tuple[int, ...], initializer: Any) -> nn.Parameter:
-    weight = torch.empty(shape)
-    initializers.initialize(weight, initializer)
-    return Weight(weight)
-
-
 class Dense(Layer):
     """``activation(x @ kernel + bias)`` on the last axis; ``kernel (input_dim, units)`` as in Keras.
 
@@ -200,8 +194,8 @@ class Dense(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.input_dim = int(input_shape[-1])
-        self.kernel = _weight((self.input_dim, self.units), self.kernel_initializer)
-        self.bias = _weight((self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = new_weight((self.input_dim, self.units), self.kernel_initializer)
+        self.bias = new_weight((self.units,), self.bias_initializer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
@@ -336,7 +330,7 @@ class Embedding(Layer):
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape: Shape) -> None:
-        self.embeddings = _weight((self.input_dim, self.output_dim), self.embeddings_initializer)
+        self.embeddings = new_weight((self.input_dim, self.output_dim), self.embeddings_initializer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape, self.output_dim)

@@ -11,15 +11,9 @@ from torch.nn import functional as F
 
 from ..core import initializers
 from ..core.layer import Layer, Shape, resolve_training
-from ..core.variables import Weight
+from ..core.variables import new_weight
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): keeps a fully masked batch from dividing by zero
-
-
-def _weight(shape: tuple[int, ...], initializer: Any, trainable: bool = True) -> nn.Parameter:
-    weight = torch.empty(shape)
-    initializers.initialize(weight, initializer)
-    return Weight(weight, requires_grad=trainable)
 
 
 def _check_axes(axes: Sequence[int], input_shape: Shape, axis: Any) -> None:
@@ -100,10 +94,10 @@ class BatchNormalization(Layer):
     def build(self, input_shape: Shape) -> None:
         _check_axes([self.axis], input_shape, self.axis)
         shape = (int(input_shape[self.axis]),)
-        self.gamma = _weight(shape, self.gamma_initializer) if self.scale else None
-        self.beta = _weight(shape, self.beta_initializer) if self.center else None
-        self.moving_mean = _weight(shape, self.moving_mean_initializer, trainable=False)
-        self.moving_variance = _weight(shape, self.moving_variance_initializer, trainable=False)
+        self.gamma = new_weight(shape, self.gamma_initializer) if self.scale else None
+        self.beta = new_weight(shape, self.beta_initializer) if self.center else None
+        self.moving_mean = new_weight(shape, self.moving_mean_initializer, trainable=False)
+        self.moving_variance = new_weight(shape, self.moving_variance_initializer, trainable=False)
         self._finish_build()
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
@@ -231,8 +225,8 @@ class LayerNormalization(Layer):
         _check_axes(self.axes, input_shape, self.axis)
         self.axis = self.axes  # Keras keeps the sorted list once built
         shape = tuple(int(input_shape[a]) for a in self.axis)
-        self.gamma = _weight(shape, self.gamma_initializer) if self.scale or self.rms_scaling else None
-        self.beta = _weight(shape, self.beta_initializer) if self.center and not self.rms_scaling else None
+        self.gamma = new_weight(shape, self.gamma_initializer) if self.scale or self.rms_scaling else None
+        self.beta = new_weight(shape, self.beta_initializer) if self.center and not self.rms_scaling else None
         self._finish_build()
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
