@@ -143,3 +143,11 @@ def test_onnx_export_refuses_operations_and_the_torch_program_runs_them(tmp_path
     program = torch.export.load(str(tmp_path / "m.pt2")).module()
     x = torch.randn(3, 5, 3)
     torch.testing.assert_close(program(x), model(x))
+
+
+def test_an_index_past_the_probes_small_sizes_is_taken_as_keras_takes_it():
+    sequence = layers.Input((None, 4))
+    assert sequence[:, 5].shape == (None, 4) and sequence[:, -1].shape == (None, 4)
+    model = Model(sequence, sequence[:, 5])
+    x = np.arange(2 * 8 * 4, dtype="float32").reshape(2, 8, 4)
+    np.testing.assert_array_equal(model.predict(x), x[:, 5])

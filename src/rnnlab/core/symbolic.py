@@ -369,7 +369,7 @@ class Operation:
         return type(self).function(*args, **kwargs, **self.options)
 
     def _symbolic_outputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        probes = [_probe((args, kwargs), size) for size in (2, 3)]
+        probes = [_probe((args, kwargs), size) for size in PROBE_SIZES]
         try:
             small, large = (self.compute(*probe_args, **probe_kwargs) for probe_args, probe_kwargs in probes)
         except (RuntimeError, ValueError, TypeError, IndexError) as err:
@@ -443,6 +443,11 @@ def operation_from_config(spec: dict[str, Any]) -> Operation:
 def _as_constant(value: Any) -> Any:
     """A NumPy array beside symbolic tensors becomes the tensor the graph keeps (and saves)."""
     return torch.as_tensor(value) if isinstance(value, np.ndarray) else value
+
+
+# The sizes an unknown axis takes in the two probes: large enough for the indices programs use
+# (x[:, 5]), small enough that an operation on probes of a large layer costs little.
+PROBE_SIZES = (13, 17)
 
 
 def _probe(structure: Any, size: int) -> Any:

@@ -24,7 +24,7 @@ class Outputs:
 
     @classmethod
     def of(cls, names: list[str], keys: list[str] | None) -> Outputs:
-        """``names`` and ``keys`` in the model's own order (the dict's, for dict outputs), put in Keras's."""
+        """``names`` and ``keys`` paired position by position, put in Keras's order (sorted by key)."""
         if keys is None:
             return cls(list(names))
         order = sorted(range(len(keys)), key=lambda i: keys[i])
