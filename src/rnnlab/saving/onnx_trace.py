@@ -22,6 +22,16 @@ import torch
 from .onnx_graph import Graph, Unsupported
 
 
+def _float32_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A float32 copy of ``module`` alone: the graph nodes that lead to a layer (``_inbound_nodes``
+    and what they reach, the layers upstream) stay shared instead of being copied with it."""
+    memo: dict[int, Any] = {}
+    for inner in module.modules():
+        for node in getattr(inner, "_inbound_nodes", []):
+            memo[id(node)] = node
+    return copy.deepcopy(module, memo).float()
+
+
 def trace(
     module: torch.nn.Module,
     examples: tuple[torch.Tensor, ...],
@@ -36,7 +46,7 @@ def trace(
 
     inputs = [f"input_{k}" for k in range(len(examples))]
     axes: dict[str, Any] = {name: {a: f"{name}_{a}" for a in free} for name, free in zip(inputs, dynamic, strict=True)}
-    module = copy.deepcopy(module).float().eval()  # ONNX graphs here are float32, as the weights written
+    module = _float32_copy(module).eval()  # ONNX graphs here are float32, as the weights written
     try:
         with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
             warnings.simplefilter("ignore")  # the exporter's deprecation notice and its tracer's: _check decides
