@@ -247,7 +247,7 @@ def rnnlab_command(seeds: list[int], setting: dict[str, Any], out: Path, jobs: i
         "multiplication",
         f"--cells={','.join(setting['cells'])}",
         *options,
-        f"--seeds={','.join(map(str, seeds))}",
+        *seed_options(seeds),
         f"--jobs={jobs}",
         "--threads=1",
         "--quiet",
@@ -255,12 +255,20 @@ def rnnlab_command(seeds: list[int], setting: dict[str, Any], out: Path, jobs: i
     ]
 
 
+def seed_options(seeds: list[int]) -> list[str]:
+    """``--seed S --seeds N`` for consecutive seeds (the command reads a lone number as a count), else the list."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return [f"--seed={seeds[0]}", f"--seeds={len(seeds)}"]
+    return [f"--seeds={','.join(map(str, seeds))}"]
+
+
 def rnnlab_side(seeds: list[int], setting: dict[str, Any], out: Path, jobs: int) -> dict[str, Any]:
     """The command's rows per seed, read from its metrics.json."""
     import rnnlab
     from rnnlab.datasets import multiplication_problem
 
-    run_dir = out / "rnnlab-run"
+    names = itertools.chain(["rnnlab-run"], (f"rnnlab-run-{n}" for n in itertools.count(1)))
+    run_dir = next(out / name for name in names if not (out / name).exists())  # a new run each time
     arguments = rnnlab_command(seeds, setting, run_dir, jobs)
     started = time.perf_counter()
     code = "import sys; from rnnlab.cli import main; sys.exit(main())"
@@ -315,7 +323,7 @@ def compare(rnnlab_result: dict[str, Any], keras_result: dict[str, Any]) -> list
 def table(comparisons: list[dict[str, Any]], rnnlab_name: str, keras_name: str) -> str:
     """A Markdown table: per cell, median [min, max] % correct of each side, the seeds, U and p."""
     lines = [
-        f"| cell | {rnnlab_name}: % correct | {keras_name}: % correct | seeds | U | p (Mann-Whitney, exact) |",
+        f"| cell | {rnnlab_name}: % correct | {keras_name}: % correct | seeds | U | p (Mann-Whitney, two-sided) |",
         "|---|---|---|---|---|---|",
     ]
     for c in comparisons:
@@ -394,4 +402,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--keras-worker"]:
         keras_worker(sys.argv[2], sys.argv[3])
     else:
-        main()
+        try:
+            main()
+        except (RuntimeError, ValueError) as error:  # a side that failed, data that differ: one line
+            raise SystemExit(f"keras_seeds.py: {error}") from None

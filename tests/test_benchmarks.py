@@ -98,7 +98,7 @@ def test_keras_seeds_rnnlab_side_is_the_command_and_equals_the_plain_program(tmp
     )
     assert (
         side["command"].startswith("rnnlab multiplication --cells=lstm,gru ")
-        and "--seeds=0,1 --jobs=1 --threads=1" in side["command"]
+        and "--seed=0 --seeds=2 --jobs=1 --threads=1" in side["command"]
     )
     assert [(row["seed"], row["cell"]) for row in side["rows"]] == [(0, "LSTM"), (0, "GRU"), (1, "LSTM"), (1, "GRU")]
     threads = torch.get_num_threads()
@@ -118,6 +118,14 @@ def test_keras_seeds_rnnlab_side_is_the_command_and_equals_the_plain_program(tmp
     finally:
         torch.set_num_threads(threads)
     assert not (tmp_path / "comparison.md").exists()  # one side only: nothing to compare
+
+
+def test_keras_seeds_passes_consecutive_seeds_as_a_start_and_a_count():
+    import keras_seeds
+
+    assert keras_seeds.seed_options([3]) == ["--seed=3", "--seeds=1"]  # "--seeds=3" would mean seeds 0-2
+    assert keras_seeds.seed_options([2, 3, 4]) == ["--seed=2", "--seeds=3"]
+    assert keras_seeds.seed_options([0, 2, 5]) == ["--seeds=0,2,5"]
 
 
 def test_keras_seeds_refuses_to_compare_different_data():
