@@ -129,20 +129,23 @@ def test_optional_input_keeps_its_flag_in_the_config_and_says_when_none_is_not_a
         model([None, np.ones((2, 2))])
 
 
-def test_onnx_export_refuses_operations_and_the_torch_program_runs_them(tmp_path):
-    pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'rnnlab[onnx]'")
+def test_operations_export_to_onnx_and_the_torch_program(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime checks the export: pip install 'rnnlab[onnx]'")
     sequence = layers.Input((None, 3), name="sequence")
+    other = layers.Input((4,), name="other")
     states = layers.GRU(4, return_sequences=True)(sequence)
-    model = Model(sequence, layers.Dense(2)(states[:, -1] * 2.0 + ops.mean(states, axis=1))).eval()
-    with pytest.raises(
-        ValueError, match=r"Operation 'get_item' \(GetItem\) cannot be exported to ONNX: .* export to \.pt2"
-    ):
-        model.export(tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+    summary = states[:, -1] * 2.0 + ops.mean(states, axis=1) - other
+    model = Model([sequence, other], layers.Dense(2)(ops.concatenate([summary, ops.tanh(other)], axis=-1))).eval()
+    model.export(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for batch, time in [(3, 5), (2, 9)]:  # one file, batch and time free
+        x, y = torch.randn(batch, time, 3), torch.randn(batch, 4)
+        (got,) = session.run(None, {"sequence": x.numpy(), "other": y.numpy()})
+        np.testing.assert_allclose(got, model([x, y]).detach().numpy(), atol=1e-5)
     model.export(tmp_path / "m.pt2")
     program = torch.export.load(str(tmp_path / "m.pt2")).module()
-    x = torch.randn(3, 5, 3)
-    torch.testing.assert_close(program(x), model(x))
+    x, y = torch.randn(3, 5, 3), torch.randn(3, 4)
+    torch.testing.assert_close(program([x, y]), model([x, y]))
 
 
 def test_an_index_past_the_probes_small_sizes_is_taken_as_keras_takes_it():

@@ -31,7 +31,7 @@ import torch
 
 from ..core.files import atomic_path
 from ..core.layer import Layer
-from ..core.symbolic import Operation, flatten
+from ..core.symbolic import KerasTensor, Operation, flatten, map_structure
 from ..layers import RNN, Bidirectional, Dense, Dropout, Embedding
 from ..layers.core import InputLayer, Masking
 from ..layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
@@ -57,9 +57,10 @@ class Value:
 
 @dataclass
 class Call:
-    """One layer call: the keys of the values it reads and writes (``initial_state`` among its inputs)."""
+    """One layer call (or operation): the keys of the values it reads and writes (``initial_state`` among
+    its inputs)."""
 
-    layer: Layer
+    layer: Layer | OperationStep
     inputs: list[Any]
     outputs: list[Any]
     initial_state: list[Any] = field(default_factory=list)
@@ -199,12 +200,13 @@ def _functional_calls(model: Any, inputs: list[Any], outputs: list[Any], scope: 
         layer = node.layer
         if isinstance(layer, InputLayer):
             continue
-        if isinstance(layer, Operation):
-            raise ValueError(
-                f"Operation '{layer.name}' ({type(layer).__name__}) cannot be exported to ONNX: the export writes "
-                "layers, not Keras's operations on symbolic tensors (a + b, x[:, -1], ops.sum). Write the step as "
-                "a layer (Add, Lambda, ...), or export to .pt2, which runs the model's own forward."
+        if isinstance(layer, Operation):  # a + b, x[:, -1], ops.sum: traced on its tensor arguments
+            step = OperationStep(layer, node.args, node.kwargs)
+            read = [key(t) for t in flatten((node.args, node.kwargs)) if isinstance(t, KerasTensor)]
+            calls.append(
+                Call(step, read, [key(t) for t in node.output_tensors], [], [t.shape for t in node.output_tensors])
             )
+            continue
         first, *rest = node.args
         extra = {key: value for key, value in node.kwargs.items() if key not in ("initial_state", "training")}
         if any(flatten(rest)) or extra:
@@ -238,6 +240,8 @@ def _call(graph: Graph, call: Call, values: dict[Any, Value]) -> list[Value]:
 
     layer = call.layer
     inputs = [values[key] for key in call.inputs]
+    if isinstance(layer, OperationStep):
+        return _traced(graph, layer, inputs)
     if not isinstance(layer, Embedding):  # a layer other than Embedding reads ids as numbers, as in eager mode
         inputs = [Value(graph.op("Cast", [v.name], to=TensorProto.FLOAT), v.mask) if v.ids else v for v in inputs]
     if isinstance(layer, (RNN, Bidirectional)):
@@ -296,7 +300,7 @@ def _layer_normalization(graph: Graph, layer: LayerNormalization, x: Value, firs
     return graph.op("LayerNormalization", inputs, axis=first, epsilon=layer.epsilon)
 
 
-def _traced(graph: Graph, layer: Layer, inputs: list[Value]) -> list[Value]:
+def _traced(graph: Graph, layer: Layer | OperationStep, inputs: list[Value]) -> list[Value]:
     """A layer without an ONNX form of its own (Conv1D, pooling, Lambda, Attention, Dense with another
     activation, LayerNormalization over other axes, ...): its forward traced with the free axes dynamic,
     unmasked inputs only."""
@@ -325,10 +329,27 @@ def _example_shape(shape: tuple[Any, ...] | None, k: int) -> tuple[int, ...]:
     return tuple(2 if axis == 0 else size or 3 + k for axis, size in enumerate(shape or ()))
 
 
+class OperationStep(torch.nn.Module):
+    """A Keras operation of a functional graph (``a + b``, ``x[:, -1]``, ``ops.sum``) as a module of its
+    tensor arguments, in the order the graph lists them; its other arguments stay as recorded."""
+
+    def __init__(self, operation: Operation, args: Any, kwargs: Any) -> None:
+        super().__init__()
+        self.operation, self.args, self.kwargs = operation, args, kwargs
+        self.name = operation.name
+
+    def forward(self, tensors: Any) -> Any:
+        given = iter([tensors] if isinstance(tensors, torch.Tensor) else tensors)
+        args, kwargs = map_structure(
+            lambda t: next(given) if isinstance(t, KerasTensor) else t, (self.args, self.kwargs)
+        )
+        return self.operation.compute(*args, **kwargs)
+
+
 class _Forward(torch.nn.Module):
     """``layer`` called as a model calls it: on its input, or on the list of its inputs."""
 
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer | OperationStep) -> None:
         super().__init__()
         self.layer = layer
 
