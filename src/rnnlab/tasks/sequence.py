@@ -29,7 +29,7 @@ from ..models.model import Sequential
 from ..preprocessing.arrays import split_x
 from ..viz import plot_histories, plot_history
 from .experiment import EPOCHS, Figure, Results, Run
-from .options import option, validate
+from .options import counted, option, validate
 
 
 @dataclass
@@ -124,7 +124,7 @@ def explain_shapes(config: SequenceConfig) -> list[str]:
     return [
         "; ".join(reads) + ".",
         f"Each is trained the same way from seed {config.seed}: Adam on the MSE, batch size {config.batch_size}, "
-        f"up to {config.epochs} epochs, early stopping on the training loss with patience {config.patience}.",
+        f"up to {counted(config.epochs, 'epoch')}, early stopping on the training loss with patience {config.patience}.",
     ]
 
 
