@@ -124,7 +124,8 @@ def explain_shapes(config: SequenceConfig) -> list[str]:
     return [
         "; ".join(reads) + ".",
         f"Each is trained the same way from seed {config.seed}: Adam on the MSE, batch size {config.batch_size}, "
-        f"up to {counted(config.epochs, 'epoch')}, early stopping on the training loss with patience {config.patience}.",
+        f"up to {counted(config.epochs, 'epoch')}, early stopping on the training loss with patience "
+        f"{config.patience}.",
     ]
 
 
