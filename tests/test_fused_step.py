@@ -10,6 +10,7 @@ import torch
 import rnnlab
 from rnnlab import optimizers
 from rnnlab.layers import LSTM, Dense
+from rnnlab.training import update_rules
 from rnnlab.training.batches import Batch
 from rnnlab.training.trainer import SKIPPED, UNDONE, FiniteGuard
 from rnnlab.training.update_rules import KERAS_OPTIMIZERS, KerasAdam, KerasOptimizer
@@ -132,8 +133,10 @@ def test_a_proposal_leaves_the_weights_and_state_until_it_is_committed():
     assert_unchanged(params, optimizer, before)
 
 
-def test_on_the_cpu_a_step_is_written_into_the_tensors_the_one_before_replaced():
-    """Two sets of tensors take turns: no copy, and no new memory once both exist."""
+def test_on_the_cpu_a_step_is_written_into_the_tensors_the_one_before_replaced(monkeypatch):
+    """Two sets of tensors take turns: no copy, and no new memory once both exist (for tensors large
+    enough to be updated one by one; these small ones stand for them)."""
+    monkeypatch.setattr(update_rules, "PER_TENSOR_FROM", 1)
     params, optimizer, guard = guarded_adam()
 
     def pointers() -> list[int]:

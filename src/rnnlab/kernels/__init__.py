@@ -75,7 +75,26 @@ def _first(cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None,
 def _fastest(
     cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
 ) -> Selection:
-    """The faster of the fast kernels that can run the call, else the reference loop."""
+    """The faster of the fast kernels that can run the call, else the reference loop. An unmasked
+    call like an earlier one takes that one's selection: a step-by-step caller (sampling a character
+    at a time) would otherwise pay for the kernels' checks and the measurement's key at every step."""
+    if mask is not None:
+        return _measured(cell, inputs, mask, options)
+    weights = getattr(cell, "kernel", None)
+    call = (
+        tuple(inputs.shape), inputs.dtype, inputs.device, None if weights is None else weights.dtype,
+        options.go_backwards, options.zero_output_for_mask, options.record, options.training,
+        choice.needs_gradients(cell, inputs), torch.get_num_threads(), cell.built,
+    )  # fmt: skip
+    memo: dict[tuple[object, ...], Selection] = cell.__dict__.setdefault("_kernel_selections", {})
+    if call not in memo:
+        memo[call] = _measured(cell, inputs, mask, options)
+    return memo[call]
+
+
+def _measured(
+    cell: RecurrentCell, inputs: torch.Tensor, mask: torch.Tensor | None, options: SequenceOptions
+) -> Selection:
     skipped: dict[str, str] = {}
     contenders = []
     for candidate in choice.FAST:

@@ -93,7 +93,7 @@ def may_measure(inputs: torch.Tensor) -> bool:
     """
     if torch.compiler.is_compiling() or torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]
         return False
-    if is_fake(inputs) or mode() == "order":
+    if mode() == "order" or (type(inputs) is not torch.Tensor and is_fake(inputs)):  # a FakeTensor is a subclass
         return False
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     return not (distributed and torch.distributed.get_world_size() > 1)

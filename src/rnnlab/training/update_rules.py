@@ -31,6 +31,9 @@ States = dict[str, Tensors]  # state name -> one tensor per parameter
 Spares = dict[int, tuple[torch.Tensor, torch.Tensor]]  # id(tensor) -> (tensor, a tensor free to hold its next value)
 
 
+PER_TENSOR_FROM = 1 << 16  # values per tensor, on average, from which the CPU updates tensor by tensor
+
+
 class Writes:
     """Where an update rule writes the weights and state it changes.
 
@@ -123,7 +126,8 @@ class KerasOptimizer(torch.optim.Optimizer):
         """The next step's weights and state as new tensors, bit for bit what ``step`` would write;
         the parameters and ``self.state`` stay as they are until ``commit``. ``spare``: what an earlier
         commit replaced, free to be written over; the step goes into its tensors where it can."""
-        return self._step(Writes(in_place=False, spares=self._spares(spare)))
+        by_tensor = any(self._per_tensor(group["params"]) for group in self.param_groups if group["params"])
+        return self._step(Writes(in_place=False, spares=self._spares(spare) if by_tensor else None))
 
     def _spares(self, spare: Proposal | None) -> Spares:
         """Each live weight and state tensor's predecessor in ``spare``, by the live tensor's id."""
@@ -199,8 +203,9 @@ class KerasOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _per_tensor(params: Tensors) -> bool:
-        """On the CPU, one tensor at a time: its state stays in cache across the operations."""
-        return params[0].device.type == "cpu"
+        """On the CPU, one tensor at a time where tensors are large (its state stays in cache across the
+        operations); small ones in one call per operation, where Python's cost per call would dominate."""
+        return params[0].device.type == "cpu" and sum(p.numel() for p in params) >= PER_TENSOR_FROM * len(params)
 
     def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         """One step of the rule: its new weights; each state it changes goes back into ``states``. Every
