@@ -84,7 +84,7 @@ def _fastest(
     call = (
         tuple(inputs.shape), inputs.dtype, inputs.device, None if weights is None else weights.dtype,
         options.go_backwards, options.zero_output_for_mask, options.record, options.training,
-        choice.needs_gradients(cell, inputs), torch.get_num_threads(), cell.built,
+        torch.is_grad_enabled(), inputs.requires_grad, torch.get_num_threads(), cell.built,
     )  # fmt: skip
     memo: dict[tuple[object, ...], Selection] = cell.__dict__.setdefault("_kernel_selections", {})
     if call not in memo:
