@@ -244,7 +244,7 @@ def test_own_layers_and_cells_load_with_custom_objects(tmp_path, name, rng):
 
 def test_a_missing_class_is_named_with_how_to_make_it_known(tmp_path):
     own_classes_model().save(tmp_path / "own.keras")
-    with pytest.raises(ValueError, match=r"Unknown layer class ScaledDense: .* custom_objects=\{'ScaledDense': "):
+    with pytest.raises(ValueError, match=r"Unknown layer class 'ScaledDense': .* custom_objects=\{'ScaledDense': "):
         rnnlab.models.load_model(tmp_path / "own.keras", custom_objects={"MinimalRNNCell": MinimalRNNCell})
     own_classes_model().save(tmp_path / "own.safetensors")
     with pytest.raises(ValueError, match=r"register_keras_serializable\(\) on its class before loading"):

@@ -111,7 +111,7 @@ def find_class(spec: dict[str, Any], what: str = "layer") -> Any:
 
 
 def unknown_class(class_name: str, registered: str, what: str = "layer") -> ValueError:
-    shown = class_name if registered == class_name else f"{class_name} (registered as {registered!r})"
+    shown = repr(class_name) if registered == class_name else f"{class_name!r} (registered as {registered!r})"
     return ValueError(
         f"Unknown {what} class {shown}: the file names a class of your own that is not known here. Pass it to "
         f"load_model(..., custom_objects={{{class_name!r}: {class_name}}}), or register it with "
