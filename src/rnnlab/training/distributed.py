@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import dataclasses
 import datetime
+import gc
 import os
 import signal
 import sys
@@ -76,6 +77,9 @@ def leave() -> None:
         with contextlib.suppress(RuntimeError):  # a process that is gone already: leave all the same
             torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=LEAVE_SECONDS))
     torch.distributed.destroy_process_group()
+    # A DistributedDataParallel wrapper in a reference cycle (model <-> trainer) still holds the group:
+    # left to the interpreter's teardown, the group's threads can outlive it and the process aborts.
+    gc.collect()
 
 
 #: Seconds a process waits at exit for the others to reach their own exit.
