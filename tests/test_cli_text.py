@@ -247,9 +247,13 @@ def test_classify_end_to_end(tmp_path, capsys, monkeypatch, dataset, extra, need
 
 
 def test_classify_bad_options(tmp_path, capsys):
+    missing = tmp_path / "none.txt"
     for args, message in [
         (["--dataset", "reuters", "--maxlen", "0"], "--maxlen must be at least 1"),
         (["--dataset", "reuters", "--num-words", "2"], "--num-words must be at least 3"),
+        (["--dataset", "r8", "--min-count", "0"], "--min-count must be at least 1"),
+        (["--dataset", "reuters", "--min-count", "5"], "--min-count and --stop-words choose the words of r8, r52"),
+        (["--dataset", "r8", "--stop-words", str(missing)], f"--stop-words {missing}: cannot read it"),
         ([], "the following arguments are required: --dataset"),
     ]:
         code, _, err = run_cli(["classify", *args, "--out", str(tmp_path / "run")], capsys)
@@ -282,3 +286,28 @@ def test_classify_words_read_a_wire_as_the_keras_reuters_ids(monkeypatch):
     for i in range(20):
         assert words.ids(documents[order[i]].text) == list(x_train[i])
     assert words.labels([0, 1, 2, 4]) == ["<pad>", "<start>", "<unknown>", words.words[0]]
+
+
+def test_classify_words_drop_rare_and_stop_words_as_the_text_gcn_cleaning(tmp_path):
+    """With --min-count or --stop-words, the words left out are dropped from every text, test texts
+    and texts read later (words.json) included; without them they read as the unknown id."""
+    from rnnlab.tasks.classify import Words, read_stop_words, word_ids
+
+    train = ["the oil price rose", "the oil price fell", "The wheat crop", "oil and wheat"]
+    test = ["the price of oil and corn"]
+    ids_train, ids_test, words = word_ids(train, test, num_words=100)
+    assert words.words[:2] == ("the", "oil") and not words.drop_unknown
+    assert words.labels(ids_test[0]) == ["the", "price", "<unknown>", "oil", "and", "<unknown>"]
+    stop = tmp_path / "stop.txt"
+    stop.write_text("The\nand\n\n", encoding="utf-8")
+    assert read_stop_words(str(stop)) == {"the", "and"}
+    stop_words = read_stop_words(str(stop))
+    ids_train, ids_test, words = word_ids(train, test, num_words=100, min_count=2, stop_words=stop_words)
+    assert words.words == ("oil", "price", "wheat") and words.drop_unknown
+    assert [words.labels(ids) for ids in ids_train] == [["oil", "price"], ["oil", "price"], ["wheat"], ["oil", "wheat"]]
+    assert words.labels(ids_test[0]) == ["price", "oil"]
+    again = Words.from_json(words.to_json())
+    assert again == words and again.ids("Corn, wheat and THE oil") == words.ids("wheat oil")
+    older = json.loads(words.to_json())
+    del older["drop_unknown"]  # a words.json written before the option reads as before
+    assert not Words.from_json(json.dumps(older)).drop_unknown

@@ -82,6 +82,12 @@ class ClassifyConfig:
     bidirectional: bool = option(False, "read each sequence both ways (Bidirectional, concatenated)")
     num_words: int | None = option(None, "vocabulary size, padding and unknown ids included (reuters 1000, else 10000)")
     maxlen: int | None = option(None, "words per text, padded or cut (reuters 100, r8/r52 200, movie_reviews 400)")
+    min_count: int = option(
+        1,
+        "keep only words seen at least this often in the training texts, dropping the rest from every text",
+        minimum=1,
+    )
+    stop_words: str | None = option(None, "a UTF-8 file of words (one per line) to drop from every text")
     embedding_dim: int | None = option(None, "size of the word embedding (100)")
     epochs: int | None = option(None, "training epochs (reuters and r52 20, otherwise 10)")
     batch_size: int | None = option(None, "samples per gradient step (32; mnist-rows 100)")
@@ -98,18 +104,22 @@ WORDS_FORMAT = "rnnlab.words/1"
 @dataclass(frozen=True)
 class Words:
     """A vocabulary of word ids: ``words[i]`` has id ``first_id + i``, any other word ``unknown_id``,
-    and ``start_id`` (Keras's Reuters convention) opens every text; 0 pads."""
+    and ``start_id`` (Keras's Reuters convention) opens every text; 0 pads. ``drop_unknown``: other
+    words are left out of the text instead (the text GCN cleaning: rare and stop words removed)."""
 
     words: tuple[str, ...]
     first_id: int
     unknown_id: int
     start_id: int | None = None
+    drop_unknown: bool = False
 
     def ids(self, text: str) -> list[int]:
         """The ids of ``text``'s words (``datasets.reuters.tokenize``)."""
         return self.encode(reuters.tokenize(text))
 
     def encode(self, tokens: list[str]) -> list[int]:
+        if self.drop_unknown:
+            tokens = [w for w in tokens if w in self.index]
         ids = [self.index.get(w, self.unknown_id) for w in tokens]
         return ids if self.start_id is None else [self.start_id, *ids]
 
@@ -165,12 +175,26 @@ class Data:
     words: Words | None = None  # None: the samples are not texts (mnist-rows)
 
 
-def word_ids(train: list[str], test: list[str], num_words: int) -> tuple[list[list[int]], list[list[int]], Words]:
-    """Texts as word ids, the vocabulary ranked by frequency in ``train`` only: 0 pads, 1 = other words."""
+def word_ids(
+    train: list[str], test: list[str], num_words: int, min_count: int = 1, stop_words: frozenset[str] = frozenset()
+) -> tuple[list[list[int]], list[list[int]], Words]:
+    """Texts as word ids, the vocabulary ranked by frequency in ``train`` only: 0 pads, 1 = other
+    words. With ``min_count`` > 1 or stop words, the words left out of the vocabulary are dropped
+    from the texts rather than read as 1."""
     tokens = [reuters.tokenize(t) for t in train]
-    ranked = Counter(w for words in tokens for w in words).most_common(num_words - 2)
-    words = Words(tuple(w for w, _ in ranked), first_id=2, unknown_id=1)
+    counts = Counter(w for words in tokens for w in words if w not in stop_words)
+    ranked = [w for w, n in counts.most_common(num_words - 2) if n >= min_count]
+    words = Words(tuple(ranked), first_id=2, unknown_id=1, drop_unknown=min_count > 1 or bool(stop_words))
     return [words.encode(t) for t in tokens], [words.ids(t) for t in test], words
+
+
+def read_stop_words(path: str) -> frozenset[str]:
+    """The words of a stop-word file, one per line, as ``reuters.tokenize`` writes them (lower case)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--stop-words {path}: cannot read it as a UTF-8 text file ({err}).") from None
+    return frozenset(w.strip().lower() for w in lines if w.strip())
 
 
 def keras_reuters_words(num_words: int) -> Words:
@@ -223,7 +247,8 @@ def load(config: ClassifyConfig, preset: Preset) -> Data:
         else:
             loader = reuters.load_r8 if config.dataset == "r8" else reuters.load_r52
             (texts_train, y_train), (texts_test, y_test), names = loader()
-        xs_train, xs_test, words = word_ids(texts_train, texts_test, num_words)
+        stop_words = read_stop_words(config.stop_words) if config.stop_words else frozenset()
+        xs_train, xs_test, words = word_ids(texts_train, texts_test, num_words, config.min_count, stop_words)
     x_train, x_test = (pad(list(xs), config.dataset, maxlen) for xs in (xs_train, xs_test))
     return Data(x_train, y_train, x_test, y_test, names, notes, words)
 
@@ -276,6 +301,13 @@ def validate(config: ClassifyConfig) -> Preset:
         raise ValueError(f"--num-words must be at least 3 (padding, unknown, one word), received {config.num_words}.")
     if not 0 <= config.validation_split < 1:
         raise ValueError(f"--validation-split must be in [0, 1), received {config.validation_split}.")
+    if config.dataset in ("reuters", "mnist-rows") and (config.min_count > 1 or config.stop_words):
+        raise ValueError(
+            f"--min-count and --stop-words choose the words of r8, r52 and movie_reviews; {config.dataset} "
+            "comes as word ids (reuters, Keras's files) or images (mnist-rows)."
+        )
+    if config.stop_words:
+        read_stop_words(config.stop_words)  # before any data is read or anything written
     return PRESETS[config.dataset]
 
 
