@@ -436,6 +436,15 @@ class _EagerSequence(torch.autograd.Function):
         return _gradients(ctx, d_outputs, d_hT, d_cT, _sequence_backward)
 
 
+def _biases(cell: RecurrentCell) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The input side's bias row and the recurrent side's (GRU with reset_after), or None."""
+    if cell.bias is None:
+        return None, None
+    if cell.fused_form.bias_rows == 2:
+        return cell.bias[0], cell.bias[1]  # (2, G*U): input row, recurrent row
+    return cell.bias, None
+
+
 def run(
     cell: RecurrentCell,
     inputs: torch.Tensor,
@@ -448,12 +457,7 @@ def run(
     if options.go_backwards and mask is not None:  # the loop reads x backwards through its strides
         mask = mask.flip(1)
     form = cell.fused_form
-    input_bias = recurrent_bias = None
-    if cell.bias is not None:
-        if form.bias_rows == 2:
-            input_bias, recurrent_bias = cell.bias[0], cell.bias[1]  # (2, G*U): input row, recurrent row
-        else:
-            input_bias = cell.bias
+    input_bias, recurrent_bias = _biases(cell)
     kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
     mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
     h0 = states[0].contiguous()
@@ -470,3 +474,70 @@ def run(
         absent = inputs.new_empty(0)
         outputs, hT, cT, *_ = _sequence(*call, *flags, placeholder=lambda: absent)
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+def reads_ids_faster(cell: RecurrentCell, ids: torch.Tensor, embeddings: torch.Tensor) -> bool:
+    """Whether ``run_from_ids`` pays: its table (one row per vocabulary entry) costs no more
+    multiplies than the steps' x_t @ kernel it replaces (one row per token)."""
+    return embeddings.shape[0] <= ids.numel() and embeddings.dtype == cell.kernel.dtype
+
+
+def run_from_ids(
+    cell: RecurrentCell,
+    ids: torch.Tensor,
+    embeddings: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
+    """``run`` on ``embeddings[ids]`` for inference, with the input side done once per vocabulary
+    entry: the table ``embeddings @ kernel + input bias`` holds every token's share of the gates,
+    and each step adds its tokens' rows where ``run`` multiplies x_t by the kernel. Equal to ``run``
+    up to the order of the float sums; nothing is kept for backward."""
+    B, T = ids.shape
+    V = embeddings.shape[0]
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        raise ValueError(f"token ids must lie in [0, {V - 1}]")  # the loop reads table rows by them
+    input_bias, recurrent_bias = _biases(cell)
+    kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
+    table = _input_table(cell, embeddings, kernel, input_bias)
+    if options.go_backwards:
+        ids = ids.flip(1)
+        mask = None if mask is None else mask.flip(1)
+    ids = ids.to(torch.int64).contiguous()
+    mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
+    lstm = len(cell.fused_form.state_names) == 2
+    h0 = states[0].contiguous()
+    c0 = states[1].contiguous() if lstm else None
+    U = recurrent_kernel.shape[0]
+    absent = table.new_empty(0)
+    outputs, hT, cT, *_ = _sequence_buffers(
+        table.new_empty(B, T, 0), recurrent_kernel, lstm, int(_native(cell.fused_form)), False, lambda: absent
+    )
+    args = _args(int(_native(cell.fused_form)), table.dtype, B, T, 0, U, options.zero_output_for_mask)
+    args.x, args.ids = table.data_ptr(), ids.data_ptr()
+    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
+    args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
+    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask_bytes)
+    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
+    _check(_library().forward(args), "forward from token ids")
+    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+def _input_table(
+    cell: RecurrentCell, embeddings: torch.Tensor, kernel: torch.Tensor, input_bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``embeddings @ kernel + input_bias``, kept on the cell for the next call while its sources
+    stay as they are. The detached views it holds share their storage and version counter with
+    the sources: an update in place changes a version, new storage changes an address (the old
+    one cannot be reused while it is held), and either makes a new table."""
+    sources = [t for t in (embeddings, kernel, input_bias) if t is not None]
+    stamp = [(t.data_ptr(), t._version) for t in sources]
+    kept = cell.__dict__.get("_input_table")
+    if kept is not None and kept[0] == stamp:
+        table: torch.Tensor = kept[2]
+        return table
+    with torch.no_grad():
+        table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
+    cell.__dict__["_input_table"] = (stamp, [t.detach() for t in sources], table)
+    return table

@@ -276,6 +276,10 @@ extern "C" struct Args {
     const void* blas_pack;  // cblas_sgemm_pack
     const void* blas_compute;  // cblas_sgemm_compute
     int64_t blas_min_values;  // the smallest right operand (K * N values) MKL multiplies
+    // Inference from token ids: with ids (B, T), x is a table of rows of G*U values, the
+    // embeddings @ kernel + input_bias, and step t of row b adds row ids[b * T + t] of it where
+    // the others multiply x_t by the kernel; features is 0 and nothing is kept for backward.
+    const int64_t* ids;
 };
 
 namespace {
@@ -478,6 +482,8 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
     for (int64_t m = 0; m < M; ++m) copy(first + m * K + F, h0 + m * U, U);
     if (CELL == kLSTM && !SAVE) copy(c_scratch, c0, M * U);
     auto valid = [&](int64_t m, int64_t t) { return a.mask == nullptr || a.mask[(b0 + m) * T_ + t]; };
+    // what the input side adds to row m's gates at step t: the bias, or the table's row for its id
+    auto input_row = [&](int64_t m, int64_t t) { return a.ids == nullptr ? ib : x + a.ids[(b0 + m) * T_ + t] * GU; };
 
     for (int64_t t = 0; t < T_; ++t) {
         const int64_t row0 = t * B + b0;  // this block's first row in the time-major buffers
@@ -491,14 +497,19 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
 
         if constexpr (is_gru(CELL)) {
             wts.group1(M, cur, acc, Np);  // z, r
-            wts.input2(M, cur, K, acc + Zp, Np);  // x @ W_h
+            if (a.ids == nullptr) wts.input2(M, cur, K, acc + Zp, Np);  // x @ W_h
             for (int64_t m = 0; m < M; ++m) {
                 T* r = acc + m * Np;
                 T* xcm = xc + m * Up;
+                const T* in = input_row(m, t);
 #pragma omp simd
-                for (int64_t j = 0; j < 2 * U; ++j) r[j] += ib[j] + rb[j];
+                for (int64_t j = 0; j < 2 * U; ++j) r[j] += in[j] + rb[j];
+                if (a.ids == nullptr) {
 #pragma omp simd
-                for (int64_t j = 0; j < U; ++j) xcm[j] = r[Zp + j] + ib[2 * U + j];
+                    for (int64_t j = 0; j < U; ++j) xcm[j] = r[Zp + j] + in[2 * U + j];
+                } else {
+                    copy(xcm, in + 2 * U, U);
+                }
             }
             sigmoid_block(acc, M * Np);  // z, r (the candidate's columns are rewritten below)
             if (CELL == kGRU) {  // h @ U_h + b_h, then r * (...)
@@ -536,8 +547,9 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
             wts.group1(M, cur, acc, Np);
             for (int64_t m = 0; m < M; ++m) {
                 T* r = acc + m * Np;
+                const T* in = input_row(m, t);
 #pragma omp simd
-                for (int64_t j = 0; j < GU; ++j) r[j] += ib[j];
+                for (int64_t j = 0; j < GU; ++j) r[j] += in[j];
                 if (CELL == kLSTM) copy(tmp + m * Up, r + 2 * U, U);  // the candidate's argument
             }
             if (CELL == kSimpleTanh) tanh_block(acc, M * Np);
@@ -849,6 +861,7 @@ int dispatch(const Args& a, Op op) {
 }
 
 int run(const Args* a, Op op) {
+    if (a->ids != nullptr && (op != kForward || a->xh != nullptr || a->features != 0)) return 3;
     if (a->dtype == 0) return dispatch<float>(*a, op);
     if (a->dtype == 1) return dispatch<double>(*a, op);
     return 2;
@@ -859,7 +872,7 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 7; }
+int rnnlab_abi_version() { return 8; }
 
 // The name of each Cell value (null past the last), so that Python checks its copy of the enum.
 const char* rnnlab_cell_name(int32_t cell) {

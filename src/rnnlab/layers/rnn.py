@@ -10,7 +10,7 @@ import torch
 from .. import kernels
 from ..cells import StackedRNNCells, as_cell, cell_class, cell_spec
 from ..core.layer import Layer, Shape, call_training, resolve_training
-from ..kernels import SequenceOptions
+from ..kernels import SequenceOptions, native
 
 
 def dropout_mask(rate: float, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -104,6 +104,7 @@ class RNN(Layer):
         self.states: list[torch.Tensor] | None = None  # carried between calls when stateful
         self.record = False  # keep every step's gate values in last_trace (diagnostics)
         self.last_trace: dict[str, list[torch.Tensor]] = {}
+        self._token_ids: tuple[torch.Tensor, torch.Tensor] | None = None  # see from_token_ids
 
     # -- shapes -------------------------------------------------------------------------
     def check_input_shape(self, shape: Shape, previous: Layer | None = None) -> None:
@@ -204,8 +205,12 @@ class RNN(Layer):
 
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
-        with call_training(training):  # what cells whose call takes training see
-            outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
+        if kernel.name == "native" and self._reads_token_ids(inputs, states, training):
+            ids, embeddings = self._token_ids  # type: ignore[misc]
+            outputs, states = native.run_from_ids(cell, ids, embeddings, states, mask, options)
+        else:
+            with call_training(training):  # what cells whose call takes training see
+                outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
         self.last_trace = options.trace
         if self.stateful:
             self.states = [s.detach() for s in states]
@@ -213,6 +218,33 @@ class RNN(Layer):
         if not self.return_state:
             return output
         return (output, *cell.nest_states(states))
+
+    def from_token_ids(
+        self, ids: torch.Tensor, embeddings: torch.Tensor, embedded: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> Any:
+        """``self(embedded, *args, **kwargs)`` where ``embedded`` is ``embeddings[ids]``: an Embedding's
+        output, which Sequential and functional models pass on so. In inference on the native kernel
+        the layer may then read the ids instead (``native.run_from_ids``: each token's x @ kernel
+        from a table kept while the weights stay), the same outputs up to the order of float sums."""
+        self._token_ids = (ids, embeddings)
+        try:
+            return self(embedded, *args, **kwargs)
+        finally:
+            self._token_ids = None
+
+    def _reads_token_ids(self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool) -> bool:
+        """Whether this call may read its token ids: nothing kept for backward, the inputs as the
+        Embedding gave them (no dropout), not traced, and a table cheaper than what it saves."""
+        if self._token_ids is None or (training and self.cell.dropout > 0):
+            return False
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]
+            return False
+        ids, embeddings = self._token_ids
+        cell = self.cell
+        tensors = [inputs, embeddings, *cell.parameters(), *states]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return False
+        return tuple(ids.shape) == tuple(inputs.shape[:2]) and native.reads_ids_faster(cell, ids, embeddings)
 
     def kernel_label(self) -> str:
         """Which kernel runs (ran) this layer, for summaries: 'torch_fused', 'auto -> reference', ..."""

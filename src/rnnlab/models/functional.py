@@ -30,7 +30,7 @@ from ..core.symbolic import (
     operation_from_config,
     sorted_keys,
 )
-from ..layers import InputLayer
+from ..layers import RNN, Embedding, InputLayer
 from ..training import output_matching
 from ..training.batches import Columns
 from .model import Model, layer_from_spec, layer_spec
@@ -268,6 +268,9 @@ class Functional(Model):
             kwargs["training"] = training
         if isinstance(layer, Model):
             outputs, output_mask = layer(x, *args, return_mask=True, **kwargs)
+        elif isinstance(layer, RNN) and (source := _embedded_ids(first, values)) is not None:
+            outputs = layer.from_token_ids(*source, x, *args, **kwargs)  # may read the ids instead
+            output_mask = layer.compute_mask(x, kwargs.get("mask", mask))
         else:
             outputs = layer(x, *args, **kwargs)
             output_mask = layer.compute_mask(x, kwargs.get("mask", mask))
@@ -735,3 +738,12 @@ _CONSTANTS: dict[str, Any] = {
 
 
 Model.functional_class = Functional
+
+
+def _embedded_ids(tensor: Any, values: dict[int, tuple[torch.Tensor | None, Any]]) -> tuple[Any, Any] | None:
+    """(token ids, embeddings) when ``tensor`` is an Embedding's output in this call, else None."""
+    node = tensor.node if isinstance(tensor, KerasTensor) else None
+    if node is None or not isinstance(node.layer, Embedding) or not isinstance(node.args[0], KerasTensor):
+        return None
+    ids = values[id(node.args[0])][0]
+    return None if ids is None else (ids, node.layer.embeddings)

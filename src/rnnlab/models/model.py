@@ -14,7 +14,7 @@ from torch import nn
 from ..core import registration, symbolic
 from ..core.devices import resolve_device
 from ..core.layer import Layer, Shape, call_training, inside_model_call, resolve_training, to_tensor
-from ..layers import InputSpec, deserialize, input_layer_of
+from ..layers import RNN, Embedding, InputSpec, deserialize, input_layer_of
 from ..saving import export, keras_h5, keras_subclassed, keras_write, native
 from ..training.callbacks import History
 from ..training.compiled import Compiled
@@ -519,6 +519,7 @@ class Sequential(Model):
             self.input_spec = InputSpec(tuple(x.shape[1:]))
             self.build((None, *x.shape[1:]))
             self.to(x.device)
+        ids = x  # the last layer's input
         for previous, layer in zip([None, *self.stack[:-1]], self.stack, strict=True):
             layer.check_input_shape(tuple(x.shape), previous)
             kwargs: dict[str, Any] = {}
@@ -526,9 +527,12 @@ class Sequential(Model):
                 kwargs["mask"] = mask
             if layer.uses_training and training is not None:
                 kwargs["training"] = training
-            y = layer(x, **kwargs)
+            if isinstance(previous, Embedding) and isinstance(layer, RNN):  # may read the ids instead
+                y = layer.from_token_ids(ids, previous.embeddings, x, **kwargs)
+            else:
+                y = layer(x, **kwargs)
             mask = layer.compute_mask(x, mask)
-            x = y
+            ids, x = x, y
         return (x, mask) if return_mask else x
 
     def get_config(self) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""Inference from token ids: Sequential's Embedding -> recurrent layer on the native kernel reads a
+table of embeddings @ kernel + bias (``native.run_from_ids``) instead of multiplying every step's
+embedded input. Its outputs must be the layer's own on the embedded inputs, which the reference
+kernel checks, for every cell, direction, mask and row-block size; it must stand aside whenever
+gradients, dropout or tracing need the ordinary call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rnnlab
+from helpers import randomize
+from rnnlab.kernels import SequenceOptions, native
+from rnnlab.layers import GRU, LSTM, Dense, Embedding, SimpleRNN
+
+LAYERS = {
+    "simple_rnn": lambda u, **kw: SimpleRNN(u, **kw),
+    "simple_rnn_relu": lambda u, **kw: SimpleRNN(u, activation="relu", **kw),
+    "lstm": lambda u, **kw: LSTM(u, **kw),
+    "lstm_no_bias": lambda u, **kw: LSTM(u, use_bias=False, **kw),
+    "gru": lambda u, **kw: GRU(u, **kw),
+    "gru_reset_before": lambda u, **kw: GRU(u, reset_after=False, **kw),
+}
+TOLERANCE = {torch.float32: 2e-6, torch.float64: 1e-12}
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many layer calls read their token ids."""
+    count = [0]
+    original = native.run_from_ids
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(native, "run_from_ids", counted)
+    return count
+
+
+def model_and_ids(name, rng, *, vocabulary=30, batch=9, time=11, units=20, dtype=torch.float32, **layer_kwargs):
+    model = rnnlab.Sequential([Embedding(vocabulary, 6, mask_zero=True), LAYERS[name](units, **layer_kwargs), Dense(3)])
+    ids = rng.integers(1, vocabulary, size=(batch, time))
+    ids[1, :4] = 0  # padding: masked steps at the front of one row and the back of another
+    ids[2, -3:] = 0
+    model.build((None, time))
+    randomize(model, rng)
+    with torch.no_grad():  # weights of a trainable scale: a chaotic recurrence would amplify rounding
+        for weights in model.parameters():
+            weights.mul_(0.5)
+    return model.to(dtype), ids
+
+
+def unfused(model, ids):
+    """The model's output with the recurrent layer called on the embedded inputs, on the reference kernel."""
+    embedding, layer, dense = model.layers
+    layer.implementation = "reference"
+    try:
+        with torch.no_grad():
+            x = torch.as_tensor(ids)
+            return dense(layer(embedding(x), mask=embedding.compute_mask(x, None))).numpy()
+    finally:
+        layer.implementation = "auto"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_reading_ids_gives_the_layers_own_outputs(name, go_backwards, dtype, calls, rng):
+    model, ids = model_and_ids(name, rng, dtype=dtype, go_backwards=go_backwards)
+    got = model.predict(ids, verbose=0)
+    assert calls[0] == 1 and model.layers[1].last_kernel == "native"
+    np.testing.assert_allclose(got, unfused(model, ids), rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [3, 40], ids=["few_rows", "packed"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn"])
+def test_every_row_block_reads_its_own_ids(name, batch, threads, calls, rng, monkeypatch):
+    """Blocks of a few rows read unpacked weights, larger ones packed; two threads split the rows."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    model, ids = model_and_ids(name, rng, batch=batch, time=25, units=24, return_sequences=True)
+    got = model.predict(ids, batch_size=batch, verbose=0)  # Dense on every step's output
+    assert calls[0] == 1
+    np.testing.assert_allclose(got, unfused(model, ids), rtol=2e-6, atol=2e-6)
+
+
+def test_states_carry_and_come_back_as_without_ids(calls, rng):
+    """A stateful layer starts from its carried states and keeps the final ones, as on embedded inputs."""
+    model, ids = model_and_ids("lstm", rng, vocabulary=12, batch=4, stateful=True)
+    twin, _ = model_and_ids("lstm", np.random.default_rng(0), vocabulary=12, batch=4, stateful=True)
+    twin.set_weights(model.get_weights())
+    for part in (ids[:, :6], ids[:, 6:]):
+        got = model.predict(part, batch_size=4, verbose=0)
+        with torch.no_grad():
+            embedding, layer, dense = twin.layers
+            x = torch.as_tensor(part)
+            want = dense(layer(embedding(x), mask=embedding.compute_mask(x, None))).numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+    assert calls[0] == 2
+    for carried, twins in zip(model.layers[1].states, twin.layers[1].states, strict=True):
+        torch.testing.assert_close(carried, twins, rtol=2e-6, atol=2e-6)
+
+
+def test_ids_are_not_read_where_the_ordinary_call_is_needed(calls, rng):
+    model, ids = model_and_ids("lstm", rng, dropout=0.5)
+    x = torch.as_tensor(ids)
+    model(x)  # gradients on: training reads embedded inputs, kept for backward
+    model(x, training=True)  # dropout changes the embedded inputs
+    few, small = model_and_ids("lstm", rng, vocabulary=500, batch=3, time=5)
+    few.predict(small, verbose=0)  # a table of 500 rows costs more than 15 tokens' multiplies
+    assert calls[0] == 0
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(ids, np.zeros((len(ids), 3), "float32"), epochs=1, verbose=0)
+    assert calls[0] == 0
+    model.predict(ids, verbose=0)
+    assert calls[0] == 1
+
+
+def test_ids_outside_the_table_are_refused(rng):
+    model, ids = model_and_ids("lstm", rng)
+    layer, embeddings = model.layers[1], model.layers[0].embeddings.detach()
+    states = layer.cell.get_initial_state(2, embeddings)
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 29\]"):
+        native.run_from_ids(layer.cell, torch.tensor([[3, 30]]), embeddings, states, None, SequenceOptions())
+
+
+def test_the_table_follows_every_change_of_the_weights(calls, rng):
+    """The table is kept between calls only while the embeddings, kernel and bias are unchanged."""
+    model, ids = model_and_ids("gru", rng)
+    embedding, layer, _ = model.layers
+    y = np.zeros((len(ids), 3), "float32")
+
+    def changes():
+        with torch.no_grad():
+            layer.cell.kernel.mul_(1.5)  # in place
+        yield
+        layer.cell.kernel.data = layer.cell.kernel.data * 0.5  # new storage under the same parameter
+        yield
+        model.set_weights([w * 0.9 for w in model.get_weights()])
+        yield
+        embedding.embeddings.assign(embedding.embeddings.numpy()[::-1].copy())
+        yield
+        model.compile(optimizer="adam", loss="mse", learning_rate=0.1)
+        model.fit(ids, y, epochs=2, verbose=0)
+        yield
+
+    before = model.predict(ids, verbose=0)
+    changed = 0
+    for _ in changes():
+        changed += 1
+        got = model.predict(ids, verbose=0)
+        assert not np.allclose(got, before)
+        np.testing.assert_allclose(got, unfused(model, ids), rtol=2e-6, atol=2e-6)
+        table = layer.cell.__dict__["_input_table"][2]
+        np.testing.assert_array_equal(model.predict(ids, verbose=0), got)
+        assert layer.cell.__dict__["_input_table"][2] is table  # kept while nothing changed
+        before = got
+    assert changed == 5 and calls[0] == 1 + 2 * changed
+
+
+def test_a_functional_model_reads_ids_as_sequential_does(calls, rng):
+    model, ids = model_and_ids("lstm", rng, return_sequences=True)
+    inputs = rnnlab.Input((None,), dtype="int32")
+    embedded = model.layers[0](inputs)
+    outputs = model.layers[2](model.layers[1](embedded))
+    functional = rnnlab.Model(inputs, [outputs, embedded])
+    got, got_embedded = functional.predict(ids, verbose=0)
+    assert calls[0] == 1
+    np.testing.assert_allclose(got, model.predict(ids, verbose=0), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(got, unfused(model, ids), rtol=2e-6, atol=2e-6)
+    np.testing.assert_array_equal(got_embedded, model.layers[0](torch.as_tensor(ids)).detach().numpy())
