@@ -235,11 +235,12 @@ class RNN(Layer):
     def _reads_token_ids(self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool) -> bool:
         """Whether this call may read its token ids: nothing kept for backward, the inputs as the
         Embedding gave them (no dropout), not traced, and a table cheaper than what it saves."""
-        if self._token_ids is None or (training and self.cell.dropout > 0):
+        source = self.__dict__.get("_token_ids")  # absent in a layer pickled by an older rnnlab
+        if source is None or (training and self.cell.dropout > 0):
             return False
         if torch.compiler.is_compiling() or torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]
             return False
-        ids, embeddings = self._token_ids
+        ids, embeddings = source
         cell = self.cell
         tensors = [inputs, embeddings, *cell.parameters(), *states]
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
