@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import require_data
+from rnnlab import Sequential
 from rnnlab.cli import main, parser
 from rnnlab.tasks import charrnn
 from rnnlab.text import load_char_model, stream_loss
@@ -202,12 +203,22 @@ CLASSIFY_TINY = ["--epochs", "1", "--units", "8", "--embedding-dim", "8", "--qui
     [
         ("reuters", ["--maxlen", "30"], "reuters21578/reut2-000.sgm.gz", (46, 8982, 2246)),
         ("r8", ["--maxlen", "30", "--num-words", "2000"], "reuters21578/reut2-000.sgm.gz", (8, 5485, 2189)),
-        ("movie_reviews", ["--maxlen", "30", "--bidirectional"], "movie_reviews.zip", (2, 1800, 200)),
+        (
+            "movie_reviews",
+            ["--maxlen", "30", "--bidirectional", "--clipnorm", "1.0"],
+            "movie_reviews.zip",
+            (2, 1800, 200),
+        ),
         ("mnist-rows", [], "mnist/t10k-images-idx3-ubyte.gz", (10, 8000, 2000)),
     ],
 )
 def test_classify_end_to_end(tmp_path, capsys, monkeypatch, dataset, extra, needs, counts):
     monkeypatch.setenv("RNNLAB_DATA_DIR", str(require_data(needs)))
+    compiled = []
+    compile_model = Sequential.compile
+    monkeypatch.setattr(
+        Sequential, "compile", lambda self, *a, **kw: compiled.append(kw) or compile_model(self, *a, **kw)
+    )
     out = tmp_path / "run"
     code, stdout, _ = run_cli(["classify", "--dataset", dataset, *CLASSIFY_TINY, *extra, "--out", str(out)], capsys)
     assert code == 0
@@ -217,6 +228,8 @@ def test_classify_end_to_end(tmp_path, capsys, monkeypatch, dataset, extra, need
     metrics = json.loads((out / "metrics.json").read_text())
     row = metrics["results"][0]
     assert (row["classes"], row["train"], row["test"]) == counts
+    options = json.loads((out / "config.json").read_text())["options"]
+    assert options["clipnorm"] == compiled[0]["clipnorm"] == (1.0 if "--clipnorm" in extra else None)
     matrix = np.array(metrics["confusion"])  # rows: true class, columns: predicted
     assert matrix.sum() == counts[2] and row["epochs"] == 1
     assert row["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
@@ -252,6 +265,7 @@ def test_classify_bad_options(tmp_path, capsys):
         (["--dataset", "reuters", "--maxlen", "0"], "--maxlen must be at least 1"),
         (["--dataset", "reuters", "--num-words", "2"], "--num-words must be at least 3"),
         (["--dataset", "r8", "--min-count", "0"], "--min-count must be at least 1"),
+        (["--dataset", "r8", "--clipnorm", "0"], "--clipnorm must be a positive norm such as 1.0, received 0.0."),
         (["--dataset", "reuters", "--min-count", "5"], "--min-count and --stop-words choose the words of r8, r52"),
         (["--dataset", "r8", "--stop-words", str(missing)], f"--stop-words {missing}: cannot read it"),
         ([], "the following arguments are required: --dataset"),

@@ -92,6 +92,7 @@ class ClassifyConfig:
     epochs: int | None = option(None, "training epochs (reuters and r52 20, otherwise 10)")
     batch_size: int | None = option(None, "samples per gradient step (32; mnist-rows 100)")
     learning_rate: float | None = option(None, "Adam learning rate (1e-3; mnist-rows 2e-3)")
+    clipnorm: float | None = option(None, "clip each weight's gradient to this norm before the update")
     validation_split: float = option(0.1, "last fraction of the training samples held out for validation")
     seed: int = option(0, "random seed for weights and shuffling (reuters: also its 113-seeded split, as Keras)")
     device: str = option("auto", "cpu, cuda, or auto (cuda when available)")
@@ -301,6 +302,8 @@ def validate(config: ClassifyConfig) -> Preset:
         raise ValueError(f"--num-words must be at least 3 (padding, unknown, one word), received {config.num_words}.")
     if not 0 <= config.validation_split < 1:
         raise ValueError(f"--validation-split must be in [0, 1), received {config.validation_split}.")
+    if config.clipnorm is not None and not config.clipnorm > 0:
+        raise ValueError(f"--clipnorm must be a positive norm such as 1.0, received {config.clipnorm}.")
     if config.dataset in ("reuters", "mnist-rows") and (config.min_count > 1 or config.stop_words):
         raise ValueError(
             f"--min-count and --stop-words choose the words of r8, r52 and movie_reviews; {config.dataset} "
@@ -324,6 +327,7 @@ def run(config: ClassifyConfig, out: str | None = None, quiet: bool = False) -> 
             loss="categorical_crossentropy",
             metrics=["accuracy"],
             learning_rate=config.learning_rate or preset.learning_rate,
+            clipnorm=config.clipnorm,
             device=config.device,
         )
         fitted = run.fit(
