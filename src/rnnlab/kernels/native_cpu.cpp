@@ -227,6 +227,20 @@ inline void tanh_block(double* x, int64_t n) {
     for (int64_t j = 0; j < n; ++j) x[j] = std::tanh(x[j]);
 }
 
+// The LSTM's sigmoid gates i, f, o in rows of [i | f | c | o] (row stride Np): the candidate's
+// columns [2U, 3U) are rewritten from their tanh, so the whole vectors inside them are skipped
+// (a quarter of the sigmoids for large U); the vectors the candidate shares with f or o are not.
+template <typename T>
+inline void sigmoid_i_f_o(T* acc, int64_t M, int64_t Np, int64_t U) {
+    constexpr int64_t W = Vec<T>::width;
+    const int64_t skip_from = (2 * U + W - 1) / W * W, skip_to = 3 * U / W * W;
+    if (skip_to <= skip_from) return sigmoid_block(acc, M * Np);
+    for (int64_t m = 0; m < M; ++m) {
+        sigmoid_block(acc + m * Np, skip_from);
+        sigmoid_block(acc + m * Np + skip_to, Np - skip_to);
+    }
+}
+
 // Python's copy: NativeCell in cells/fused_form.py, checked against rnnlab_cell_name().
 enum Cell : int32_t { kSimpleTanh = 0, kSimpleRelu = 1, kLSTM = 2, kGRU = 3, kGRUResetBefore = 4 };
 
@@ -554,7 +568,7 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
             }
             if (CELL == kSimpleTanh) tanh_block(acc, M * Np);
             if (CELL == kLSTM) {
-                sigmoid_block(acc, M * Np);  // i, f, o (the candidate's columns are rewritten below)
+                sigmoid_i_f_o(acc, M, Np, U);
                 tanh_block(tmp, M * Up);
                 for (int64_t m = 0; m < M; ++m) {
                     T* r = acc + m * Np;
