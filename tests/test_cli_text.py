@@ -316,6 +316,7 @@ def test_classify_words_drop_rare_and_stop_words_as_the_text_gcn_cleaning(tmp_pa
     test = ["the price of oil and corn"]
     ids_train, ids_test, words = word_ids(train, test, num_words=100)
     assert words.words[:2] == ("the", "oil") and not words.drop_unknown
+    assert "drop_unknown" not in json.loads(words.to_json())  # a file older rnnlab versions read
     assert words.labels(ids_test[0]) == ["the", "price", "<unknown>", "oil", "and", "<unknown>"]
     stop = tmp_path / "stop.txt"
     stop.write_text("The\nand\n\n", encoding="utf-8")

@@ -1,7 +1,11 @@
-"""``Variable``: a Keras-variable view of one of a layer's torch parameters (``layer.weights``)."""
+"""``Variable``: a Keras-variable view of one of a layer's torch parameters (``layer.weights``);
+``steady_weights``, a stretch of calls in which no weight changes."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -172,3 +176,24 @@ def _values(x: Any) -> Any:
     if isinstance(x, dict):
         return {key: _values(item) for key, item in x.items()}
     return x
+
+
+_STEADY: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("rnnlab_steady", default=None)
+
+
+@contextlib.contextmanager
+def steady_weights() -> Iterator[None]:
+    """Calls in which no weight changes (``predict``'s batches): what is computed from weights may
+    be kept in ``kept_while_steady()`` for their length and no longer. Across such stretches
+    nothing is kept: an optimizer swaps weight storage and writes through ``.data``, which neither
+    addresses nor version counters reliably reveal."""
+    token = _STEADY.set({})
+    try:
+        yield
+    finally:
+        _STEADY.reset(token)
+
+
+def kept_while_steady() -> dict[Any, Any] | None:
+    """The innermost ``steady_weights`` stretch's store, or None outside one."""
+    return _STEADY.get()

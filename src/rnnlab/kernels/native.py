@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ..cells import FusedForm, NativeCell, RecurrentCell
+from ..core.variables import kept_while_steady
 from . import build
 from .contract import SequenceOptions, SequenceResult
 
@@ -527,17 +528,15 @@ def run_from_ids(
 def _input_table(
     cell: RecurrentCell, embeddings: torch.Tensor, kernel: torch.Tensor, input_bias: torch.Tensor | None
 ) -> torch.Tensor:
-    """``embeddings @ kernel + input_bias``, kept on the cell for the next call while its sources
-    stay as they are. The detached views it holds share their storage and version counter with
-    the sources: an update in place changes a version, new storage changes an address (the old
-    one cannot be reused while it is held), and either makes a new table."""
-    sources = [t for t in (embeddings, kernel, input_bias) if t is not None]
-    stamp = [(t.data_ptr(), t._version) for t in sources]
-    kept = cell.__dict__.get("_input_table")
-    if kept is not None and kept[0] == stamp:
-        table: torch.Tensor = kept[2]
+    """``embeddings @ kernel + input_bias``: made once per ``steady_weights`` stretch (``predict``),
+    otherwise for every call."""
+    kept = kept_while_steady()
+    key = ("input_table", id(cell), *(None if t is None else t.data_ptr() for t in (embeddings, kernel, input_bias)))
+    if kept is not None and key in kept:
+        table: torch.Tensor = kept[key]
         return table
     with torch.no_grad():
         table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
-    cell.__dict__["_input_table"] = (stamp, [t.detach() for t in sources], table)
+    if kept is not None:
+        kept[key] = table
     return table

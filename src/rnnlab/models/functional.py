@@ -741,9 +741,10 @@ Model.functional_class = Functional
 
 
 def _embedded_ids(tensor: Any, values: dict[int, tuple[torch.Tensor | None, Any]]) -> tuple[Any, Any] | None:
-    """(token ids, embeddings) when ``tensor`` is an Embedding's output in this call, else None."""
+    """(token ids, embeddings) when ``tensor`` is an Embedding's output in this call (the class itself:
+    a subclass may compute otherwise), else None."""
     node = tensor.node if isinstance(tensor, KerasTensor) else None
-    if node is None or not isinstance(node.layer, Embedding) or not isinstance(node.args[0], KerasTensor):
+    if node is None or type(node.layer) is not Embedding or not isinstance(node.args[0], KerasTensor):
         return None
     ids = values[id(node.args[0])][0]
     return None if ids is None else (ids, node.layer.embeddings)

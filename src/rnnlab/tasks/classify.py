@@ -85,7 +85,8 @@ class ClassifyConfig:
     maxlen: int | None = option(None, "words per text, padded or cut (reuters 100, r8/r52 200, movie_reviews 400)")
     min_count: int = option(
         1,
-        "keep only words seen at least this often in the training texts, dropping the rest from every text",
+        "keep only words seen at least this often in the training texts; with it or --stop-words, words "
+        "outside the vocabulary are dropped from every text instead of read as unknown",
         minimum=1,
     )
     stop_words: str | None = option(None, "a UTF-8 file of words (one per line) to drop from every text")
@@ -143,7 +144,10 @@ class Words:
         return self.words[position] if 0 <= position < len(self.words) else "<unknown>"
 
     def to_json(self) -> str:
-        return json.dumps({"format": WORDS_FORMAT, **asdict(self)})
+        fields = asdict(self)
+        if not self.drop_unknown:  # as written before the field existed, for older readers
+            del fields["drop_unknown"]
+        return json.dumps({"format": WORDS_FORMAT, **fields})
 
     @classmethod
     def from_json(cls, text: str) -> Words:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.variables import steady_weights
 from . import distributed
 from .batches import ArrayBatches, Batch, IterableBatches, batches, split_validation
 from .callbacks import Callback, CallbackList, History, ProgressBar
@@ -544,7 +545,7 @@ def predict(model: nn.Module, x: Any, *, batch_size: int | None = None) -> np.nd
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     call_options = Hooks.of(model).call_options
-    with mode(model, False):
+    with mode(model, False), steady_weights():
         outputs = [_to_cpu(forward(model, batch.x.to(device), False, call_options)[0]) for batch in data]
     if isinstance(outputs[0], (list, tuple)):  # several outputs: one array each, as Keras returns them
         return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]  # type: ignore[return-value]
