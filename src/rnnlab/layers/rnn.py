@@ -225,7 +225,7 @@ class RNN(Layer):
         """``self(embedded, *args, **kwargs)`` where ``embedded`` is ``embeddings[ids]``: an Embedding's
         output, which Sequential and functional models pass on so. In inference on the native kernel
         the layer may then read the ids instead (``native.run_from_ids``: each token's x @ kernel
-        from a table kept while the weights stay), the same outputs up to the order of float sums."""
+        from a table, made once per ``predict``), the same outputs up to the order of float sums."""
         self._token_ids = (ids, embeddings)
         try:
             return self(embedded, *args, **kwargs)
