@@ -205,9 +205,9 @@ class RNN(Layer):
 
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
-        if kernel.name == "native" and self._reads_token_ids(inputs, states, training):
-            ids, embeddings = self._token_ids  # type: ignore[misc]
-            outputs, states = native.run_from_ids(cell, ids, embeddings, states, mask, options)
+        source = self._token_source(inputs, states, training) if kernel.name == "native" else None
+        if source is not None:
+            outputs, states = native.run_from_ids(cell, *source, states, mask, options)
         else:
             with call_training(training):  # what cells whose call takes training see
                 outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
@@ -232,20 +232,23 @@ class RNN(Layer):
         finally:
             self._token_ids = None
 
-    def _reads_token_ids(self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool) -> bool:
-        """Whether this call may read its token ids: nothing kept for backward, the inputs as the
-        Embedding gave them (no dropout), not traced, and a table cheaper than what it saves."""
+    def _token_source(
+        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(token ids, embeddings) where this call may read its ids: nothing kept for backward, the
+        inputs as the Embedding gave them (no dropout), not traced, a table cheaper than what it saves."""
         source = self.__dict__.get("_token_ids")  # absent in a layer pickled by an older rnnlab
         if source is None or (training and self.cell.dropout > 0):
-            return False
+            return None
         if torch.compiler.is_compiling() or torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]
-            return False
+            return None
         ids, embeddings = source
         cell = self.cell
         tensors = [inputs, embeddings, *cell.parameters(), *states]
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-            return False
-        return tuple(ids.shape) == tuple(inputs.shape[:2]) and native.reads_ids_faster(cell, ids, embeddings)
+            return None
+        fits = tuple(ids.shape) == tuple(inputs.shape[:2]) and native.reads_ids_faster(cell, ids, embeddings)
+        return source if fits else None
 
     def kernel_label(self) -> str:
         """Which kernel runs (ran) this layer, for summaries: 'torch_fused', 'auto -> reference', ..."""
