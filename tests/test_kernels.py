@@ -403,3 +403,65 @@ def test_native_multiplies_match_reference(multiply, cell_name, go_backwards, dt
     rtol, atol = TOLERANCE[dtype]
     for g, w in zip([got[0], *got[1], *got[2]], [want[0], *want[1], *want[2]], strict=True):
         torch.testing.assert_close(g, w, rtol=10 * rtol, atol=10 * atol)
+
+
+# A layer without return_sequences reads the last output alone: the native kernel then writes
+# no other step's output in inference, and its (B, 1, U) must hold what the reference's last
+# step holds, masks, directions and zero_output_for_mask included.
+@pytest.mark.parametrize(
+    "cell_name,mask_name,go_backwards,zero_output",
+    [
+        (c, m, g, z)
+        for c, m, g, z in itertools.product(CELLS, MASKS, [False, True], [False, True])
+        if not (z and m == "none")
+    ],
+)
+def test_native_inference_writes_the_last_output_alone(cell_name, mask_name, go_backwards, zero_output, rng):
+    cell, x, states, mask = random_call(cell_name, mask_name, torch.float32, rng)
+    options = SequenceOptions(go_backwards=go_backwards, zero_output_for_mask=zero_output, last_output_only=True)
+    with torch.no_grad():
+        want, want_states = KERNELS["reference"].run(cell, x, states, mask, options)
+        got, got_states = KERNELS["native"].run(cell, x, states, mask, options)
+    assert got.shape == (B, 1, U)
+    torch.testing.assert_close(got[:, -1], want[:, -1], rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_states, want_states, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+# The native kernel's float activations (exp and tanh by range reduction and a polynomial)
+# against float64 over the whole range: within a few units in the last place, exact limits,
+# NaN kept. One unit reads one value per batch row: tanh(x) from a SimpleRNN, sigmoid(x) from
+# an LSTM whose output gate sees x while its other gates are saturated (h = sigmoid(x) tanh(1);
+# the other gates' zero weights would turn an infinite x into NaN there).
+EXTREMES = np.concatenate(
+    [
+        np.linspace(-12, 12, 4801),
+        np.geomspace(1e-30, 100, 400),
+        -np.geomspace(1e-30, 100, 400),
+        [0.0, 80.0, -80.0, 1e10, -1e10, np.nan],
+    ]
+).astype(np.float32)  # the values the kernel reads
+
+
+def one_unit_outputs(cell, kernel, bias, x):
+    cell.ensure_built((None, 1))
+    with torch.no_grad():
+        cell.kernel.copy_(torch.tensor([kernel]))
+        cell.recurrent_kernel.zero_()
+        cell.bias.copy_(torch.tensor(bias))
+        inputs = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1, 1)
+        states = [torch.zeros(len(x), 1) for _ in cell.state_size]
+        outputs, _ = KERNELS["native"].run(cell, inputs, states, None, SequenceOptions())
+    return outputs[:, 0, 0].double().numpy()
+
+
+def test_native_float_activations_are_accurate_everywhere():
+    x = np.append(EXTREMES, [np.inf, -np.inf]).astype(np.float64)
+    tanh = one_unit_outputs(SimpleRNNCell(1), [1.0], [0.0], x)
+    np.testing.assert_allclose(tanh, np.tanh(x), rtol=5e-7, atol=0)  # NaN where x is NaN
+    assert list(tanh[-2:]) == [1.0, -1.0]
+
+    x = EXTREMES.astype(np.float64)
+    sigmoid = one_unit_outputs(LSTMCell(1), [0.0, 0.0, 0.0, 1.0], [30.0, 0.0, 30.0, 0.0], x) / np.tanh(1.0)
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-x)), rtol=1e-6, atol=1e-37)

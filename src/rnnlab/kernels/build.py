@@ -43,7 +43,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native_cpu.cpp")
-ABI_VERSION = 8  # rnnlab_abi_version() of the source this module drives
+ABI_VERSION = 9  # rnnlab_abi_version() of the source this module drives
 FLAGS = (
     "-O3",
     "-march=native",
@@ -112,6 +112,7 @@ class Args(ctypes.Structure):
         ),
         ("blas_min_values", ctypes.c_int64),
         ("ids", ctypes.c_void_p),
+        ("last_only", ctypes.c_int64),
     ]
 
 

@@ -5,7 +5,8 @@ A kernel runs one recurrent layer over a whole sequence::
     run(cell, inputs (B, T, F), initial states [(B, S)...], mask (B, T) bool | None, options)
         -> SequenceResult(outputs (B, T, U), final states [(B, S)...])
 
-``outputs[:, -1]`` is the layer's last output. With ``go_backwards`` the kernel reads the
+``outputs[:, -1]`` is the layer's last output. With ``options.last_output_only`` the caller reads
+that alone, and a kernel may return outputs (B, 1, U) holding just it. With ``go_backwards`` the kernel reads the
 sequence from its end and the outputs stay in that reversed order (Keras). A masked step
 keeps the states and repeats the previous output (zeros before the first valid step, or
 always zeros with ``zero_output_for_mask``).
@@ -40,6 +41,7 @@ class SequenceOptions:
     training: bool = False
     input_masks: torch.Tensor | None = None  # per-gate dropout masks (G, B, F), with recurrent dropout
     recurrent_masks: torch.Tensor | None = None  # per-gate recurrent dropout masks (G, B, U)
+    last_output_only: bool = False  # the caller reads outputs[:, -1] alone (return_sequences=False)
     record: bool = False  # keep every step's gate values and states (diagnostics): a step-by-step kernel
     trace: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # filled by a kernel when record is set
 

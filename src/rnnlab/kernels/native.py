@@ -171,8 +171,10 @@ def _sequence(
     zero_output: bool,
     save: bool,
     placeholder: Callable[[], torch.Tensor] | None = None,
+    last_only: bool = False,
 ) -> Tensors:
-    """outputs (B, T, U), h_T, c_T (LSTM), and with ``save`` what backward reads, time-major:
+    """outputs (B, T, U) (``last_only``: (B, 1, U), the last step's alone), h_T, c_T (LSTM), and with
+    ``save`` what backward reads, time-major:
     xh (T, B, F+U) = [x_t | h_{t-1}], cells (T, B, U) (LSTM: c_t), gates (T, B, width) and
     extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}).
     ``placeholder`` makes the absent outputs (eager mode shares one; the op's outputs may not alias)."""
@@ -180,10 +182,11 @@ def _sequence(
     c0, mask = _contiguous(c0), _contiguous(mask)  # no copies when run() passes them, as it does
     x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
     outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(
-        x, recurrent_kernel, c0 is not None, cell, save, placeholder
+        x, recurrent_kernel, c0 is not None, cell, save, placeholder, last_only
     )
     B, T, F = x.shape
     args = _args(cell, x.dtype, B, T, F, recurrent_kernel.shape[0], zero_output)
+    args.last_only = int(last_only)
     args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = _ptr(input_bias), _ptr(recurrent_bias)
@@ -202,6 +205,7 @@ def _sequence_buffers(
     cell: int,
     save: bool,
     placeholder: Callable[[], torch.Tensor] | None = None,
+    last_only: bool = False,
 ) -> Tensors:
     """The forward op's outputs, allocated (shapes only: the fake implementation returns them)."""
     B, T, F = x.shape
@@ -210,7 +214,7 @@ def _sequence_buffers(
     none = placeholder or (lambda: new(0))
     gated = _gates(recurrent_kernel) > 1
     return (
-        new(B, T, U),
+        new(B, 1 if last_only else T, U),
         new(B, U),
         new(B, U) if lstm else none(),
         new(T, B, F + U) if save else none(),
@@ -473,7 +477,7 @@ def run(
         outputs, hT, cT, *_ = _EagerSequence.apply(*call, *flags)  # type: ignore[no-untyped-call]
     else:
         absent = inputs.new_empty(0)
-        outputs, hT, cT, *_ = _sequence(*call, *flags, placeholder=lambda: absent)
+        outputs, hT, cT, *_ = _sequence(*call, *flags, placeholder=lambda: absent, last_only=options.last_output_only)
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
 
 
@@ -512,11 +516,18 @@ def run_from_ids(
     c0 = states[1].contiguous() if lstm else None
     U = recurrent_kernel.shape[0]
     absent = table.new_empty(0)
+    last_only = options.last_output_only
     outputs, hT, cT, *_ = _sequence_buffers(
-        table.new_empty(B, T, 0), recurrent_kernel, lstm, int(_native(cell.fused_form)), False, lambda: absent
+        table.new_empty(B, T, 0),
+        recurrent_kernel,
+        lstm,
+        int(_native(cell.fused_form)),
+        False,
+        lambda: absent,
+        last_only,
     )
     args = _args(int(_native(cell.fused_form)), table.dtype, B, T, 0, U, options.zero_output_for_mask)
-    args.x, args.ids = table.data_ptr(), ids.data_ptr()
+    args.x, args.ids, args.last_only = table.data_ptr(), ids.data_ptr(), int(last_only)
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
     args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask_bytes)

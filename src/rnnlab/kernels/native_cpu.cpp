@@ -27,6 +27,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // ---------------------------------------------------------------------------------------
@@ -156,22 +160,40 @@ void few_rows_any(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, cons
 }
 
 // ---------------------------------------------------------------------------------------
-// Activations over whole blocks whose length is a multiple of the vector width (scratch rows
-// are padded), so no step ever runs a scalar remainder. float: exp by range reduction and a
-// degree-7 polynomial (relative error ~2e-7); double: the C library.
+// Activations, a vector at a time. float: exp and tanh by range reduction and a polynomial
+// (a few units in the last place); double: the C library, lane by lane.
 
 using VF = Vec<float>::type;
 typedef int32_t VI __attribute__((vector_size(kVecBytes)));
 
-inline VF exp_approx(VF x) {
-    const VF lo = VF{} - 87.0f, hi = VF{} + 88.0f;
-    VF xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
-    const float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    const VF n = (xc * 1.44269504088896341f + shift) - shift;  // round(x / ln 2)
-    VF r = xc - n * 0.693145751953125f;  // x - n ln2, with ln2 split in two for accuracy
-    r = r - n * 1.428606765330187e-06f;
-    VF p = VF{} + 1.0f / 5040.0f;  // e^r on [-ln2/2, ln2/2]: Taylor to degree 7
+// (x + 1.5 * 2^23) - 1.5 * 2^23 rounds |x| < 2^22 to a whole number (float has 23 fraction bits)
+inline VF round_v(VF x) {
+    const float shift = 12582912.0f;
+    return (x + shift) - shift;
+}
+
+// p * 2^n for whole numbers n, where the result is a normal number
+inline VF ldexp_v(VF p, VF n) {
+#if defined(__AVX512F__)
+    return (VF)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
+    return (VF)((VI)p + (__builtin_convertvector(n, VI) << 23));  // add n to the exponent bits
+#endif
+}
+
+inline VF clamp_v(VF x, float lo, float hi) {  // NaN stays NaN
+    x = x < lo ? VF{} + lo : x;
+    return x > hi ? VF{} + hi : x;
+}
+
+// x = n ln2 + r with n whole and |r| <= ln2 / 2 (ln2 split in two, so n * ln2_hi is exact)
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
+
+inline VF exp_approx(VF x) {  // e^x = 2^n e^r, e^r by Taylor to degree 7 (relative error ~2e-7)
+    const VF xc = clamp_v(x, -87.0f, 88.0f);  // e^x stays a normal number
+    const VF n = round_v(xc * kLog2e);
+    const VF r = (xc - n * kLn2Hi) - n * kLn2Lo;
+    VF p = VF{} + 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
@@ -179,65 +201,103 @@ inline VF exp_approx(VF x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    // p * 2^n: add n to the exponent bits (a vector cast reinterprets the bits)
-    const VF result = (VF)((VI)p + (__builtin_convertvector(n, VI) << 23));
-    return x != x ? x : result;  // NaN stays NaN
+    return ldexp_v(p, n);
 }
 
-inline void sigmoid_block(float* x, int64_t n) {  // n a multiple of the vector width
-    using VU = Vec<float>::unaligned;
-    for (int64_t j = 0; j < n; j += Vec<float>::width) {
-        VU& v = *reinterpret_cast<VU*>(x + j);
-        v = 1.0f / (1.0f + exp_approx(-v));
-    }
+// tanh(x) = e / (e + 2) with e = e^2x - 1 = 2^n (e^r - 1) + (2^n - 1) for 2x = n ln2 + r, and
+// e^r - 1 from its Taylor series, which does not cancel near 0 as e^r - 1 computed would.
+inline VF tanh_v(VF x) {
+    const VF y = clamp_v(x, -9.0f, 9.0f) * 2.0f;  // tanh(9) rounds to 1
+    const VF n = round_v(y * kLog2e);
+    const VF r = (y - n * kLn2Hi) - n * kLn2Lo;
+    VF q = VF{} + 1.0f / 5040.0f;  // (e^r - 1) / r to degree 6 (relative error ~2e-8)
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    const VF s = ldexp_v(VF{} + 1.0f, n);
+    const VF e = s * (q * r) + (s - 1.0f);
+    return e / (e + 2.0f);
 }
 
-// tanh(x) = (e^2x - 1) / (e^2x + 1), with e^2x - 1 from its Taylor series near 0 (where
-// exp(2x) - 1 would cancel) and from exp elsewhere: a few units in the last place everywhere.
-inline VF tanh_approx(VF x) {
-    const VF y = x + x;
-    VF p = VF{} + 1.0f / 362880.0f;  // e^y - 1 = y + y^2/2 + ... + y^9/9! for |y| < 0.625
-    p = p * y + 1.0f / 40320.0f;
-    p = p * y + 1.0f / 5040.0f;
-    p = p * y + 1.0f / 720.0f;
-    p = p * y + 1.0f / 120.0f;
-    p = p * y + 1.0f / 24.0f;
-    p = p * y + 1.0f / 6.0f;
-    p = p * y + 0.5f;
-    p = p * y + 1.0f;
-    p = p * y;
-    const VF ay = y < 0.0f ? -y : y;
-    const VF em1 = ay < 0.625f ? p : exp_approx(y) - 1.0f;
-    return em1 / (em1 + 2.0f);
+inline VF sigmoid_v(VF x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+using VD = Vec<double>::type;  // double: the C library, lane by lane
+inline VD sigmoid_v(VD x) {
+    for (int i = 0; i < Vec<double>::width; ++i) x[i] = 1.0 / (1.0 + std::exp(-x[i]));
+    return x;
+}
+inline VD tanh_v(VD x) {
+    for (int i = 0; i < Vec<double>::width; ++i) x[i] = std::tanh(x[i]);
+    return x;
 }
 
-inline void tanh_block(float* x, int64_t n) {  // n a multiple of the vector width
-    using VU = Vec<float>::unaligned;
-    for (int64_t j = 0; j < n; j += Vec<float>::width) {
-        VU& v = *reinterpret_cast<VU*>(x + j);
-        v = tanh_approx(v);
-    }
-}
-
-inline void sigmoid_block(double* x, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) x[j] = 1.0 / (1.0 + std::exp(-x[j]));
-}
-
-inline void tanh_block(double* x, int64_t n) {
-    for (int64_t j = 0; j < n; ++j) x[j] = std::tanh(x[j]);
-}
-
-// The LSTM's sigmoid gates i, f, o in rows of [i | f | c | o] (row stride Np): the candidate's
-// columns [2U, 3U) are rewritten from their tanh, so the whole vectors inside them are skipped
-// (a quarter of the sigmoids for large U); the vectors the candidate shares with f or o are not.
 template <typename T>
-inline void sigmoid_i_f_o(T* acc, int64_t M, int64_t Np, int64_t U) {
+inline void sigmoid_block(T* x, int64_t n) {  // n a multiple of the vector width
+    using VU = typename Vec<T>::unaligned;
+    for (int64_t j = 0; j < n; j += Vec<T>::width) {
+        VU& v = *reinterpret_cast<VU*>(x + j);
+        v = sigmoid_v(v);
+    }
+}
+
+template <typename T>
+inline void tanh_block(T* x, int64_t n) {  // n a multiple of the vector width
+    using VU = typename Vec<T>::unaligned;
+    for (int64_t j = 0; j < n; j += Vec<T>::width) {
+        VU& v = *reinterpret_cast<VU*>(x + j);
+        v = tanh_v(v);
+    }
+}
+
+// ----- the LSTM's step for one row, in one pass ------------------------------------------
+// From the row's pre-activations z = [i | f | c | o] (gate k at z + k * stride) plus the input
+// side's share `in` (the bias, or a table row; same layout), one vector of lanes:
+//     i, f, o = sigmoid(.), g = tanh(.), c = f * c_prev + i * g, h = o * tanh(c)
+// The activated gates go back over z and tanh(c) to tanh_c when training keeps them.
+template <typename T, bool SAVE>
+inline void lstm_lanes(T* z, const T* in, int64_t stride, const T* c_prev, T* c, T* tanh_c, T* h) {
+    using V = typename Vec<T>::type;
+    using VU = typename Vec<T>::unaligned;
+    auto at = [](const T* p) { return V(*reinterpret_cast<const VU*>(p)); };
+    auto put = [](T* p, V v) { *reinterpret_cast<VU*>(p) = v; };
+    const V i = sigmoid_v(at(z) + at(in));
+    const V f = sigmoid_v(at(z + stride) + at(in + stride));
+    const V g = tanh_v(at(z + 2 * stride) + at(in + 2 * stride));
+    const V o = sigmoid_v(at(z + 3 * stride) + at(in + 3 * stride));
+    const V cn = f * at(c_prev) + i * g;
+    const V tc = tanh_v(cn);
+    put(c, cn);
+    put(h, o * tc);
+    if constexpr (SAVE) {
+        put(z, i), put(z + stride, f), put(z + 2 * stride, g), put(z + 3 * stride, o);
+        put(tanh_c, tc);
+    }
+}
+
+// The whole row of U lanes: whole vectors in place, the last U % width lanes through a staging
+// vector (the row's neighbours must not be read past its end, nor written).
+template <typename T, bool SAVE>
+inline void lstm_row(T* z, const T* in, const T* c_prev, T* c, T* tanh_c, T* h, int64_t U) {
     constexpr int64_t W = Vec<T>::width;
-    const int64_t skip_from = (2 * U + W - 1) / W * W, skip_to = 3 * U / W * W;
-    if (skip_to <= skip_from) return sigmoid_block(acc, M * Np);
-    for (int64_t m = 0; m < M; ++m) {
-        sigmoid_block(acc + m * Np, skip_from);
-        sigmoid_block(acc + m * Np + skip_to, Np - skip_to);
+    int64_t j = 0;
+    for (; j + W <= U; j += W) lstm_lanes<T, SAVE>(z + j, in + j, U, c_prev + j, c + j, tanh_c + j, h + j);
+    const int64_t n = U - j;
+    if (n == 0) return;
+    alignas(kVecBytes) T sz[4 * W] = {}, sin[4 * W] = {}, scp[W] = {}, sc[W], stc[W], sh[W];
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(sz + k * W, z + k * U + j, n * sizeof(T));
+        std::memcpy(sin + k * W, in + k * U + j, n * sizeof(T));
+    }
+    std::memcpy(scp, c_prev + j, n * sizeof(T));
+    lstm_lanes<T, SAVE>(sz, sin, W, scp, sc, stc, sh);
+    std::memcpy(c + j, sc, n * sizeof(T));
+    std::memcpy(h + j, sh, n * sizeof(T));
+    if constexpr (SAVE) {
+        for (int k = 0; k < 4; ++k) std::memcpy(z + k * U + j, sz + k * W, n * sizeof(T));
+        std::memcpy(tanh_c + j, stc, n * sizeof(T));
     }
 }
 
@@ -294,6 +354,7 @@ extern "C" struct Args {
     // embeddings @ kernel + input_bias, and step t of row b adds row ids[b * T + t] of it where
     // the others multiply x_t by the kernel; features is 0 and nothing is kept for backward.
     const int64_t* ids;
+    int64_t last_only;  // outputs is (B, 1, U) and holds step T-1's output alone (inference)
 };
 
 namespace {
@@ -557,6 +618,18 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
                 }
             }
             tanh_block(tmp, M * Up);  // the candidate
+        } else if constexpr (CELL == kLSTM) {
+            wts.group1(M, cur, acc, Np);
+            for (int64_t m = 0; m < M; ++m) {
+                const T* cp = c_prev + m * U;
+                T* cm = c_new + m * U;
+                if (!valid(m, t)) {  // the state stays
+                    if (cm != cp) copy(cm, cp, U);
+                    continue;
+                }
+                T* tanh_c = SAVE ? ex + (row0 + m) * U : nullptr;
+                lstm_row<T, SAVE>(acc + m * Np, input_row(m, t), cp, cm, tanh_c, nxt + m * K + F, U);
+            }
         } else {
             wts.group1(M, cur, acc, Np);
             for (int64_t m = 0; m < M; ++m) {
@@ -564,43 +637,19 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
                 const T* in = input_row(m, t);
 #pragma omp simd
                 for (int64_t j = 0; j < GU; ++j) r[j] += in[j];
-                if (CELL == kLSTM) copy(tmp + m * Up, r + 2 * U, U);  // the candidate's argument
             }
             if (CELL == kSimpleTanh) tanh_block(acc, M * Np);
-            if (CELL == kLSTM) {
-                sigmoid_i_f_o(acc, M, Np, U);
-                tanh_block(tmp, M * Up);
-                for (int64_t m = 0; m < M; ++m) {
-                    T* r = acc + m * Np;
-                    T* cm = c_new + m * U;
-                    const T* cp = c_prev + m * U;
-                    T* tm = tmp + m * Up;
-                    if (!valid(m, t)) {  // the state stays
-                        if (cm != cp) copy(cm, cp, U);
-                        copy(tm, cp, U);
-                        continue;
-                    }
-#pragma omp simd
-                    for (int64_t j = 0; j < U; ++j) {
-                        const T g = tm[j];
-                        r[2 * U + j] = g;
-                        cm[j] = r[U + j] * cp[j] + r[j] * g;
-                        tm[j] = cm[j];
-                    }
-                }
-                tanh_block(tmp, M * Up);  // tanh(c_t)
-                if (SAVE)
-                    for (int64_t m = 0; m < M; ++m) copy(ex + (row0 + m) * U, tmp + m * Up, U);
-            }
         }
         // the new states and outputs
         for (int64_t m = 0; m < M; ++m) {
             const int64_t b = b0 + m;
             const T* hp = cur + m * K + F;
             T* hm = nxt + m * K + F;
-            T* o = out + (b * T_ + t) * U;
+            const bool writes = !a.last_only || t == T_ - 1;
+            T* o = a.last_only ? out + b * U : out + (b * T_ + t) * U;
             if (!valid(m, t)) {  // the state stays; the output repeats the last valid one, or is zero
                 if (hm != hp) copy(hm, hp, U);
+                if (!writes) continue;
                 if (seen[m] && !a.zero_output) copy(o, hp, U);
                 else std::memset(o, 0, U * sizeof(T));
                 continue;
@@ -614,8 +663,7 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
 #pragma omp simd
                 for (int64_t j = 0; j < U; ++j) hm[j] = r[j] > T(0) ? r[j] : T(0);
             } else if constexpr (CELL == kLSTM) {
-#pragma omp simd
-                for (int64_t j = 0; j < U; ++j) hm[j] = r[3 * U + j] * tm[j];
+                // h_t is in place already (lstm_row)
             } else {
 #pragma omp simd
                 for (int64_t j = 0; j < U; ++j) {
@@ -623,7 +671,7 @@ void forward_block(const Args& a, const Weights<T>& wts, Block blk) {
                     r[Zp + j] = tm[j];  // the candidate, kept with z and r
                 }
             }
-            copy(o, hm, U);
+            if (writes) copy(o, hm, U);
         }
     }
     T* final_h = SAVE ? last : xh_scratch;
@@ -886,7 +934,7 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 8; }
+int rnnlab_abi_version() { return 9; }
 
 // The name of each Cell value (null past the last), so that Python checks its copy of the enum.
 const char* rnnlab_cell_name(int32_t cell) {

@@ -194,7 +194,13 @@ class RNN(Layer):
         states = self._initial_states(inputs, initial_state)
 
         cell = self.cell
-        options = SequenceOptions(self.go_backwards, self.zero_output_for_mask, training, record=self.record)
+        options = SequenceOptions(
+            self.go_backwards,
+            self.zero_output_for_mask,
+            training,
+            last_output_only=not self.return_sequences,
+            record=self.record,
+        )
         if training and cell.recurrent_dropout > 0:  # per-gate masks applied inside the step (Keras)
             G = cell.gates
             if cell.dropout > 0:
