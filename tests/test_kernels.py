@@ -149,7 +149,7 @@ def test_fast_kernels_accept_the_fused_cells(kernel):
 
 
 def test_auto_takes_native_and_says_why_it_passes_over_it():
-    assert AUTO_ORDER == ("native", "torch_fused", "reference")
+    assert AUTO_ORDER == ("native", "native_projected", "torch_fused", "reference")
     x = torch.zeros(2, 7, U)
     options = SequenceOptions()
     for make in (lambda: SimpleRNNCell(U), lambda: LSTMCell(U), lambda: GRUCell(U)):
@@ -168,12 +168,11 @@ def test_auto_takes_native_and_says_why_it_passes_over_it():
     chosen = select("auto", hard, x, None, options)
     assert chosen.kernel.name == "reference"
     activations = "activation='tanh', recurrent_activation='hard_sigmoid' (fused: tanh and sigmoid)"
-    assert chosen.skipped == {"native": activations, "torch_fused": activations}
+    assert chosen.skipped == {"native": activations, "native_projected": activations, "torch_fused": activations}
     dropping = LSTMCell(U, recurrent_dropout=0.2)
-    assert select("auto", dropping, x, None, SequenceOptions(training=True)).skipped == {
-        "native": "recurrent dropout is applied inside the step",
-        "torch_fused": "recurrent dropout is applied inside the step",
-    }
+    assert select("auto", dropping, x, None, SequenceOptions(training=True)).skipped == dict.fromkeys(
+        ("native", "native_projected", "torch_fused"), "recurrent dropout is applied inside the step"
+    )
     assert select("auto", dropping, x, None, SequenceOptions(training=False)).kernel.name == "native"
     recording = select("auto", LSTMCell(U), x, None, SequenceOptions(record=True))
     assert recording.kernel.name == "reference"
@@ -196,7 +195,7 @@ def test_without_a_compiler_auto_falls_back_with_one_notice(monkeypatch, tmp_pat
         first = select("auto", LSTMCell(U), x, None, SequenceOptions())
         second = select("auto", GRUCell(U), x, None, SequenceOptions())
     reason = "the native CPU kernel could not be built: no C++ compiler found (install g++ or set CXX)"
-    assert first == (KERNELS["torch_fused"], {"native": reason})
+    assert first == (KERNELS["torch_fused"], {"native": reason, "native_projected": reason})
     assert second.kernel.name == "torch_fused"
     assert [r.getMessage() for r in caplog.records] == [
         f"rnnlab: {reason}; recurrent layers run on the other kernels (torch_fused or reference)."
@@ -221,7 +220,7 @@ def test_layer_shows_the_kernel_and_why_auto_passed_over_others():
     layer = LSTM(3, recurrent_activation="hard_sigmoid")
     layer(torch.zeros(2, 5, 4))
     assert layer.last_kernel == "reference"
-    assert set(layer.last_kernel_skipped) == {"native", "torch_fused"}
+    assert set(layer.last_kernel_skipped) == {"native", "native_projected", "torch_fused"}
     assert "hard_sigmoid" in layer.last_kernel_skipped["native"]
 
 
@@ -348,7 +347,7 @@ def test_stacked_cells_have_no_fused_form_and_run_on_the_reference_kernel():
     output, lstm_states, gru_states = layer(torch.zeros(2, T, F))
     reason = "stacked cells run one after another within each step; stack layers to fuse them"
     assert layer.cell.fused_form.unfused == reason
-    assert (layer.last_kernel, layer.last_kernel_skipped) == ("reference", {"native": reason, "torch_fused": reason})
+    assert (layer.last_kernel, layer.last_kernel_skipped) == ("reference", dict.fromkeys(FAST, reason))
     assert [tuple(s.shape) for s in (output, *lstm_states, *gru_states)] == [(2, 4), (2, U), (2, U), (2, 4)]
 
 
@@ -465,3 +464,16 @@ def test_native_float_activations_are_accurate_everywhere():
     sigmoid = one_unit_outputs(LSTMCell(1), [0.0, 0.0, 0.0, 1.0], [30.0, 0.0, 30.0, 0.0], x) / np.tanh(1.0)
     with np.errstate(over="ignore"):
         np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-x)), rtol=1e-6, atol=1e-37)
+
+
+def test_native_projected_runs_inference_as_the_native_kernel(rng):
+    """Named, it serves a whole model's life: training projects x, inference (predict) runs native's loop."""
+    model = Sequential([LSTM(U, implementation="native_projected", input_shape=(T, F)), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x, y = rng.normal(size=(8, T, F)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.layers[0].last_kernel == "native_projected"
+    predicted = model.predict(x, verbose=0)
+    native = Sequential([LSTM(U, implementation="native", input_shape=(T, F)), Dense(1)])
+    native.set_weights(model.get_weights())
+    np.testing.assert_array_equal(predicted, native.predict(x, verbose=0))  # the same loop, bit for bit

@@ -1,7 +1,8 @@
 """Files written by an earlier rnnlab keep loading and give the outputs they gave then.
 
 The files in ``tests/fixtures/legacy`` were written by ``scripts/legacy_files/make_legacy_files.py``
-before the package was reorganised into floors; they are never regenerated.
+before the package was reorganised into floors; they are never regenerated. The outputs are
+compared up to float32 rounding: a kernel may since compute its activations another way.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ def expected(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.load(LEGACY / f"{name}.input.npy"), np.load(LEGACY / f"{name}.output.npy")
 
 
+def assert_gives(outputs: np.ndarray, expected_outputs: np.ndarray) -> None:
+    np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_an_rnnlab_model_file_loads_with_its_optimizer(name: str):
     x, y = expected(name)
     model = rnnlab.load_model(LEGACY / f"{name}.safetensors")
-    np.testing.assert_array_equal(model.predict(x), y)
+    assert_gives(model.predict(x), y)
     assert type(model.optimizer).__name__ == "KerasAdam"
     assert any(state for state in model.optimizer.state_dict()["state"].values())
 
@@ -33,7 +38,7 @@ def test_an_rnnlab_model_file_loads_with_its_optimizer(name: str):
 @pytest.mark.parametrize("name", MODELS)
 def test_a_keras_archive_loads(name: str):
     x, y = expected(name)
-    np.testing.assert_array_equal(rnnlab.load_model(LEGACY / f"{name}.keras").predict(x), y)
+    assert_gives(rnnlab.load_model(LEGACY / f"{name}.keras").predict(x), y)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -42,4 +47,4 @@ def test_keras_weights_load_into_the_same_architecture(name: str):
     architecture = rnnlab.load_model(LEGACY / f"{name}.safetensors").get_config()
     model = rnnlab.Sequential.from_config(architecture)
     model.load_weights(LEGACY / f"{name}.weights.h5")
-    np.testing.assert_array_equal(model.predict(x), y)
+    assert_gives(model.predict(x), y)

@@ -1,8 +1,8 @@
 """Whole-sequence implementations of the recurrent layers, behind one contract.
 
 ``select`` picks the kernel a layer runs: ``"auto"`` takes the first of ``AUTO_ORDER``
-that supports the configuration, or, where both fast kernels can, the faster of them, measured
-once per configuration (``choice``); a named kernel that cannot run it raises, saying why.
+that supports the configuration, or, where two or more fast kernels can, the fastest of them,
+measured once per configuration (``choice``); a named kernel that cannot run it raises, saying why.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ KERNELS: dict[str, Kernel] = {
     "reference": Kernel("reference", reference.why_not, reference.run),
     "torch_fused": Kernel("torch_fused", torch_fused.why_not, torch_fused.run),
     "native": Kernel("native", native.why_not, native.run),
+    "native_projected": Kernel("native_projected", native.why_not, native.run_projected),
 }
-AUTO_ORDER = ("native", "torch_fused", "reference")
+AUTO_ORDER = ("native", "native_projected", "torch_fused", "reference")
 
 
 def check_name(name: str) -> str:
@@ -98,7 +99,7 @@ def _measured(
     skipped: dict[str, str] = {}
     contenders = []
     for candidate in choice.FAST:
-        reason = KERNELS[candidate].why_not(cell, inputs, mask, options)
+        reason = KERNELS[candidate].why_not(cell, inputs, mask, options) or choice.not_timed(candidate, cell, inputs)
         if reason is None:
             contenders.append(KERNELS[candidate])
         else:
@@ -115,7 +116,11 @@ def undecided(
     """The fast kernels that "auto" would time against each other for this call, before it runs."""
     if name != "auto" or choice.mode() == "order":
         return []
-    contenders = [k for k in choice.FAST if KERNELS[k].why_not(cell, inputs, mask, options) is None]
+    contenders = [
+        k
+        for k in choice.FAST
+        if KERNELS[k].why_not(cell, inputs, mask, options) is None and choice.not_timed(k, cell, inputs) is None
+    ]
     return contenders if len(contenders) > 1 else []
 
 

@@ -214,7 +214,7 @@ def _sequence_buffers(
     none = placeholder or (lambda: new(0))
     gated = _gates(recurrent_kernel) > 1
     return (
-        new(B, 1 if last_only else T, U),
+        new(B, min(T, 1) if last_only else T, U),
         new(B, U),
         new(B, U) if lstm else none(),
         new(T, B, F + U) if save else none(),
@@ -388,21 +388,7 @@ def _gradients(
         d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
         ctx.cell, ctx.go_backwards, ctx.zero_output, needs[0],
     )  # fmt: skip
-    B, T, U = outputs.shape
-    F = xh.shape[2] - U
-    xh = xh.view(T * B, F + U)  # [x | h_prev]^T @ dg
-    if ctx.cell not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
-        both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
-        d_kernel, d_recurrent = both[:F], both[F:]
-    else:
-        d_kernel = torch.mm(xh[:, :F].t(), d_gates)
-        if ctx.cell == NativeCell.GRU:  # reset after: the recurrent side has its own gradients
-            d_recurrent = torch.mm(xh[:, F:].t(), d_gates_rec)
-        else:  # the candidate's recurrent weights multiply r * h_prev
-            d_recurrent = torch.cat(
-                [torch.mm(xh[:, F:].t(), d_gates[:, : 2 * U]), torch.mm(extra.view(T * B, U).t(), d_gates[:, 2 * U :])],
-                dim=1,
-            )
+    d_kernel, d_recurrent = _weight_gradients(ctx.cell, outputs.shape[2], xh, extra, d_gates, d_gates_rec)
     return (
         d_inputs if needs[0] else None,
         d_kernel if needs[1] else None,
@@ -417,6 +403,24 @@ def _gradients(
         None,
         None,
     )
+
+
+def _weight_gradients(
+    cell: int, U: int, xh: torch.Tensor, extra: torch.Tensor, d_gates: torch.Tensor, d_gates_rec: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """d_kernel (F, G*U) and d_recurrent_kernel (U, G*U): [x | h_prev]^T @ dg over all steps."""
+    T, B, FU = xh.shape
+    F = FU - U
+    xh = xh.view(T * B, FU)
+    if cell not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
+        both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
+        return both[:F], both[F:]
+    d_kernel = torch.mm(xh[:, :F].t(), d_gates)
+    if cell == NativeCell.GRU:  # reset after: the recurrent side has its own gradients
+        return d_kernel, torch.mm(xh[:, F:].t(), d_gates_rec)
+    # reset before: the candidate's recurrent weights multiply r * h_prev
+    h_side = torch.mm(xh[:, F:].t(), d_gates[:, : 2 * U])
+    return d_kernel, torch.cat([h_side, torch.mm(extra.view(T * B, U).t(), d_gates[:, 2 * U :])], dim=1)
 
 
 def _op_gradients(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, *_: Any) -> Any:
@@ -456,7 +460,10 @@ def run(
     states: list[torch.Tensor],
     mask: torch.Tensor | None,
     options: SequenceOptions,
+    project: bool = False,
 ) -> SequenceResult:
+    """The loop over the call; ``project``: in eager training, x @ kernel for all steps first
+    (``run_projected``)."""
     if inputs.stride(2) != 1:
         inputs = inputs.contiguous()
     if options.go_backwards and mask is not None:  # the loop reads x backwards through its strides
@@ -473,6 +480,8 @@ def run(
     traced = torch.compiler.is_compiling() or torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
     if traced:  # torch.compile, torch.export, torch.jit.trace: the graph records the op
         outputs, hT, cT, *_ = native_sequence(*call, *flags)
+    elif save and project:
+        outputs, hT, cT = _run_projected(cell, inputs, *call[1:], options)
     elif save:
         outputs, hT, cT, *_ = _EagerSequence.apply(*call, *flags)  # type: ignore[no-untyped-call]
     else:
@@ -509,31 +518,135 @@ def run_from_ids(
     if options.go_backwards:
         ids = ids.flip(1)
         mask = None if mask is None else mask.flip(1)
-    ids = ids.to(torch.int64).contiguous()
     mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
-    lstm = len(cell.fused_form.state_names) == 2
     h0 = states[0].contiguous()
-    c0 = states[1].contiguous() if lstm else None
+    c0 = states[1].contiguous() if len(states) == 2 else None
+    outputs, hT, cT, *_ = _table_sequence(
+        table, ids.to(torch.int64).contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0,
+        int(_native(cell.fused_form)), options.zero_output_for_mask, save=False, last_only=options.last_output_only,
+    )  # fmt: skip
+    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+def _table_sequence(
+    table: torch.Tensor,
+    ids: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    recurrent_bias: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    h0: torch.Tensor,
+    c0: torch.Tensor | None,
+    cell: int,
+    zero_output: bool,
+    save: bool,
+    last_only: bool = False,
+) -> Tensors:
+    """``_sequence`` where step t of row b adds row ``ids[b, t]`` of ``table`` (rows of G*U values,
+    input bias included) to its gates instead of multiplying x_t by the kernel; what ``save`` keeps
+    for backward has no x: xh is (T, B, U), the rows h_{t-1}."""
+    B, T = ids.shape
     U = recurrent_kernel.shape[0]
     absent = table.new_empty(0)
-    last_only = options.last_output_only
-    outputs, hT, cT, *_ = _sequence_buffers(
-        table.new_empty(B, T, 0),
-        recurrent_kernel,
-        lstm,
-        int(_native(cell.fused_form)),
-        False,
-        lambda: absent,
-        last_only,
+    buffers = _sequence_buffers(
+        table.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, lambda: absent, last_only
     )
-    args = _args(int(_native(cell.fused_form)), table.dtype, B, T, 0, U, options.zero_output_for_mask)
+    outputs, hT, cT, xh, cells, gates, extra = buffers
+    args = _args(cell, table.dtype, B, T, 0, U, zero_output)
     args.x, args.ids, args.last_only = table.data_ptr(), ids.data_ptr(), int(last_only)
-    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
+    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()  # no kernel rows read
     args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
-    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask_bytes)
+    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
     args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
-    _check(_library().forward(args), "forward from token ids")
-    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
+        setattr(args, name, _address(buffer))
+    _check(_library().forward(args), "forward from a table of input rows")
+    return buffers
+
+
+# -- training with the input side projected before the loop ------------------------------------
+# The loop multiplies [x_t | h_{t-1}] by [kernel; recurrent_kernel] at every step, a few rows at a
+# time. x @ kernel for all steps at once is one large multiply instead (and dx, d_kernel two after
+# the loop), nearer the processor's peak where x is wide and the batch small; the loop then
+# multiplies h_{t-1} alone and reads its share of x from that table. Elsewhere the table's memory
+# traffic costs more than it saves, so "auto" times this kernel against the others (choice). It
+# runs what the native kernel runs; without gradients, or traced, it is the native kernel.
+def run_projected(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
+    return run(cell, inputs, states, mask, options, project=True)
+
+
+def _run_projected(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    input_bias: torch.Tensor | None,
+    recurrent_bias: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    h0: torch.Tensor,
+    c0: torch.Tensor | None,
+    options: SequenceOptions,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    B, T, F = inputs.shape
+    rows = inputs.transpose(0, 1).reshape(T * B, F)  # time-major: a step's rows lie together
+    table = torch.mm(rows, kernel) if input_bias is None else torch.addmm(input_bias, rows, kernel)
+    ids = torch.arange(T * B, device=inputs.device).view(T, B).t()  # step t of batch row b: row t * B + b
+    if options.go_backwards:
+        ids = ids.flip(1)
+    flags = (int(_native(cell.fused_form)), options.go_backwards, options.zero_output_for_mask)
+    outputs, hT, cT = _ProjectedSequence.apply(  # type: ignore[no-untyped-call]
+        table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, *flags
+    )
+    return outputs, hT, cT
+
+
+class _ProjectedSequence(torch.autograd.Function):
+    """The loop on a table of projected inputs (``_table_sequence``), differentiable in the table,
+    the recurrent weights and the initial states; the table's gradient is the gates' input side."""
+
+    @staticmethod
+    def forward(ctx: Any, table: Tensor, ids: Tensor, kernel: Tensor, recurrent_kernel: Tensor, *rest: Any) -> Any:
+        recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output = rest
+        outputs, hT, cT, xh, cells, gates, extra = _table_sequence(
+            table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, cell, zero_output, save=True
+        )
+        ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
+        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra)
+        ctx.set_materialize_grads(False)
+        return outputs, hT, cT
+
+    @staticmethod
+    def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> Any:
+        kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
+        needs = ctx.needs_input_grad  # table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, ...
+        d_gates, d_gates_rec, _, d_h0, d_c0 = _sequence_backward(
+            d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
+            ctx.cell, ctx.go_backwards, ctx.zero_output, False,
+        )  # fmt: skip
+        B, T, U = outputs.shape
+        d_table = d_gates  # the gradient of step t's rows, which read the table's step t (T-1-t backwards)
+        if ctx.go_backwards:
+            d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
+        _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
+        return (
+            d_table if needs[0] else None,
+            None,
+            None,
+            d_recurrent if needs[3] else None,
+            d_gates_rec.sum(0) if needs[4] else None,
+            None,
+            d_h0 if needs[6] else None,
+            d_c0 if needs[7] else None,
+            None,
+            None,
+            None,
+        )
 
 
 def _input_table(

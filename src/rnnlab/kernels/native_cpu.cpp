@@ -207,7 +207,7 @@ inline VF exp_approx(VF x) {  // e^x = 2^n e^r, e^r by Taylor to degree 7 (relat
 // tanh(x) = e / (e + 2) with e = e^2x - 1 = 2^n (e^r - 1) + (2^n - 1) for 2x = n ln2 + r, and
 // e^r - 1 from its Taylor series, which does not cancel near 0 as e^r - 1 computed would.
 inline VF tanh_v(VF x) {
-    const VF y = clamp_v(x, -9.0f, 9.0f) * 2.0f;  // tanh(9) rounds to 1
+    const VF y = clamp_v(x, -9.1f, 9.1f) * 2.0f;  // tanh(9.1) rounds to 1
     const VF n = round_v(y * kLog2e);
     const VF r = (y - n * kLn2Hi) - n * kLn2Lo;
     VF q = VF{} + 1.0f / 5040.0f;  // (e^r - 1) / r to degree 6 (relative error ~2e-8)
@@ -350,9 +350,10 @@ extern "C" struct Args {
     const void* blas_pack;  // cblas_sgemm_pack
     const void* blas_compute;  // cblas_sgemm_compute
     int64_t blas_min_values;  // the smallest right operand (K * N values) MKL multiplies
-    // Inference from token ids: with ids (B, T), x is a table of rows of G*U values, the
-    // embeddings @ kernel + input_bias, and step t of row b adds row ids[b * T + t] of it where
-    // the others multiply x_t by the kernel; features is 0 and nothing is kept for backward.
+    // A table of the input side's rows: with ids (B, T), x is a table of rows of G*U values (a
+    // token's embedding @ kernel + input_bias, or a step's x_t @ kernel + input_bias), and step t
+    // of row b adds row ids[b * T + t] of it where the others multiply x_t by the kernel; features
+    // is 0, and what training keeps has no x (xh holds the rows h_{t-1}).
     const int64_t* ids;
     int64_t last_only;  // outputs is (B, 1, U) and holds step T-1's output alone (inference)
 };
@@ -923,7 +924,8 @@ int dispatch(const Args& a, Op op) {
 }
 
 int run(const Args* a, Op op) {
-    if (a->ids != nullptr && (op != kForward || a->xh != nullptr || a->features != 0)) return 3;
+    if (a->ids != nullptr && (op != kForward || a->features != 0)) return 3;
+    if (a->last_only && (op != kForward || a->xh != nullptr)) return 3;  // backward reads every output
     if (a->dtype == 0) return dispatch<float>(*a, op);
     if (a->dtype == 1) return dispatch<double>(*a, op);
     return 2;

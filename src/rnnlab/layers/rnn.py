@@ -51,7 +51,8 @@ class RNN(Layer):
         zero_output_for_mask: masked steps output zeros instead of repeating the previous
             output (``Bidirectional`` turns this on when returning sequences).
         implementation: which kernel runs the sequence: ``"auto"`` (the fastest that
-            supports the configuration), ``"torch_fused"`` or ``"reference"``. Keras's
+            supports the configuration) or a kernel's name: ``"native"``, ``"native_projected"``,
+            ``"torch_fused"``, ``"reference"`` (README, Kernels). Keras's
             integer values are accepted and mean ``"auto"``. ``last_kernel`` tells which ran,
             ``last_kernel_skipped`` why "auto" passed over the faster ones.
         unroll, use_cudnn: accepted for Keras programs; they choose Keras's speed, not its results.
