@@ -252,53 +252,70 @@ inline void tanh_block(T* x, int64_t n) {  // n a multiple of the vector width
     }
 }
 
+// The first n lanes of a vector at p (n < width): loaded with zeros in the others, stored alone,
+// so a row's last U % width lanes touch nothing past the row. AVX-512 masks them; otherwise
+// lane by lane.
+template <typename T>
+inline typename Vec<T>::type load_first(const T* p, int64_t n) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) return (VF)_mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+    else return (VD)_mm512_maskz_loadu_pd(__mmask8((1u << n) - 1), p);
+#else
+    typename Vec<T>::type v{};
+    for (int64_t i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+#endif
+}
+
+template <typename T>
+inline void store_first(T* p, typename Vec<T>::type v, int64_t n) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), (__m512)v);
+    else _mm512_mask_storeu_pd(p, __mmask8((1u << n) - 1), (__m512d)v);
+#else
+    for (int64_t i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
+
 // ----- the LSTM's step for one row, in one pass ------------------------------------------
-// From the row's pre-activations z = [i | f | c | o] (gate k at z + k * stride) plus the input
-// side's share `in` (the bias, or a table row; same layout), one vector of lanes:
+// From the row's pre-activations z = [i | f | c | o] (gate k at z + k * U) plus the input side's
+// share `in` (the bias, or a table row; same layout), n lanes (a whole vector, or with TAIL the
+// row's last n):
 //     i, f, o = sigmoid(.), g = tanh(.), c = f * c_prev + i * g, h = o * tanh(c)
 // The activated gates go back over z and tanh(c) to tanh_c when training keeps them.
-template <typename T, bool SAVE>
-inline void lstm_lanes(T* z, const T* in, int64_t stride, const T* c_prev, T* c, T* tanh_c, T* h) {
+template <typename T, bool SAVE, bool TAIL>
+inline void lstm_lanes(T* z, const T* in, int64_t U, const T* c_prev, T* c, T* tanh_c, T* h, int64_t n) {
     using V = typename Vec<T>::type;
     using VU = typename Vec<T>::unaligned;
-    auto at = [](const T* p) { return V(*reinterpret_cast<const VU*>(p)); };
-    auto put = [](T* p, V v) { *reinterpret_cast<VU*>(p) = v; };
+    auto at = [n](const T* p) -> V {
+        if constexpr (TAIL) return load_first(p, n);
+        else return V(*reinterpret_cast<const VU*>(p));
+    };
+    auto put = [n](T* p, V v) {
+        if constexpr (TAIL) store_first(p, v, n);
+        else *reinterpret_cast<VU*>(p) = v;
+    };
     const V i = sigmoid_v(at(z) + at(in));
-    const V f = sigmoid_v(at(z + stride) + at(in + stride));
-    const V g = tanh_v(at(z + 2 * stride) + at(in + 2 * stride));
-    const V o = sigmoid_v(at(z + 3 * stride) + at(in + 3 * stride));
+    const V f = sigmoid_v(at(z + U) + at(in + U));
+    const V g = tanh_v(at(z + 2 * U) + at(in + 2 * U));
+    const V o = sigmoid_v(at(z + 3 * U) + at(in + 3 * U));
     const V cn = f * at(c_prev) + i * g;
     const V tc = tanh_v(cn);
     put(c, cn);
     put(h, o * tc);
     if constexpr (SAVE) {
-        put(z, i), put(z + stride, f), put(z + 2 * stride, g), put(z + 3 * stride, o);
+        put(z, i), put(z + U, f), put(z + 2 * U, g), put(z + 3 * U, o);
         put(tanh_c, tc);
     }
 }
 
-// The whole row of U lanes: whole vectors in place, the last U % width lanes through a staging
-// vector (the row's neighbours must not be read past its end, nor written).
 template <typename T, bool SAVE>
 inline void lstm_row(T* z, const T* in, const T* c_prev, T* c, T* tanh_c, T* h, int64_t U) {
     constexpr int64_t W = Vec<T>::width;
     int64_t j = 0;
-    for (; j + W <= U; j += W) lstm_lanes<T, SAVE>(z + j, in + j, U, c_prev + j, c + j, tanh_c + j, h + j);
-    const int64_t n = U - j;
-    if (n == 0) return;
-    alignas(kVecBytes) T sz[4 * W] = {}, sin[4 * W] = {}, scp[W] = {}, sc[W], stc[W], sh[W];
-    for (int k = 0; k < 4; ++k) {
-        std::memcpy(sz + k * W, z + k * U + j, n * sizeof(T));
-        std::memcpy(sin + k * W, in + k * U + j, n * sizeof(T));
-    }
-    std::memcpy(scp, c_prev + j, n * sizeof(T));
-    lstm_lanes<T, SAVE>(sz, sin, W, scp, sc, stc, sh);
-    std::memcpy(c + j, sc, n * sizeof(T));
-    std::memcpy(h + j, sh, n * sizeof(T));
-    if constexpr (SAVE) {
-        for (int k = 0; k < 4; ++k) std::memcpy(z + k * U + j, sz + k * W, n * sizeof(T));
-        std::memcpy(tanh_c + j, stc, n * sizeof(T));
-    }
+    for (; j + W <= U; j += W)
+        lstm_lanes<T, SAVE, false>(z + j, in + j, U, c_prev + j, c + j, tanh_c + j, h + j, W);
+    if (j < U) lstm_lanes<T, SAVE, true>(z + j, in + j, U, c_prev + j, c + j, tanh_c + j, h + j, U - j);
 }
 
 // Python's copy: NativeCell in cells/fused_form.py, checked against rnnlab_cell_name().
