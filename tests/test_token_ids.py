@@ -1,5 +1,5 @@
 """Inference from token ids: Sequential's Embedding -> recurrent layer on the native kernel reads a
-table of embeddings @ kernel + bias (``native.run_from_ids``) instead of multiplying every step's
+table of embeddings @ kernel + bias (``native_tables.run_from_ids``) instead of multiplying every step's
 embedded input. Its outputs must be the layer's own on the embedded inputs, which the reference
 kernel checks, for every cell, direction, mask and row-block size; it must stand aside whenever
 gradients, dropout or tracing need the ordinary call."""
@@ -12,7 +12,7 @@ import torch
 
 import rnnlab
 from helpers import randomize
-from rnnlab.kernels import SequenceOptions, native
+from rnnlab.kernels import SequenceOptions, native_tables
 from rnnlab.layers import GRU, LSTM, Dense, Embedding, SimpleRNN
 
 LAYERS = {
@@ -30,13 +30,13 @@ TOLERANCE = {torch.float32: 2e-6, torch.float64: 1e-12}
 def calls(monkeypatch):
     """How many layer calls read their token ids."""
     count = [0]
-    original = native.run_from_ids
+    original = native_tables.run_from_ids
 
     def counted(*args, **kwargs):
         count[0] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(native, "run_from_ids", counted)
+    monkeypatch.setattr(native_tables, "run_from_ids", counted)
     return count
 
 
@@ -124,7 +124,7 @@ def test_ids_outside_the_table_are_refused(rng):
     layer, embeddings = model.layers[1], model.layers[0].embeddings.detach()
     states = layer.cell.get_initial_state(2, embeddings)
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 29\]"):
-        native.run_from_ids(layer.cell, torch.tensor([[3, 30]]), embeddings, states, None, SequenceOptions())
+        native_tables.run_from_ids(layer.cell, torch.tensor([[3, 30]]), embeddings, states, None, SequenceOptions())
 
 
 def test_the_table_follows_every_change_of_the_weights(calls, rng, monkeypatch):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from ..cells import RecurrentCell
-from . import choice, native, reference, torch_fused
+from . import choice, native, native_tables, reference, torch_fused
 from .contract import Kernel, SequenceOptions, SequenceResult
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ KERNELS: dict[str, Kernel] = {
     "reference": Kernel("reference", reference.why_not, reference.run),
     "torch_fused": Kernel("torch_fused", torch_fused.why_not, torch_fused.run),
     "native": Kernel("native", native.why_not, native.run),
-    "native_projected": Kernel("native_projected", native.why_not, native.run_projected),
+    "native_projected": Kernel("native_projected", native.why_not, native_tables.run_projected),
 }
 AUTO_ORDER = ("native", "native_projected", "torch_fused", "reference")
 

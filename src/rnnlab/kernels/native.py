@@ -20,6 +20,9 @@ Both passes are ``torch.library`` custom ops, ``rnnlab::native_sequence`` and
 without running the loop: torch.compile and torch.export see one opaque node per layer, with
 dynamic batch and time. The forward op also returns what backward reads (``save``: only when a
 gradient is wanted), since a custom op's backward sees nothing else.
+
+The same loop can read each step's input side from a table instead (``native_tables``): token
+ids in inference, and x projected before the loop in training (the kernel ``native_projected``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import torch
 from torch import Tensor
 
 from ..cells import FusedForm, NativeCell, RecurrentCell
-from ..core.variables import kept_while_steady
 from . import build
 from .contract import SequenceOptions, SequenceResult
 
@@ -454,16 +456,21 @@ def _biases(cell: RecurrentCell) -> tuple[torch.Tensor | None, torch.Tensor | No
     return cell.bias, None
 
 
-def run(
+# the op's x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask, h0, c0; and its flags
+Call = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor, Tensor | None]
+Flags = tuple[int, bool, bool, bool]  # cell, go_backwards, zero_output, save
+
+
+def prepare(
     cell: RecurrentCell,
     inputs: torch.Tensor,
     states: list[torch.Tensor],
     mask: torch.Tensor | None,
     options: SequenceOptions,
-    project: bool = False,
-) -> SequenceResult:
-    """The loop over the call; ``project``: in eager training, x @ kernel for all steps first
-    (``run_projected``)."""
+) -> tuple[Call, Flags]:
+    """The op's arguments for this call: (x, kernel, recurrent_kernel, input_bias, recurrent_bias,
+    mask bytes (read backwards with ``go_backwards``), h0, c0), and (cell, go_backwards,
+    zero_output, save): save when a gradient is wanted."""
     if inputs.stride(2) != 1:
         inputs = inputs.contiguous()
     if options.go_backwards and mask is not None:  # the loop reads x backwards through its strides
@@ -476,191 +483,33 @@ def run(
     c0 = states[1].contiguous() if len(form.state_names) == 2 else None  # LSTM: [h, c]
     call = (inputs, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0)
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in call)
-    flags = (int(_native(form)), options.go_backwards, options.zero_output_for_mask, save)
-    traced = torch.compiler.is_compiling() or torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
-    if traced:  # torch.compile, torch.export, torch.jit.trace: the graph records the op
+    return call, (int(_native(form)), options.go_backwards, options.zero_output_for_mask, save)
+
+
+def traced() -> bool:
+    """Whether torch.compile, torch.export or torch.jit.trace is recording: then the graph records the op."""
+    return bool(torch.compiler.is_compiling() or torch.jit.is_tracing())  # type: ignore[attr-defined,no-untyped-call]
+
+
+def run(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
+    return run_prepared(*prepare(cell, inputs, states, mask, options), options)
+
+
+def run_prepared(call: Call, flags: Flags, options: SequenceOptions) -> SequenceResult:
+    """The op on ``prepare``'s arguments: recorded when traced, else run eagerly, as an autograd node
+    when a gradient is wanted."""
+    save = flags[3]
+    if traced():
         outputs, hT, cT, *_ = native_sequence(*call, *flags)
-    elif save and project:
-        outputs, hT, cT = _run_projected(cell, inputs, *call[1:], options)
     elif save:
         outputs, hT, cT, *_ = _EagerSequence.apply(*call, *flags)  # type: ignore[no-untyped-call]
     else:
-        absent = inputs.new_empty(0)
+        absent = call[0].new_empty(0)
         outputs, hT, cT, *_ = _sequence(*call, *flags, placeholder=lambda: absent, last_only=options.last_output_only)
-    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
-
-
-def reads_ids_faster(cell: RecurrentCell, ids: torch.Tensor, embeddings: torch.Tensor) -> bool:
-    """Whether ``run_from_ids`` pays: its table (one row per vocabulary entry) costs no more
-    multiplies than the steps' x_t @ kernel it replaces (one row per token)."""
-    return embeddings.shape[0] <= ids.numel() and embeddings.dtype == cell.kernel.dtype
-
-
-def run_from_ids(
-    cell: RecurrentCell,
-    ids: torch.Tensor,
-    embeddings: torch.Tensor,
-    states: list[torch.Tensor],
-    mask: torch.Tensor | None,
-    options: SequenceOptions,
-) -> SequenceResult:
-    """``run`` on ``embeddings[ids]`` for inference, with the input side done once per vocabulary
-    entry: the table ``embeddings @ kernel + input bias`` holds every token's share of the gates,
-    and each step adds its tokens' rows where ``run`` multiplies x_t by the kernel. Equal to ``run``
-    up to the order of the float sums; nothing is kept for backward."""
-    B, T = ids.shape
-    V = embeddings.shape[0]
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
-        raise ValueError(f"token ids must lie in [0, {V - 1}]")  # the loop reads table rows by them
-    input_bias, recurrent_bias = _biases(cell)
-    kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
-    table = _input_table(cell, embeddings, kernel, input_bias)
-    if options.go_backwards:
-        ids = ids.flip(1)
-        mask = None if mask is None else mask.flip(1)
-    mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
-    h0 = states[0].contiguous()
-    c0 = states[1].contiguous() if len(states) == 2 else None
-    outputs, hT, cT, *_ = _table_sequence(
-        table, ids.to(torch.int64).contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0,
-        int(_native(cell.fused_form)), options.zero_output_for_mask, save=False, last_only=options.last_output_only,
-    )  # fmt: skip
-    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
-
-
-def _table_sequence(
-    table: torch.Tensor,
-    ids: torch.Tensor,
-    kernel: torch.Tensor,
-    recurrent_kernel: torch.Tensor,
-    recurrent_bias: torch.Tensor | None,
-    mask: torch.Tensor | None,
-    h0: torch.Tensor,
-    c0: torch.Tensor | None,
-    cell: int,
-    zero_output: bool,
-    save: bool,
-    last_only: bool = False,
-) -> Tensors:
-    """``_sequence`` where step t of row b adds row ``ids[b, t]`` of ``table`` (rows of G*U values,
-    input bias included) to its gates instead of multiplying x_t by the kernel; what ``save`` keeps
-    for backward has no x: xh is (T, B, U), the rows h_{t-1}."""
-    B, T = ids.shape
-    U = recurrent_kernel.shape[0]
-    absent = table.new_empty(0)
-    buffers = _sequence_buffers(
-        table.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, lambda: absent, last_only
-    )
-    outputs, hT, cT, xh, cells, gates, extra = buffers
-    args = _args(cell, table.dtype, B, T, 0, U, zero_output)
-    args.x, args.ids, args.last_only = table.data_ptr(), ids.data_ptr(), int(last_only)
-    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()  # no kernel rows read
-    args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
-    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
-    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
-    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
-        setattr(args, name, _address(buffer))
-    _check(_library().forward(args), "forward from a table of input rows")
-    return buffers
-
-
-# -- training with the input side projected before the loop ------------------------------------
-# The loop multiplies [x_t | h_{t-1}] by [kernel; recurrent_kernel] at every step, a few rows at a
-# time. x @ kernel for all steps at once is one large multiply instead (and dx, d_kernel two after
-# the loop), nearer the processor's peak where x is wide and the batch small; the loop then
-# multiplies h_{t-1} alone and reads its share of x from that table. Elsewhere the table's memory
-# traffic costs more than it saves, so "auto" times this kernel against the others (choice). It
-# runs what the native kernel runs; without gradients, or traced, it is the native kernel.
-def run_projected(
-    cell: RecurrentCell,
-    inputs: torch.Tensor,
-    states: list[torch.Tensor],
-    mask: torch.Tensor | None,
-    options: SequenceOptions,
-) -> SequenceResult:
-    return run(cell, inputs, states, mask, options, project=True)
-
-
-def _run_projected(
-    cell: RecurrentCell,
-    inputs: torch.Tensor,
-    kernel: torch.Tensor,
-    recurrent_kernel: torch.Tensor,
-    input_bias: torch.Tensor | None,
-    recurrent_bias: torch.Tensor | None,
-    mask: torch.Tensor | None,
-    h0: torch.Tensor,
-    c0: torch.Tensor | None,
-    options: SequenceOptions,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    B, T, F = inputs.shape
-    rows = inputs.transpose(0, 1).reshape(T * B, F)  # time-major: a step's rows lie together
-    table = torch.mm(rows, kernel) if input_bias is None else torch.addmm(input_bias, rows, kernel)
-    ids = torch.arange(T * B, device=inputs.device).view(T, B).t()  # step t of batch row b: row t * B + b
-    if options.go_backwards:
-        ids = ids.flip(1)
-    flags = (int(_native(cell.fused_form)), options.go_backwards, options.zero_output_for_mask)
-    outputs, hT, cT = _ProjectedSequence.apply(  # type: ignore[no-untyped-call]
-        table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, *flags
-    )
-    return outputs, hT, cT
-
-
-class _ProjectedSequence(torch.autograd.Function):
-    """The loop on a table of projected inputs (``_table_sequence``), differentiable in the table,
-    the recurrent weights and the initial states; the table's gradient is the gates' input side."""
-
-    @staticmethod
-    def forward(ctx: Any, table: Tensor, ids: Tensor, kernel: Tensor, recurrent_kernel: Tensor, *rest: Any) -> Any:
-        recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output = rest
-        outputs, hT, cT, xh, cells, gates, extra = _table_sequence(
-            table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, cell, zero_output, save=True
-        )
-        ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
-        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra)
-        ctx.set_materialize_grads(False)
-        return outputs, hT, cT
-
-    @staticmethod
-    def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> Any:
-        kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
-        needs = ctx.needs_input_grad  # table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, ...
-        d_gates, d_gates_rec, _, d_h0, d_c0 = _sequence_backward(
-            d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
-            ctx.cell, ctx.go_backwards, ctx.zero_output, False,
-        )  # fmt: skip
-        B, T, U = outputs.shape
-        d_table = d_gates  # the gradient of step t's rows, which read the table's step t (T-1-t backwards)
-        if ctx.go_backwards:
-            d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
-        _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
-        return (
-            d_table if needs[0] else None,
-            None,
-            None,
-            d_recurrent if needs[3] else None,
-            d_gates_rec.sum(0) if needs[4] else None,
-            None,
-            d_h0 if needs[6] else None,
-            d_c0 if needs[7] else None,
-            None,
-            None,
-            None,
-        )
-
-
-def _input_table(
-    cell: RecurrentCell, embeddings: torch.Tensor, kernel: torch.Tensor, input_bias: torch.Tensor | None
-) -> torch.Tensor:
-    """``embeddings @ kernel + input_bias``: made once per ``steady_weights`` stretch (``predict``),
-    otherwise for every call."""
-    kept = kept_while_steady()
-    key = ("input_table", id(cell), *(None if t is None else t.data_ptr() for t in (embeddings, kernel, input_bias)))
-    if kept is not None and key in kept:
-        table: torch.Tensor = kept[key]
-        return table
-    with torch.no_grad():
-        table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
-    if kept is not None:
-        kept[key] = table
-    return table
+    return SequenceResult(outputs, [hT] if call[-1] is None else [hT, cT])

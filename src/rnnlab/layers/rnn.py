@@ -10,7 +10,7 @@ import torch
 from .. import kernels
 from ..cells import StackedRNNCells, as_cell, cell_class, cell_spec
 from ..core.layer import Layer, Shape, call_training, resolve_training
-from ..kernels import SequenceOptions, native
+from ..kernels import SequenceOptions, native_tables
 
 
 def dropout_mask(rate: float, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -214,7 +214,7 @@ class RNN(Layer):
         self.last_kernel = kernel.name
         source = self._token_source(inputs, states, training) if kernel.name == "native" else None
         if source is not None:
-            outputs, states = native.run_from_ids(cell, *source, states, mask, options)
+            outputs, states = native_tables.run_from_ids(cell, *source, states, mask, options)
         else:
             with call_training(training):  # what cells whose call takes training see
                 outputs, states = kernel.run(cell, inputs, states, mask, options)  # (B, T, U)
@@ -231,7 +231,7 @@ class RNN(Layer):
     ) -> Any:
         """``self(embedded, *args, **kwargs)`` where ``embedded`` is ``embeddings[ids]``: an Embedding's
         output, which Sequential and functional models pass on so. In inference on the native kernel
-        the layer may then read the ids instead (``native.run_from_ids``: each token's x @ kernel
+        the layer may then read the ids instead (``native_tables.run_from_ids``: each token's x @ kernel
         from a table, made once per ``predict``), the same outputs up to the order of float sums."""
         self._token_ids = (ids, embeddings)
         try:
@@ -254,7 +254,7 @@ class RNN(Layer):
         tensors = [inputs, embeddings, *cell.parameters(), *states]
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return None
-        fits = tuple(ids.shape) == tuple(inputs.shape[:2]) and native.reads_ids_faster(cell, ids, embeddings)
+        fits = tuple(ids.shape) == tuple(inputs.shape[:2]) and native_tables.reads_ids_faster(cell, ids, embeddings)
         return source if fits else None
 
     def kernel_label(self) -> str:

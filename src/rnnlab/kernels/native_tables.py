@@ -1,0 +1,203 @@
+"""The native loop reading each step's input side from a table instead of multiplying x_t by
+the kernel (``native_cpu.cpp``'s ``Args.ids``): step t of row b adds row ``ids[b, t]`` of the
+table, and multiplies only h_{t-1} by the recurrent kernel.
+
+- Inference from token ids (``run_from_ids``): the table is ``embeddings @ kernel + bias``, one
+  row per vocabulary entry, where a layer reads an Embedding's output.
+- Training with the input side projected first (``run_projected``, the kernel
+  ``native_projected``): the table is ``x @ kernel + bias`` for every step, one large multiply
+  before the loop, whose gradients autograd takes as two large multiplies after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..cells import RecurrentCell
+from ..core.variables import kept_while_steady
+from .contract import SequenceOptions, SequenceResult
+from .native import (
+    Tensors,
+    _address,
+    _args,
+    _biases,
+    _check,
+    _library,
+    _native,
+    _ptr,
+    _sequence_backward,
+    _sequence_buffers,
+    _weight_gradients,
+    prepare,
+    run_prepared,
+    traced,
+)
+
+
+def reads_ids_faster(cell: RecurrentCell, ids: torch.Tensor, embeddings: torch.Tensor) -> bool:
+    """Whether ``run_from_ids`` pays: its table (one row per vocabulary entry) costs no more
+    multiplies than the steps' x_t @ kernel it replaces (one row per token)."""
+    return embeddings.shape[0] <= ids.numel() and embeddings.dtype == cell.kernel.dtype
+
+
+def run_from_ids(
+    cell: RecurrentCell,
+    ids: torch.Tensor,
+    embeddings: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
+    """``run`` on ``embeddings[ids]`` for inference, with the input side done once per vocabulary
+    entry: the table ``embeddings @ kernel + input bias`` holds every token's share of the gates,
+    and each step adds its tokens' rows where ``run`` multiplies x_t by the kernel. Equal to ``run``
+    up to the order of the float sums; nothing is kept for backward."""
+    B, T = ids.shape
+    V = embeddings.shape[0]
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        raise ValueError(f"token ids must lie in [0, {V - 1}]")  # the loop reads table rows by them
+    input_bias, recurrent_bias = _biases(cell)
+    kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
+    table = _input_table(cell, embeddings, kernel, input_bias)
+    if options.go_backwards:
+        ids = ids.flip(1)
+        mask = None if mask is None else mask.flip(1)
+    mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
+    h0 = states[0].contiguous()
+    c0 = states[1].contiguous() if len(states) == 2 else None
+    outputs, hT, cT, *_ = _table_sequence(
+        table, ids.to(torch.int64).contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0,
+        int(_native(cell.fused_form)), options.zero_output_for_mask, save=False, last_only=options.last_output_only,
+    )  # fmt: skip
+    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+def _table_sequence(
+    table: torch.Tensor,
+    ids: torch.Tensor,
+    kernel: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    recurrent_bias: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    h0: torch.Tensor,
+    c0: torch.Tensor | None,
+    cell: int,
+    zero_output: bool,
+    save: bool,
+    last_only: bool = False,
+) -> Tensors:
+    """``_sequence`` where step t of row b adds row ``ids[b, t]`` of ``table`` (rows of G*U values,
+    input bias included) to its gates instead of multiplying x_t by the kernel; what ``save`` keeps
+    for backward has no x: xh is (T, B, U), the rows h_{t-1}."""
+    B, T = ids.shape
+    U = recurrent_kernel.shape[0]
+    absent = table.new_empty(0)
+    buffers = _sequence_buffers(
+        table.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, lambda: absent, last_only
+    )
+    outputs, hT, cT, xh, cells, gates, extra = buffers
+    args = _args(cell, table.dtype, B, T, 0, U, zero_output)
+    args.x, args.ids, args.last_only = table.data_ptr(), ids.data_ptr(), int(last_only)
+    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()  # no kernel rows read
+    args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
+    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
+    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
+    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
+        setattr(args, name, _address(buffer))
+    _check(_library().forward(args), "forward from a table of input rows")
+    return buffers
+
+
+# -- training with the input side projected before the loop ------------------------------------
+# The loop multiplies [x_t | h_{t-1}] by [kernel; recurrent_kernel] at every step, a few rows at a
+# time. x @ kernel for all steps at once is one large multiply instead (and dx, d_kernel two after
+# the loop), nearer the processor's peak where x is wide and the batch small; the loop then
+# multiplies h_{t-1} alone and reads its share of x from that table. Elsewhere the table's memory
+# traffic costs more than it saves, so "auto" times this kernel against the others (choice). It
+# runs what the native kernel runs; without gradients, or traced, it is the native kernel.
+def run_projected(
+    cell: RecurrentCell,
+    inputs: torch.Tensor,
+    states: list[torch.Tensor],
+    mask: torch.Tensor | None,
+    options: SequenceOptions,
+) -> SequenceResult:
+    """The native kernel's call with x projected first where it trains eagerly; else ``native.run``."""
+    call, flags = prepare(cell, inputs, states, mask, options)
+    _, go_backwards, _, save = flags
+    if not save or traced():
+        return run_prepared(call, flags, options)
+    x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0 = call
+    B, T, F = x.shape
+    rows = x.transpose(0, 1).reshape(T * B, F)  # time-major: a step's rows lie together
+    table = torch.mm(rows, kernel) if input_bias is None else torch.addmm(input_bias, rows, kernel)
+    ids = torch.arange(T * B, device=x.device).view(T, B).t()  # step t of batch row b: row t * B + b
+    if go_backwards:
+        ids = ids.flip(1)
+    outputs, hT, cT = _ProjectedSequence.apply(  # type: ignore[no-untyped-call]
+        table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, *flags[:3]
+    )
+    return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+class _ProjectedSequence(torch.autograd.Function):
+    """The loop on a table of projected inputs (``_table_sequence``), differentiable in the table,
+    the recurrent weights and the initial states; the table's gradient is the gates' input side."""
+
+    @staticmethod
+    def forward(ctx: Any, table: Tensor, ids: Tensor, kernel: Tensor, recurrent_kernel: Tensor, *rest: Any) -> Any:
+        recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output = rest
+        outputs, hT, cT, xh, cells, gates, extra = _table_sequence(
+            table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, cell, zero_output, save=True
+        )
+        ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
+        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra)
+        ctx.set_materialize_grads(False)
+        return outputs, hT, cT
+
+    @staticmethod
+    def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> Any:
+        kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
+        needs = ctx.needs_input_grad  # table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, ...
+        d_gates, d_gates_rec, _, d_h0, d_c0 = _sequence_backward(
+            d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
+            ctx.cell, ctx.go_backwards, ctx.zero_output, False,
+        )  # fmt: skip
+        B, T, U = outputs.shape
+        d_table = d_gates  # the gradient of step t's rows, which read the table's step t (T-1-t backwards)
+        if ctx.go_backwards:
+            d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
+        _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
+        return (
+            d_table if needs[0] else None,
+            None,
+            None,
+            d_recurrent if needs[3] else None,
+            d_gates_rec.sum(0) if needs[4] else None,
+            None,
+            d_h0 if needs[6] else None,
+            d_c0 if needs[7] else None,
+            None,
+            None,
+            None,
+        )
+
+
+def _input_table(
+    cell: RecurrentCell, embeddings: torch.Tensor, kernel: torch.Tensor, input_bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``embeddings @ kernel + input_bias``: made once per ``steady_weights`` stretch (``predict``),
+    otherwise for every call."""
+    kept = kept_while_steady()
+    key = ("input_table", id(cell), *(None if t is None else t.data_ptr() for t in (embeddings, kernel, input_bias)))
+    if kept is not None and key in kept:
+        table: torch.Tensor = kept[key]
+        return table
+    with torch.no_grad():
+        table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
+    if kept is not None:
+        kept[key] = table
+    return table
