@@ -186,3 +186,11 @@ def test_a_functional_model_reads_ids_as_sequential_does(calls, rng):
     np.testing.assert_allclose(got, model.predict(ids, verbose=0), rtol=2e-6, atol=2e-6)
     np.testing.assert_allclose(got, unfused(model, ids), rtol=2e-6, atol=2e-6)
     np.testing.assert_array_equal(got_embedded, model.layers[0](torch.as_tensor(ids)).detach().numpy())
+
+
+def test_a_layer_named_native_projected_reads_ids_in_inference(calls, rng):
+    """In inference native_projected is the native loop, token ids included."""
+    model, ids = model_and_ids("lstm", rng, implementation="native_projected")
+    got = model.predict(ids, verbose=0)
+    assert calls[0] == 1 and model.layers[1].last_kernel == "native_projected"
+    np.testing.assert_allclose(got, unfused(model, ids), rtol=TOLERANCE[torch.float32], atol=TOLERANCE[torch.float32])

@@ -5,11 +5,11 @@ A kernel runs one recurrent layer over a whole sequence::
     run(cell, inputs (B, T, F), initial states [(B, S)...], mask (B, T) bool | None, options)
         -> SequenceResult(outputs (B, T, U), final states [(B, S)...])
 
-``outputs[:, -1]`` is the layer's last output. With ``options.last_output_only`` the caller reads
-that alone, and a kernel may return outputs (B, 1, U) holding just it. With ``go_backwards`` the kernel reads the
-sequence from its end and the outputs stay in that reversed order (Keras). A masked step
-keeps the states and repeats the previous output (zeros before the first valid step, or
-always zeros with ``zero_output_for_mask``).
+``outputs[:, -1]`` is the layer's last output. With ``options.last_output_only`` the caller
+reads that alone, and a kernel may return outputs (B, 1, U) holding just it. With
+``go_backwards`` the kernel reads the sequence from its end and the outputs stay in that
+reversed order (Keras). A masked step keeps the states and repeats the previous output (zeros
+before the first valid step, or always zeros with ``zero_output_for_mask``).
 
 ``why_not(cell, inputs, mask, options)`` returns ``None`` when the kernel can run this call,
 else the reason it cannot. It sees the inputs (device, dtype, batch, length), so a kernel

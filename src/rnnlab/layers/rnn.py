@@ -212,7 +212,8 @@ class RNN(Layer):
 
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
-        source = self._token_source(inputs, states, training) if kernel.name == "native" else None
+        reads_ids = kernel.name in ("native", "native_projected")  # the same loop in inference
+        source = self._token_source(inputs, states, training) if reads_ids else None
         if source is not None:
             outputs, states = native_tables.run_from_ids(cell, *source, states, mask, options)
         else:
