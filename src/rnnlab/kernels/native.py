@@ -174,22 +174,32 @@ def _sequence(
     save: bool,
     placeholder: Callable[[], torch.Tensor] | None = None,
     last_only: bool = False,
+    ids: torch.Tensor | None = None,
 ) -> Tensors:
     """outputs (B, T, U) (``last_only``: (B, 1, U), the last step's alone), h_T, c_T (LSTM), and with
     ``save`` what backward reads, time-major:
     xh (T, B, F+U) = [x_t | h_{t-1}], cells (T, B, U) (LSTM: c_t), gates (T, B, width) and
     extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}).
-    ``placeholder`` makes the absent outputs (eager mode shares one; the op's outputs may not alias)."""
+    ``placeholder`` makes the absent outputs (eager mode shares one; the op's outputs may not alias).
+    With ``ids`` (B, T) (``native_tables``), x is a table of rows of G*U values, the input bias
+    included: step t of row b adds row ``ids[b, t]`` to its gates where the loop would multiply x_t
+    by the kernel, F is 0 and xh holds the rows h_{t-1}."""
     kernel, recurrent_kernel, h0 = kernel.contiguous(), recurrent_kernel.contiguous(), h0.contiguous()
     c0, mask = _contiguous(c0), _contiguous(mask)  # no copies when run() passes them, as it does
-    x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
+    if ids is None:
+        x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
+        B, T, F = x.shape
+    else:
+        (B, T), F = ids.shape, 0
     outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(
-        x, recurrent_kernel, c0 is not None, cell, save, placeholder, last_only
+        x if ids is None else x.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, placeholder, last_only
     )
-    B, T, F = x.shape
     args = _args(cell, x.dtype, B, T, F, recurrent_kernel.shape[0], zero_output)
     args.last_only = int(last_only)
-    args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
+    if ids is None:
+        args.x, args.x_batch_stride, args.x_time_stride = _time_pointer(x, go_backwards)
+    else:  # the ids are read in the loop's order already
+        args.x, args.ids = x.data_ptr(), ids.data_ptr()
     args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()
     args.input_bias, args.recurrent_bias = _ptr(input_bias), _ptr(recurrent_bias)
     args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)

@@ -189,36 +189,32 @@ inline VF clamp_v(VF x, float lo, float hi) {  // NaN stays NaN
 // x = n ln2 + r with n whole and |r| <= ln2 / 2 (ln2 split in two, so n * ln2_hi is exact)
 constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f;
 
-inline VF exp_approx(VF x) {  // e^x = 2^n e^r, e^r by Taylor to degree 7 (relative error ~2e-7)
-    const VF xc = clamp_v(x, -87.0f, 88.0f);  // e^x stays a normal number
-    const VF n = round_v(xc * kLog2e);
-    const VF r = (xc - n * kLn2Hi) - n * kLn2Lo;
-    VF p = VF{} + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return ldexp_v(p, n);
-}
-
-// tanh(x) = e / (e + 2) with e = e^2x - 1 = 2^n (e^r - 1) + (2^n - 1) for 2x = n ln2 + r, and
-// e^r - 1 from its Taylor series, which does not cancel near 0 as e^r - 1 computed would.
-inline VF tanh_v(VF x) {
-    const VF y = clamp_v(x, -9.1f, 9.1f) * 2.0f;  // tanh(9.1) rounds to 1
-    const VF n = round_v(y * kLog2e);
-    const VF r = (y - n * kLn2Hi) - n * kLn2Lo;
-    VF q = VF{} + 1.0f / 5040.0f;  // (e^r - 1) / r to degree 6 (relative error ~2e-8)
+// (e^r - 1) / r = 1 + r/2 + r^2/6 + ... by Taylor to degree 6, for |r| <= ln2 / 2 (relative error
+// ~2e-8); e^r = 1 + r q(r) and e^r - 1 = r q(r) without the cancellation near 0.
+inline VF expm1_over_r(VF r) {
+    VF q = VF{} + 1.0f / 5040.0f;
     q = q * r + 1.0f / 720.0f;
     q = q * r + 1.0f / 120.0f;
     q = q * r + 1.0f / 24.0f;
     q = q * r + 1.0f / 6.0f;
     q = q * r + 0.5f;
-    q = q * r + 1.0f;
+    return q * r + 1.0f;
+}
+
+inline VF exp_approx(VF x) {  // e^x = 2^n e^r (relative error ~2e-7)
+    const VF xc = clamp_v(x, -87.0f, 88.0f);  // e^x stays a normal number
+    const VF n = round_v(xc * kLog2e);
+    const VF r = (xc - n * kLn2Hi) - n * kLn2Lo;
+    return ldexp_v(expm1_over_r(r) * r + 1.0f, n);
+}
+
+// tanh(x) = e / (e + 2) with e = e^2x - 1 = 2^n (e^r - 1) + (2^n - 1) for 2x = n ln2 + r.
+inline VF tanh_v(VF x) {
+    const VF y = clamp_v(x, -9.1f, 9.1f) * 2.0f;  // tanh(9.1) rounds to 1
+    const VF n = round_v(y * kLog2e);
+    const VF r = (y - n * kLn2Hi) - n * kLn2Lo;
     const VF s = ldexp_v(VF{} + 1.0f, n);
-    const VF e = s * (q * r) + (s - 1.0f);
+    const VF e = s * (expm1_over_r(r) * r) + (s - 1.0f);
     return e / (e + 2.0f);
 }
 

@@ -20,16 +20,10 @@ from ..cells import RecurrentCell
 from ..core.variables import kept_while_steady
 from .contract import SequenceOptions, SequenceResult
 from .native import (
-    Tensors,
-    _address,
-    _args,
     _biases,
-    _check,
-    _library,
     _native,
-    _ptr,
+    _sequence,
     _sequence_backward,
-    _sequence_buffers,
     _weight_gradients,
     prepare,
     run_prepared,
@@ -68,47 +62,12 @@ def run_from_ids(
     mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
     h0 = states[0].contiguous()
     c0 = states[1].contiguous() if len(states) == 2 else None
-    outputs, hT, cT, *_ = _table_sequence(
-        table, ids.to(torch.int64).contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0,
-        int(_native(cell.fused_form)), options.zero_output_for_mask, save=False, last_only=options.last_output_only,
+    cell_code, absent = int(_native(cell.fused_form)), table.new_empty(0)
+    outputs, hT, cT, *_ = _sequence(
+        table, kernel, recurrent_kernel, None, recurrent_bias, mask_bytes, h0, c0, cell_code, False,
+        options.zero_output_for_mask, False, lambda: absent, options.last_output_only, ids.to(torch.int64).contiguous(),
     )  # fmt: skip
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
-
-
-def _table_sequence(
-    table: torch.Tensor,
-    ids: torch.Tensor,
-    kernel: torch.Tensor,
-    recurrent_kernel: torch.Tensor,
-    recurrent_bias: torch.Tensor | None,
-    mask: torch.Tensor | None,
-    h0: torch.Tensor,
-    c0: torch.Tensor | None,
-    cell: int,
-    zero_output: bool,
-    save: bool,
-    last_only: bool = False,
-) -> Tensors:
-    """``_sequence`` where step t of row b adds row ``ids[b, t]`` of ``table`` (rows of G*U values,
-    input bias included) to its gates instead of multiplying x_t by the kernel; what ``save`` keeps
-    for backward has no x: xh is (T, B, U), the rows h_{t-1}."""
-    B, T = ids.shape
-    U = recurrent_kernel.shape[0]
-    absent = table.new_empty(0)
-    buffers = _sequence_buffers(
-        table.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, lambda: absent, last_only
-    )
-    outputs, hT, cT, xh, cells, gates, extra = buffers
-    args = _args(cell, table.dtype, B, T, 0, U, zero_output)
-    args.x, args.ids, args.last_only = table.data_ptr(), ids.data_ptr(), int(last_only)
-    args.kernel, args.recurrent_kernel = kernel.data_ptr(), recurrent_kernel.data_ptr()  # no kernel rows read
-    args.input_bias, args.recurrent_bias = None, _ptr(recurrent_bias)
-    args.h0, args.c0, args.mask = h0.data_ptr(), _ptr(c0), _ptr(mask)
-    args.outputs, args.hT, args.cT = outputs.data_ptr(), hT.data_ptr(), _address(cT)
-    for name, buffer in (("xh", xh), ("cells", cells), ("gates", gates), ("extra", extra)):
-        setattr(args, name, _address(buffer))
-    _check(_library().forward(args), "forward from a table of input rows")
-    return buffers
 
 
 # -- training with the input side projected before the loop ------------------------------------
@@ -144,15 +103,17 @@ def run_projected(
 
 
 class _ProjectedSequence(torch.autograd.Function):
-    """The loop on a table of projected inputs (``_table_sequence``), differentiable in the table,
-    the recurrent weights and the initial states; the table's gradient is the gates' input side."""
+    """The loop on a table of projected inputs (``native._sequence`` with ids), differentiable in
+    the table, the recurrent weights and the initial states; the table's gradient is the gates'
+    input side."""
 
     @staticmethod
     def forward(ctx: Any, table: Tensor, ids: Tensor, kernel: Tensor, recurrent_kernel: Tensor, *rest: Any) -> Any:
         recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output = rest
-        outputs, hT, cT, xh, cells, gates, extra = _table_sequence(
-            table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, cell, zero_output, save=True
-        )
+        outputs, hT, cT, xh, cells, gates, extra = _sequence(
+            table, kernel, recurrent_kernel, None, recurrent_bias, mask, h0, c0, cell, False, zero_output, True,
+            ids=ids,
+        )  # fmt: skip
         ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
         ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra)
         ctx.set_materialize_grads(False)
