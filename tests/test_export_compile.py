@@ -81,6 +81,22 @@ def test_compile_gives_eager_outputs_and_gradients(case: str) -> None:
             torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
 
 
+def test_native_projected_compiles_to_the_native_op() -> None:
+    """Traced, a layer named native_projected records the native kernel's op (its projection runs
+    eagerly only): compiled, it gives eager mode's (projected) outputs and gradients, unbroken."""
+    torch.manual_seed(0)
+    model = Sequential([LSTM(U, implementation="native_projected", return_sequences=True), Dense(2)])
+    params = list(model.parameters())
+    x = inputs(3, 7)
+    expected, expected_grads = outputs_and_gradients(model, params, x)
+    assert model.layers[0].last_kernel == "native_projected"
+    got, got_grads = outputs_and_gradients(torch.compile(model, backend="aot_eager", dynamic=True), params, x)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+    assert graph_breaks(model, x) == 0
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_no_graph_break(case: str) -> None:
     assert graph_breaks(built(case), inputs(2, 5)) == 0

@@ -477,3 +477,27 @@ def test_native_projected_runs_inference_as_the_native_kernel(rng):
     native = Sequential([LSTM(U, implementation="native", input_shape=(T, F)), Dense(1)])
     native.set_weights(model.get_weights())
     np.testing.assert_array_equal(predicted, native.predict(x, verbose=0))  # the same loop, bit for bit
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("units", [7, 8, 9, 15, 16, 17, 31, 33])
+def test_native_lstm_rows_of_every_width(units, dtype, rng):
+    """The LSTM's one-pass row: whole vectors, then the last units % width lanes, for widths around
+    the vector's (16 floats and 8 doubles with AVX-512, 8 and 4 with AVX), training and inference."""
+    cell = LSTMCell(units)
+    cell.ensure_built((None, F))
+    randomize(cell, rng)
+    cell.to(dtype)
+    x = torch.as_tensor(rng.normal(size=(B, T, F)), dtype=dtype)
+    states = [torch.as_tensor(rng.normal(size=(B, units)), dtype=dtype) for _ in range(2)]
+    mask = torch.as_tensor(MASKS["holes"])
+    want = run_kernel("reference", cell, x, states, mask, SequenceOptions())
+    got = run_kernel("native", cell, x, states, mask, SequenceOptions())
+    rtol, atol = TOLERANCE[dtype]
+    for g, w in zip([got[0], *got[1], *got[2]], [want[0], *want[1], *want[2]], strict=True):
+        torch.testing.assert_close(g, w, rtol=10 * rtol, atol=atol)
+    with torch.no_grad():
+        outputs, final = KERNELS["native"].run(cell, x, states, mask, SequenceOptions(last_output_only=True))
+    torch.testing.assert_close(outputs[:, -1], want[0][:, -1], rtol=rtol, atol=atol)
+    for g, w in zip(final, want[1], strict=True):
+        torch.testing.assert_close(g, w, rtol=rtol, atol=atol)

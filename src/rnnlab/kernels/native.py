@@ -189,7 +189,9 @@ def _sequence(
     if ids is None:
         x = x if x.stride(2) == 1 else x.contiguous()  # the loop takes any batch and time strides
         B, T, F = x.shape
-    else:
+    else:  # the loop reads ids[b * T + t] and table rows id * G*U as they lie in memory
+        assert not go_backwards and ids.dtype == torch.int64 and ids.is_contiguous() and x.is_contiguous()
+        assert x.dim() == 2 and x.shape[1] == recurrent_kernel.shape[1], "a table has rows of G*U values"
         (B, T), F = ids.shape, 0
     outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(
         x if ids is None else x.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, placeholder, last_only
