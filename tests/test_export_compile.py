@@ -196,7 +196,8 @@ def test_masks_compile_and_export() -> None:
     program = torch.export.export(model, (padded_tokens(3, 6),), dynamic_shapes=({0: batch, 1: time},))
     for b, t in [(3, 6), (5, 4)]:
         x = padded_tokens(b, t)
-        torch.testing.assert_close(program.module()(x), model(x), rtol=0, atol=0)
+        # eager reads the token ids (native_tables), the program embeds them: sums in another order
+        torch.testing.assert_close(program.module()(x), model(x), rtol=0, atol=1e-6)
 
 
 def test_stateful_layers_carry_states_when_compiled() -> None:

@@ -1,8 +1,8 @@
-"""Inference from token ids: Sequential's Embedding -> recurrent layer on the native kernel reads a
-table of embeddings @ kernel + bias (``native_tables.run_from_ids``) instead of multiplying every step's
-embedded input. Its outputs must be the layer's own on the embedded inputs, which the reference
-kernel checks, for every cell, direction, mask and row-block size; it must stand aside whenever
-gradients, dropout or tracing need the ordinary call."""
+"""Token ids: Sequential's Embedding -> recurrent layer on the native kernel reads a table of
+embeddings @ kernel + bias (``native_tables.run_from_ids``) instead of multiplying every step's
+embedded input, in inference and in training. Its outputs and gradients must be the layer's own on
+the embedded inputs, which the reference kernel checks, for every cell, direction, mask and
+row-block size; it must stand aside whenever dropout or tracing need the ordinary call."""
 
 from __future__ import annotations
 
@@ -104,19 +104,58 @@ def test_states_carry_and_come_back_as_without_ids(calls, rng):
         torch.testing.assert_close(carried, twins, rtol=2e-6, atol=2e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_training_from_ids_gives_the_reference_gradients(name, go_backwards, dtype, calls, rng):
+    """The table's gradient gathers each token's d_gates; through it the embeddings, kernel and
+    bias get what the reference kernel gives them on the embedded inputs."""
+    model, ids = model_and_ids(name, rng, dtype=dtype, go_backwards=go_backwards, return_sequences=True)
+    x = torch.as_tensor(ids)
+    upstream = torch.as_tensor(rng.normal(size=(*ids.shape, 3)), dtype=dtype)
+
+    def gradients():
+        model.zero_grad()
+        output = model(x, training=True)
+        (output * upstream).sum().backward()
+        return [output.detach(), *(w.grad.clone() for w in model.parameters())]
+
+    got = gradients()
+    assert calls[0] == 1 and model.layers[1].last_kernel == "native"
+    model.layers[1].implementation = "reference"
+    want = gradients()
+    assert calls[0] == 1
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=TOLERANCE[dtype] * 10, atol=TOLERANCE[dtype] * 10)
+
+
+def test_training_from_ids_changes_the_weights_as_without_ids(calls, rng):
+    """A few steps of fit from ids give the weights a fit on the embedded inputs gives."""
+    model, ids = model_and_ids("lstm", rng, units=16)
+    twin, _ = model_and_ids("lstm", np.random.default_rng(0), units=16)
+    twin.set_weights(model.get_weights())
+    twin.layers[1].from_token_ids = lambda ids, embeddings, embedded, **kwargs: twin.layers[1](embedded, **kwargs)
+    y = rng.normal(size=(len(ids), 3)).astype("float32")
+    for m in (model, twin):
+        m.compile(optimizer="adam", loss="mse", learning_rate=0.01)
+        m.fit(ids, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    assert calls[0] == 6 and twin.layers[1].last_kernel == "native"
+    for got, want in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_ids_are_not_read_where_the_ordinary_call_is_needed(calls, rng):
     model, ids = model_and_ids("lstm", rng, dropout=0.5)
     x = torch.as_tensor(ids)
-    model(x)  # gradients on: training reads embedded inputs, kept for backward
     model(x, training=True)  # dropout changes the embedded inputs
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(ids, np.zeros((len(ids), 3), "float32"), epochs=1, verbose=0)
     few, small = model_and_ids("lstm", rng, vocabulary=500, batch=3, time=5)
     few.predict(small, verbose=0)  # a table of 500 rows costs more than 15 tokens' multiplies
     assert calls[0] == 0
-    model.compile(optimizer="adam", loss="mse")
-    model.fit(ids, np.zeros((len(ids), 3), "float32"), epochs=1, verbose=0)
-    assert calls[0] == 0
+    model(x)  # no dropout in inference, with or without gradients
     model.predict(ids, verbose=0)
-    assert calls[0] == 1
+    assert calls[0] == 2
 
 
 def test_ids_outside_the_table_are_refused(rng):
@@ -169,10 +208,11 @@ def test_the_table_follows_every_change_of_the_weights(calls, rng, monkeypatch):
         assert not np.allclose(got, before)
         np.testing.assert_allclose(got, unfused(model, ids), rtol=2e-6, atol=2e-6)
         before = got
-    assert changed == 6 and calls[0] == 1 + changed
+    trained = 2  # fit's two batches read ids too
+    assert changed == 6 and calls[0] == 1 + changed + trained
     made.clear()
     model.predict(ids, batch_size=3, verbose=0)  # three batches, one table
-    assert calls[0] == 4 + changed and len(made) == 1
+    assert calls[0] == 4 + changed + trained and len(made) == 1
 
 
 def test_a_functional_model_reads_ids_as_sequential_does(calls, rng):

@@ -21,8 +21,8 @@ without running the loop: torch.compile and torch.export see one opaque node per
 dynamic batch and time. The forward op also returns what backward reads (``save``: only when a
 gradient is wanted), since a custom op's backward sees nothing else.
 
-The same loop can read each step's input side from a table instead (``native_tables``): token
-ids in inference, and x projected before the loop in training (the kernel ``native_projected``).
+The same loop can read each step's input side from a table instead (``native_tables``): a row per
+token id after an Embedding, or x projected before the loop in training (``native_projected``).
 """
 
 from __future__ import annotations

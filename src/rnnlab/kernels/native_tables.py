@@ -2,8 +2,8 @@
 the kernel (``native_cpu.cpp``'s ``Args.ids``): step t of row b adds row ``ids[b, t]`` of the
 table, and multiplies only h_{t-1} by the recurrent kernel.
 
-- Inference from token ids (``run_from_ids``): the table is ``embeddings @ kernel + bias``, one
-  row per vocabulary entry, where a layer reads an Embedding's output.
+- Token ids (``run_from_ids``), in inference and training: the table is ``embeddings @ kernel +
+  bias``, one row per vocabulary entry, where a layer reads an Embedding's output.
 - Training with the input side projected first (``run_projected``, the kernel
   ``native_projected``): the table is ``x @ kernel + bias`` for every step, one large multiply
   before the loop, whose gradients autograd takes as two large multiplies after it.
@@ -45,27 +45,38 @@ def run_from_ids(
     mask: torch.Tensor | None,
     options: SequenceOptions,
 ) -> SequenceResult:
-    """``run`` on ``embeddings[ids]`` for inference, with the input side done once per vocabulary
-    entry: the table ``embeddings @ kernel + input bias`` holds every token's share of the gates,
-    and each step adds its tokens' rows where ``run`` multiplies x_t by the kernel. Equal to ``run``
-    up to the order of the float sums; nothing is kept for backward."""
+    """``run`` on ``embeddings[ids]`` with the input side done once per vocabulary entry: the table
+    ``embeddings @ kernel + input bias`` holds every token's share of the gates, and each step adds
+    its tokens' rows where ``run`` multiplies x_t by the kernel. Equal to ``run`` up to the order of
+    the float sums. In training the table's gradient gathers its rows' d_gates (one index_add), and
+    autograd takes it to the embeddings, kernel and bias through the table's small multiply."""
     B, T = ids.shape
     V = embeddings.shape[0]
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
         raise ValueError(f"token ids must lie in [0, {V - 1}]")  # the loop reads table rows by them
     input_bias, recurrent_bias = _biases(cell)
     kernel, recurrent_kernel = cell.kernel.contiguous(), cell.recurrent_kernel.contiguous()
-    table = _input_table(cell, embeddings, kernel, input_bias)
     if options.go_backwards:
         ids = ids.flip(1)
         mask = None if mask is None else mask.flip(1)
+    ids = ids.to(torch.int64).contiguous()
     mask_bytes = None if mask is None else mask.to(torch.uint8).contiguous()
     h0 = states[0].contiguous()
     c0 = states[1].contiguous() if len(states) == 2 else None
-    cell_code, absent = int(_native(cell.fused_form)), table.new_empty(0)
+    cell_code = int(_native(cell.fused_form))
+    trained = (embeddings, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, c0)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in trained):
+        table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
+        outputs, hT, cT = _TableSequence.apply(  # type: ignore[no-untyped-call]
+            table, ids, kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, cell_code, False,
+            options.zero_output_for_mask, True,
+        )  # fmt: skip
+        return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+    table = _input_table(cell, embeddings, kernel, input_bias)
+    absent = table.new_empty(0)
     outputs, hT, cT, *_ = _sequence(
         table, kernel, recurrent_kernel, None, recurrent_bias, mask_bytes, h0, c0, cell_code, False,
-        options.zero_output_for_mask, False, lambda: absent, options.last_output_only, ids.to(torch.int64).contiguous(),
+        options.zero_output_for_mask, False, lambda: absent, options.last_output_only, ids,
     )  # fmt: skip
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
 
@@ -96,32 +107,34 @@ def run_projected(
     ids = torch.arange(T * B, device=x.device).view(T, B).t()  # step t of batch row b: row t * B + b
     if go_backwards:
         ids = ids.flip(1)
-    outputs, hT, cT = _ProjectedSequence.apply(  # type: ignore[no-untyped-call]
-        table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, *flags[:3]
+    outputs, hT, cT = _TableSequence.apply(  # type: ignore[no-untyped-call]
+        table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, *flags[:3], False
     )
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
 
 
-class _ProjectedSequence(torch.autograd.Function):
-    """The loop on a table of projected inputs (``native._sequence`` with ids), differentiable in
-    the table, the recurrent weights and the initial states; the table's gradient is the gates'
-    input side."""
+class _TableSequence(torch.autograd.Function):
+    """The loop on a table of the gates' input side (``native._sequence`` with ids), differentiable
+    in the table, the recurrent weights and the initial states. ``by_token``: the table has a row per
+    vocabulary entry, whose gradient gathers the d_gates of the steps that read it; else a row per
+    step (projected inputs), whose gradient is d_gates itself."""
 
     @staticmethod
     def forward(ctx: Any, table: Tensor, ids: Tensor, kernel: Tensor, recurrent_kernel: Tensor, *rest: Any) -> Any:
-        recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output = rest
+        recurrent_bias, mask, h0, c0, cell, go_backwards, zero_output, by_token = rest
         outputs, hT, cT, xh, cells, gates, extra = _sequence(
             table, kernel, recurrent_kernel, None, recurrent_bias, mask, h0, c0, cell, False, zero_output, True,
             ids=ids,
         )  # fmt: skip
-        ctx.cell, ctx.go_backwards, ctx.zero_output = cell, go_backwards, zero_output
-        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra)
+        ctx.cell, ctx.go_backwards, ctx.zero_output, ctx.table_rows = cell, go_backwards, zero_output, table.shape[0]
+        read = ids if by_token else None  # token ids: the rows each step read; else step t read rows t*B + b
+        ctx.save_for_backward(kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra, read)
         ctx.set_materialize_grads(False)
         return outputs, hT, cT
 
     @staticmethod
     def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> Any:
-        kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra = ctx.saved_tensors
+        kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra, ids = ctx.saved_tensors
         needs = ctx.needs_input_grad  # table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, ...
         d_gates, d_gates_rec, _, d_h0, d_c0 = _sequence_backward(
             d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
@@ -129,7 +142,9 @@ class _ProjectedSequence(torch.autograd.Function):
         )  # fmt: skip
         B, T, U = outputs.shape
         d_table = d_gates  # the gradient of step t's rows, which read the table's step t (T-1-t backwards)
-        if ctx.go_backwards:
+        if ids is not None:  # step t of row b read the table's row ids[b, t]
+            d_table = d_gates.new_zeros(ctx.table_rows, d_gates.shape[1]).index_add_(0, ids.t().reshape(-1), d_gates)
+        elif ctx.go_backwards:
             d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
         _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
         return (
@@ -141,6 +156,7 @@ class _ProjectedSequence(torch.autograd.Function):
             None,
             d_h0 if needs[6] else None,
             d_c0 if needs[7] else None,
+            None,
             None,
             None,
             None,

@@ -212,8 +212,8 @@ class RNN(Layer):
 
         kernel, self.last_kernel_skipped = kernels.select(self.implementation, cell, inputs, mask, options)
         self.last_kernel = kernel.name
-        reads_ids = kernel.name in ("native", "native_projected")  # the same loop in inference
-        source = self._token_source(inputs, states, training) if reads_ids else None
+        reads_ids = kernel.name in ("native", "native_projected")
+        source = self._token_source(inputs, training) if reads_ids else None
         if source is not None:
             outputs, states = native_tables.run_from_ids(cell, *source, states, mask, options)
         else:
@@ -231,20 +231,19 @@ class RNN(Layer):
         self, ids: torch.Tensor, embeddings: torch.Tensor, embedded: torch.Tensor, *args: Any, **kwargs: Any
     ) -> Any:
         """``self(embedded, *args, **kwargs)`` where ``embedded`` is ``embeddings[ids]``: an Embedding's
-        output, which Sequential and functional models pass on so. In inference on the native kernel
-        the layer may then read the ids instead (``native_tables.run_from_ids``: each token's x @ kernel
-        from a table, made once per ``predict``), the same outputs up to the order of float sums."""
+        output, which Sequential and functional models pass on so. On the native kernels the layer may
+        then read the ids instead (``native_tables.run_from_ids``: each token's x @ kernel from a table,
+        made once per ``predict``, once per call in training), the same outputs and gradients up to
+        the order of float sums."""
         self._token_ids = (ids, embeddings)
         try:
             return self(embedded, *args, **kwargs)
         finally:
             self._token_ids = None
 
-    def _token_source(
-        self, inputs: torch.Tensor, states: list[torch.Tensor], training: bool
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(token ids, embeddings) where this call may read its ids: nothing kept for backward, the
-        inputs as the Embedding gave them (no dropout), not traced, a table cheaper than what it saves."""
+    def _token_source(self, inputs: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(token ids, embeddings) where this call may read its ids: the inputs as the Embedding gave
+        them (no dropout), not traced, a table cheaper than what it saves."""
         source = self.__dict__.get("_token_ids")  # absent in a layer pickled by an older rnnlab
         if source is None or (training and self.cell.dropout > 0):
             return None
@@ -252,9 +251,6 @@ class RNN(Layer):
             return None
         ids, embeddings = source
         cell = self.cell
-        tensors = [inputs, embeddings, *cell.parameters(), *states]
-        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-            return None
         fits = tuple(ids.shape) == tuple(inputs.shape[:2]) and native_tables.reads_ids_faster(cell, ids, embeddings)
         return source if fits else None
 
