@@ -404,6 +404,33 @@ def test_native_multiplies_match_reference(multiply, cell_name, go_backwards, dt
         torch.testing.assert_close(g, w, rtol=10 * rtol, atol=10 * atol)
 
 
+# The threads' blocks of rows can straddle the few-rows size (unpacked weights, a block of at
+# most four rows) and the packed one: 9 rows at two threads are blocks of 4 and 5. Every block
+# must compute all of its rows, at every batch size.
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("cell_name", ["simple_rnn", "lstm", "gru"])
+def test_native_blocks_of_every_size_match_reference(cell_name, threads, monkeypatch, rng):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    time, features, units = 60, 16, 40  # enough work for every thread
+    for batch in range(1, 15):
+        cell = {"simple_rnn": lambda: SimpleRNNCell(units), "lstm": lambda: LSTMCell(units),
+                "gru": lambda: GRUCell(units)}[cell_name]()  # fmt: skip
+        cell.ensure_built((None, features))
+        randomize(cell, rng)
+        with torch.no_grad():
+            for weights in cell.parameters():
+                weights.mul_(2 / units**0.5)
+        x = torch.as_tensor(rng.normal(size=(batch, time, features)), dtype=torch.float32)
+        states = [torch.as_tensor(rng.normal(size=(batch, s)), dtype=torch.float32) for s in cell.state_size]
+        want = run_kernel("reference", cell, x, states, None, SequenceOptions())
+        got = run_kernel("native", cell, x, states, None, SequenceOptions())
+        for g, w in zip([got[0], *got[1], *got[2]], [want[0], *want[1], *want[2]], strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4, msg=lambda m, b=batch: f"batch {b}: {m}")
+        with torch.no_grad():
+            inferred, _ = KERNELS["native"].run(cell, x, states, None, SequenceOptions())
+        torch.testing.assert_close(inferred, want[0], rtol=1e-5, atol=1e-5, msg=lambda m, b=batch: f"batch {b}: {m}")
+
+
 # A layer without return_sequences reads the last output alone: the native kernel then writes
 # no other step's output in inference, and its (B, 1, U) must hold what the reference's last
 # step holds, masks, directions and zero_output_for_mask included.

@@ -151,11 +151,15 @@ void few_rows(int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t
 template <typename T>
 void few_rows_any(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
                   int64_t ldc, bool accumulate) {
-    switch (M) {
-        case 1: return few_rows<T, 1>(N, K, A, lda, B, ldb, C, ldc, accumulate);
-        case 2: return few_rows<T, 2>(N, K, A, lda, B, ldb, C, ldc, accumulate);
-        case 3: return few_rows<T, 3>(N, K, A, lda, B, ldb, C, ldc, accumulate);
-        default: return few_rows<T, 4>(N, K, A, lda, B, ldb, C, ldc, accumulate);
+    for (int64_t i = 0; i < M; i += kFewRows) {  // the callers' blocks have kFewRows rows or fewer
+        const T* a = A + i * lda;
+        T* c = C + i * ldc;
+        switch (std::min<int64_t>(M - i, kFewRows)) {
+            case 1: few_rows<T, 1>(N, K, a, lda, B, ldb, c, ldc, accumulate); break;
+            case 2: few_rows<T, 2>(N, K, a, lda, B, ldb, c, ldc, accumulate); break;
+            case 3: few_rows<T, 3>(N, K, a, lda, B, ldb, c, ldc, accumulate); break;
+            default: few_rows<T, 4>(N, K, a, lda, B, ldb, c, ldc, accumulate);
+        }
     }
 }
 
@@ -869,7 +873,10 @@ void forward_cell(const Args& a) {
     const std::vector<Block> parts = blocks(a);
     const int n = static_cast<int>(parts.size());
     Weights<T> wts(a);
-    if (parts[0].end - parts[0].begin > kFewRows) wts.pack_all(a, row_counts(parts));
+    const auto largest = std::max_element(parts.begin(), parts.end(), [](Block x, Block y) {
+        return x.end - x.begin < y.end - y.begin;
+    });
+    if (largest->end - largest->begin > kFewRows) wts.pack_all(a, row_counts(parts));  // B = 9, 2 threads: 4 + 5
 #pragma omp parallel for num_threads(n) schedule(static, 1) if (n > 1)
     for (int i = 0; i < n; ++i) {
         if (a.xh != nullptr)
