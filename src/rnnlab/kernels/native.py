@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from ..cells import FusedForm, NativeCell, RecurrentCell
-from . import build
+from . import build, recycled
 from .contract import SequenceOptions, SequenceResult
 
 DTYPES = {torch.float32: 0, torch.float64: 1}
@@ -181,6 +181,7 @@ def _sequence(
     xh (T, B, F+U) = [x_t | h_{t-1}], cells (T, B, U) (LSTM: c_t), gates (T, B, width) and
     extra (T, B, U) (LSTM: tanh(c_t); GRU: h_{t-1} @ U_h + b_h, or r * h_{t-1}).
     ``placeholder`` makes the absent outputs (eager mode shares one; the op's outputs may not alias).
+    In training the large buffers come from ``recycled``.
     With ``ids`` (B, T) (``native_tables``), x is a table of rows of G*U values, the input bias
     included: step t of row b adds row ``ids[b, t]`` to its gates where the loop would multiply x_t
     by the kernel, F is 0 and xh holds the rows h_{t-1}."""
@@ -194,8 +195,9 @@ def _sequence(
         assert x.dim() == 2 and x.shape[1] == recurrent_kernel.shape[1], "a table has rows of G*U values"
         (B, T), F = ids.shape, 0
     outputs, hT, cT, xh, cells, gates, extra = _sequence_buffers(
-        x if ids is None else x.new_empty(B, T, 0), recurrent_kernel, c0 is not None, cell, save, placeholder, last_only
-    )
+        x if ids is None else x.new_empty(B, T, 0),
+        recurrent_kernel, c0 is not None, cell, save, placeholder, last_only, recycle=save,
+    )  # fmt: skip
     args = _args(cell, x.dtype, B, T, F, recurrent_kernel.shape[0], zero_output)
     args.last_only = int(last_only)
     if ids is None:
@@ -220,21 +222,24 @@ def _sequence_buffers(
     save: bool,
     placeholder: Callable[[], torch.Tensor] | None = None,
     last_only: bool = False,
+    recycle: bool = False,
 ) -> Tensors:
-    """The forward op's outputs, allocated (shapes only: the fake implementation returns them)."""
+    """The forward op's outputs, allocated (shapes only: the fake implementation returns them);
+    ``recycle``: the large ones from ``recycled`` (the real implementation, in training)."""
     B, T, F = x.shape
     U = recurrent_kernel.shape[0]
     new = x.new_empty
+    big = (lambda *shape: recycled.empty(shape, x.dtype)) if recycle else new
     none = placeholder or (lambda: new(0))
     gated = _gates(recurrent_kernel) > 1
     return (
-        new(B, min(T, 1) if last_only else T, U),
+        big(B, min(T, 1) if last_only else T, U),
         new(B, U),
         new(B, U) if lstm else none(),
-        new(T, B, F + U) if save else none(),
-        new(T, B, U) if save and lstm else none(),
-        new(T, B, _gate_width(cell, x.dtype, U)) if save and gated else none(),
-        new(T, B, U) if save and gated else none(),
+        big(T, B, F + U) if save else none(),
+        big(T, B, U) if save and lstm else none(),
+        big(T, B, _gate_width(cell, x.dtype, U)) if save and gated else none(),
+        big(T, B, U) if save and gated else none(),
     )
 
 
@@ -307,9 +312,10 @@ def _sequence_backward(
     needs_inputs: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The steps in reverse: d_gates (T*B, G*U) (pre-activations), d_gates_rec (GRU reset after:
-    the recurrent side's own), d_inputs (B, T, F) (with ``needs_inputs``), d_h0, d_c0 (LSTM)."""
+    the recurrent side's own), d_inputs (B, T, F) (with ``needs_inputs``), d_h0, d_c0 (LSTM); the
+    large buffers come from ``recycled``."""
     d_gates, d_gates_rec, d_inputs, d_h0, d_c0 = _gradient_buffers(
-        outputs, xh, recurrent_kernel, c0 is not None, cell, needs_inputs
+        outputs, xh, recurrent_kernel, c0 is not None, cell, needs_inputs, recycle=True
     )
     kernel, recurrent_kernel = kernel.contiguous(), recurrent_kernel.contiguous()
     c0, mask = _contiguous(c0), _contiguous(mask)
@@ -336,15 +342,22 @@ def _sequence_backward(
 
 
 def _gradient_buffers(
-    outputs: torch.Tensor, xh: torch.Tensor, recurrent_kernel: torch.Tensor, lstm: bool, cell: int, needs_inputs: bool
+    outputs: torch.Tensor,
+    xh: torch.Tensor,
+    recurrent_kernel: torch.Tensor,
+    lstm: bool,
+    cell: int,
+    needs_inputs: bool,
+    recycle: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     B, T, U = outputs.shape
     GU = recurrent_kernel.shape[1]
     new = outputs.new_empty
+    big = (lambda *shape: recycled.empty(shape, outputs.dtype)) if recycle else new
     return (
-        new(T * B, GU),
-        new(T * B, GU) if cell == NativeCell.GRU else new(0),
-        new(B, T, xh.shape[2] - U) if needs_inputs else new(0),
+        big(T * B, GU),
+        big(T * B, GU) if cell == NativeCell.GRU else new(0),
+        big(B, T, xh.shape[2] - U) if needs_inputs else new(0),
         new(B, U),
         new(B, U) if lstm else new(0),
     )

@@ -1,0 +1,108 @@
+"""The native kernel's training buffers come from a pool (``kernels.recycled``) that hands a
+buffer out again only once nothing holds its storage. A buffer still in use (a tensor, a view,
+a tensor saved for backward, a NumPy array) must never be handed out twice, and training from
+the pool must give what the reference kernel gives, step after step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import randomize
+from rnnlab.kernels import KERNELS, SequenceOptions, recycled
+from rnnlab.layers import GRUCell, LSTMCell
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """An empty pool that takes every buffer, however small."""
+    monkeypatch.setattr(recycled, "MIN_BYTES", 0)
+    recycled.release()
+    yield recycled
+    recycled.release()
+
+
+def test_a_buffer_comes_back_once_nothing_holds_it(pool):
+    first = pool.empty((4, 8), torch.float32)
+    address = first.data_ptr()
+    assert pool.empty((4, 8), torch.float32).data_ptr() != address  # in use: another buffer
+
+    holders = {
+        "view": lambda t: t[1:],
+        "saved for backward": lambda t: _saved(t),
+        "NumPy array": lambda t: t.numpy(),
+        "detached": lambda t: t.detach(),
+    }
+    for name, hold in holders.items():
+        held = hold(first)
+        del first
+        assert pool.empty((4, 8), torch.float32).data_ptr() != address, name
+        del held
+        first = pool.empty((4, 8), torch.float32)
+        assert first.data_ptr() == address, name  # free again: the same memory
+
+    assert pool.empty((32,), torch.float32).data_ptr() != address  # same bytes, still held by `first`
+    del first
+    reused = pool.empty((16,), torch.float64)  # any shape and dtype of the same size
+    assert reused.data_ptr() == address and reused.shape == (16,) and reused.dtype == torch.float64
+
+
+def _saved(tensor):
+    """A graph that keeps ``tensor`` for its backward."""
+    weight = torch.ones(8, requires_grad=True)
+    return tensor * weight  # MulBackward saves tensor
+
+
+def test_the_pool_keeps_at_most_max_bytes(pool, monkeypatch):
+    monkeypatch.setattr(recycled, "MAX_BYTES", 3 * 400)
+    a = pool.empty((100,), torch.float32)  # 400 bytes each
+    b = pool.empty((100,), torch.float32)
+    c = pool.empty((100,), torch.float32)
+    assert pool.held_bytes() == 1200
+    d = pool.empty((100,), torch.float32)  # all held: not kept, still a working buffer
+    assert pool.held_bytes() == 1200 and d.shape == (100,)
+    address = a.data_ptr()
+    del a
+    e = pool.empty((50,), torch.float32)  # 200 bytes: the free one is dropped to make room
+    assert pool.held_bytes() == 1000 and e.data_ptr() != address
+    del b, c, d, e
+    pool.release()
+    assert pool.held_bytes() == 0
+
+
+def _training_step(kernel, cell, x, states, upstream):
+    x = x.clone().requires_grad_(True)
+    outputs, final = KERNELS[kernel].run(cell, x, states, None, SequenceOptions())
+    cell.zero_grad()
+    (outputs * upstream).sum().backward(retain_graph=True)
+    first = [x.grad.clone(), *(p.grad.clone() for p in cell.parameters())]
+    cell.zero_grad()
+    x.grad = None
+    (outputs * upstream).sum().backward()  # the graph's buffers, once more
+    second = [x.grad, *(p.grad for p in cell.parameters())]
+    return outputs.detach(), first, second
+
+
+@pytest.mark.parametrize("kernel", ["native", "native_projected"])
+@pytest.mark.parametrize("cell_name", ["lstm", "gru"])
+def test_training_from_the_pool_matches_reference_step_after_step(pool, kernel, cell_name, rng):
+    cell = {"lstm": LSTMCell, "gru": GRUCell}[cell_name](12)
+    cell.ensure_built((None, 5))
+    randomize(cell, rng)
+    kept = []  # every step's outputs stay alive while the next steps run
+    for _ in range(3):
+        x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32)
+        states = [torch.as_tensor(rng.normal(size=(6, 12)), dtype=torch.float32) for _ in cell.state_size]
+        upstream = torch.as_tensor(rng.normal(size=(6, 9, 12)), dtype=torch.float32)
+        got, first, second = _training_step(kernel, cell, x, states, upstream)
+        want, reference, _ = _training_step("reference", cell, x, states, upstream)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        for g, again, w in zip(first, second, reference, strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(again, g, rtol=0, atol=0)
+        kept.append((got, want))
+        with torch.no_grad():
+            cell.kernel.mul_(0.9)
+    for got, want in kept:
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)  # no later step wrote over them
+    assert pool.held_bytes() > 0
