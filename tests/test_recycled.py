@@ -106,3 +106,10 @@ def test_training_from_the_pool_matches_reference_step_after_step(pool, kernel, 
     for got, want in kept:
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)  # no later step wrote over them
     assert pool.held_bytes() > 0
+
+
+def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):
+    """The storage's use count is a private function of PyTorch's: where it is gone, no pool."""
+    monkeypatch.setattr(recycled, "_storage_use_count", None)
+    first = pool.empty((4, 8), torch.float32)
+    assert first.shape == (4, 8) and pool.held_bytes() == 0

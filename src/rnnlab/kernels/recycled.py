@@ -29,14 +29,19 @@ _lock = threading.Lock()
 _pool: list[tuple[torch.Tensor, int]] = []  # (flat byte buffer, its storage's use count when free)
 
 
+# How many tensors share a storage: a private function of PyTorch's; without it, no pool.
+_storage_use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
 def _use_count(base: torch.Tensor) -> int:
-    return int(torch._C._storage_Use_Count(base.untyped_storage()._cdata))
+    assert _storage_use_count is not None
+    return int(_storage_use_count(base.untyped_storage()._cdata))
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """``torch.empty(shape, dtype=dtype)`` on the CPU, from the pool where the buffer is large."""
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < MIN_BYTES:
+    if nbytes < MIN_BYTES or _storage_use_count is None:
         return torch.empty(shape, dtype=dtype)
     with _lock:
         for base, free in _pool:
