@@ -63,11 +63,33 @@ def test_the_pool_keeps_at_most_max_bytes(pool, monkeypatch):
     assert pool.held_bytes() == 1200 and d.shape == (100,)
     address = a.data_ptr()
     del a
-    e = pool.empty((50,), torch.float32)  # 200 bytes: the free one is dropped to make room
-    assert pool.held_bytes() == 1000 and e.data_ptr() != address
+    e = pool.empty((25,), torch.float32)  # 100 bytes, too few for a's 400: the free one makes room
+    assert pool.held_bytes() == 900 and e.data_ptr() != address
     del b, c, d, e
     pool.release()
     assert pool.held_bytes() == 0
+
+
+def test_a_request_takes_the_smallest_free_buffer_up_to_twice_its_size(pool):
+    large, small = pool.empty((100,), torch.float32), pool.empty((60,), torch.float32)
+    addresses = large.data_ptr(), small.data_ptr()
+    del large, small
+    first = pool.empty((50,), torch.float32)
+    assert first.data_ptr() == addresses[1]  # 240 bytes for 200
+    del first
+    second = pool.empty((80,), torch.float32)
+    assert second.data_ptr() == addresses[0]  # 400 for 320: 240 is too few
+    assert pool.empty((25,), torch.float32).data_ptr() not in addresses  # 240 is over twice 100
+    assert pool.held_bytes() == 400 + 240 + 100
+
+
+def test_a_buffer_no_request_takes_is_dropped(pool, monkeypatch):
+    monkeypatch.setattr(recycled, "MAX_IDLE", 3)
+    idle = pool.empty((100,), torch.float32)
+    del idle
+    for _ in range(4):  # another size, taken again and again
+        pool.empty((10,), torch.float32)
+    assert pool.held_bytes() == 40
 
 
 def _training_step(kernel, cell, x, states, upstream):

@@ -10,66 +10,82 @@ NumPy array shares its storage (the storage's use count is the pool's own). A bu
 never handed out twice at once, so nothing is overwritten while it is in use, with
 ``retain_graph`` or tensors kept from an earlier step.
 
-Buffers under ``MIN_BYTES`` come from ``torch.empty`` (the allocator keeps small blocks anyway),
-and the pool holds at most ``MAX_BYTES``: past it, buffers nothing holds are dropped first,
-then new ones are not kept. ``release()`` returns the memory.
+A request takes the smallest free buffer of its size up to twice it (batches of varying
+length reuse each other's), else a new one. Buffers under ``MIN_BYTES`` come from
+``torch.empty`` (the allocator keeps small blocks anyway). The pool holds at most
+``MAX_BYTES``, and drops a free buffer that no request took for ``MAX_IDLE`` requests, so it
+follows the working set of recent steps; ``release()`` returns the memory.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 
 import torch
 
 MIN_BYTES = 1 << 20
 MAX_BYTES = 1 << 30
-
-_lock = threading.Lock()
-_pool: list[tuple[torch.Tensor, int]] = []  # (flat byte buffer, its storage's use count when free)
-
+MAX_IDLE = 256  # requests
 
 # How many tensors share a storage: a private function of PyTorch's; without it, no pool.
 _storage_use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
-def _use_count(base: torch.Tensor) -> int:
-    assert _storage_use_count is not None
-    return int(_storage_use_count(base.untyped_storage()._cdata))
+@dataclass
+class _Buffer:
+    base: torch.Tensor  # flat bytes
+    free_count: int  # its storage's use count when only the pool holds it
+    last_taken: int  # the request that last took it
+
+    def free(self) -> bool:
+        assert _storage_use_count is not None
+        return int(_storage_use_count(self.base.untyped_storage()._cdata)) == self.free_count
+
+
+_lock = threading.Lock()
+_pool: list[_Buffer] = []
+_requests = 0
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """``torch.empty(shape, dtype=dtype)`` on the CPU, from the pool where the buffer is large."""
+    global _requests
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES or _storage_use_count is None:
         return torch.empty(shape, dtype=dtype)
     with _lock:
-        for base, free in _pool:
-            if base.numel() == nbytes and _use_count(base) == free:
-                return base.view(dtype).view(shape)
-        base = torch.empty(nbytes, dtype=torch.uint8)
-        if _make_room(nbytes):
-            _pool.append((base, _use_count(base)))
-        return base.view(dtype).view(shape)
+        _requests += 1
+        fits = [b for b in _pool if nbytes <= b.base.numel() <= 2 * nbytes and b.free()]
+        if fits:
+            taken = min(fits, key=lambda b: b.base.numel())
+        else:
+            base = torch.empty(nbytes, dtype=torch.uint8)
+            taken = _Buffer(base, int(_storage_use_count(base.untyped_storage()._cdata)), _requests)
+            if _make_room(nbytes):
+                _pool.append(taken)
+        taken.last_taken = _requests
+        _pool[:] = [b for b in _pool if _requests - b.last_taken <= MAX_IDLE or not b.free()]
+        return taken.base[:nbytes].view(dtype).view(shape)
 
 
 def _make_room(nbytes: int) -> bool:
     """Whether a buffer of nbytes fits under MAX_BYTES, after dropping free buffers, oldest first."""
-    held = sum(base.numel() for base, _ in _pool)
-    for entry in list(_pool):
+    held = sum(b.base.numel() for b in _pool)
+    for b in sorted(_pool, key=lambda b: b.last_taken):
         if held + nbytes <= MAX_BYTES:
             break
-        base, free = entry
-        if _use_count(base) == free:
-            _pool.remove(entry)
-            held -= base.numel()
+        if b.free():
+            _pool.remove(b)
+            held -= b.base.numel()
     return held + nbytes <= MAX_BYTES
 
 
 def held_bytes() -> int:
     """The bytes the pool holds, in use or free."""
     with _lock:
-        return sum(base.numel() for base, _ in _pool)
+        return sum(b.base.numel() for b in _pool)
 
 
 def release() -> None:
