@@ -1,6 +1,6 @@
 """Large CPU buffers that the native kernel's training calls reuse from one step to the next.
 
-A training step's loop buffers (gates, states, their gradients: about 170 MB for W2's two
+A training step's loop buffers (gates, states, their gradients: about 125 MB for W2's two
 512-unit LSTMs) are fresh memory at every step for the C library's allocator, which maps it and
 has the kernel zero it page by page on first touch: 20 ms per 52 MB against 4 ms to write
 memory already mapped, on the machine the README's table comes from. PyTorch's CUDA allocator
