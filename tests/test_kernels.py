@@ -411,7 +411,7 @@ def test_native_multiplies_match_reference(multiply, cell_name, go_backwards, dt
 @pytest.mark.parametrize("cell_name", ["simple_rnn", "lstm", "gru"])
 def test_native_blocks_of_every_size_match_reference(cell_name, threads, monkeypatch, rng):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    time, features, units = 60, 16, 40  # enough work for every thread
+    time, features, units = 60, 16, 100  # enough work for every thread (the kernel's threshold)
     for batch in range(1, 15):
         cell = {"simple_rnn": lambda: SimpleRNNCell(units), "lstm": lambda: LSTMCell(units),
                 "gru": lambda: GRUCell(units)}[cell_name]()  # fmt: skip

@@ -92,9 +92,9 @@ def test_a_buffer_no_request_takes_is_dropped(pool, monkeypatch):
     assert pool.held_bytes() == 40
 
 
-def _training_step(kernel, cell, x, states, upstream):
+def _training_step(kernel, cell, x, states, upstream, mask):
     x = x.clone().requires_grad_(True)
-    outputs, final = KERNELS[kernel].run(cell, x, states, None, SequenceOptions())
+    outputs, final = KERNELS[kernel].run(cell, x, states, mask, SequenceOptions())
     cell.zero_grad()
     (outputs * upstream).sum().backward(retain_graph=True)
     first = [x.grad.clone(), *(p.grad.clone() for p in cell.parameters())]
@@ -116,8 +116,9 @@ def test_training_from_the_pool_matches_reference_step_after_step(pool, kernel, 
         x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32)
         states = [torch.as_tensor(rng.normal(size=(6, 12)), dtype=torch.float32) for _ in cell.state_size]
         upstream = torch.as_tensor(rng.normal(size=(6, 9, 12)), dtype=torch.float32)
-        got, first, second = _training_step(kernel, cell, x, states, upstream)
-        want, reference, _ = _training_step("reference", cell, x, states, upstream)
+        mask = torch.as_tensor(rng.random((6, 9)) < 0.8)
+        got, first, second = _training_step(kernel, cell, x, states, upstream, mask)
+        want, reference, _ = _training_step("reference", cell, x, states, upstream, mask)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
         for g, again, w in zip(first, second, reference, strict=True):
             torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
@@ -135,3 +136,36 @@ def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):
     monkeypatch.setattr(recycled, "_storage_use_count", None)
     first = pool.empty((4, 8), torch.float32)
     assert first.shape == (4, 8) and pool.held_bytes() == 0
+
+
+def test_a_layers_pooled_outputs_are_plain_tensors(pool, rng):
+    """The pool hands out plain tensors, not views: autograd refuses in-place operations on a
+    custom Function's view outputs, and backward must not see a view's base instead."""
+    cell = LSTMCell(12)
+    cell.ensure_built((None, 5))
+    randomize(cell, rng)
+    x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32).requires_grad_(True)
+    states = [torch.zeros(6, 12), torch.zeros(6, 12)]
+    outputs, _ = KERNELS["native"].run(cell, x, states, None, SequenceOptions())
+    assert pool.held_bytes() > 0 and not outputs._is_view() and outputs._base is None
+    outputs.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with torch.no_grad():
+        outputs += 1.0  # after backward, as on any tensor
+
+
+def test_a_storage_moved_to_shared_memory_leaves_the_pool(pool):
+    """Another process's hold on shared memory does not count in the use count."""
+    shared = pool.empty((100,), torch.float32)
+    shared.share_memory_()
+    address = shared.data_ptr()
+    del shared
+    assert pool.empty((100,), torch.float32).data_ptr() != address
+    assert pool.held_bytes() == 400  # the new buffer alone
+
+
+def test_buffers_are_on_the_cpu_whatever_the_default_device(pool, monkeypatch):
+    with torch.device("meta"):
+        assert pool.empty((100,), torch.float32).device.type == "cpu"
+        monkeypatch.setattr(recycled, "MIN_BYTES", 1 << 20)
+        assert pool.empty((2,), torch.float32).device.type == "cpu"  # under MIN_BYTES too

@@ -234,3 +234,36 @@ def test_a_layer_named_native_projected_reads_ids_in_inference(calls, rng):
     got = model.predict(ids, verbose=0)
     assert calls[0] == 1 and model.layers[1].last_kernel == "native_projected"
     np.testing.assert_allclose(got, unfused(model, ids), rtol=TOLERANCE[torch.float32], atol=TOLERANCE[torch.float32])
+
+
+def test_ids_are_not_read_past_a_hook_or_where_the_embedded_tensor_is_an_output(calls, rng):
+    """A forward hook may change the Embedding's output, and a model output's gradient must see the
+    recurrent layer's share: then the layer reads the embedded inputs, in inference and training."""
+    model, ids = model_and_ids("lstm", rng)
+    x = torch.as_tensor(ids)
+    plain = model(x).detach()
+    handle = model.layers[0].register_forward_hook(lambda module, args, output: output * 2.0)
+    doubled = model(x)
+    handle.remove()
+    assert calls[0] == 1 and not torch.allclose(doubled, plain)
+
+    inputs = rnnlab.Input((None,), dtype="int32")
+    embedded = model.layers[0](inputs)
+    functional = rnnlab.Model(inputs, [model.layers[2](model.layers[1](embedded)), embedded])
+    output, embedded_output = functional(x)
+    (d_embedded,) = torch.autograd.grad(output.sum(), embedded_output)
+    assert calls[0] == 1 and d_embedded.abs().sum() > 0  # the recurrent layer's share reaches it
+    functional.predict(ids, verbose=0)  # no gradient: the ids again
+    assert calls[0] == 2
+
+
+def test_training_from_ids_under_autocast_keeps_the_loop_in_float32(calls, rng):
+    model, ids = model_and_ids("gru", rng, return_sequences=True)
+    recurrent = rnnlab.Sequential(model.layers[:2])
+    x = torch.as_tensor(ids)
+    want = recurrent(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = recurrent(x, training=True)
+    got.sum().backward()
+    assert calls[0] == 2 and got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=2e-6, atol=2e-6)

@@ -151,7 +151,7 @@ void few_rows(int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t
 template <typename T>
 void few_rows_any(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
                   int64_t ldc, bool accumulate) {
-    for (int64_t i = 0; i < M; i += kFewRows) {  // the callers' blocks have kFewRows rows or fewer
+    for (int64_t i = 0; i < M; i += kFewRows) {  // blocks of more rows are packed (forward_cell); all rows count
         const T* a = A + i * lda;
         T* c = C + i * ldc;
         switch (std::min<int64_t>(M - i, kFewRows)) {

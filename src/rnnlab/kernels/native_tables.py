@@ -66,7 +66,8 @@ def run_from_ids(
     cell_code = int(_native(cell.fused_form))
     trained = (embeddings, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, c0)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in trained):
-        table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
+        with torch.autocast("cpu", enabled=False):  # the loop's dtype, as the ordinary call's x @ kernel
+            table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
         outputs, hT, cT = _TableSequence.apply(  # type: ignore[no-untyped-call]
             table, ids, kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, cell_code, False,
             options.zero_output_for_mask, True,
@@ -173,7 +174,7 @@ def _input_table(
     if kept is not None and key in kept:
         table: torch.Tensor = kept[key]
         return table
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", enabled=False):
         table = embeddings @ kernel if input_bias is None else torch.addmm(input_bias, embeddings, kernel)
     if kept is not None:
         kept[key] = table

@@ -8,7 +8,10 @@ caches blocks for the same reason. Here a buffer's storage stays in the pool aft
 handed out again once nothing else holds it: no tensor, view, tensor saved for backward or
 NumPy array shares its storage (the storage's use count is the pool's own). A buffer is
 never handed out twice at once, so nothing is overwritten while it is in use, with
-``retain_graph`` or tensors kept from an earlier step.
+``retain_graph`` or tensors kept from an earlier step. Another process's hold does not count
+here, so a storage moved to shared memory (``torch.multiprocessing``) leaves the pool. What
+the pool hands out is a plain tensor on the buffer's storage, not a view: in-place operations
+on a layer's outputs work as on ``torch.empty``'s.
 
 A request takes the smallest free buffer of its size up to twice it (batches of varying
 length reuse each other's), else a new one. Buffers under ``MIN_BYTES`` come from
@@ -43,6 +46,10 @@ class _Buffer:
         assert _storage_use_count is not None
         return int(_storage_use_count(self.base.untyped_storage()._cdata)) == self.free_count
 
+    def kept(self, now: int) -> bool:
+        """Whether the pool keeps it: in use, or taken lately, and still this process's own."""
+        return not self.base.untyped_storage().is_shared() and (now - self.last_taken <= MAX_IDLE or not self.free())
+
 
 _lock = threading.Lock()
 _pool: list[_Buffer] = []
@@ -54,20 +61,21 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     global _requests
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES or _storage_use_count is None:
-        return torch.empty(shape, dtype=dtype)
+        return torch.empty(shape, dtype=dtype, device="cpu")
     with _lock:
         _requests += 1
+        _pool[:] = [b for b in _pool if b.kept(_requests)]
         fits = [b for b in _pool if nbytes <= b.base.numel() <= 2 * nbytes and b.free()]
         if fits:
             taken = min(fits, key=lambda b: b.base.numel())
         else:
-            base = torch.empty(nbytes, dtype=torch.uint8)
+            base = torch.empty(nbytes, dtype=torch.uint8, device="cpu")
             taken = _Buffer(base, int(_storage_use_count(base.untyped_storage()._cdata)), _requests)
             if _make_room(nbytes):
                 _pool.append(taken)
         taken.last_taken = _requests
-        _pool[:] = [b for b in _pool if _requests - b.last_taken <= MAX_IDLE or not b.free()]
-        return taken.base[:nbytes].view(dtype).view(shape)
+        strides = [math.prod(shape[i + 1 :]) for i in range(len(shape))]  # contiguous
+        return torch.empty(0, dtype=dtype, device="cpu").set_(taken.base.untyped_storage(), 0, shape, strides)
 
 
 def _make_room(nbytes: int) -> bool:

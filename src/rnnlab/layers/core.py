@@ -338,6 +338,17 @@ class Embedding(Layer):
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | None:
         return torch.as_tensor(inputs) != 0 if self.mask_zero else None
 
+    def looks_up_plainly(self) -> bool:
+        """Whether its output is ``embeddings[ids]`` as it stands, no forward hook having changed it:
+        then a recurrent layer after it may read the ids instead (``RNN.from_token_ids``)."""
+        hooks = torch.nn.modules.module
+        return not (
+            self._forward_hooks
+            or self._forward_pre_hooks
+            or hooks._global_forward_hooks
+            or hooks._global_forward_pre_hooks
+        )
+
     def _cast_input(self, inputs: torch.Tensor) -> torch.Tensor:
         if inputs.is_floating_point():
             if not bool((inputs == inputs.round()).all()):

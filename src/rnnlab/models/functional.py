@@ -268,7 +268,7 @@ class Functional(Model):
             kwargs["training"] = training
         if isinstance(layer, Model):
             outputs, output_mask = layer(x, *args, return_mask=True, **kwargs)
-        elif isinstance(layer, RNN) and (source := _embedded_ids(first, values)) is not None:
+        elif isinstance(layer, RNN) and (source := self._embedded_ids(first, values)) is not None:
             outputs = layer.from_token_ids(*source, x, *args, **kwargs)  # may read the ids instead
             output_mask = layer.compute_mask(x, kwargs.get("mask", mask))
         else:
@@ -284,6 +284,21 @@ class Functional(Model):
         flat_masks += [None] * (len(flat) - len(flat_masks))
         for tensor, out, out_mask in zip(node.output_tensors, flat, flat_masks, strict=False):
             values[id(tensor)] = (out, out_mask)
+
+    def _embedded_ids(self, tensor: Any, values: dict[int, tuple[torch.Tensor | None, Any]]) -> tuple[Any, Any] | None:
+        """(token ids, embeddings) when ``tensor`` is an Embedding's output in this call (the class
+        itself: a subclass may compute otherwise) as it looked them up, else None; with gradients on,
+        also None when the tensor is one of the model's outputs, whose gradient must then see the
+        recurrent layer's share."""
+        node = tensor.node if isinstance(tensor, KerasTensor) else None
+        if node is None or type(node.layer) is not Embedding or not isinstance(node.args[0], KerasTensor):
+            return None
+        if not node.layer.looks_up_plainly():
+            return None
+        if torch.is_grad_enabled() and any(tensor is output for output in self.outputs):
+            return None
+        ids = values[id(node.args[0])][0]
+        return None if ids is None else (ids, node.layer.embeddings)
 
     # -- training with several inputs and outputs -----------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None, **options: Any) -> None:
@@ -738,13 +753,3 @@ _CONSTANTS: dict[str, Any] = {
 
 
 Model.functional_class = Functional
-
-
-def _embedded_ids(tensor: Any, values: dict[int, tuple[torch.Tensor | None, Any]]) -> tuple[Any, Any] | None:
-    """(token ids, embeddings) when ``tensor`` is an Embedding's output in this call (the class itself:
-    a subclass may compute otherwise), else None."""
-    node = tensor.node if isinstance(tensor, KerasTensor) else None
-    if node is None or type(node.layer) is not Embedding or not isinstance(node.args[0], KerasTensor):
-        return None
-    ids = values[id(node.args[0])][0]
-    return None if ids is None else (ids, node.layer.embeddings)

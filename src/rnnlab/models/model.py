@@ -527,7 +527,7 @@ class Sequential(Model):
                 kwargs["mask"] = mask
             if layer.uses_training and training is not None:
                 kwargs["training"] = training
-            if type(previous) is Embedding and isinstance(layer, RNN):  # may read the ids instead (not a subclass's)
+            if type(previous) is Embedding and isinstance(layer, RNN) and previous.looks_up_plainly():  # not a subclass
                 y = layer.from_token_ids(ids, previous.embeddings, x, **kwargs)
             else:
                 y = layer(x, **kwargs)
