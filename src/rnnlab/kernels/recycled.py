@@ -1,8 +1,8 @@
 """Large CPU buffers that the native kernel's training calls reuse from one step to the next.
 
 A training step's loop buffers (gates, states, their gradients: about 125 MB for W2's two
-512-unit LSTMs) are fresh memory at every step for the C library's allocator, which maps it and
-has the kernel zero it page by page on first touch: 20 ms per 52 MB against 4 ms to write
+512-unit LSTMs) are fresh memory at every step for the C library's allocator, which maps it, and
+the operating system zeroes it page by page on first touch: 20 ms per 52 MB against 4 ms to write
 memory already mapped, on the machine the README's table comes from. PyTorch's CUDA allocator
 caches blocks for the same reason. Here a buffer's storage stays in the pool after use and is
 handed out again once nothing else holds it: no tensor, view, tensor saved for backward or
@@ -10,8 +10,8 @@ NumPy array shares its storage (the storage's use count is the pool's own). A bu
 never handed out twice at once, so nothing is overwritten while it is in use, with
 ``retain_graph`` or tensors kept from an earlier step. Another process's hold does not count
 here, so a storage moved to shared memory (``torch.multiprocessing``) leaves the pool. What
-the pool hands out is a plain tensor on the buffer's storage, not a view: in-place operations
-on a layer's outputs work as on ``torch.empty``'s.
+the pool hands out is a plain tensor on the buffer's storage, as ``torch.empty``'s is, not a
+view (autograd treats a custom Function's view outputs apart).
 
 A request takes the smallest free buffer of its size up to twice it (batches of varying
 length reuse each other's), else a new one. Buffers under ``MIN_BYTES`` come from
