@@ -416,19 +416,17 @@ def _gradients(
         ctx.cell, ctx.go_backwards, ctx.zero_output, needs[0],
     )  # fmt: skip
     d_kernel, d_recurrent = _weight_gradients(ctx.cell, outputs.shape[2], xh, extra, d_gates, d_gates_rec)
-    return (
-        d_inputs if needs[0] else None,
-        d_kernel if needs[1] else None,
-        d_recurrent if needs[2] else None,
-        d_gates.sum(0) if needs[3] else None,
-        d_gates_rec.sum(0) if needs[4] else None,
-        None,
-        d_h0 if needs[6] else None,
-        d_c0 if needs[7] else None,
-        None,
-        None,
-        None,
-        None,
+    return in_argument_order(
+        needs, d_inputs, d_kernel, d_recurrent, d_gates.sum(0) if needs[3] else None,
+        d_gates_rec.sum(0) if needs[4] else None, None, d_h0, d_c0,
+    )  # fmt: skip
+
+
+def in_argument_order(needs: tuple[bool, ...], *gradients: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """An autograd Function's backward result: the leading arguments' gradients where
+    ``ctx.needs_input_grad`` asks for them, None elsewhere and for the arguments after them."""
+    return tuple(g if need else None for g, need in zip(gradients, needs, strict=False)) + (None,) * (
+        len(needs) - len(gradients)
     )
 
 

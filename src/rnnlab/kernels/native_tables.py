@@ -25,6 +25,7 @@ from .native import (
     _sequence,
     _sequence_backward,
     _weight_gradients,
+    in_argument_order,
     prepare,
     run_prepared,
     traced,
@@ -148,19 +149,8 @@ class _TableSequence(torch.autograd.Function):
         elif ctx.go_backwards:
             d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
         _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
-        return (
-            d_table if needs[0] else None,
-            None,
-            None,
-            d_recurrent if needs[3] else None,
-            d_gates_rec.sum(0) if needs[4] else None,
-            None,
-            d_h0 if needs[6] else None,
-            d_c0 if needs[7] else None,
-            None,
-            None,
-            None,
-            None,
+        return in_argument_order(
+            needs, d_table, None, None, d_recurrent, d_gates_rec.sum(0) if needs[4] else None, None, d_h0, d_c0
         )
 
 
