@@ -131,6 +131,18 @@ def test_training_from_the_pool_matches_reference_step_after_step(pool, kernel, 
     assert pool.held_bytes() > 0
 
 
+def test_the_projected_kernel_takes_its_table_and_dx_from_the_pool(pool, monkeypatch, rng):
+    """x in time-major order, the table x @ kernel + bias and dx are as large as the loop's buffers."""
+    asked: list[tuple[int, ...]] = []
+    empty = recycled.empty
+    monkeypatch.setattr(recycled, "empty", lambda shape, dtype: asked.append(tuple(shape)) or empty(shape, dtype))
+    cell = LSTMCell(12)
+    cell.ensure_built((None, 5))
+    x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32)
+    _training_step("native_projected", cell, x, [torch.zeros(6, 12)] * 2, torch.ones(6, 9, 12), None)
+    assert {(9, 6, 5), (9 * 6, 4 * 12), (9 * 6, 5)} <= set(asked)
+
+
 def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):
     """The storage's use count is a private function of PyTorch's: where it is gone, no pool."""
     monkeypatch.setattr(recycled, "_storage_use_count", None)

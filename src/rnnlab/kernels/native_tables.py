@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..cells import RecurrentCell
 from ..core.variables import kept_while_steady
+from . import recycled
 from .contract import SequenceOptions, SequenceResult
 from .native import (
     _biases,
@@ -103,9 +104,8 @@ def run_projected(
     if not save or traced():
         return run_prepared(call, flags, options)
     x, kernel, recurrent_kernel, input_bias, recurrent_bias, mask_bytes, h0, c0 = call
-    B, T, F = x.shape
-    rows = x.transpose(0, 1).reshape(T * B, F)  # time-major: a step's rows lie together
-    table = torch.mm(rows, kernel) if input_bias is None else torch.addmm(input_bias, rows, kernel)
+    B, T, _ = x.shape
+    table = _Projection.apply(x, kernel, input_bias)  # type: ignore[no-untyped-call]
     ids = torch.arange(T * B, device=x.device).view(T, B).t()  # step t of batch row b: row t * B + b
     if go_backwards:
         ids = ids.flip(1)
@@ -113,6 +113,38 @@ def run_projected(
         table, ids.contiguous(), kernel, recurrent_kernel, recurrent_bias, mask_bytes, h0, c0, *flags[:3], False
     )
     return SequenceResult(outputs, [hT] if c0 is None else [hT, cT])
+
+
+class _Projection(torch.autograd.Function):
+    """x (B, T, F) -> the table ``x_t @ kernel + bias`` with a row per step and batch row, time-major
+    (row t * B + b), in the loop's dtype. The table, the time-major copy of x and dx are buffers from
+    ``recycled``: fresh memory at every step would cost more than the copies."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
+        B, T, F = x.shape
+        rows = recycled.empty((T, B, F), x.dtype).copy_(x.transpose(0, 1)).view(T * B, F)
+        table = recycled.empty((T * B, kernel.shape[1]), x.dtype)
+        with torch.autocast("cpu", enabled=False):
+            if bias is None:
+                torch.mm(rows, kernel, out=table)
+            else:
+                torch.addmm(bias, rows, kernel, out=table)
+        ctx.save_for_backward(rows, kernel)
+        ctx.shape = (B, T, F)
+        return table
+
+    @staticmethod
+    def backward(ctx: Any, d_table: Tensor) -> Any:
+        rows, kernel = ctx.saved_tensors
+        B, T, F = ctx.shape
+        needs = ctx.needs_input_grad
+        d_x = None
+        if needs[0]:  # time-major as the table: a (B, T, F) view of it, which the loop reads by its strides
+            d_x = torch.mm(d_table, kernel.t(), out=recycled.empty((T * B, F), d_table.dtype))
+            d_x = d_x.view(T, B, F).transpose(0, 1)
+        d_kernel = torch.mm(rows.t(), d_table) if needs[1] else None
+        return d_x, d_kernel, d_table.sum(0) if needs[2] else None
 
 
 class _TableSequence(torch.autograd.Function):
