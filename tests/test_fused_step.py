@@ -10,7 +10,7 @@ import torch
 import rnnlab
 from rnnlab import optimizers
 from rnnlab.layers import LSTM, Dense
-from rnnlab.training import update_rules
+from rnnlab.training import one_pass, update_rules
 from rnnlab.training.batches import Batch
 from rnnlab.training.trainer import SKIPPED, UNDONE, FiniteGuard
 from rnnlab.training.update_rules import KERAS_OPTIMIZERS, KerasAdam, KerasOptimizer
@@ -71,8 +71,10 @@ def assert_same_weights_and_state(got: rnnlab.Sequential, want: rnnlab.Sequentia
 
 @pytest.fixture(params=[True, False], ids=["tensor by tensor", "one launch per operation"])
 def per_tensor(request, monkeypatch):
-    """Both ways a rule runs: tensor by tensor (the CPU's) and over the whole group (accelerators')."""
+    """Both ways a rule runs in PyTorch's operations: tensor by tensor (the CPU's) and over the whole
+    group (accelerators'); Adam's compiled pass apart (below)."""
     monkeypatch.setattr(KerasOptimizer, "_per_tensor", staticmethod(lambda params: request.param))
+    monkeypatch.setattr(one_pass, "runs_on", lambda *tensors: False)
     return request.param
 
 
@@ -88,6 +90,21 @@ def test_the_fused_step_equals_the_step_in_place_bit_for_bit(rule, device, per_t
     assert fused.trainer.state.step == 20 and fused.trainer._guard.previous is not None  # the fused form ran
     assert_same_weights_and_state(fused, in_place)
     assert not any(torch.equal(p, s) for p, s in zip(fused.parameters(), start, strict=True))  # it trained
+
+
+@pytest.mark.parametrize("rule", ["Adam", "AdamW"])
+def test_the_fused_step_in_one_compiled_pass_equals_its_step_in_place_bit_for_bit(rule, monkeypatch):
+    passes: list[bool] = []
+    adam = one_pass.adam
+    monkeypatch.setattr(one_pass, "adam", lambda *a, **k: passes.append(a[4][1] is a[2]) or adam(*a, **k))
+    fused, in_place = lstm_model(RULES[rule](), "cpu"), lstm_model(RULES[rule](), "cpu")
+    for x, y in batches(20, "cpu"):
+        *_, problem = fused.trainer.train_step(Batch(x, y))
+        assert problem is None
+        step_in_place(in_place, x, y)
+    assert_same_weights_and_state(fused, in_place)
+    assert fused.trainer._guard.previous is not None and len(passes) == 2 * 20  # small tensors: one call a step
+    assert False in passes and True in passes  # into new tensors (proposed) and in place
 
 
 def guarded_adam() -> tuple[list[torch.nn.Parameter], KerasOptimizer, FiniteGuard]:

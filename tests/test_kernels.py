@@ -210,10 +210,12 @@ def test_the_library_is_built_once_per_source_and_flags(monkeypatch, tmp_path):
     key = build._key(compiler, build.FLAGS)
     assert library.path.name == f"native_cpu-{key}.so"
     assert build._key(compiler, build.FALLBACK_FLAGS) != key
-    changed = tmp_path / "native_cpu.cpp"
-    changed.write_text(build.SOURCE.read_text() + "// changed\n")
-    monkeypatch.setattr(build, "SOURCE", changed)
-    assert build._key(compiler, build.FLAGS) != key
+    sources = build.SOURCES
+    for i, source in enumerate(sources):  # each source is part of the key
+        changed = tmp_path / source.name
+        changed.write_text(source.read_text() + "// changed\n")
+        monkeypatch.setattr(build, "SOURCES", (*sources[:i], changed, *sources[i + 1 :]))
+        assert build._key(compiler, build.FLAGS) != key
 
 
 def test_layer_shows_the_kernel_and_why_auto_passed_over_others():

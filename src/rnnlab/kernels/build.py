@@ -1,8 +1,9 @@
-"""Compiles ``native_cpu.cpp`` on first use and loads it with ctypes.
+"""Compiles ``native_cpu.cpp`` (the recurrent loop) and ``update_cpu.cpp`` (Adam's update in one
+pass) into one library on first use and loads it with ctypes.
 
 The library is built once per machine and source: ``$RNNLAB_KERNEL_CACHE``, else
 ``$XDG_CACHE_HOME/rnnlab/kernels`` (``~/.cache/rnnlab/kernels``), holds
-``native_cpu-<key>.so``, where the key hashes the source, the compiler, its flags and the
+``native_cpu-<key>.so``, where the key hashes the sources, the compiler, its flags and the
 CPU (the code is tuned to it with ``-march=native``); a changed source builds a new file.
 The build takes a few seconds (plain C++, no PyTorch headers) and is atomic: a half-written
 library never takes a finished one's name, and one process builds while the others wait
@@ -42,19 +43,21 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("native_cpu.cpp")
-ABI_VERSION = 9  # rnnlab_abi_version() of the source this module drives
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("native_cpu.cpp", "update_cpu.cpp"))
+ABI_VERSION = 10  # rnnlab_abi_version() of the source this module drives
 FLAGS = (
     "-O3",
     "-march=native",
     "-ffp-contract=fast",
+    "-fno-math-errno",  # sqrt vectorizes: nothing here reads errno
     "-fno-tree-loop-distribute-patterns",  # keep short copy loops inline, not memcpy calls
     "-std=c++17",
     "-fopenmp",
     "-shared",
     "-fPIC",
 )
-FALLBACK_FLAGS = ("-O3", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC")  # compilers without them
+# for compilers without -march=native or OpenMP
+FALLBACK_FLAGS = ("-O3", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC")
 RECORD_SUFFIX = ".sha256"  # the build record beside each library: its hash, written at build time
 
 
@@ -116,6 +119,18 @@ class Args(ctypes.Structure):
     ]
 
 
+class AdamArgs(ctypes.Structure):
+    """The C ``AdamArgs`` struct of ``update_cpu.cpp``, field for field."""
+
+    _fields_ = [
+        ("dtype", ctypes.c_int32),
+        ("threads", ctypes.c_int32),
+        ("size", ctypes.c_int64),
+        *((name, ctypes.c_void_p) for name in ("weights", "gradients", "m", "v", "new_weights", "new_m", "new_v")),
+        *((name, ctypes.c_double) for name in ("beta_1", "beta_2", "alpha", "epsilon")),
+    ]
+
+
 class Rejected(OSError):
     """A cache entry that is not this user's own build; the message says why."""
 
@@ -126,7 +141,8 @@ class UntrustedFolder(OSError):
 
 class Library:
     """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success, and
-    ``gate_width(args)``, the row width of the gates buffer; ``cell_codes()``, the C ``Cell`` enum.
+    ``gate_width(args)``, the row width of the gates buffer; ``cell_codes()``, the C ``Cell`` enum;
+    ``adam(adam_args)``, 1 when the new weights are all finite, 0 when not.
 
     ``opened``, a descriptor of the verified file, is loaded through ``/proc/self/fd`` so that the
     loader maps the very file whose hash was checked. It is never closed: the loader knows the
@@ -151,7 +167,10 @@ class Library:
         self._lib.rnnlab_gate_width.restype = ctypes.c_int64
         self._lib.rnnlab_cell_name.argtypes = [ctypes.c_int32]
         self._lib.rnnlab_cell_name.restype = ctypes.c_char_p
+        self._lib.rnnlab_adam.argtypes = [ctypes.POINTER(AdamArgs)]
+        self._lib.rnnlab_adam.restype = ctypes.c_int
         self.gate_width = self._lib.rnnlab_gate_width
+        self.adam = self._lib.rnnlab_adam
         self.forward = self._lib.rnnlab_forward
         self.backward = self._lib.rnnlab_backward
 
@@ -198,7 +217,8 @@ def _key(compiler: str, flags: tuple[str, ...]) -> str:
     except (OSError, subprocess.SubprocessError):
         version = ""
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), compiler.encode(), version.encode(), " ".join(flags).encode()):
+    sources = (source.read_bytes() for source in SOURCES)
+    for part in (*sources, compiler.encode(), version.encode(), " ".join(flags).encode()):
         digest.update(part)
         digest.update(b"\0")
     digest.update(_cpu_identity().encode())
@@ -317,7 +337,7 @@ def _compile(compiler: str, flags: tuple[str, ...], folder: int, name: str) -> N
     with tempfile.TemporaryDirectory(prefix="rnnlab-build-") as scratch:
         output = Path(scratch) / name
         result = subprocess.run(
-            [compiler, *flags, str(SOURCE), "-o", str(output)], capture_output=True, text=True, timeout=600
+            [compiler, *flags, *map(str, SOURCES), "-o", str(output)], capture_output=True, text=True, timeout=600
         )
         if result.returncode != 0:
             last_line = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]

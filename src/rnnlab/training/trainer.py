@@ -82,7 +82,7 @@ class FiniteGuard:
         if not optimizer.shows_non_finite_gradients and not self.all_finite(p.grad for p in self.params):
             return SKIPPED
         proposal = optimizer.propose(spare)
-        if not self.all_finite(proposal.weights):
+        if not (proposal.finite and self.all_finite(proposal.unchecked)):
             return SKIPPED if not self.all_finite(p.grad for p in self.params) else UNDONE
         self.previous = optimizer.commit(proposal)
         return None

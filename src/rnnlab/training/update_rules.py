@@ -24,6 +24,8 @@ from typing import Any, cast
 
 import torch
 
+from . import one_pass
+
 Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 Group = dict[str, Any]  # a param group: its hyper-parameters under torch's names
 Tensors = list[torch.Tensor]
@@ -52,6 +54,8 @@ class Writes:
         self.in_place = in_place
         self.spares = spares or {}
         self.made: list[Tensors] = []  # the lists of new tensors made so far
+        self.checked: set[int] = set()  # the ids of new weights a rule checked for finiteness itself
+        self.finite = True  # whether all of those were finite
 
     def __call__(self, op: str, tensors: Tensors, *args: Any, **kwargs: Any) -> Tensors:
         """``torch._foreach_<op>_(tensors, ...)``; out of place, the first time ``torch._foreach_<op>(tensors)``."""
@@ -63,6 +67,20 @@ class Writes:
         )
         self.made.append(made)
         return made
+
+    def into(self, tensors: Tensors) -> Tensors:
+        """Where a rule that writes each tensor's new value itself writes it: the tensors themselves
+        in place (or once made), else each one's spare or a new tensor."""
+        if self.in_place or any(tensors is made for made in self.made):
+            return tensors
+        made = [spare if (spare := self._spare(t)) is not None else torch.empty_like(t) for t in tensors]
+        self.made.append(made)
+        return made
+
+    def checked_finite(self, weights: Tensors, finite: bool) -> None:
+        """Records that the rule looked at these new weights: all finite or not."""
+        self.checked.update(id(w) for w in weights)
+        self.finite = self.finite and finite
 
     def _into_spares(self, op: str, tensors: Tensors, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensors:
         """The operation tensor by tensor into the spares, as the CPU's foreach runs it; [] where one has none."""
@@ -91,6 +109,8 @@ class Proposal:
     params: list[torch.nn.Parameter] = field(default_factory=list)
     weights: Tensors = field(default_factory=list)
     states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    unchecked: Tensors = field(default_factory=list)  # new weights the rule did not check for finiteness
+    finite: bool = True  # whether those it checked are all finite
 
 
 class KerasOptimizer(torch.optim.Optimizer):
@@ -180,6 +200,8 @@ class KerasOptimizer(torch.optim.Optimizer):
                 weights = self._decay_and_update(group, params, grads, states, t, write)
             proposal.params += params
             proposal.weights += weights
+            proposal.unchecked += [w for w in weights if id(w) not in write.checked]
+            proposal.finite = write.finite
             for i, step in enumerate(steps):
                 proposal.states.append({"step": step, **{name: states[name][i] for name in names}})
         return proposal
@@ -295,6 +317,12 @@ class KerasAdam(KerasOptimizer):
     def update(self, group: Group, params: Tensors, grads: Tensors, states: States, t: float, write: Writes) -> Tensors:
         beta_1, beta_2 = group["betas"]
         alpha = _bias_corrected_rate(group["lr"], beta_1, beta_2, t, params[0].dtype)
+        m, v = states["exp_avg"], states["exp_avg_sq"]
+        if not group["amsgrad"] and one_pass.runs_on(params, grads, m, v):  # memory read once (one_pass)
+            into = write.into(params), write.into(m), write.into(v)
+            write.checked_finite(into[0], one_pass.adam(params, grads, m, v, into, beta_1, beta_2, alpha, group["eps"]))
+            states["exp_avg"], states["exp_avg_sq"] = into[1], into[2]
+            return into[0]
         m = states["exp_avg"] = write("mul", states["exp_avg"], beta_1)
         torch._foreach_add_(m, grads, alpha=1.0 - beta_1)
         v = states["exp_avg_sq"] = write("mul", states["exp_avg_sq"], beta_2)
