@@ -140,7 +140,7 @@ def test_the_projected_kernel_takes_its_table_and_dx_from_the_pool(pool, monkeyp
     cell.ensure_built((None, 5))
     x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32)
     _training_step("native_projected", cell, x, [torch.zeros(6, 12)] * 2, torch.ones(6, 9, 12), None)
-    assert {(9, 6, 5), (9 * 6, 4 * 12), (9 * 6, 5)} <= set(asked)
+    assert {(9, 6, 5 + 1), (9 * 6, 4 * 12), (9 * 6, 5)} <= set(asked)  # x and its column of ones, the table, dx
 
 
 def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):

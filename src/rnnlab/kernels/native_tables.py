@@ -117,19 +117,25 @@ def run_projected(
 
 class _Projection(torch.autograd.Function):
     """x (B, T, F) -> the table ``x_t @ kernel + bias`` with a row per step and batch row, time-major
-    (row t * B + b), in the loop's dtype. The table, the time-major copy of x and dx are buffers from
-    ``recycled``: fresh memory at every step would cost more than the copies."""
+    (row t * B + b), in the loop's dtype. With a bias, x gets a column of ones and the kernel the
+    bias as its last row: one multiply makes the table, and in backward one multiply makes both
+    d_kernel and d_bias (its last row), where a separate sum would read d_table once more. The
+    table, x's time-major copy and dx are buffers from ``recycled``: fresh memory at every step
+    costs more than the copies."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, kernel: Tensor, bias: Tensor | None) -> Tensor:
         B, T, F = x.shape
-        rows = recycled.empty((T, B, F), x.dtype).copy_(x.transpose(0, 1)).view(T * B, F)
-        table = recycled.empty((T * B, kernel.shape[1]), x.dtype)
+        width = F if bias is None else F + 1
+        rows = recycled.empty((T, B, width), x.dtype)
+        rows[..., :F].copy_(x.transpose(0, 1))
+        weights = kernel
+        if bias is not None:
+            rows[..., F] = 1.0
+            weights = torch.cat([kernel, bias[None]], out=recycled.empty((width, kernel.shape[1]), x.dtype))
+        rows = rows.view(T * B, width)
         with torch.autocast("cpu", enabled=False):
-            if bias is None:
-                torch.mm(rows, kernel, out=table)
-            else:
-                torch.addmm(bias, rows, kernel, out=table)
+            table = torch.mm(rows, weights, out=recycled.empty((T * B, kernel.shape[1]), x.dtype))
         ctx.save_for_backward(rows, kernel)
         ctx.shape = (B, T, F)
         return table
@@ -139,12 +145,17 @@ class _Projection(torch.autograd.Function):
         rows, kernel = ctx.saved_tensors
         B, T, F = ctx.shape
         needs = ctx.needs_input_grad
-        d_x = None
+        d_x = d_weights = None
         if needs[0]:  # time-major as the table: a (B, T, F) view of it, which the loop reads by its strides
             d_x = torch.mm(d_table, kernel.t(), out=recycled.empty((T * B, F), d_table.dtype))
             d_x = d_x.view(T, B, F).transpose(0, 1)
-        d_kernel = torch.mm(rows.t(), d_table) if needs[1] else None
-        return d_x, d_kernel, d_table.sum(0) if needs[2] else None
+        if needs[1] or needs[2]:
+            d_weights = torch.mm(rows.t(), d_table)  # (F + 1, G*U) with a bias: [d_kernel; d_bias]
+        return (
+            d_x,
+            d_weights[:F] if needs[1] else None,  # type: ignore[index]
+            d_weights[F] if needs[2] else None,  # type: ignore[index]
+        )
 
 
 class _TableSequence(torch.autograd.Function):
