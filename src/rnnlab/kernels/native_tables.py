@@ -145,17 +145,14 @@ class _Projection(torch.autograd.Function):
         rows, kernel = ctx.saved_tensors
         B, T, F = ctx.shape
         needs = ctx.needs_input_grad
-        d_x = d_weights = None
+        d_x = d_kernel = d_bias = None
         if needs[0]:  # time-major as the table: a (B, T, F) view of it, which the loop reads by its strides
             d_x = torch.mm(d_table, kernel.t(), out=recycled.empty((T * B, F), d_table.dtype))
             d_x = d_x.view(T, B, F).transpose(0, 1)
         if needs[1] or needs[2]:
-            d_weights = torch.mm(rows.t(), d_table)  # (F + 1, G*U) with a bias: [d_kernel; d_bias]
-        return (
-            d_x,
-            d_weights[:F] if needs[1] else None,  # type: ignore[index]
-            d_weights[F] if needs[2] else None,  # type: ignore[index]
-        )
+            d_weights = torch.mm(rows.t(), d_table)  # with a bias (F + 1, G*U): [d_kernel; d_bias]
+            d_kernel, d_bias = d_weights[:F], d_weights[F:].view(-1)
+        return d_x, d_kernel if needs[1] else None, d_bias if needs[2] else None
 
 
 class _TableSequence(torch.autograd.Function):
