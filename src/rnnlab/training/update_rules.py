@@ -8,6 +8,7 @@ weight decay ``w <- w * (1 - lr * weight_decay)`` first (when ``weight_decay`` i
 update. ``t`` counts steps from 1. Updates run as ``torch._foreach_*`` operations over all the
 parameters of a group at once on accelerators, and tensor by tensor on the CPU, where keeping
 one tensor's state in cache through all the operations is faster (as torch's own CPU default).
+Adam's step on the CPU is one compiled pass over each tensor instead (:mod:`.one_pass`).
 
 State tensors live in ``self.state[p]`` (``step`` included, as a tensor; Nadam's momentum
 product too), so ``state_dict()`` and ``load_state_dict()`` work as for torch's optimizers.
