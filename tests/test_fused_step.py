@@ -171,6 +171,29 @@ def test_on_the_cpu_a_step_is_written_into_the_tensors_the_one_before_replaced(m
     assert pointers() == held
 
 
+def test_a_step_is_never_written_into_memory_that_something_else_still_reads(monkeypatch):
+    monkeypatch.setattr(update_rules, "PER_TENSOR_FROM", 1)
+    params, optimizer, guard = guarded_adam()
+    set_gradients(params)
+    for _ in range(2):
+        assert guard.update() is None
+    kept = params[0].detach()  # shares the weights' storage, which the next commit replaces
+    value = kept.clone()
+    for _ in range(3):
+        assert guard.update() is None
+    assert torch.equal(kept, value) and not torch.equal(params[0].detach(), value)
+
+
+def test_a_new_fit_writes_its_first_step_into_the_memory_the_last_one_left(rng, monkeypatch):
+    monkeypatch.setattr(update_rules, "PER_TENSOR_FROM", 1)
+    model = lstm_model(optimizers.Adam(1e-2), "cpu")
+    x, y = rng.normal(size=(32, 6, 3)).astype("float32"), rng.normal(size=(32, 2)).astype("float32")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    free = {w.data_ptr() for w in model.trainer._guard.previous.weights}
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # one step
+    assert {p.data_ptr() for p in model.parameters()} == free
+
+
 def test_an_update_that_would_make_weights_non_finite_is_not_taken():
     params, optimizer, guard = guarded_adam()
     set_gradients(params)

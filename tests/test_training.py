@@ -321,6 +321,27 @@ def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_nan_loss_at_the_start_of_a_fit_keeps_the_weights_set_since_the_last_fit(rng):
+    """Stepping back never crosses fits: the weights of the last fit's steps are not the model's now."""
+    x, y = regression_data(rng, n=32)
+    model = small_model()
+    calls = []
+
+    def flaky_mse(y_pred, y_true):
+        calls.append(1)
+        loss = torch.nn.functional.mse_loss(y_pred, y_true.reshape(y_pred.shape))
+        return loss * math.nan if len(calls) == 5 else loss  # the first batch of the second fit
+
+    model.compile(optimizer="adam", loss=flaky_mse)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    chosen = [np.full_like(w, 0.125) for w in model.get_weights()]
+    model.set_weights(chosen)
+    with pytest.warns(RuntimeWarning, match=r"the loss is nan"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[TerminateOnNaN()])
+    for got, want in zip(model.get_weights(), chosen, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.slow
 def test_seed_000_toy_lands_in_keras_band():
     """The tutorial's toy run under Keras's protocol; Keras 3.15 itself predicts 56-68 over ten seeds.

@@ -401,9 +401,11 @@ def _gradients(
     d_hT: torch.Tensor | None,
     d_cT: torch.Tensor | None,
     backward: Callable[..., tuple[torch.Tensor, ...]],
+    recycle: bool = False,
 ) -> tuple[torch.Tensor | None, ...]:
     """The inputs' gradients: ``backward`` (the op, or its body in eager mode) runs the steps in
-    reverse; the weight gradients are then one multiply over all steps."""
+    reverse; the weight gradients are then one multiply over all steps (``recycle``: eager mode,
+    into buffers from ``recycled``)."""
     if not ctx.saved_steps:  # a program exported or compiled under torch.no_grad()
         raise RuntimeError(
             "rnnlab::native_sequence ran with save=False, keeping nothing for backward: "
@@ -415,7 +417,7 @@ def _gradients(
         d_outputs, d_hT, d_cT, kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra,
         ctx.cell, ctx.go_backwards, ctx.zero_output, needs[0],
     )  # fmt: skip
-    d_kernel, d_recurrent = _weight_gradients(ctx.cell, outputs.shape[2], xh, extra, d_gates, d_gates_rec)
+    d_kernel, d_recurrent = _weight_gradients(ctx.cell, outputs.shape[2], xh, extra, d_gates, d_gates_rec, recycle)
     return in_argument_order(
         needs, d_inputs, d_kernel, d_recurrent, d_gates.sum(0) if needs[3] else None,
         d_gates_rec.sum(0) if needs[4] else None, None, d_h0, d_c0,
@@ -431,18 +433,27 @@ def in_argument_order(needs: tuple[bool, ...], *gradients: torch.Tensor | None) 
 
 
 def _weight_gradients(
-    cell: int, U: int, xh: torch.Tensor, extra: torch.Tensor, d_gates: torch.Tensor, d_gates_rec: torch.Tensor
+    cell: int,
+    U: int,
+    xh: torch.Tensor,
+    extra: torch.Tensor,
+    d_gates: torch.Tensor,
+    d_gates_rec: torch.Tensor,
+    recycle: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """d_kernel (F, G*U) and d_recurrent_kernel (U, G*U): [x | h_prev]^T @ dg over all steps."""
+    """d_kernel (F, G*U) and d_recurrent_kernel (U, G*U): [x | h_prev]^T @ dg over all steps;
+    ``recycle``: into buffers from ``recycled`` (eager mode), which the weights' ``grad`` holds
+    until ``zero_grad`` lets it go."""
     T, B, FU = xh.shape
     F = FU - U
     xh = xh.view(T * B, FU)
+    mm = recycled.mm if recycle else torch.mm
     if cell not in (NativeCell.GRU, NativeCell.GRU_RESET_BEFORE):  # x and h_prev share each gate's dg
-        both = torch.mm(xh.t(), d_gates)  # (F+U, G*U)
+        both = mm(xh.t(), d_gates)  # (F+U, G*U)
         return both[:F], both[F:]
-    d_kernel = torch.mm(xh[:, :F].t(), d_gates)
+    d_kernel = mm(xh[:, :F].t(), d_gates)
     if cell == NativeCell.GRU:  # reset after: the recurrent side has its own gradients
-        return d_kernel, torch.mm(xh[:, F:].t(), d_gates_rec)
+        return d_kernel, mm(xh[:, F:].t(), d_gates_rec)
     # reset before: the candidate's recurrent weights multiply r * h_prev
     h_side = torch.mm(xh[:, F:].t(), d_gates[:, : 2 * U])
     return d_kernel, torch.cat([h_side, torch.mm(extra.view(T * B, U).t(), d_gates[:, 2 * U :])], dim=1)
@@ -467,7 +478,7 @@ class _EagerSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, *_: Any) -> Any:
-        return _gradients(ctx, d_outputs, d_hT, d_cT, _sequence_backward)
+        return _gradients(ctx, d_outputs, d_hT, d_cT, _sequence_backward, recycle=True)
 
 
 def _biases(cell: RecurrentCell) -> tuple[torch.Tensor | None, torch.Tensor | None]:

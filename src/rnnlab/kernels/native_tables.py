@@ -150,7 +150,7 @@ class _Projection(torch.autograd.Function):
             d_x = torch.mm(d_table, kernel.t(), out=recycled.empty((T * B, F), d_table.dtype))
             d_x = d_x.view(T, B, F).transpose(0, 1)
         if needs[1] or needs[2]:
-            d_weights = torch.mm(rows.t(), d_table)  # with a bias (F + 1, G*U): [d_kernel; d_bias]
+            d_weights = recycled.mm(rows.t(), d_table)  # with a bias (F + 1, G*U): [d_kernel; d_bias]
             d_kernel, d_bias = d_weights[:F], d_weights[F:].view(-1)
         return d_x, d_kernel if needs[1] else None, d_bias if needs[2] else None
 
@@ -188,7 +188,7 @@ class _TableSequence(torch.autograd.Function):
             d_table = d_gates.new_zeros(ctx.table_rows, d_gates.shape[1]).index_add_(0, ids.t().reshape(-1), d_gates)
         elif ctx.go_backwards:
             d_table = d_gates.view(T, B, -1).flip(0).reshape(T * B, -1)
-        _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec)
+        _, d_recurrent = _weight_gradients(ctx.cell, U, xh, extra, d_gates, d_gates_rec, recycle=True)
         return in_argument_order(
             needs, d_table, None, None, d_recurrent, d_gates_rec.sum(0) if needs[4] else None, None, d_h0, d_c0
         )

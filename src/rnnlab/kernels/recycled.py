@@ -78,6 +78,24 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         return torch.empty(0, dtype=dtype, device="cpu").set_(taken.base.untyped_storage(), 0, shape, strides)
 
 
+def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.mm(a, b)`` into a buffer from the pool."""
+    return torch.mm(a, b, out=empty((a.shape[0], b.shape[1]), a.dtype))
+
+
+def held_alone(tensor: torch.Tensor) -> bool:
+    """Whether no other tensor, view or array shares this tensor's storage (False where PyTorch's
+    use count is gone: nothing can then be proven free)."""
+    if _storage_use_count is None:
+        return False
+    return _use_count(tensor) == _use_count(torch.empty(0))  # the count includes the storage object asked
+
+
+def _use_count(tensor: torch.Tensor) -> int:
+    assert _storage_use_count is not None
+    return int(_storage_use_count(tensor.untyped_storage()._cdata))
+
+
 def _make_room(nbytes: int) -> bool:
     """Whether a buffer of nbytes fits under MAX_BYTES, after dropping free buffers, oldest first."""
     held = sum(b.base.numel() for b in _pool)

@@ -409,8 +409,8 @@ class Trainer:
         self.state.epoch, self.state.stop_training = initial_epoch, False
         if not self.hooks.own_stop_flag:
             self.hooked.stop_training = False  # a callback's flag from an earlier fit is spent, as in Keras
-        if self._guard is not None:  # weights may have been set since the last fit: its copy is stale
-            self._guard.holds_last_finite, self._guard.previous = False, None
+        if self._guard is not None:  # weights may have been set since the last fit: no stepping back to
+            self._guard.holds_last_finite = False  # its copy, whose memory the next step writes into
         callback_list.on_train_begin()
         if shard is not None:  # a resumed run shuffles with the seed of the run it continues
             train.shard = distributed.shard(self.process, self.state.seed)

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import torch
 
+from ..kernels.recycled import held_alone
 from . import one_pass
 
 Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
@@ -94,11 +95,13 @@ class Writes:
         return cast(Tensors, spares)
 
     def _spare(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        """The tensor's spare, where it matches and nothing else (a view kept by the caller, a graph
+        kept for backward) still reads its storage."""
         live, spare = self.spares.get(id(tensor), (None, None))
         if live is not tensor or spare is None or tensor.device.type != "cpu":
             return None
         same = spare.shape == tensor.shape and spare.dtype == tensor.dtype and spare.device == tensor.device
-        return spare if same and spare.data_ptr() != tensor.data_ptr() else None
+        return spare if same and spare.data_ptr() != tensor.data_ptr() and held_alone(spare) else None
 
 
 @dataclass
