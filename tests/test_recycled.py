@@ -143,6 +143,26 @@ def test_the_projected_kernel_takes_its_table_and_dx_from_the_pool(pool, monkeyp
     assert {(9, 6, 5 + 1), (9 * 6, 4 * 12), (9 * 6, 5)} <= set(asked)  # x and its column of ones, the table, dx
 
 
+def test_release_lets_go_the_memory_the_compiled_library_kept_and_calls_go_on(pool, monkeypatch, rng):
+    from rnnlab.kernels import build
+
+    released: list[int] = []
+    library = build.library()
+    assert library is not None
+    monkeypatch.setattr(library, "release", lambda release=library.release: released.append(1) or release())
+    cell = LSTMCell(12)
+    cell.ensure_built((None, 5))
+    randomize(cell, rng)
+    x = torch.as_tensor(rng.normal(size=(6, 9, 5)), dtype=torch.float32)
+    states, upstream = [torch.zeros(6, 12)] * 2, torch.ones(6, 9, 12)
+    want = _training_step("reference", cell, x, states, upstream, None)
+    for _ in range(2):
+        got = _training_step("native", cell, x, states, upstream, None)
+        torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-6)
+        pool.release()
+    assert released == [1, 1] and pool.held_bytes() == 0
+
+
 def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):
     """The storage's use count is a private function of PyTorch's: where it is gone, no pool."""
     monkeypatch.setattr(recycled, "_storage_use_count", None)

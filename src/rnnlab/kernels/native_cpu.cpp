@@ -23,6 +23,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -404,6 +406,52 @@ T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
     return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
 }
 
+// Memory as large as the weights (their packings and copies: 4 MB each at 512 units), not
+// zeroed, that outlives a call: a call taking fresh memory from the allocator would pay for it
+// again, page by page, at every call. A thread keeps what its calls gave back, up to kKeptBytes,
+// and hands it out again; rnnlab_release() lets the calling thread's go.
+constexpr size_t kKeptBytes = size_t(64) << 20;
+
+struct Memory {
+    size_t bytes = 0;
+    std::unique_ptr<unsigned char[]> data;
+};
+
+thread_local std::vector<Memory> kept_memory;
+
+template <typename T>
+class Scratch {
+  public:
+    explicit Scratch(int64_t n) {
+        const size_t bytes = size_t(n) * sizeof(T) + 64;
+        auto fits = std::find_if(kept_memory.begin(), kept_memory.end(), [bytes](const Memory& m) {
+            return m.bytes >= bytes && m.bytes <= 2 * bytes;
+        });
+        if (fits != kept_memory.end()) {
+            memory_ = std::move(*fits);
+            kept_memory.erase(fits);
+        } else {
+            memory_.bytes = bytes;
+            memory_.data.reset(new unsigned char[bytes]);
+        }
+    }
+    Scratch(Scratch&&) = default;
+    Scratch& operator=(Scratch&&) = default;
+    ~Scratch() {
+        if (memory_.data == nullptr) return;
+        size_t held = memory_.bytes;
+        for (const Memory& m : kept_memory) held += m.bytes;
+        if (held <= kKeptBytes) kept_memory.push_back(std::move(memory_));
+    }
+    T* data() const {  // 64-byte aligned
+        const uintptr_t p = reinterpret_cast<uintptr_t>(memory_.data.get());
+        return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
+    }
+
+  private:
+    Memory memory_;
+};
+
 // ---------------------------------------------------------------------------------------
 // A right operand B (K x N) of every step's multiply C = A @ B, packed once per call. With
 // float and MKL in the process (PyTorch's own, whose entry points Python passes in), MKL's
@@ -421,9 +469,9 @@ typedef void (*ComputeFn)(int, int, int, int, int, int, const float*, int, const
 template <typename T>
 struct Operand {
     int64_t K = 0, N = 0;
-    std::vector<T> storage;  // this file's panels
+    std::optional<Scratch<T>> storage;  // this file's panels
     const T* panels = nullptr;
-    std::vector<std::pair<int64_t, std::vector<float>>> mkl;  // (M, MKL's packing for M rows)
+    std::vector<std::pair<int64_t, Scratch<float>>> mkl;  // (M, MKL's packing for M rows)
     ComputeFn compute = nullptr;
 
     // Pack for the row counts M a call multiplies with (MKL only) or for any M (this file's).
@@ -438,7 +486,7 @@ struct Operand {
                 const bool row_major = sn == 1;
                 for (int64_t M : row_counts) {
                     if (std::any_of(mkl.begin(), mkl.end(), [M](const auto& e) { return e.first == M; })) continue;
-                    std::vector<float> packed(size(kBMatrix, M, N, K) / sizeof(float) + 1);
+                    Scratch<float> packed(size(kBMatrix, M, N, K) / sizeof(float) + 1);
                     pack_mkl(kRowMajor, kBMatrix, row_major ? kNoTrans : kTrans, M, N, K, 1.0f, src,
                              row_major ? sk : sn, packed.data());
                     mkl.emplace_back(M, std::move(packed));
@@ -446,7 +494,7 @@ struct Operand {
                 return;
             }
         }
-        T* dst = buffer(storage, padded<T>(N) * K);
+        T* dst = storage.emplace(padded<T>(N) * K).data();
         pack(src, K, N, sk, sn, dst);
         panels = dst;
     }
@@ -494,7 +542,7 @@ struct Weights {
 
     void pack_all(const Args& a, const std::vector<int64_t>& rows) {
         const int64_t K = F + U;
-        std::vector<T> both(K * GU);
+        Scratch<T> both(K * GU);
         std::memcpy(both.data(), kernel, F * GU * sizeof(T));
         std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
         first.prepare(a, both.data(), K, split, GU, 1, rows);
@@ -903,7 +951,7 @@ void backward_cell(const Args& a) {
         }
         if (a.d_inputs != nullptr) wts.kt.prepare(a, kernel, GU, F, 1, GU, rows);
     } else if (a.d_inputs != nullptr) {  // [kernel; recurrent_kernel]^T (G*U x K)
-        std::vector<T> both(K * GU);
+        Scratch<T> both(K * GU);
         std::memcpy(both.data(), kernel, F * GU * sizeof(T));
         std::memcpy(both.data() + F * GU, recurrent, U * GU * sizeof(T));
         wts.wt.prepare(a, both.data(), GU, K, 1, GU, rows);
@@ -956,7 +1004,7 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 10; }
+int rnnlab_abi_version() { return 11; }
 
 // The name of each Cell value (null past the last), so that Python checks its copy of the enum.
 const char* rnnlab_cell_name(int32_t cell) {
@@ -980,6 +1028,9 @@ const char* rnnlab_cell_name(int32_t cell) {
 int64_t rnnlab_gate_width(const Args* a) {
     return a->dtype == 0 ? gate_width<float>(a->cell, a->units) : gate_width<double>(a->cell, a->units);
 }
+
+// Lets go the memory the calling thread kept from earlier calls (Scratch).
+void rnnlab_release() { kept_memory.clear(); }
 
 int rnnlab_forward(const Args* a) { return run(a, kForward); }
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import build
+
 MIN_BYTES = 1 << 20
 MAX_BYTES = 1 << 30
 MAX_IDLE = 256  # requests
@@ -115,6 +117,10 @@ def held_bytes() -> int:
 
 
 def release() -> None:
-    """Forget every buffer: the memory goes back once the tensors still using it are gone."""
+    """Forget every buffer: the memory goes back once the tensors still using it are gone. The
+    compiled library lets go what it kept for this thread's calls too."""
     with _lock:
         _pool.clear()
+    library = build.loaded()
+    if library is not None:
+        library.release()
