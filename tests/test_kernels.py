@@ -198,7 +198,8 @@ def test_without_a_compiler_auto_falls_back_with_one_notice(monkeypatch, tmp_pat
     assert first == (KERNELS["torch_fused"], {"native": reason, "native_projected": reason})
     assert second.kernel.name == "torch_fused"
     assert [r.getMessage() for r in caplog.records] == [
-        f"rnnlab: {reason}; recurrent layers run on the other kernels (torch_fused or reference)."
+        f"rnnlab: {reason}; recurrent layers run on the other kernels (torch_fused or reference), "
+        "Adam on PyTorch's operations."
     ]
     assert list(tmp_path.iterdir()) == []
 
@@ -530,3 +531,15 @@ def test_native_lstm_rows_of_every_width(units, dtype, rng):
     torch.testing.assert_close(outputs[:, -1], want[0][:, -1], rtol=rtol, atol=atol)
     for g, w in zip(final, want[1], strict=True):
         torch.testing.assert_close(g, w, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kernel", ["native", "native_projected"])
+def test_the_native_kernels_say_they_cannot_be_differentiated_twice(kernel):
+    layer = LSTM(4, implementation=kernel, return_sequences=True)
+    x = torch.randn(3, 5, 6, requires_grad=True)
+    outputs = layer(x)
+    upstream = torch.ones_like(outputs, requires_grad=True)  # a gradient that itself wants gradients
+    (d_x,) = torch.autograd.grad(outputs, x, upstream, create_graph=True)
+    assert layer.last_kernel == kernel
+    with pytest.raises(RuntimeError, match="differentiate twice a function that was marked with @once_differentiable"):
+        d_x.sum().backward()

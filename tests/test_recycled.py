@@ -163,6 +163,16 @@ def test_release_lets_go_the_memory_the_compiled_library_kept_and_calls_go_on(po
     assert released == [1, 1] and pool.held_bytes() == 0
 
 
+def test_a_tensor_is_held_alone_until_a_view_or_another_process_shares_it():
+    tensor = torch.zeros(1000)
+    assert recycled.held_alone(tensor)
+    view = tensor[10:]
+    assert not recycled.held_alone(tensor)
+    del view
+    assert recycled.held_alone(tensor)
+    assert not recycled.held_alone(tensor.share_memory_())
+
+
 def test_without_pytorchs_use_count_every_buffer_is_new(pool, monkeypatch):
     """The storage's use count is a private function of PyTorch's: where it is gone, no pool."""
     monkeypatch.setattr(recycled, "_storage_use_count", None)

@@ -321,5 +321,7 @@ def test_when_the_rebuild_fails_the_layer_runs_on_torch_fused(tmp_path, genuine)
         f"rnnlab: the native CPU kernel could not be built: {cache.library} does not match its build record "
         "(truncated or replaced), and rebuilding it failed: c++ failed"
     )
-    assert warnings[0].endswith("recurrent layers run on the other kernels (torch_fused or reference).")
+    assert warnings[0].endswith(
+        "recurrent layers run on the other kernels (torch_fused or reference), Adam on PyTorch's operations."
+    )
     assert result["seconds"] < SECONDS

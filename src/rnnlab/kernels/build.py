@@ -44,7 +44,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCES = tuple(Path(__file__).with_name(name) for name in ("native_cpu.cpp", "update_cpu.cpp"))
-ABI_VERSION = 11  # rnnlab_abi_version() of the source this module drives
+ABI_VERSION = 12  # rnnlab_abi_version() of the source this module drives
 FLAGS = (
     "-O3",
     "-march=native",
@@ -142,7 +142,8 @@ class UntrustedFolder(OSError):
 class Library:
     """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success, and
     ``gate_width(args)``, the row width of the gates buffer; ``cell_codes()``, the C ``Cell`` enum;
-    ``adam(adam_args)``, 1 when the new weights are all finite, 0 when not; ``release()``, which
+    ``adam(adam_args)``, 1 when the new weights are all finite, 0 when not (``adam_has_fma``: it
+    runs on the processor's fused multiply-add); ``release()``, which
     lets go the memory the calling thread's calls kept for the next ones (the packed weights).
 
     ``opened``, a descriptor of the verified file, is loaded through ``/proc/self/fd`` so that the
@@ -173,6 +174,7 @@ class Library:
         self.gate_width = self._lib.rnnlab_gate_width
         self.adam = self._lib.rnnlab_adam
         self._lib.rnnlab_release.restype = None
+        self.adam_has_fma = bool(self._lib.rnnlab_adam_has_fma())
         self.release = self._lib.rnnlab_release
         self.forward = self._lib.rnnlab_forward
         self.backward = self._lib.rnnlab_backward
@@ -474,7 +476,9 @@ def library() -> Library | None:
         except OSError as error:
             _unavailable = f"the native CPU kernel could not be built: {error}"
             log.warning(
-                "rnnlab: %s; recurrent layers run on the other kernels (torch_fused or reference).", _unavailable
+                "rnnlab: %s; recurrent layers run on the other kernels (torch_fused or reference), "
+                "Adam on PyTorch's operations.",
+                _unavailable,
             )
     return _library
 

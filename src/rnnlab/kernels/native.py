@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..cells import FusedForm, NativeCell, RecurrentCell
 from . import build, recycled
@@ -477,6 +478,7 @@ class _EagerSequence(torch.autograd.Function):
         return output
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, *_: Any) -> Any:
         return _gradients(ctx, d_outputs, d_hT, d_cT, _sequence_backward, recycle=True)
 

@@ -409,7 +409,8 @@ T* buffer(std::vector<T>& storage, int64_t n) {  // zeroed, 64-byte aligned
 // Memory as large as the weights (their packings and copies: 4 MB each at 512 units), not
 // zeroed, that outlives a call: a call taking fresh memory from the allocator would pay for it
 // again, page by page, at every call. A thread keeps what its calls gave back, up to kKeptBytes,
-// and hands it out again; rnnlab_release() lets the calling thread's go.
+// and hands it out again (the packing runs on the calling thread, outside the parallel regions);
+// rnnlab_release() lets the calling thread's go.
 constexpr size_t kKeptBytes = size_t(64) << 20;
 
 struct Memory {
@@ -424,9 +425,10 @@ class Scratch {
   public:
     explicit Scratch(int64_t n) {
         const size_t bytes = size_t(n) * sizeof(T) + 64;
-        auto fits = std::find_if(kept_memory.begin(), kept_memory.end(), [bytes](const Memory& m) {
-            return m.bytes >= bytes && m.bytes <= 2 * bytes;
-        });
+        auto fits = kept_memory.end();  // the smallest kept block of bytes up to 2 * bytes
+        for (auto m = kept_memory.begin(); m != kept_memory.end(); ++m)
+            if (m->bytes >= bytes && m->bytes <= 2 * bytes && (fits == kept_memory.end() || m->bytes < fits->bytes))
+                fits = m;
         if (fits != kept_memory.end()) {
             memory_ = std::move(*fits);
             kept_memory.erase(fits);
@@ -436,7 +438,7 @@ class Scratch {
         }
     }
     Scratch(Scratch&&) = default;
-    Scratch& operator=(Scratch&&) = default;
+    Scratch& operator=(Scratch&&) = delete;
     ~Scratch() {
         if (memory_.data == nullptr) return;
         size_t held = memory_.bytes;
@@ -1004,7 +1006,7 @@ int run(const Args* a, Op op) {
 extern "C" {
 
 // Bumped whenever Args or the calls change, so Python never drives a library built from other source.
-int rnnlab_abi_version() { return 11; }
+int rnnlab_abi_version() { return 12; }
 
 // The name of each Cell value (null past the last), so that Python checks its copy of the enum.
 const char* rnnlab_cell_name(int32_t cell) {

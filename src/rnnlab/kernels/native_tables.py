@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..cells import RecurrentCell
 from ..core.variables import kept_while_steady
@@ -141,6 +142,7 @@ class _Projection(torch.autograd.Function):
         return table
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, d_table: Tensor) -> Any:
         rows, kernel = ctx.saved_tensors
         B, T, F = ctx.shape
@@ -175,6 +177,7 @@ class _TableSequence(torch.autograd.Function):
         return outputs, hT, cT
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, d_outputs: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None) -> Any:
         kernel, recurrent_kernel, mask, c0, outputs, xh, cells, gates, extra, ids = ctx.saved_tensors
         needs = ctx.needs_input_grad  # table, ids, kernel, recurrent_kernel, recurrent_bias, mask, h0, c0, ...

@@ -86,9 +86,10 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def held_alone(tensor: torch.Tensor) -> bool:
-    """Whether no other tensor, view or array shares this tensor's storage (False where PyTorch's
-    use count is gone: nothing can then be proven free)."""
-    if _storage_use_count is None:
+    """Whether no other tensor or view shares this tensor's storage, nor another process (shared
+    memory); False where PyTorch's use count is gone: nothing can then be proven free. References
+    to this very tensor (a ``state_dict()`` kept without a copy) are not counted."""
+    if _storage_use_count is None or tensor.untyped_storage().is_shared():
         return False
     return _use_count(tensor) == _use_count(torch.empty(0))  # the count includes the storage object asked
 

@@ -5,7 +5,8 @@
 //
 // PyTorch's foreach form of the same update (rnnlab.training.update_rules.KerasAdam) reads and
 // writes each tensor seven times; this pass reads w, g, m, v once and writes w', m', v' once.
-// Each value is rounded as PyTorch's CPU kernels round it, operation by operation: m * beta_1,
+// Each value is rounded as PyTorch's x86 CPU kernels (AVX2, AVX-512) round it, operation by
+// operation: m * beta_1,
 // then (1 - beta_1) g added in one fused multiply-add (add with alpha), v * beta_2, then
 // ((1 - beta_2) g) g added in one fused multiply-add (addcmul), the square root, + epsilon, and
 // w + ((-alpha) m') / d (addcdiv). std::fma fixes where a product is fused; nothing else here is
@@ -53,7 +54,7 @@ int adam(const AdamArgs& a) {
     const int64_t n = a.size;
     const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.threads, n / kMinValuesPerThread)));
     int non_finite = 0;
-#pragma omp parallel for simd num_threads(threads) schedule(static) reduction(| : non_finite)
+#pragma omp parallel for simd num_threads(threads) schedule(static) reduction(| : non_finite) if (threads > 1)
     for (int64_t i = 0; i < n; ++i) {
         const T gi = g[i];
         const T m_kept = m[i] * beta_1;
@@ -72,6 +73,16 @@ int adam(const AdamArgs& a) {
 }
 
 }  // namespace
+
+// Whether std::fma is the processor's instruction here (built without it, the pass would call
+// the C library for each value and lose to PyTorch's operations): Python runs the pass only then.
+extern "C" int rnnlab_adam_has_fma() {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 extern "C" int rnnlab_adam(const AdamArgs* a) {
     if (a->dtype == 0) return adam<float>(*a);

@@ -3,10 +3,11 @@
 PyTorch's foreach form of the step reads and writes each weight-sized tensor seven times, and the
 finite-weights guard reads the new weights once more; the compiled pass reads the weight, its
 gradient and both moments once, writes the three new tensors once, and says whether the new
-weights are finite. It rounds each value as PyTorch's CPU kernels do, operation by operation
-(see the C source), except the square root, which it rounds correctly where PyTorch's (MKL's) is
-within one unit in the last place: the moments equal the foreach form's bit for bit, a weight
-differs from it in its last bit for 1 value in about 1,700 per step. A step in place (``step``) and a
+weights are finite. It rounds each value as PyTorch's x86 CPU kernels do (AVX2 and AVX-512),
+operation by operation (see the C source), except the square root, which it rounds correctly
+where PyTorch's (MKL's) is within one unit in the last place: there the moments equal the foreach
+form's bit for bit, and a weight differs from it in its last bit for 1 value in about 1,700 per
+step. It runs where the library was built with the processor's fused multiply-add. A step in place (``step``) and a
 proposed one (``propose``) both take the pass, so they stay equal bit for bit. Without the
 compiled library, the foreach form runs.
 """
@@ -32,7 +33,8 @@ def runs_on(*tensor_lists: Tensors) -> bool:
         return False
     if not all(t.is_contiguous() for t in tensors):
         return False
-    return build.library() is not None
+    library = build.library()
+    return library is not None and library.adam_has_fma
 
 
 def adam(
@@ -51,6 +53,7 @@ def adam(
     whether every new weight is finite. Call where ``runs_on`` holds."""
     library = build.library()
     assert library is not None, "runs_on() admits calls only when the library is built"
+    assert all(t.is_contiguous() for tensors in into for t in tensors), "the pass writes each tensor in order"
     args = build.AdamArgs()
     args.threads = torch.get_num_threads()
     args.beta_1, args.beta_2, args.alpha, args.epsilon = beta_1, beta_2, alpha, epsilon
@@ -63,4 +66,6 @@ def adam(
         if status not in (0, 1):
             raise RuntimeError(f"the compiled Adam step rejected its arguments (status {status})")
         finite = finite and status == 1
+    for tensors in into:  # written behind autograd's back: a graph that saved them must see it
+        torch.autograd.graph.increment_version(tensors)
     return finite

@@ -100,7 +100,7 @@ class Writes:
         live, spare = self.spares.get(id(tensor), (None, None))
         if live is not tensor or spare is None or tensor.device.type != "cpu":
             return None
-        same = spare.shape == tensor.shape and spare.dtype == tensor.dtype and spare.device == tensor.device
+        same = spare.shape == tensor.shape and spare.stride() == tensor.stride() and spare.dtype == tensor.dtype
         return spare if same and spare.data_ptr() != tensor.data_ptr() and held_alone(spare) else None
 
 
