@@ -301,17 +301,22 @@ def test_bad_inputs_give_clear_errors(rng):
         classifier.fit(x, np.arange(64) % 4)
 
 
-def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
-    x, y = regression_data(rng, n=32)
-    model = small_model()
+def mse_nan_at_call(nan_call: int):
+    """The mean squared error, NaN at its ``nan_call``-th call (counted from 1)."""
     calls = []
 
     def flaky_mse(y_pred, y_true):
         calls.append(1)
         loss = torch.nn.functional.mse_loss(y_pred, y_true.reshape(y_pred.shape))
-        return loss * math.nan if len(calls) == 3 else loss  # the third batch
+        return loss * math.nan if len(calls) == nan_call else loss
 
-    model.compile(optimizer="adam", loss=flaky_mse)
+    return flaky_mse
+
+
+def test_nan_loss_stops_cleanly_keeping_the_last_good_weights(rng):
+    x, y = regression_data(rng, n=32)
+    model = small_model()
+    model.compile(optimizer="adam", loss=mse_nan_at_call(3))  # the third batch
     snapshots = []
     watch = LambdaCallback(on_train_batch_end=lambda b, logs: snapshots.append(model.get_weights()))
     with pytest.warns(RuntimeWarning, match=r"Epoch 1, batch 2: the loss is nan, so the update before it was undone"):
@@ -325,14 +330,7 @@ def test_a_nan_loss_at_the_start_of_a_fit_keeps_the_weights_set_since_the_last_f
     """Stepping back never crosses fits: the weights of the last fit's steps are not the model's now."""
     x, y = regression_data(rng, n=32)
     model = small_model()
-    calls = []
-
-    def flaky_mse(y_pred, y_true):
-        calls.append(1)
-        loss = torch.nn.functional.mse_loss(y_pred, y_true.reshape(y_pred.shape))
-        return loss * math.nan if len(calls) == 5 else loss  # the first batch of the second fit
-
-    model.compile(optimizer="adam", loss=flaky_mse)
+    model.compile(optimizer="adam", loss=mse_nan_at_call(5))  # the first batch of the second fit
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     chosen = [np.full_like(w, 0.125) for w in model.get_weights()]
     model.set_weights(chosen)
