@@ -143,8 +143,8 @@ class Library:
     """The loaded kernel: ``forward(args)`` and ``backward(args)``, each returning 0 on success, and
     ``gate_width(args)``, the row width of the gates buffer; ``cell_codes()``, the C ``Cell`` enum;
     ``adam(adam_args)``, 1 when the new weights are all finite, 0 when not (``adam_has_fma``: it
-    runs on the processor's fused multiply-add); ``release()``, which
-    lets go the memory the calling thread's calls kept for the next ones (the packed weights).
+    runs on the processor's fused multiply-add); ``release()``, which lets go the memory the
+    calling thread's calls kept for the next ones (the packed weights).
 
     ``opened``, a descriptor of the verified file, is loaded through ``/proc/self/fd`` so that the
     loader maps the very file whose hash was checked. It is never closed: the loader knows the

@@ -7,9 +7,9 @@ weights are finite. It rounds each value as PyTorch's x86 CPU kernels do (AVX2 a
 operation by operation (see the C source), except the square root, which it rounds correctly
 where PyTorch's (MKL's) is within one unit in the last place: there the moments equal the foreach
 form's bit for bit, and a weight differs from it in its last bit for 1 value in about 1,700 per
-step. It runs where the library was built with the processor's fused multiply-add. A step in place (``step``) and a
-proposed one (``propose``) both take the pass, so they stay equal bit for bit. Without the
-compiled library, the foreach form runs.
+step. A step in place (``step``) and a proposed one (``propose``) both take the pass, so they
+stay equal bit for bit. Without the compiled library, or where it was built without the
+processor's fused multiply-add, the foreach form runs.
 """
 
 from __future__ import annotations

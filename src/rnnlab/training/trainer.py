@@ -52,9 +52,9 @@ class FiniteGuard:
     weights (Adam's compiled pass checks them as it writes them), and only then are they swapped in
     (``commit``); the tensors they replace, W_k and its state, are kept until the next loss is
     known, and once it is finite the next step is written into them: two sets of tensors take
-    turns, and nothing is copied. Under these rules a non-finite
-    gradient makes its weight's new value non-finite (inf/inf, 0*inf), so the gradients need no pass
-    of their own, except where a rule can hide one (Lion's sign). Any other optimizer steps in
+    turns, and nothing is copied. Under these rules a non-finite gradient makes its weight's new
+    value non-finite (inf/inf, 0*inf), so the gradients need no pass of their own, except where a
+    rule can hide one (Lion's sign). Any other optimizer steps in
     place: before each update the guard copies the weights and state into buffers allocated once
     and restores them from the copy (``save``, ``restore``), as ``fused=False`` asks for any optimizer."""
 

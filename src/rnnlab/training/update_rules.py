@@ -100,7 +100,8 @@ class Writes:
         live, spare = self.spares.get(id(tensor), (None, None))
         if live is not tensor or spare is None or tensor.device.type != "cpu":
             return None
-        same = spare.shape == tensor.shape and spare.stride() == tensor.stride() and spare.dtype == tensor.dtype
+        same = spare.shape == tensor.shape and spare.stride() == tensor.stride()
+        same = same and spare.dtype == tensor.dtype and spare.device == tensor.device  # moved since?
         return spare if same and spare.data_ptr() != tensor.data_ptr() and held_alone(spare) else None
 
 
